@@ -1,0 +1,65 @@
+# Aduan — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# Debian packages the test suite drives as real peers (IMAP server, browser, load generator).
+SYSTEM_PACKAGES := dovecot-imapd chromium wrk
+
+# Placeholder secrets for the demo office only (real deployments set their own ADUAN_* values).
+DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
+            ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
+            ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)}
+
+.PHONY: install dev run test bench lint system-deps clean
+
+$(BIN)/aduan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+install: $(BIN)/aduan
+
+$(VENV)/.dev: $(BIN)/aduan pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+dev: $(VENV)/.dev
+
+var/session-secret:
+	mkdir -p var && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $@ && chmod 600 $@
+
+## make run: install, migrate the SQLite database, load the demo office, start the service.
+run: install var/session-secret
+	$(BIN)/aduan db upgrade
+	$(DEMO_ENV) $(BIN)/aduan demo
+	$(DEMO_ENV) $(BIN)/aduan serve --host $(HOST) --port $(PORT)
+
+## make test: install test dependencies (system packages included), then run the whole suite.
+test: dev system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+system-deps:
+	@missing=""; \
+	command -v dovecot >/dev/null || missing="$$missing dovecot-imapd"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/mypy
+
+## make bench: every benchmark in bench/, each beside its baseline measured in the same run.
+bench: dev system-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

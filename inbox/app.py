@@ -1,0 +1,54 @@
+"""The web application: health checks, provider webhooks, the officers' inbox and public pages.
+
+``create_app`` includes one router per module listed in ``ROUTER_MODULES``; each module exposes
+``build_router(container) -> fastapi.APIRouter``. A part that adds pages adds one line there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from bot.bootstrap import Container
+
+log = logging.getLogger("aduan.web")
+
+ROUTER_MODULES: list[str] = [
+    "inbox.hooks",
+]
+
+
+def create_app(container: Container) -> FastAPI:
+    """Build the FastAPI application around a wired Container."""
+    app = FastAPI(
+        title="Aduan",
+        description="Pengaduan multikanal untuk kantor pelayanan publik (complaint intake and inbox)",
+        version="0.1.0",
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.container = container
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Answer that the process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        """Answer whether the database can be reached."""
+        try:
+            with container.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(name)
+        app.include_router(module.build_router(container))
+    return app

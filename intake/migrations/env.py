@@ -1,0 +1,32 @@
+"""Alembic environment: runs Aduan's migrations on the engine given by ``intake.db``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from intake.db import import_all_models
+
+config = context.config
+target_metadata = import_all_models()
+
+
+def run_migrations_online() -> None:
+    """Run migrations with the engine ``intake.db.upgrade`` passed in."""
+    engine = config.attributes.get("engine")
+    if engine is None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///aduan.db")
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

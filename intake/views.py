@@ -1,0 +1,67 @@
+"""Read models: complaints as plain dicts for the CLI, the API and the inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import Session, select
+
+from intake import rules
+from intake.models import Complaint, Event, Reporter
+from intake.office import OfficeProfile
+
+
+def complaint_detail(
+    session: Session, tracking_number: str, *, office: OfficeProfile, now: dt.datetime, with_personal: bool = True
+) -> dict[str, Any] | None:
+    """Return one complaint with its event log, or None when the tracking number is unknown."""
+    complaint = session.exec(select(Complaint).where(Complaint.tracking_number == tracking_number)).first()
+    if complaint is None:
+        return None
+    events = session.exec(
+        select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)  # type: ignore[arg-type]
+    ).all()
+    service = office.service(complaint.service_code)
+    problem = office.problem_type(complaint.problem_type)
+    today = office.calendar.local_date(now)
+    data: dict[str, Any] = {
+        "tracking_number": complaint.tracking_number,
+        "kind": complaint.kind,
+        "reasons": complaint.reason_list,
+        "status": complaint.status,
+        "channel": complaint.channel,
+        "received_at": complaint.received_at.isoformat(),
+        "due_date": complaint.due_date.isoformat(),
+        "working_days_left": rules.working_days_left(complaint.due_date, today=today, calendar=office.calendar),
+        "service_date": complaint.service_date.isoformat() if complaint.service_date else None,
+        "service": service.name if service else None,
+        "service_code": complaint.service_code,
+        "suggested_service_code": complaint.suggested_service_code,
+        "problem_type": problem.name if problem else None,
+        "problem_type_code": complaint.problem_type,
+        "suggested_problem_type": complaint.suggested_problem_type,
+        "track": complaint.track,
+        "anonymous": complaint.anonymous,
+        "text": complaint.text,
+        "events": [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "field": e.field,
+                "old_value": e.old_value,
+                "new_value": e.new_value,
+                "note": e.note,
+            }
+            for e in events
+        ],
+    }
+    if with_personal:
+        reporter = session.get(Reporter, complaint.reporter_id) if complaint.reporter_id else None
+        data["reporter"] = {
+            "name": reporter.name if reporter else None,
+            "contact": complaint.contact_urn,
+            "anonymous": complaint.anonymous,
+        }
+    return data
