@@ -7,6 +7,7 @@ build a Container with their own settings, engine and clock.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from intake.office import OfficeProfile
 
 log = logging.getLogger("aduan")
 
-#: Called after a message is ingested, inside the same transaction (the dialogue of bot/).
-MessageHook = Callable[["Container", Session, IngestResult, dt.datetime], None]
+#: Called after a chat message is ingested, inside the same transaction, in order; the first hook
+#: that returns True has handled the message (the survey of bot/survey before the dialogue).
+MessageHook = Callable[["Container", Session, IngestResult, dt.datetime], bool]
 
 
 def system_clock() -> dt.datetime:
@@ -105,21 +107,19 @@ def build(
     if migrate if migrate is not None else settings.auto_migrate:
         db.upgrade(engine)
     container = Container(settings=settings, engine=engine, clock=clock or system_clock)
-    for installer in INSTALLERS:
-        installer(container)
+    for name in INSTALLER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.install(container)
     return container
 
 
-def _install_dialogue(container: Container) -> None:
-    """Let the chat dialogue (bot.dialogue) see every non-complete message, if it exists."""
-    try:
-        from bot import dialogue
-    except ImportError:
-        return
-    hook = getattr(dialogue, "on_message", None)
-    if hook is not None:
-        container.message_hooks.append(hook)
-
-
-#: Functions that add services to a new Container; later parts append theirs here.
-INSTALLERS: list[Callable[[Container], None]] = [_install_dialogue]
+#: Modules with an ``install(container)`` that adds their hooks, senders and services, in order.
+#: A part that plugs into the running process adds one line here.
+INSTALLER_MODULES: list[str] = [
+    "bot.outbox",
+]

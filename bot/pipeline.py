@@ -127,7 +127,8 @@ def process_raw(
             results.append(result)
             if not result.duplicate and not message.complete:
                 for hook in container.message_hooks:
-                    hook(container, s, result, now)
+                    if hook(container, s, result, now):
+                        break
         row = s.get(RawInbound, raw_id)
         assert row is not None
         row.status = RAW_PROCESSED if messages else RAW_IGNORED

@@ -14,7 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 #: Modules that define tables. A module that adds tables adds one line here (and a migration).
-MODEL_MODULES = ("intake.models",)
+MODEL_MODULES: list[str] = [
+    "intake.models",
+    "bot.outbox",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

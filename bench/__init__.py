@@ -1,0 +1,1 @@
+"""Aduan's benchmarks: each prints its figure beside a baseline measured in the same run."""
