@@ -107,6 +107,9 @@ def serve(
     import uvicorn
 
     settings = settings_of(ctx)
+    from bot.logging_setup import configure as configure_logging
+
+    configure_logging(settings)  # JSON lines, personal data redacted (UU 27/2022)
     missing = settings.missing_secrets()
     if missing:
         fail("secret missing for an enabled channel: " + "; ".join(missing))

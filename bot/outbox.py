@@ -257,7 +257,13 @@ def install(container: Container) -> None:
         entry = channels.REGISTRY.get(name)
         if entry is None or entry.module is None:
             continue
-        module = importlib.import_module(entry.module)
+        try:
+            module = importlib.import_module(entry.module)
+        except ModuleNotFoundError as exc:
+            if exc.name != entry.module:
+                raise
+            log.warning("channel %s is enabled but has no module yet", name)
+            continue
         factory = getattr(module, "make_sender", None)
         if factory is not None and name not in container.senders:
             container.senders[name] = factory(container.channel_config(name))

@@ -20,7 +20,15 @@ from bot.bootstrap import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
 from intake.ingest import IngestResult, ingest, record_rejection, store_raw
-from intake.models import RAW_IGNORED, RAW_PROCESSED, RAW_QUARANTINED, RAW_STORED, RawInbound
+from intake.models import (
+    RAW_IGNORED,
+    RAW_PROCESSED,
+    RAW_QUARANTINED,
+    RAW_STORED,
+    Complaint,
+    Message,
+    RawInbound,
+)
 
 log = logging.getLogger("aduan.pipeline")
 
@@ -91,7 +99,7 @@ def receive(
         log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
         raise DatabaseUnavailable(str(exc.orig)) from exc
     if duplicate and raw_status != RAW_STORED:
-        return Receipt(200, raw_id=raw_id, duplicate=True)
+        return Receipt(200, raw_id=raw_id, duplicate=True, results=_earlier_results(container, raw_id))
     assert raw_id is not None
     return process_raw(container, channel, raw_id, raw, complete=complete, duplicate=duplicate)
 
@@ -139,6 +147,16 @@ def process_raw(
         handled(container, raw, results)
     dup = duplicate or (bool(results) and all(r.duplicate for r in results))
     return Receipt(200, raw_id=raw_id, duplicate=dup, results=results)
+
+
+def _earlier_results(container: Container, raw_id: int | None) -> list[IngestResult]:
+    """Return what a payload produced the first time (a replay answers with the same records)."""
+    with db.session(container.engine) as s:
+        messages = s.exec(select(Message).where(Message.raw_id == raw_id).order_by(Message.id)).all()  # type: ignore[arg-type]
+        return [
+            IngestResult(m, s.get(Complaint, m.complaint_id) if m.complaint_id else None, duplicate=True)
+            for m in messages
+        ]
 
 
 def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:

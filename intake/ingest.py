@@ -80,8 +80,8 @@ def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any], k
         stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     else:
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    result = session.execute(stmt)
-    return bool(result.rowcount)
+    # rowcount is unreliable for ON CONFLICT DO NOTHING on some drivers; RETURNING is not.
+    return session.execute(stmt.returning(sa.literal_column("1"))).first() is not None
 
 
 def store_raw(

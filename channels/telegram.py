@@ -1,0 +1,255 @@
+"""Telegram (python-telegram-bot 22): a citizen channel by webhook, and the staff alert channel.
+
+https://core.telegram.org/bots/api#update — https://docs.python-telegram-bot.org/en/v22.8/
+
+Telegram is not named by the service standard (SPEC R2); Aduan offers it as one more citizen
+channel and uses it for officers' alerts. Inbound updates arrive at ``POST /hooks/telegram``
+(``inbox/hooks.py``) with the secret set by ``setWebhook(secret_token=…)`` in the header
+``X-Telegram-Bot-Api-Secret-Token``; they are parsed here with PTB's own ``Update.de_json`` and go
+through the same pipeline as every channel. PTB's ``Application``/``Updater`` is not needed: the
+pipeline is the dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+from typing import Any
+
+import telegram
+import telegram.error
+
+from channels.base import (
+    Attachment,
+    InboundMessage,
+    Location,
+    OutboundMessage,
+    PermanentFailure,
+    RawRequest,
+    SignatureError,
+    TemporaryFailure,
+    UnsupportedPayload,
+)
+from channels.urns import InvalidContact, e164, urn_path
+
+NAME = "telegram"
+WEBHOOK_PATH = "/hooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_ENV = "ADUAN_TELEGRAM_WEBHOOK_SECRET"
+TOKEN_ENV = "ADUAN_TELEGRAM_BOT_TOKEN"
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+#: Telegram's limit on one text message (characters); longer answers are split.
+MAX_TEXT = 4096
+
+#: Update fields Aduan reads, and those it ignores on purpose (no citizen message in them).
+MESSAGE_FIELDS = ("message", "edited_message")
+IGNORED_FIELDS = (
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "inline_query",
+    "chosen_inline_result",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "message_reaction",
+    "message_reaction_count",
+    "poll",
+    "poll_answer",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "shipping_query",
+    "pre_checkout_query",
+    "chat_boost",
+    "removed_chat_boost",
+    "purchased_paid_media",
+)
+
+log = logging.getLogger("aduan.channels.telegram")
+
+
+def verify(raw: RawRequest, config: Any) -> None:
+    """Raise SignatureError unless the secret-token header equals ADUAN_TELEGRAM_WEBHOOK_SECRET."""
+    expected = config.secret(SECRET_ENV)
+    given = raw.header(SECRET_HEADER)
+    if not given:
+        raise SignatureError(f"missing {SECRET_HEADER} header")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise SignatureError(f"{SECRET_HEADER} does not match")
+
+
+def _load(raw: RawRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise UnsupportedPayload("a Telegram update is a JSON object with an integer update_id")
+    return data
+
+
+def external_id(raw: RawRequest) -> str:
+    """Return ``update:<update_id>``: unique per bot, and what Telegram repeats on a retry."""
+    return f"update:{_load(raw)['update_id']}"
+
+
+def _full_name(first: str | None, last: str | None) -> str | None:
+    name = " ".join(p for p in (first, last) if p).strip()
+    return name or None
+
+
+def _attachments(msg: telegram.Message) -> tuple[Attachment, ...]:
+    # Files are referenced by file_id (``tg-file:``); the bytes are fetched later with getFile,
+    # because parse is pure and the Bot API file URL contains the token.
+    if msg.photo:
+        best = max(msg.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
+        return (Attachment(content_type="image/jpeg", url=f"tg-file:{best.file_id}", size=best.file_size),)
+    if msg.document:
+        doc = msg.document
+        return (
+            Attachment(
+                content_type=doc.mime_type or "application/octet-stream",
+                url=f"tg-file:{doc.file_id}",
+                filename=doc.file_name,
+                size=doc.file_size,
+            ),
+        )
+    return ()
+
+
+def _message(update: telegram.Update, field: str) -> InboundMessage | None:
+    msg: telegram.Message = getattr(update, field)
+    if msg.chat.type != "private":
+        return None  # citizens talk to the bot one to one; group chatter is not a complaint
+    user = msg.from_user
+    if user is not None and user.is_bot:
+        return None  # another bot (or our own echo through a relay)
+    extra: dict[str, Any] = {"update_id": update.update_id, "message_id": msg.message_id}
+    reporter_name = None
+    key = f"{msg.chat.id}:{msg.message_id}"
+    if field == "edited_message":
+        # An edit is a new version of an earlier message: its own id, linked to the original.
+        edited = msg.edit_date or msg.date
+        extra.update(edited=True, original_external_id=key)
+        key = f"{key}:edit:{int(edited.timestamp())}"
+    if msg.contact is not None:
+        contact = msg.contact
+        # The "share my phone number" button sends the user's own contact; a contact card of
+        # someone else is not the sender's identity.
+        own = user is not None and contact.user_id == user.id
+        extra["contact_own"] = own
+        try:
+            extra["contact_phone"] = e164(contact.phone_number)
+        except InvalidContact:
+            extra["contact_phone_invalid"] = True
+        if own:
+            # A hint only (SPEC R5a reading): the dialogue asks the citizen to confirm it.
+            reporter_name = _full_name(contact.first_name, contact.last_name)
+    location = None
+    if msg.location is not None:
+        location = Location(latitude=msg.location.latitude, longitude=msg.location.longitude)
+    if msg.sticker is not None:
+        extra["content"] = "sticker"  # no object (SPEC R5a reading): the dialogue asks again
+    return InboundMessage(
+        channel=NAME,
+        external_id=key,
+        sender=f"telegram:{msg.chat.id}",
+        text=(msg.text or msg.caption or "").strip(),
+        sent_at=msg.date,
+        sender_name=_full_name(user.first_name, user.last_name) if user else None,
+        reporter_name=reporter_name,
+        attachments=_attachments(msg),
+        location=location,
+        reply_to=(
+            f"{msg.chat.id}:{msg.reply_to_message.message_id}" if msg.reply_to_message is not None else None
+        ),
+        thread_id=str(msg.chat.id),
+        extra=extra,
+    )
+
+
+def parse(raw: RawRequest) -> list[InboundMessage]:
+    """Turn one Telegram update into zero or one inbound message (non-message updates: none)."""
+    data = _load(raw)
+    kinds = [k for k in data if k != "update_id"]
+    try:
+        update = telegram.Update.de_json(data, None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnsupportedPayload(f"not a Telegram update: {type(exc).__name__}: {exc}") from exc
+    for field in MESSAGE_FIELDS:
+        if getattr(update, field) is not None:
+            found = _message(update, field)
+            return [found] if found else []
+    if any(k in IGNORED_FIELDS for k in kinds):
+        return []
+    raise UnsupportedPayload(
+        f"unknown update kind {kinds}; read: {list(MESSAGE_FIELDS)}; ignored: {list(IGNORED_FIELDS)}"
+    )
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split a long text on line breaks (or hard) into parts Telegram accepts."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    parts.append(rest)
+    return parts
+
+
+class TelegramSender:
+    """Send text through the Bot API; staff alerts may use their own bot token."""
+
+    def __init__(self, token: str, *, base_url: str = DEFAULT_BASE_URL, staff_token: str | None = None) -> None:
+        self.token = token
+        self.staff_token = staff_token or token
+        self.base_url = base_url
+
+    async def _send(self, token: str, chat_id: str, text: str) -> str:
+        bot = telegram.Bot(token, base_url=self.base_url)
+        ids = []
+        try:
+            for part in split_text(text):
+                sent = await bot.send_message(chat_id=chat_id, text=part)
+                ids.append(str(sent.message_id))
+        finally:
+            await bot.shutdown()
+        return f"{chat_id}:{ids[0]}"
+
+    def send(self, out: OutboundMessage) -> str:
+        """Deliver ``out`` to ``telegram:<chat id>`` and return ``<chat id>:<message id>``."""
+        if not out.text.strip():
+            raise PermanentFailure("empty message")
+        token = self.staff_token if out.extra.get("staff") else self.token
+        chat_id = urn_path(out.to)
+        try:
+            # PTB is asyncio; the outbox worker is a plain thread: give each send its own loop.
+            return asyncio.run(self._send(token, chat_id, out.text))
+        except telegram.error.RetryAfter as exc:
+            retry = exc.retry_after
+            seconds = retry.total_seconds() if isinstance(retry, dt.timedelta) else float(retry)
+            raise TemporaryFailure(f"Telegram flood control: {exc}", retry_after=seconds) from exc
+        except (telegram.error.Forbidden, telegram.error.BadRequest, telegram.error.InvalidToken) as exc:
+            # Blocked by the user, chat not found, bad token: retrying will not help.
+            raise PermanentFailure(f"Telegram refused: {type(exc).__name__}: {exc}") from exc
+        except telegram.error.TelegramError as exc:
+            raise TemporaryFailure(f"Telegram unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+def make_sender(config: Any) -> TelegramSender:
+    """Build the sender from ``[channels.telegram]`` and the bot token(s) in the environment."""
+    table = config.table
+    staff_env = str(table.get("staff_bot_token_env", "") or "")
+    return TelegramSender(
+        config.secret(TOKEN_ENV),
+        base_url=str(table.get("api_base_url", DEFAULT_BASE_URL)),
+        staff_token=config.secrets.get(staff_env) if staff_env else None,
+    )

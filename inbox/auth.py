@@ -1,0 +1,331 @@
+"""Staff authentication for the inbox: argon2 passwords, signed session cookies, CSRF, lockout, roles.
+
+A session is a cookie signed with ``ADUAN_SESSION_SECRET`` (itsdangerous) holding the user id, a
+CSRF token and a fingerprint of the password hash, so changing a password ends old sessions. It
+expires ``SESSION_MAX_AGE`` seconds after login. Every POST form carries the CSRF token. After
+``LOCK_AFTER`` wrong passwords in a row the account is locked for ``LOCK_MINUTES``.
+Which role may do what is one table, ``PERMISSIONS``, used by pages and API alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import HTTPException, Request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlmodel import Session, select
+
+from bot.bootstrap import Container
+from intake import db, roles
+from intake.models import User
+
+log = logging.getLogger("aduan.inbox.auth")
+
+SESSION_COOKIE = "aduan_session"
+SESSION_MAX_AGE = 8 * 3600  # one working day
+LOCK_AFTER = 5
+LOCK_MINUTES = 15
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+_hasher = PasswordHasher()
+
+_HANDLERS = (roles.OFFICER, roles.SECTION_HEAD, roles.DIVISION_HEAD, roles.HEAD)
+_MANAGERS = (roles.SECTION_HEAD, roles.DIVISION_HEAD, roles.HEAD)
+_ALL = tuple(roles.ROLES)
+
+#: action → roles allowed. Pages, the API and the role-matrix test all read this one table.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "view_queue": frozenset(_ALL),
+    "view_complaint": frozenset(_ALL),
+    # UU 27/2022: the reporter's name and contact; liaisons and admins do not need them.
+    "view_personal": frozenset((*_HANDLERS, roles.AUDITOR)),
+    # SPEC R5a: an ANONIM reporter's identity only for the heads who may have to act on it.
+    "view_anonymous": frozenset((roles.DIVISION_HEAD, roles.HEAD)),
+    "claim": frozenset(_HANDLERS),
+    "assign": frozenset(_MANAGERS),
+    "reply": frozenset(_HANDLERS),
+    "note": frozenset((*_HANDLERS, roles.LIAISON)),
+    "classify": frozenset(_HANDLERS),
+    "review": frozenset(_HANDLERS),
+    "set_track": frozenset(_HANDLERS),
+    "change_kind": frozenset(_HANDLERS),
+    "escalate": frozenset(_HANDLERS),
+    "request_apip": frozenset(_HANDLERS),
+    "approve_apip": frozenset((roles.HEAD,)),  # R7c
+    "answer": frozenset(_HANDLERS),
+    "report_up": frozenset(_HANDLERS),
+    "transition": frozenset(_HANDLERS),
+    "close": frozenset(_HANDLERS),
+    "reopen": frozenset(_HANDLERS),
+    "merge": frozenset(_HANDLERS),
+    "create_complaint": frozenset(_HANDLERS),
+    "view_failed": frozenset((*_HANDLERS, roles.ADMIN)),
+    "dashboard": frozenset((*_MANAGERS, roles.AUDITOR, roles.ADMIN)),
+    "manage_users": frozenset((roles.ADMIN,)),
+}
+
+
+def can(user: User | None, action: str) -> bool:
+    """Tell whether ``user`` may do ``action`` (unknown actions are refused)."""
+    return user is not None and user.is_active and user.role in PERMISSIONS.get(action, frozenset())
+
+
+# -- passwords -----------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """Return an argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Tell whether ``password`` matches the stored hash (False for an empty or broken hash)."""
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    """Return a random password for a new account (shown once)."""
+    return secrets.token_urlsafe(12)
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    password: str,
+    full_name: str = "",
+    superior_id: int | None = None,
+    email: str | None = None,
+) -> User:
+    """Add a staff account (the caller commits); raise ValueError for a taken name or bad role."""
+    roles.check_role(role)
+    if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise ValueError(f"invalid username {username!r}: letters, digits, '.', '_' and '-' only")
+    if session.exec(select(User).where(User.username == username)).first() is not None:
+        raise ValueError(f"user {username!r} already exists")
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    user = User(
+        username=username,
+        role=role,
+        full_name=full_name or username,
+        password_hash=hash_password(password),
+        superior_id=superior_id,
+        email=email,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass
+class LoginResult:
+    """The outcome of a login attempt: the user, or why not (never says which part was wrong)."""
+
+    user: User | None
+    locked: bool = False
+
+
+def authenticate(session: Session, *, username: str, password: str, now: dt.datetime) -> LoginResult:
+    """Check a username and password, counting failures and locking the account after LOCK_AFTER."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.is_active:
+        verify_password(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        return LoginResult(None)
+    if user.locked_until is not None and user.locked_until > now:
+        return LoginResult(None, locked=True)
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        locked = user.failed_logins >= LOCK_AFTER
+        if locked:
+            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+            log.warning("account #%s locked after %s failed logins", user.id, LOCK_AFTER)
+        session.add(user)
+        return LoginResult(None, locked=locked)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    return LoginResult(user)
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+
+@dataclass
+class WebSession:
+    """What a request's session cookie says: who (or nobody), the CSRF token, the language."""
+
+    user: User | None
+    csrf: str
+    lang: str
+    data: dict[str, Any]
+    fresh: bool = False  # the cookie must be (re)issued with this response
+
+
+def _fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+class SessionManager:
+    """Sign, read and check session cookies for one process."""
+
+    def __init__(self, container: Container) -> None:
+        secret = container.settings.secret("ADUAN_SESSION_SECRET")
+        if not secret:
+            # Sessions then end with the process and differ between workers: fine for a test run only.
+            log.warning("ADUAN_SESSION_SECRET is not set: using a random per-process secret")
+            secret = secrets.token_urlsafe(32)
+        self.container = container
+        self.serializer = URLSafeTimedSerializer(secret, salt="aduan.inbox.session")
+        self.secure = container.settings.public_base_url.startswith("https://")
+
+    def read(self, request: Request) -> WebSession:
+        """Return the request's session; an absent, forged or expired cookie gives an anonymous one."""
+        cached = getattr(request.state, "web_session", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        raw = request.cookies.get(SESSION_COOKIE)
+        data: dict[str, Any] | None = None
+        if raw:
+            try:
+                data = self.serializer.loads(raw, max_age=SESSION_MAX_AGE)
+            except (SignatureExpired, BadSignature):
+                data = None
+        user = None
+        fresh = False
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            data, fresh = {"c": secrets.token_urlsafe(24), "l": request.cookies.get("aduan_lang", "id")}, True
+        uid = data.get("u")
+        if isinstance(uid, int):
+            with db.session(self.container.engine) as s:
+                found = s.get(User, uid)
+            if found is not None and found.is_active and data.get("f") == _fingerprint(found):
+                user = found
+            else:
+                data, fresh = {"c": secrets.token_urlsafe(24), "l": data.get("l", "id")}, True
+        lang = str(data.get("l") or "id")
+        session = WebSession(user=user, csrf=str(data["c"]), lang=lang if lang in ("id", "en") else "id",
+                             data=data, fresh=fresh)
+        request.state.web_session = session
+        return session
+
+    def login_data(self, user: User, lang: str) -> dict[str, Any]:
+        """Return the payload of a new session for ``user`` (a new CSRF token: no fixation)."""
+        return {"u": user.id, "f": _fingerprint(user), "c": secrets.token_urlsafe(24), "l": lang}
+
+    def cookie_value(self, data: dict[str, Any]) -> str:
+        """Sign a session payload."""
+        return self.serializer.dumps(data)
+
+    def set_cookie(self, response: Any, data: dict[str, Any]) -> None:
+        """Attach the signed session cookie to a response (HttpOnly, SameSite=Lax)."""
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.cookie_value(data),
+            max_age=SESSION_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+
+
+# -- FastAPI dependencies -------------------------------------------------------------------------
+
+
+def manager_of(request: Request) -> SessionManager:
+    """Return the process's SessionManager (stored on the app by ``inbox.web``)."""
+    return request.app.state.session_manager  # type: ignore[no-any-return]
+
+
+def current_session(request: Request) -> WebSession:
+    """Dependency: the request's session (anonymous when not logged in)."""
+    return manager_of(request).read(request)
+
+
+def require_page(action: str) -> Callable[[Request], User]:
+    """Dependency for pages: the logged-in user allowed to do ``action``; login redirect or 403."""
+
+    def dependency(request: Request) -> User:
+        session = current_session(request)
+        if session.user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(status_code=303, headers={"Location": f"/inbox/login?next={_quote(target)}"})
+        if not can(session.user, action):
+            raise HTTPException(status_code=403, detail=f"role {session.user.role} may not {action}")
+        return session.user
+
+    dependency.__name__ = f"require_{action}"
+    return dependency
+
+
+async def check_csrf(request: Request) -> None:
+    """Dependency for every POST form: the CSRF token must match the session's (403 otherwise)."""
+    session = current_session(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, session.csrf):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the page")
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+# -- API tokens ----------------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    """Return the stored form of an API token (sha256 hex: the token itself is never kept)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, *, user: User, name: str, now: dt.datetime) -> str:
+    """Create an API token for ``user`` and return it (shown once; only its hash is stored)."""
+    from inbox.models import ApiToken
+
+    assert user.id is not None
+    token = "adn_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, user_id=user.id, token_hash=token_hash(token), created_at=now))
+    return token
+
+
+def user_for_token(container: Container, token: str) -> User | None:
+    """Return the active user an unrevoked API token belongs to, stamping its last use."""
+    from inbox.models import ApiToken
+
+    with db.write_session(container.engine) as s:
+        row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or not user.is_active:
+            return None
+        row.last_used_at = container.now()
+        s.add(row)
+        return user
