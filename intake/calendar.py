@@ -50,6 +50,14 @@ class WorkingCalendar:
     _ordinals: list[int] = field(default_factory=list, init=False, repr=False)
     _span: tuple[int, int] = field(default=(0, -1), init=False, repr=False)
     _due_cache: dict[tuple[dt.date, int], dt.date] = field(default_factory=dict, init=False, repr=False)
+    _fixed_offset: dt.timedelta | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # WIB has had no daylight saving since 1964: a fixed offset turns a UTC moment into a local
+        # date with one addition instead of a zone lookup (the hot path of every due date).
+        probes = [dt.datetime(y, m, 1, tzinfo=dt.UTC) for y in range(1990, 2061, 5) for m in (1, 7)]
+        offsets = {p.astimezone(self.timezone).utcoffset() for p in probes}
+        self._fixed_offset = offsets.pop() if len(offsets) == 1 else None
 
     # -- holiday tables -------------------------------------------------------------------------
 
@@ -139,6 +147,8 @@ class WorkingCalendar:
         """Return the calendar day of ``moment`` in the office's timezone (naive = already local)."""
         if moment.tzinfo is None:
             return moment.date()
+        if self._fixed_offset is not None:
+            return (moment - moment.utcoffset() + self._fixed_offset).date()  # type: ignore[operator]
         return moment.astimezone(self.timezone).date()
 
     def due_date(self, received_at: dt.datetime | dt.date, working_days: int = 14) -> dt.date:
@@ -147,8 +157,9 @@ class WorkingCalendar:
         The receipt moment is taken in the office's timezone; the receipt day itself is not counted,
         so a receipt on a closed day counts from the next working day.
         """
-        day = received_at if not isinstance(received_at, dt.datetime) else self.local_date(received_at)
-        return self.add_working_days(day, working_days)
+        day = self.local_date(received_at) if isinstance(received_at, dt.datetime) else received_at
+        cached = self._due_cache.get((day, working_days))
+        return cached if cached is not None else self.add_working_days(day, working_days)
 
 
 def parse_dates(items: Iterable[object]) -> dict[dt.date, str]:

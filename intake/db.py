@@ -17,6 +17,7 @@ from sqlmodel import Session, SQLModel
 MODEL_MODULES: list[str] = [
     "intake.models",
     "bot.outbox",
+    "bot.heartbeat",
     "inbox.models",
 ]
 

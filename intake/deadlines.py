@@ -157,18 +157,18 @@ def due_in_window(
     out = [d for d in _one_off(received_at, policy, calendar, deadline_days)
            if (start is None or d.moment >= start) and d.moment <= end]
     overdue = _overdue_cp(policy, deadline_days)
-    end_day = calendar.local_date(end)
-    if end_day >= due_date:
-        last = end_day if calendar.is_working_day(end_day) else None
-        if last is None or checkpoint_moment(last, policy, calendar) > end:
-            # the latest working day whose checkpoint moment is not after ``end``
-            candidates = [d for d in _recent_working_days(end_day, calendar) if d >= due_date]
-            last = next((d for d in candidates if checkpoint_moment(d, policy, calendar) <= end), None)
-        if last is not None and last >= due_date:
-            moment = checkpoint_moment(last, policy, calendar)
-            if start is None or moment >= start:
-                occurrence = calendar.working_days_between(due_date, last)
-                out.append(DueCheckpoint(overdue, occurrence, moment, last))
+    last = None
+    for day in _recent_working_days(calendar.local_date(end), calendar):
+        if day < due_date:
+            break
+        if checkpoint_moment(day, policy, calendar) <= end:
+            last = day
+            break
+    if last is not None:
+        moment = checkpoint_moment(last, policy, calendar)
+        if start is None or moment >= start:
+            occurrence = calendar.working_days_between(due_date, last)
+            out.append(DueCheckpoint(overdue, occurrence, moment, last))
     return sorted(out, key=lambda d: (d.moment, d.checkpoint.key))
 
 

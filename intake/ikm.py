@@ -25,6 +25,8 @@ class Element:
     name: str
     question: str
     answers: tuple[str, str, str, str]
+    #: The question cut short for one SMS or chat bubble.
+    short: str = ""
 
 
 #: The nine elements of PermenPANRB 14/2017, in the order the survey asks them.
@@ -34,24 +36,28 @@ ELEMENTS: tuple[Element, ...] = (
         "Persyaratan",
         "Bagaimana pendapat Saudara tentang kesesuaian persyaratan pelayanan dengan jenis pelayanannya?",
         ("Tidak sesuai", "Kurang sesuai", "Sesuai", "Sangat sesuai"),
+        "Apakah persyaratan pelayanan sesuai dengan jenis pelayanannya?",
     ),
     Element(
         "U2",
         "Sistem, mekanisme, dan prosedur",
         "Bagaimana pemahaman Saudara tentang kemudahan prosedur pelayanan di unit ini?",
         ("Tidak mudah", "Kurang mudah", "Mudah", "Sangat mudah"),
+        "Apakah prosedur pelayanan mudah?",
     ),
     Element(
         "U3",
         "Waktu penyelesaian",
         "Bagaimana pendapat Saudara tentang kecepatan waktu dalam memberikan pelayanan?",
         ("Tidak cepat", "Kurang cepat", "Cepat", "Sangat cepat"),
+        "Apakah waktu pelayanan cepat?",
     ),
     Element(
         "U4",
         "Biaya/tarif",
         "Bagaimana pendapat Saudara tentang kewajaran biaya/tarif dalam pelayanan?",
         ("Sangat mahal", "Cukup mahal", "Murah", "Gratis"),
+        "Bagaimana kewajaran biaya/tarif pelayanan?",
     ),
     Element(
         "U5",
@@ -59,30 +65,35 @@ ELEMENTS: tuple[Element, ...] = (
         "Bagaimana pendapat Saudara tentang kesesuaian produk pelayanan antara yang tercantum dalam "
         "standar pelayanan dengan hasil yang diberikan?",
         ("Tidak sesuai", "Kurang sesuai", "Sesuai", "Sangat sesuai"),
+        "Apakah hasil pelayanan sesuai dengan standar pelayanan?",
     ),
     Element(
         "U6",
         "Kompetensi pelaksana",
         "Bagaimana pendapat Saudara tentang kompetensi/kemampuan petugas dalam pelayanan?",
         ("Tidak kompeten", "Kurang kompeten", "Kompeten", "Sangat kompeten"),
+        "Apakah petugas kompeten?",
     ),
     Element(
         "U7",
         "Perilaku pelaksana",
         "Bagaimana pendapat Saudara tentang perilaku petugas dalam pelayanan terkait kesopanan dan keramahan?",
         ("Tidak sopan dan ramah", "Kurang sopan dan ramah", "Sopan dan ramah", "Sangat sopan dan ramah"),
+        "Apakah petugas sopan dan ramah?",
     ),
     Element(
         "U8",
         "Penanganan pengaduan, saran dan masukan",
         "Bagaimana pendapat Saudara tentang penanganan pengaduan pengguna layanan?",
         ("Tidak ada", "Ada tetapi tidak berfungsi", "Berfungsi kurang maksimal", "Dikelola dengan baik"),
+        "Bagaimana penanganan pengaduan pengguna layanan?",
     ),
     Element(
         "U9",
         "Sarana dan prasarana",
         "Bagaimana pendapat Saudara tentang kualitas sarana dan prasarana?",
         ("Buruk", "Cukup", "Baik", "Sangat baik"),
+        "Bagaimana kualitas sarana dan prasarana?",
     ),
 )
 ELEMENT_CODES: tuple[str, ...] = tuple(e.code for e in ELEMENTS)

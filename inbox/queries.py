@@ -1,0 +1,312 @@
+"""Read side of the inbox: queues with counts, filters, search, the timeline and the dashboard figures.
+
+Pages and the JSON API both call these; nothing here writes except ``log_access``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from bot.outbox import FINAL, OutboxMessage
+from channels.urns import InvalidContact, e164
+from intake import rules
+from intake.models import (
+    STATUS_ACKNOWLEDGED,
+    STATUS_ANSWERED,
+    STATUS_IN_FOLLOW_UP,
+    STATUS_RECEIVED,
+    STATUS_REPORTED,
+    STATUS_UNDER_REVIEW,
+    Complaint,
+    Message,
+    Reporter,
+    User,
+)
+from intake.office import OfficeProfile
+from intake.rules import KIND_PENGADUAN, KIND_SARAN
+
+#: Statuses whose R4 answer is still owed (the deadline runs).
+OPEN_STATUSES = (STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)
+QUEUES = ("new", "mine", "due_soon", "overdue", "saran", "approval", "failed", "all")
+FILTERS = ("channel", "service_code", "problem_type", "status", "track", "assignee_id")
+DUE_SOON_WORKING_DAYS = 3
+PAGE_SIZE = 50
+
+_TRACKING = re.compile(r"^[A-Za-z]{2,8}-\d{4}-\d{1,9}$")
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_c = Complaint.__table__.c  # type: ignore[attr-defined]
+
+
+@dataclass
+class QueueQuery:
+    """What the officer asked for: a queue, filters, a search, a page."""
+
+    queue: str = "new"
+    filters: dict[str, str] = field(default_factory=dict)
+    q: str = ""
+    page: int = 1
+
+
+def due_soon_limit(office: OfficeProfile, today: dt.date) -> dt.date:
+    """Return the last date that is within ``DUE_SOON_WORKING_DAYS`` working days of today."""
+    return office.calendar.add_working_days(today, DUE_SOON_WORKING_DAYS)
+
+
+def _queue_clause(queue: str, *, user: User, today: dt.date, soon: dt.date) -> Any:
+    open_ = _c.status.in_(OPEN_STATUSES)
+    if queue == "new":
+        return sa.and_(_c.kind == KIND_PENGADUAN, _c.status == STATUS_RECEIVED, _c.claimed_by_id.is_(None))
+    if queue == "mine":
+        return sa.and_(open_, sa.or_(_c.claimed_by_id == user.id, _c.assignee_id == user.id))
+    if queue == "due_soon":
+        return sa.and_(_c.kind == KIND_PENGADUAN, open_, _c.due_date >= today, _c.due_date <= soon)
+    if queue == "overdue":
+        return sa.and_(_c.kind == KIND_PENGADUAN, open_, _c.due_date < today)
+    if queue == "saran":
+        return sa.and_(_c.kind == KIND_SARAN, _c.status == STATUS_ACKNOWLEDGED)
+    if queue == "approval":
+        return sa.and_(_c.apip_requested_at.is_not(None), _c.apip_approved_at.is_(None))
+    if queue == "all":
+        return sa.true()
+    raise ValueError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
+
+
+def _filter_clauses(filters: dict[str, str]) -> list[Any]:
+    clauses = []
+    for name in FILTERS:
+        value = filters.get(name)
+        if not value:
+            continue
+        if name == "assignee_id":
+            if value.isdigit():
+                clauses.append(sa.or_(_c.assignee_id == int(value), _c.claimed_by_id == int(value)))
+        else:
+            clauses.append(_c[name] == value)
+    return clauses
+
+
+def search_clause(q: str, *, personal: bool, anonymous: bool) -> Any:
+    """Turn a search box entry into a WHERE clause: tracking number, phone, e-mail, name or words.
+
+    Searching by phone, e-mail or name is itself a use of personal data: only for roles that may
+    see it, and ANONIM reporters are found by identity only by roles that may see them (R5a).
+    """
+    q = q.strip()
+    if _TRACKING.match(q):
+        return _c.tracking_number == q.upper()
+    hidden = sa.true() if anonymous else _c.anonymous.is_(False)
+    if personal and _EMAIL.match(q):
+        return sa.and_(_c.contact_urn == f"mailto:{q.lower()}", hidden)
+    if personal and _PHONE.match(q) and sum(ch.isdigit() for ch in q) >= 7:
+        try:
+            number = e164(q)
+        except InvalidContact:
+            number = None
+        if number:
+            urns = [f"{scheme}:{number}" for scheme in ("tel", "whatsapp", "sms")]
+            return sa.and_(_c.contact_urn.in_(urns), hidden)
+    like = f"%{_escape_like(q.lower())}%"
+    words = sa.func.lower(_c.text).like(like, escape="\\")
+    if personal and len(q) >= 3:
+        names = select(Reporter.id).where(sa.func.lower(Reporter.name).like(like, escape="\\"))  # type: ignore[arg-type]
+        return sa.or_(words, sa.and_(_c.reporter_id.in_(names), hidden))
+    return words
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_complaints(
+    session: Session, query: QueueQuery, *, user: User, office: OfficeProfile, now: dt.datetime,
+    personal: bool, anonymous: bool, limit: int = PAGE_SIZE,
+) -> list[Complaint]:
+    """Return one page of a queue, filtered and searched, soonest deadline first."""
+    today = office.calendar.local_date(now)
+    where = [_queue_clause(query.queue, user=user, today=today, soon=due_soon_limit(office, today))]
+    where += _filter_clauses(query.filters)
+    if query.q.strip():
+        where.append(search_clause(query.q, personal=personal, anonymous=anonymous))
+    stmt = (
+        select(Complaint)
+        .where(*where)
+        .order_by(_c.due_date, _c.id)
+        .offset(max(query.page - 1, 0) * limit)
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())
+
+
+def queue_counts(session: Session, *, user: User, office: OfficeProfile, now: dt.datetime) -> dict[str, int]:
+    """Return the number of records in each queue (and of failed outbound messages)."""
+    today = office.calendar.local_date(now)
+    soon = due_soon_limit(office, today)
+    counts: dict[str, int] = {}
+    for queue in QUEUES:
+        if queue in ("failed", "all"):
+            continue
+        clause = _queue_clause(queue, user=user, today=today, soon=soon)
+        counts[queue] = int(session.execute(sa.select(sa.func.count()).select_from(Complaint).where(clause))
+                            .scalar_one())
+    counts["failed"] = int(
+        session.execute(
+            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
+        ).scalar_one()
+    )
+    return counts
+
+
+def working_days_left(complaint: Complaint, *, office: OfficeProfile, now: dt.datetime) -> int:
+    """R4 countdown of one record."""
+    return rules.working_days_left(complaint.due_date, today=office.calendar.local_date(now),
+                                   calendar=office.calendar)
+
+
+# -- the complaint page --------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineItem:
+    """One line of the conversation: an inbound message or an outbound one with its delivery state."""
+
+    at: dt.datetime
+    direction: str  # "in" or "out"
+    channel: str
+    text: str
+    party: str  # sender URN (in) or the staff/system author (out)
+    attachments: list[dict[str, Any]]
+    status: str | None = None  # outbox status for ticks
+    note: str | None = None
+    template: str | None = None
+    id: int = 0
+
+
+def timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
+    """Return inbound and outbound messages of a complaint in one list, oldest first."""
+    items: list[TimelineItem] = []
+    for m in session.exec(select(Message).where(Message.complaint_id == complaint.id)).all():
+        try:
+            attachments = json.loads(m.attachments or "[]")
+        except ValueError:
+            attachments = []
+        items.append(TimelineItem(m.received_at, "in", m.channel, m.text, m.sender_urn, attachments, id=m.id or 0))
+    if not items and complaint.text:
+        # Records an officer typed in (or the dialogue composed) may have no message row.
+        items.append(TimelineItem(complaint.received_at, "in", complaint.channel, complaint.text,
+                                  complaint.contact_urn or "", []))
+    for o in session.exec(select(OutboxMessage).where(OutboxMessage.complaint_id == complaint.id)).all():
+        items.append(TimelineItem(o.created_at, "out", o.channel, o.text, o.created_by, [], status=o.status,
+                                  note=o.note, template=o.template, id=o.id or 0))
+    items.sort(key=lambda i: (i.at, i.direction == "out", i.id))
+    return items
+
+
+def last_outbox_id(session: Session, complaint: Complaint) -> int:
+    """Return the newest outbound message id of a complaint (0 when none): the reply form's guard."""
+    value = session.execute(
+        sa.select(sa.func.max(OutboxMessage.id)).where(OutboxMessage.complaint_id == complaint.id)  # type: ignore[arg-type]
+    ).scalar_one()
+    return int(value or 0)
+
+
+def related(session: Session, complaint: Complaint, *, limit: int = 10) -> list[Complaint]:
+    """R6c: other records of the same contact or reporter, and records merged into this one."""
+    clauses = [_c.merged_into_id == complaint.id]
+    if complaint.contact_urn:
+        clauses.append(_c.contact_urn == complaint.contact_urn)
+    if complaint.reporter_id:
+        clauses.append(_c.reporter_id == complaint.reporter_id)
+    if complaint.merged_into_id:
+        clauses.append(_c.id == complaint.merged_into_id)
+    stmt = select(Complaint).where(sa.or_(*clauses), _c.id != complaint.id).order_by(_c.id.desc()).limit(limit)
+    return list(session.exec(stmt).all())
+
+
+# -- dashboard -----------------------------------------------------------------------------------
+
+
+def _period_start(today: dt.date, period: str) -> dt.date:
+    if period == "month":
+        return today.replace(day=1)
+    return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+
+
+def dashboard(session: Session, *, office: OfficeProfile, now: dt.datetime) -> dict[str, Any]:
+    """Return the managers' figures: open, due soon, overdue, on-time answers, and breakdowns."""
+    today = office.calendar.local_date(now)
+    soon = due_soon_limit(office, today)
+    pengaduan = _c.kind == KIND_PENGADUAN
+    open_ = sa.and_(pengaduan, _c.status.in_(OPEN_STATUSES))
+
+    def count(*where: Any) -> int:
+        return int(session.execute(sa.select(sa.func.count()).select_from(Complaint).where(*where)).scalar_one())
+
+    figures: dict[str, Any] = {
+        "open": count(open_),
+        "due_soon": count(open_, _c.due_date >= today, _c.due_date <= soon),
+        "overdue": count(open_, _c.due_date < today),
+    }
+    for period in ("month", "quarter"):
+        start = _period_start(today, period)
+        start_at = dt.datetime.combine(start, dt.time(), office.calendar.timezone)
+        # Records received in the period whose deadline has passed or that are answered already.
+        base = sa.and_(pengaduan, _c.received_at >= start_at,
+                       sa.or_(_c.answered_at.is_not(None), _c.due_date < today))
+        rows = session.execute(sa.select(_c.answered_at, _c.due_date).where(base)).all()
+        on_time = sum(1 for answered, due in rows
+                      if answered is not None and office.calendar.local_date(_aware(answered)) <= due)
+        figures[f"on_time_{period}"] = {"answered_on_time": on_time, "total": len(rows),
+                                        "percent": round(100 * on_time / len(rows), 1) if rows else None}
+    figures["by_channel"] = _group(session, _c.channel, pengaduan)
+    figures["by_problem_type"] = _group(session, sa.func.coalesce(_c.problem_type, "-"), pengaduan)
+    by_officer = session.execute(
+        sa.select(User.username, sa.func.count())  # type: ignore[call-overload]
+        .select_from(Complaint)
+        .join(User, User.id == _c.claimed_by_id)  # type: ignore[arg-type]
+        .where(open_)
+        .group_by(User.username)
+        .order_by(sa.func.count().desc())
+    ).all()
+    figures["by_officer"] = [(str(name), int(n)) for name, n in by_officer]
+    figures["answered_statuses"] = count(pengaduan, _c.status.in_((STATUS_ANSWERED, STATUS_REPORTED)))
+    return figures
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _group(session: Session, column: Any, *where: Any) -> list[tuple[str, int]]:
+    rows = session.execute(
+        sa.select(column, sa.func.count()).select_from(Complaint).where(*where).group_by(column)
+        .order_by(sa.func.count().desc())
+    ).all()
+    return [(str(k), int(n)) for k, n in rows]
+
+
+def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) -> str:
+    """Render a small horizontal bar chart as inline SVG (labels escaped; no script, no network)."""
+    from markupsafe import escape
+
+    bar_h, gap, label_w = 18, 6, 110
+    height = max(len(data), 1) * (bar_h + gap) + 4
+    top = max((n for _, n in data), default=0) or 1
+    parts = [f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+             f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    for i, (label, n) in enumerate(data):
+        y = i * (bar_h + gap) + 2
+        w = int((width - label_w - 40) * n / top)
+        parts.append(f'<text x="0" y="{y + 13}" font-size="12">{escape(label[:16])}</text>'
+                     f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
+                     f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{n}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
