@@ -58,7 +58,8 @@ def echo_json(data: Any) -> None:
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Berkas konfigurasi (config file; env ADUAN_CONFIG).")
+        Path | None,
+        typer.Option("--config", "-c", help="Berkas konfigurasi (config file; env ADUAN_CONFIG)."),
     ] = None,
 ) -> None:
     ctx.obj = {"config": config}
@@ -132,7 +133,9 @@ def serve(
 @calendar_app.command("due")
 def calendar_due(
     ctx: typer.Context,
-    when: Annotated[str, typer.Argument(help="Waktu diterima (receipt moment), ISO-8601, e.g. 2026-03-10T09:00.")],
+    when: Annotated[
+        str, typer.Argument(help="Waktu diterima (receipt moment), ISO-8601, e.g. 2026-03-10T09:00.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
 ) -> None:
     """Hitung batas waktu jawaban R4 (due date of the answer, 14 working days)."""
@@ -200,7 +203,9 @@ def ingest(
     container = container_of(ctx)
     if moment is not None:
         container.clock = lambda: moment
-    receipt = receive(container, channel, RawRequest(body=body, headers=_file_headers(file)), verify=False, complete=True)
+    receipt = receive(
+        container, channel, RawRequest(body=body, headers=_file_headers(file)), verify=False, complete=True
+    )
     if receipt.status != 200:
         typer.echo(f"quarantined: {receipt.reason}", err=True)
         raise typer.Exit(1)
@@ -213,7 +218,11 @@ def ingest(
 
 def _file_headers(file: Path) -> dict[str, str]:
     suffix = file.suffix.lower()
-    types = {".json": "application/json", ".form": "application/x-www-form-urlencoded", ".eml": "message/rfc822"}
+    types = {
+        ".json": "application/json",
+        ".form": "application/x-www-form-urlencoded",
+        ".eml": "message/rfc822",
+    }
     return {"content-type": types.get(suffix, "application/octet-stream")}
 
 
@@ -249,19 +258,34 @@ def show(
 
     container = container_of(ctx)
     with db.session(container.engine) as s:
-        data = views.complaint_detail(s, tracking.strip().upper(), office=container.office, now=container.now())
+        data = views.complaint_detail(
+            s, tracking.strip().upper(), office=container.office, now=container.now()
+        )
     if data is None:
         fail(f"no complaint with tracking number {tracking}", code=1)
     if as_json:
         echo_json(data)
         return
-    for key in ("tracking_number", "kind", "reasons", "status", "channel", "received_at", "due_date",
-                "working_days_left", "service", "problem_type", "text"):
+    for key in (
+        "tracking_number",
+        "kind",
+        "reasons",
+        "status",
+        "channel",
+        "received_at",
+        "due_date",
+        "working_days_left",
+        "service",
+        "problem_type",
+        "text",
+    ):
         typer.echo(f"{key:>18}: {data.get(key)}")
     typer.echo("            events:")
     for e in data["events"]:
-        typer.echo(f"  {e['at']}  {e['actor']:<18} {e['action']} {e.get('field') or ''} "
-                   f"{e.get('old_value') or ''} → {e.get('new_value') or ''}")
+        typer.echo(
+            f"  {e['at']}  {e['actor']:<18} {e['action']} {e.get('field') or ''} "
+            f"{e.get('old_value') or ''} → {e.get('new_value') or ''}"
+        )
 
 
 # -- db ------------------------------------------------------------------------------------------
@@ -311,7 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     import logging
     import os
 
-    logging.basicConfig(level=os.environ.get("ADUAN_LOG_LEVEL", "ERROR").upper(), format="aduan: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("ADUAN_LOG_LEVEL", "ERROR").upper(),
+        format="aduan: %(levelname)s %(name)s: %(message)s",
+    )
     _register_optional()
     command = typer.main.get_command(app)
     try:
@@ -325,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.UsageError as exc:
         typer.echo(f"aduan: error: {exc.format_message()}", err=True)
         sys.exit(2)
-    except click_exc.Abort:
+    except KeyboardInterrupt:
         typer.echo("aduan: aborted", err=True)
         sys.exit(130)
     except click_exc.ClickException as exc:

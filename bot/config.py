@@ -139,7 +139,9 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     return from_dict(data, env=env, path=chosen)
 
 
-def from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
+def from_dict(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, path: Path | None = None
+) -> Settings:
     """Build Settings from an already parsed TOML document (tests build theirs this way)."""
     env = dict(os.environ if env is None else env)
     office_t = data.get("office", {})
@@ -185,7 +187,9 @@ def from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, 
         office=office,
         database_url=env.get("ADUAN_DATABASE_URL") or str(db_t.get("url", "sqlite:///aduan.db")),
         auto_migrate=bool(db_t.get("auto_migrate", True)),
-        public_base_url=(env.get("ADUAN_PUBLIC_BASE_URL") or str(office_t.get("public_base_url", ""))).rstrip("/"),
+        public_base_url=(env.get("ADUAN_PUBLIC_BASE_URL") or str(office_t.get("public_base_url", ""))).rstrip(
+            "/"
+        ),
         trust_proxy=bool(office_t.get("trust_proxy", False)),
         channels={k: dict(v) for k, v in channel_tables.items()},
         sections={k: v for k, v in data.items() if k not in known} | {"storage": data.get("storage", {})},
@@ -202,5 +206,7 @@ def parse_when(value: str, tz: ZoneInfo) -> dt.datetime:
             return dt.datetime(day.year, day.month, day.day, tzinfo=tz)
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{value!r} is not an ISO-8601 date or datetime (e.g. 2026-03-10T09:30+07:00)") from None
+        raise ConfigError(
+            f"{value!r} is not an ISO-8601 date or datetime (e.g. 2026-03-10T09:30+07:00)"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)

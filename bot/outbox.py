@@ -217,7 +217,8 @@ def update_status(
     names = (channel,) if isinstance(channel, str) else channel
     row = session.exec(
         select(OutboxMessage).where(
-            OutboxMessage.channel.in_(names), OutboxMessage.provider_id == provider_id  # type: ignore[attr-defined]
+            OutboxMessage.channel.in_(names),  # type: ignore[attr-defined]
+            OutboxMessage.provider_id == provider_id,
         )
     ).first()
     if row is None:

@@ -163,7 +163,12 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
     try:
         with db.write_session(container.engine) as s:
             record_rejection(
-                session=s, channel=channel, reason=reason, body=raw.body, status_code=status, now=container.now()
+                session=s,
+                channel=channel,
+                reason=reason,
+                body=raw.body,
+                status_code=status,
+                now=container.now(),
             )
     except sqlalchemy.exc.OperationalError:
         log.error("could not record a rejected %s request", channel)

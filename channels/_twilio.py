@@ -203,7 +203,9 @@ def parse_status(raw: RawRequest) -> StatusUpdate:
         raise UnsupportedPayload(f"unknown MessageStatus {given!r}; known: {', '.join(STATUSES)}")
     error = None
     if params.get("ErrorCode"):
-        error = f"Twilio error {params['ErrorCode']}" + (f": {params['ErrorMessage']}" if params.get("ErrorMessage") else "")
+        error = f"Twilio error {params['ErrorCode']}"
+        if params.get("ErrorMessage"):
+            error += f": {params['ErrorMessage']}"
     return StatusUpdate(provider_id=sid, status=STATUSES[given], error=error)
 
 
@@ -278,7 +280,8 @@ class TwilioSender:
         if content_sid:
             # An approved WhatsApp template (Content API): variables are positional {"1": …}.
             kwargs["content_sid"] = content_sid
-            kwargs["content_variables"] = json.dumps(out.extra.get("content_variables", {}), ensure_ascii=False)
+            variables = out.extra.get("content_variables", {})
+            kwargs["content_variables"] = json.dumps(variables, ensure_ascii=False)
         else:
             kwargs["body"] = out.text
         if self.status_callback:

@@ -34,3 +34,10 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
 def make_sender(config: Any) -> _twilio.TwilioSender:
     """Build the Twilio sender of SMS replies."""
     return _twilio.make_sender(config, scheme="tel")
+
+
+def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str]]:
+    """Return where to download an MMS attachment and the account credentials it needs."""
+    from channels.whatsapp import twilio_media_source
+
+    return twilio_media_source(url, config)

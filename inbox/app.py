@@ -19,6 +19,7 @@ log = logging.getLogger("aduan.web")
 
 ROUTER_MODULES: list[str] = [
     "inbox.hooks",
+    "inbox.ops",
 ]
 
 
@@ -39,14 +40,17 @@ def create_app(container: Container) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz() -> JSONResponse:
-        """Answer whether the database can be reached."""
+    def readyz(strict: bool = False) -> JSONResponse:
+        """Answer whether the database can be reached, with the heartbeats of pollers and sweep."""
         try:
             with container.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        from inbox.ops import readiness  # heartbeats live in the database (bot/heartbeat.py)
+
+        code, doc = readiness(container)
+        return JSONResponse(doc, status_code=503 if strict and doc["status"] != "ok" else code)
 
     for name in ROUTER_MODULES:
         module = importlib.import_module(name)

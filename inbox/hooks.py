@@ -63,8 +63,9 @@ def webhook_endpoint(container: Container, channel: str):  # type: ignore[no-unt
 
             receipt = await run_in_threadpool(receive, container, channel, raw)
         except DatabaseUnavailable:
-            return JSONResponse({"error": "database unavailable, retry later"}, status_code=503,
-                                headers={"Retry-After": "10"})
+            return JSONResponse(
+                {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"}
+            )
         if receipt.status == 200:
             return Response(ack_body, media_type=ack_type)
         if receipt.status == 403:
@@ -85,8 +86,9 @@ def build_router(container: Container) -> APIRouter:
         module = importlib.import_module(entry.module)
         path = getattr(module, "WEBHOOK_PATH", None)
         if path:
-            router.add_api_route(path, webhook_endpoint(container, name), methods=["POST"],
-                                 include_in_schema=False)
+            router.add_api_route(
+                path, webhook_endpoint(container, name), methods=["POST"], include_in_schema=False
+            )
         extra = getattr(module, "build_router", None)
         if extra is not None:
             router.include_router(extra(container))

@@ -111,9 +111,7 @@ class WorkingCalendar:
         if lo <= want_lo and want_hi <= hi:
             return
         new_lo, new_hi = (want_lo, want_hi) if hi < lo else (min(lo, want_lo), max(hi, want_hi))
-        self._ordinals = [
-            o for o in range(new_lo, new_hi + 1) if self.is_working_day(dt.date.fromordinal(o))
-        ]
+        self._ordinals = [o for o in range(new_lo, new_hi + 1) if self.is_working_day(dt.date.fromordinal(o))]
         self._span = (new_lo, new_hi)
 
     def add_working_days(self, start: dt.date, n: int) -> dt.date:

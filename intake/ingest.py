@@ -50,7 +50,9 @@ class IngestResult:
         return complaint_summary(self.complaint, duplicate=self.duplicate, channel=self.message.channel)
 
 
-def complaint_summary(complaint: Complaint | None, *, duplicate: bool = False, channel: str = "") -> dict[str, Any]:
+def complaint_summary(
+    complaint: Complaint | None, *, duplicate: bool = False, channel: str = ""
+) -> dict[str, Any]:
     """Return ``{tracking_number, kind, reasons, due_date, channel, duplicate}`` for a complaint."""
     if complaint is None:
         return {
@@ -170,7 +172,9 @@ def allocate_tracking_number(session: Session, *, prefix: str, year: int) -> tup
     The counter row is incremented inside the caller's transaction: a rollback gives the number
     back (no gaps) and the row lock serialises concurrent writers (no repeats).
     """
-    _insert_ignore(session, TrackingCounter, {"prefix": prefix, "year": year, "last_seq": 0}, ["prefix", "year"])
+    _insert_ignore(
+        session, TrackingCounter, {"prefix": prefix, "year": year, "last_seq": 0}, ["prefix", "year"]
+    )
     table = TrackingCounter.__table__  # type: ignore[attr-defined]
     seq = session.execute(
         sa.update(table)
@@ -328,7 +332,9 @@ def ingest(
         ["channel", "external_id"],
     )
     stored = session.exec(
-        select(Message).where(Message.channel == message.channel, Message.external_id == message.external_id[:255])
+        select(Message).where(
+            Message.channel == message.channel, Message.external_id == message.external_id[:255]
+        )
     ).one()
     if not inserted:
         complaint = session.get(Complaint, stored.complaint_id) if stored.complaint_id else None

@@ -48,8 +48,12 @@ DEFAULT_PROBLEM_TYPES: tuple[ProblemType, ...] = (
         "Processing time",
         ("lama", "belum selesai", "belum keluar", "terlambat", "menunggu", "minggu", "bulan", "lambat"),
     ),
-    ProblemType("biaya", "Biaya/tarif", "Fee", ("biaya", "tarif", "bayar", "pungli", "uang", "pungutan", "rp")),
-    ProblemType("produk", "Produk pelayanan", "Service product", ("salah ketik", "sertifikat", "izin salah", "produk")),
+    ProblemType(
+        "biaya", "Biaya/tarif", "Fee", ("biaya", "tarif", "bayar", "pungli", "uang", "pungutan", "rp")
+    ),
+    ProblemType(
+        "produk", "Produk pelayanan", "Service product", ("salah ketik", "sertifikat", "izin salah", "produk")
+    ),
     ProblemType(
         "sarana",
         "Sarana, prasarana, dan/atau fasilitas",

@@ -13,7 +13,12 @@ from intake.office import OfficeProfile
 
 
 def complaint_detail(
-    session: Session, tracking_number: str, *, office: OfficeProfile, now: dt.datetime, with_personal: bool = True
+    session: Session,
+    tracking_number: str,
+    *,
+    office: OfficeProfile,
+    now: dt.datetime,
+    with_personal: bool = True,
 ) -> dict[str, Any] | None:
     """Return one complaint with its event log, or None when the tracking number is unknown."""
     complaint = session.exec(select(Complaint).where(Complaint.tracking_number == tracking_number)).first()
@@ -33,7 +38,9 @@ def complaint_detail(
         "channel": complaint.channel,
         "received_at": complaint.received_at.isoformat(),
         "due_date": complaint.due_date.isoformat(),
-        "working_days_left": rules.working_days_left(complaint.due_date, today=today, calendar=office.calendar),
+        "working_days_left": rules.working_days_left(
+            complaint.due_date, today=today, calendar=office.calendar
+        ),
         "service_date": complaint.service_date.isoformat() if complaint.service_date else None,
         "service": service.name if service else None,
         "service_code": complaint.service_code,

@@ -41,8 +41,11 @@ def test_r4_calendar_due_prints_the_due_date_on_the_last_line(cli_config: Path, 
 def test_r4_calendar_due_json_takes_offsets_into_account(cli_config: Path, capsys) -> None:
     code, out, _ = run(capsys, "calendar", "due", "2026-03-09T18:30:00Z", "--json")
     assert code == 0
-    assert json.loads(out) == {"received_at": "2026-03-09T18:30:00+00:00", "due_date": "2026-04-07",
-                               "working_days": 14}
+    assert json.loads(out) == {
+        "received_at": "2026-03-09T18:30:00+00:00",
+        "due_date": "2026-04-07",
+        "working_days": 14,
+    }
 
 
 def test_calendar_holidays_lists_sources(cli_config: Path, capsys) -> None:
@@ -72,7 +75,7 @@ def test_ingest_web_file_prints_the_record_and_replay_is_a_duplicate(cli_config:
 
 def test_ingest_unreadable_payload_is_quarantined_with_exit_1(cli_config: Path, capsys) -> None:
     file = str(fixture_path("web", "submission__truncated.json"))
-    code, out, err = run(capsys, "ingest", "--channel", "web", file)
+    code, _out, err = run(capsys, "ingest", "--channel", "web", file)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("quarantined: not a JSON document")
 
@@ -89,7 +92,9 @@ def test_ingest_unreadable_payload_is_quarantined_with_exit_1(cli_config: Path, 
         (("frobnicate",), "No such command"),
     ],
 )
-def test_cli_mistakes_give_one_line_and_exit_2(cli_config: Path, capsys, args: tuple[str, ...], message: str) -> None:
+def test_cli_mistakes_give_one_line_and_exit_2(
+    cli_config: Path, capsys, args: tuple[str, ...], message: str
+) -> None:
     code, _, err = run(capsys, *args)
     assert code == 2
     lines = err.strip().splitlines()
@@ -109,7 +114,8 @@ def test_show_unknown_tracking_number_exits_1(cli_config: Path, capsys) -> None:
 
 def test_installed_console_script_runs(cli_config: Path) -> None:
     exe = Path(sys.executable).with_name("aduan")
-    result = subprocess.run([str(exe), "calendar", "due", "2026-03-10"], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [str(exe), "calendar", "due", "2026-03-10"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "2026-04-07"

@@ -21,8 +21,13 @@ def test_repository_config_loads_the_purwakarta_profile() -> None:
 
 
 def test_database_url_and_public_url_are_overridden_by_the_environment() -> None:
-    settings = config.load(ROOT / "config.toml", env={"ADUAN_DATABASE_URL": "postgresql+psycopg://x@h/db",
-                                                       "ADUAN_PUBLIC_BASE_URL": "https://aduan.example.test/"})
+    settings = config.load(
+        ROOT / "config.toml",
+        env={
+            "ADUAN_DATABASE_URL": "postgresql+psycopg://x@h/db",
+            "ADUAN_PUBLIC_BASE_URL": "https://aduan.example.test/",
+        },
+    )
     assert settings.database_url == "postgresql+psycopg://x@h/db"
     assert settings.public_base_url == "https://aduan.example.test"
 
@@ -30,7 +35,9 @@ def test_database_url_and_public_url_are_overridden_by_the_environment() -> None
 def test_enabled_channel_without_secret_names_the_missing_variable() -> None:
     settings = config.load(ROOT / "config.toml", env={})
     assert "sms: ADUAN_TWILIO_AUTH_TOKEN" in settings.missing_secrets()
-    full = config.load(ROOT / "config.toml", env={"ADUAN_TWILIO_ACCOUNT_SID": "AC1", "ADUAN_TWILIO_AUTH_TOKEN": "t"})
+    full = config.load(
+        ROOT / "config.toml", env={"ADUAN_TWILIO_ACCOUNT_SID": "AC1", "ADUAN_TWILIO_AUTH_TOKEN": "t"}
+    )
     assert full.missing_secrets() == []
 
 
@@ -57,8 +64,9 @@ def test_extra_closed_and_working_dates_reach_the_calendar(config_data: dict[str
         ("rules", "answer_deadline_working_days", 0, "at least 1"),
     ],
 )
-def test_bad_config_values_are_named(config_data: dict[str, Any], section: str, key: str, value: Any,
-                                     message: str) -> None:
+def test_bad_config_values_are_named(
+    config_data: dict[str, Any], section: str, key: str, value: Any, message: str
+) -> None:
     config_data[section][key] = value
     with pytest.raises(config.ConfigError, match=message):
         config.from_dict(config_data, env={})

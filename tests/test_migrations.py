@@ -20,8 +20,9 @@ def test_upgrade_to_heads_matches_the_models(db_url: str) -> None:
     db.upgrade(engine)
     assert db.is_up_to_date(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                db.import_all_models())
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), db.import_all_models()
+        )
     assert diff == []
     db.upgrade(engine)  # a second run is a no-op
     if engine.dialect.name == "postgresql":

@@ -23,8 +23,9 @@ def count(container: Container, model: type) -> int:
 
 
 def test_r5a_complete_web_submission_becomes_a_pengaduan_with_r4_due_date(container: Container) -> None:
-    receipt = receive(container, "web", RawRequest(body=read_fixture("web", "submission__complete.json")),
-                      verify=False)
+    receipt = receive(
+        container, "web", RawRequest(body=read_fixture("web", "submission__complete.json")), verify=False
+    )
     assert receipt.status == 200
     [result] = receipt.results
     summary = result.as_json()
@@ -49,15 +50,17 @@ def test_r5a_complete_web_submission_becomes_a_pengaduan_with_r4_due_date(contai
 
 
 def test_r5b_web_submission_without_name_becomes_saran(container: Container) -> None:
-    receipt = receive(container, "web", RawRequest(body=read_fixture("web", "submission__no_name.json")),
-                      verify=False)
+    receipt = receive(
+        container, "web", RawRequest(body=read_fixture("web", "submission__no_name.json")), verify=False
+    )
     assert receipt.results[0].as_json()["kind"] == "saran"
     assert receipt.results[0].as_json()["reasons"] == ["no_identity"]
 
 
 def test_r3_late_web_submission_becomes_saran_late(container: Container) -> None:
-    receipt = receive(container, "web", RawRequest(body=read_fixture("web", "submission__late.json")),
-                      verify=False)
+    receipt = receive(
+        container, "web", RawRequest(body=read_fixture("web", "submission__late.json")), verify=False
+    )
     summary = receipt.results[0].as_json()
     assert (summary["kind"], summary["reasons"]) == ("saran", ["late"])
     with db.session(container.engine) as s:
@@ -112,10 +115,20 @@ def test_raw_stored_but_never_processed_is_picked_up_again(container: Container)
 def test_tracking_numbers_restart_each_year(container: Container) -> None:
     office = container.office
     with db.write_session(container.engine) as s:
-        for when in (dt.datetime(2026, 12, 31, 16, 0, tzinfo=dt.UTC),  # 23:00 in Jakarta: still 2026
-                     dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.UTC)):  # 00:30 on 1 January 2027
-            file_complaint(session=s, office=office, channel="walkin", contact_urn=None, text="Loket tutup",
-                           received_at=when, now=when, reporter_name="Budi")
+        for when in (
+            dt.datetime(2026, 12, 31, 16, 0, tzinfo=dt.UTC),  # 23:00 in Jakarta: still 2026
+            dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.UTC),
+        ):  # 00:30 on 1 January 2027
+            file_complaint(
+                session=s,
+                office=office,
+                channel="walkin",
+                contact_urn=None,
+                text="Loket tutup",
+                received_at=when,
+                now=when,
+                reporter_name="Budi",
+            )
     with db.session(container.engine) as s:
         numbers = sorted(c.tracking_number for c in s.exec(select(Complaint)).all())
     assert numbers == ["PWK-2026-000001", "PWK-2027-000001"]
@@ -132,10 +145,17 @@ def test_tracking_numbers_unique_and_gapless_under_8_concurrent_writers(containe
             for j in range(per_thread):
                 with db.write_session(container.engine) as s:
                     when = container.now()
-                    file_complaint(session=s, office=container.office, channel="web",
-                                   contact_urn=f"tel:+628120000{i:02d}{j:02d}", text="Izin belum keluar",
-                                   received_at=when, now=when, reporter_name=f"Warga {i}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+                    file_complaint(
+                        session=s,
+                        office=container.office,
+                        channel="web",
+                        contact_urn=f"tel:+628120000{i:02d}{j:02d}",
+                        text="Izin belum keluar",
+                        received_at=when,
+                        now=when,
+                        reporter_name=f"Warga {i}",
+                    )
+        except BaseException as exc:
             errors.append(exc)
 
     workers = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]

@@ -14,7 +14,9 @@ JKT = dt.timezone(dt.timedelta(hours=7))
 
 def test_r5a_named_reporter_with_object_is_a_pengaduan() -> None:
     result = rules.classify(
-        name="Siti Aminah", text="Izin PBG saya belum keluar sudah sebulan", service_date=None,
+        name="Siti Aminah",
+        text="Izin PBG saya belum keluar sudah sebulan",
+        service_date=None,
         received_on=dt.date(2026, 3, 10),
     )
     assert result.kind == rules.KIND_PENGADUAN
@@ -22,15 +24,23 @@ def test_r5a_named_reporter_with_object_is_a_pengaduan() -> None:
 
 
 def test_r5b_message_without_identity_becomes_saran() -> None:
-    result = rules.classify(name=None, text="Antrean di loket terlalu panjang", service_date=None,
-                            received_on=dt.date(2026, 3, 10))
+    result = rules.classify(
+        name=None,
+        text="Antrean di loket terlalu panjang",
+        service_date=None,
+        received_on=dt.date(2026, 3, 10),
+    )
     assert result.kind == rules.KIND_SARAN
     assert result.reasons == (rules.REASON_NO_IDENTITY,)
 
 
 def test_r5b_message_without_object_becomes_saran() -> None:
-    result = rules.classify(name="Budi", text="Assalamualaikum pak, selamat pagi", service_date=None,
-                            received_on=dt.date(2026, 3, 10))
+    result = rules.classify(
+        name="Budi",
+        text="Assalamualaikum pak, selamat pagi",
+        service_date=None,
+        received_on=dt.date(2026, 3, 10),
+    )
     assert result.kind == rules.KIND_SARAN
     assert result.reasons == (rules.REASON_NO_OBJECT,)
 
@@ -40,7 +50,9 @@ def test_r5b_neither_identity_nor_object_gives_both_reasons() -> None:
     assert result.reasons == (rules.REASON_NO_IDENTITY, rules.REASON_NO_OBJECT)
 
 
-@pytest.mark.parametrize("name", ["+6281234567890", "0812-3456-7890", "budi@example.test", "tel:+6281234567890", "x"])
+@pytest.mark.parametrize(
+    "name", ["+6281234567890", "0812-3456-7890", "budi@example.test", "tel:+6281234567890", "x"]
+)
 def test_r5a_phone_number_or_address_alone_is_not_an_identity(name: str) -> None:
     assert not rules.has_identity(name)
 
@@ -51,8 +63,13 @@ def test_r5a_a_given_name_is_an_identity(name: str) -> None:
 
 
 def test_r5a_anonim_complaint_keeps_a_hidden_identity() -> None:
-    result = rules.classify(name=None, text="Ada pungli di loket PBG", service_date=None,
-                            received_on=dt.date(2026, 3, 10), anonymous=True)
+    result = rules.classify(
+        name=None,
+        text="Ada pungli di loket PBG",
+        service_date=None,
+        received_on=dt.date(2026, 3, 10),
+        anonymous=True,
+    )
     assert result.kind == rules.KIND_PENGADUAN
 
 
@@ -73,8 +90,12 @@ def test_r3_day_30_is_in_time_and_day_31_is_late() -> None:
 
 
 def test_r3_late_complaint_becomes_saran_with_reason_late() -> None:
-    result = rules.classify(name="Budi", text="Sertifikat salah ketik nama", service_date=dt.date(2026, 1, 2),
-                            received_on=dt.date(2026, 3, 10))
+    result = rules.classify(
+        name="Budi",
+        text="Sertifikat salah ketik nama",
+        service_date=dt.date(2026, 1, 2),
+        received_on=dt.date(2026, 3, 10),
+    )
     assert result.kind == rules.KIND_SARAN
     assert result.reasons == (rules.REASON_LATE,)
 

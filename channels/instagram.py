@@ -1,0 +1,207 @@
+"""Instagram messaging (R2i): Meta webhooks in, Graph API ``/messages`` out.
+
+https://developers.facebook.com/docs/instagram-platform/webhooks
+https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api
+
+Verification and ``X-Hub-Signature-256`` are the same as WhatsApp Cloud's (``channels/_meta.py``);
+the GET subscription check is served by ``inbox/meta_verify_instagram.py``. Text and image
+messages become inbound messages; story replies, story mentions, reactions, read receipts and
+our own echoes are ignored on purpose (no complaint in them, SPEC R5a reading).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from channels import _meta
+from channels.base import (
+    Attachment,
+    InboundMessage,
+    OutboundMessage,
+    PermanentFailure,
+    RawRequest,
+    TemporaryFailure,
+    UnsupportedPayload,
+)
+from channels.urns import urn_path
+
+NAME = "instagram"
+WEBHOOK_PATH = "/hooks/instagram"
+APP_SECRET_ENV = "ADUAN_META_APP_SECRET"
+VERIFY_TOKEN_ENV = "ADUAN_META_VERIFY_TOKEN"
+ACCESS_TOKEN_ENV = "ADUAN_INSTAGRAM_ACCESS_TOKEN"
+DEFAULT_GRAPH_URL = "https://graph.instagram.com"
+DEFAULT_GRAPH_VERSION = "v21.0"
+#: Instagram refuses a text longer than 1000 characters; longer answers are split.
+MAX_TEXT = 1000
+
+#: Attachment types read as evidence, with the content type they are stored under.
+ATTACHMENT_TYPES = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg", "file": "application/pdf"}
+#: Attachment types that are not a message from the citizen to the office.
+IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback")
+#: ``messaging[]`` events without a message in them.
+IGNORED_EVENTS = ("reaction", "read", "postback", "referral", "message_edit", "optin", "delivery")
+#: Graph API error codes that mean "slow down" rather than "never" (application/user rate limits).
+RATE_LIMIT_CODES = {4, 17, 32, 613}
+
+log = logging.getLogger("aduan.channels.instagram")
+
+
+def verify(raw: RawRequest, config: Any) -> None:
+    """Raise SignatureError unless ``X-Hub-Signature-256`` matches the body (app secret)."""
+    _meta.verify_signature(raw, config.secret(APP_SECRET_ENV))
+
+
+def _load(raw: RawRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UnsupportedPayload("a Meta webhook is a JSON object")
+    if data.get("object") != "instagram":
+        raise UnsupportedPayload(f"object {data.get('object')!r} is not 'instagram'")
+    if not isinstance(data.get("entry"), list):
+        raise UnsupportedPayload("a Meta webhook has an entry list")
+    return data
+
+
+def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for entry in data["entry"]:
+        if not isinstance(entry, dict):
+            raise UnsupportedPayload("entry items must be objects")
+        for event in entry.get("messaging") or []:
+            events.append(event)
+        # Subscriptions through the "messages" field of changes[] carry the same event in value.
+        for change in entry.get("changes") or []:
+            if change.get("field") == "messages" and isinstance(change.get("value"), dict):
+                events.append(change["value"])
+    return events
+
+
+def external_id(raw: RawRequest) -> str:
+    """Return the message ids (``mid``) of the payload; Meta repeats them on a retry."""
+    mids = [str(e["message"]["mid"]) for e in _events(_load(raw)) if isinstance(e.get("message"), dict)
+            and e["message"].get("mid")]
+    key = "mid:" + ",".join(mids)
+    return key if mids and len(key) <= 255 else raw.body_hash()
+
+
+def _message(event: dict[str, Any]) -> InboundMessage | None:
+    msg = event["message"]
+    if msg.get("is_echo") or msg.get("is_deleted") or msg.get("is_unsupported"):
+        return None  # our own reply echoed back, a deletion, or a type Instagram cannot show us
+    reply_to = msg.get("reply_to") or {}
+    if "story" in reply_to:
+        return None  # a reply to the office's story: a reaction to content, not a complaint
+    attachments = []
+    for att in msg.get("attachments") or []:
+        kind = att.get("type")
+        if kind in IGNORED_ATTACHMENTS:
+            continue
+        if kind not in ATTACHMENT_TYPES:
+            raise UnsupportedPayload(
+                f"unknown attachment type {kind!r}; known: {list(ATTACHMENT_TYPES) + list(IGNORED_ATTACHMENTS)}"
+            )
+        url = (att.get("payload") or {}).get("url")
+        attachments.append(Attachment(content_type=ATTACHMENT_TYPES[kind], url=url))
+    text = str(msg.get("text") or "").strip()
+    if not text and not attachments:
+        return None  # only a story mention or a shared post: nothing addressed to the office
+    sender = str((event.get("sender") or {}).get("id") or "")
+    if not sender or not msg.get("mid"):
+        raise UnsupportedPayload("a message event needs sender.id and message.mid")
+    stamp = event.get("timestamp")
+    sent_at = dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC) if stamp else None
+    return InboundMessage(
+        channel=NAME,
+        external_id=str(msg["mid"]),
+        sender=f"instagram:{sender}",
+        recipient=str((event.get("recipient") or {}).get("id") or "") or None,
+        text=text,
+        sent_at=sent_at,
+        attachments=tuple(attachments),
+        reply_to=str(reply_to["mid"]) if reply_to.get("mid") else None,
+        thread_id=sender,
+    )
+
+
+def parse(raw: RawRequest) -> list[InboundMessage]:
+    """Turn an Instagram messaging webhook into inbound messages (ignored events give none)."""
+    out = []
+    for event in _events(_load(raw)):
+        if isinstance(event.get("message"), dict):
+            found = _message(event)
+            if found is not None:
+                out.append(found)
+        elif not any(k in event for k in IGNORED_EVENTS):
+            keys = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
+            raise UnsupportedPayload(f"unknown messaging event {keys}; read: message; ignored: {list(IGNORED_EVENTS)}")
+    return out
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split a long answer on line breaks (or hard) into parts Instagram accepts."""
+    parts, rest = [], text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    parts.append(rest)
+    return parts
+
+
+class InstagramSender:
+    """Send text replies through the Graph API ``/<account>/messages`` endpoint."""
+
+    def __init__(self, *, token: str, account_id: str, base_url: str = DEFAULT_GRAPH_URL,
+                 version: str = DEFAULT_GRAPH_VERSION, timeout: float = 15.0) -> None:
+        self.url = f"{base_url.rstrip('/')}/{version}/{account_id or 'me'}/messages"
+        self.token = token
+        self.timeout = timeout
+
+    def _post(self, client: httpx.Client, recipient: str, text: str) -> str:
+        try:
+            answer = client.post(self.url, json={"recipient": {"id": recipient}, "message": {"text": text}},
+                                 headers={"Authorization": f"Bearer {self.token}"})
+        except httpx.HTTPError as exc:
+            raise TemporaryFailure(f"Graph API unreachable: {type(exc).__name__}") from exc
+        if answer.status_code == 200:
+            return str(answer.json().get("message_id", ""))
+        try:
+            error = answer.json().get("error", {})
+        except ValueError:
+            error = {}
+        reason = f"Graph API {answer.status_code}: code {error.get('code')} {error.get('message', '')}".strip()
+        if answer.status_code == 429 or answer.status_code >= 500 or error.get("code") in RATE_LIMIT_CODES:
+            retry = answer.headers.get("Retry-After")
+            raise TemporaryFailure(reason, retry_after=float(retry) if retry and retry.isdigit() else None)
+        # Outside the 24-hour messaging window (code 10 / subcode 2018278), unknown user, bad token.
+        raise PermanentFailure(reason)
+
+    def send(self, out: OutboundMessage) -> str:
+        """Deliver ``out`` to ``instagram:<IGSID>`` and return the first ``message_id``."""
+        if not out.text.strip():
+            raise PermanentFailure("empty message")
+        recipient = urn_path(out.to)
+        with httpx.Client(timeout=self.timeout) as client:
+            ids = [self._post(client, recipient, part) for part in split_text(out.text)]
+        return ids[0]
+
+
+def make_sender(config: Any) -> InstagramSender:
+    """Build the sender from ``[channels.instagram]`` and ADUAN_INSTAGRAM_ACCESS_TOKEN."""
+    table = config.table
+    return InstagramSender(
+        token=config.secret(ACCESS_TOKEN_ENV),
+        account_id=str(table.get("account_id", "") or "me"),
+        base_url=str(table.get("graph_base_url", DEFAULT_GRAPH_URL)),
+        version=str(table.get("graph_version", DEFAULT_GRAPH_VERSION)),
+    )
