@@ -122,4 +122,10 @@ def build(
 #: A part that plugs into the running process adds one line here.
 INSTALLER_MODULES: list[str] = [
     "bot.outbox",
+    "bot.escalation",
+    "bot.alerts",
+    "bot.messaging",
+    "bot.survey",
+    "bot.email_threading",
+    "bot.dialogue",  # last: the survey and other hooks take their messages first
 ]

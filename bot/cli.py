@@ -327,7 +327,12 @@ def _register_optional() -> None:
 
 
 #: Modules that add commands to ``app`` when imported (``@app.command`` in their own file).
-OPTIONAL_COMMANDS: list[str] = []
+OPTIONAL_COMMANDS: list[str] = [
+    "bot.cli_outbox",
+    "bot.cli_workflow",
+    "bot.cli_ops",
+    "inbox.cli_users",
+]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,7 +66,9 @@ def beat(
     table = Heartbeat.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
+    )
     with db.write_session(engine) as s:
         s.execute(stmt)
 

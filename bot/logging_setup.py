@@ -19,8 +19,22 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 #: Loggers that print payloads, SQL parameters or HTTP bodies at INFO/DEBUG: never below WARNING.
-QUIET_LOGGERS = ("sqlalchemy", "httpx", "httpcore", "twilio", "telegram", "tweepy", "urllib3", "aiosmtpd",
-                 "imapclient", "multipart", "python_multipart", "hpack", "asyncio", "alembic")
+QUIET_LOGGERS = (
+    "sqlalchemy",
+    "httpx",
+    "httpcore",
+    "twilio",
+    "telegram",
+    "tweepy",
+    "urllib3",
+    "aiosmtpd",
+    "imapclient",
+    "multipart",
+    "python_multipart",
+    "hpack",
+    "asyncio",
+    "alembic",
+)
 
 #: What a redacted value is replaced by.
 MARK = "[redacted]"
@@ -119,10 +133,15 @@ def logging_dict(level: str = "INFO", fmt: str = "json", stream: str = "ext://sy
         "filters": {"redact": {"()": "bot.logging_setup.RedactFilter"}},
         "formatters": {"aduan": {"()": formatter}},
         "handlers": {
-            "aduan": {"class": "logging.StreamHandler", "stream": stream, "formatter": "aduan",
-                      "filters": ["redact"]},
+            "aduan": {
+                "class": "logging.StreamHandler",
+                "stream": stream,
+                "formatter": "aduan",
+                "filters": ["redact"],
+            },
         },
-        "loggers": quiet | {
+        "loggers": quiet
+        | {
             # uvicorn's own loggers go to the same handler; the access log is off (it holds URLs).
             "uvicorn": {"handlers": ["aduan"], "level": "WARNING", "propagate": False},
             "uvicorn.error": {"level": "WARNING"},

@@ -161,14 +161,30 @@ def deliver_due(container: Container, *, limit: int = 50) -> int:
     return len(rows)
 
 
+#: ``container.services[PREPARERS]`` maps a channel to ``fn(container, row)`` run before each send:
+#: it may rewrite the row (a template outside WhatsApp's window, a fallback channel, a note).
+PREPARERS = "outbox.preparers"
+#: The row fields a preparer may change; they are saved with the outcome of the attempt.
+PREPARED_FIELDS = ("channel", "to_urn", "text", "template", "template_vars", "note", "extra")
+
+
 def _deliver_one(container: Container, row: OutboxMessage) -> None:
-    sender = container.senders.get(row.channel)
     now = container.now()
     provider_id: str | None = None
     error: str | None = None
     permanent = False
     retry_after: float | None = None
-    if sender is None:
+    prepare = container.services.get(PREPARERS, {}).get(row.channel)
+    if prepare is not None:
+        try:
+            prepare(container, row)
+        except Exception as exc:  # retried like a timeout; the row is never lost
+            error = f"preparing failed: {type(exc).__name__}: {exc}"
+            log.exception("preparing outbox #%s on %s failed", row.id, row.channel)
+    sender = container.senders.get(row.channel)
+    if error is not None:
+        pass
+    elif sender is None:
         error, permanent = f"no sender configured for channel {row.channel}", True
     else:
         try:
@@ -183,6 +199,8 @@ def _deliver_one(container: Container, row: OutboxMessage) -> None:
     with db.write_session(container.engine) as s:
         fresh = s.get(OutboxMessage, row.id)
         assert fresh is not None
+        for name in PREPARED_FIELDS:
+            setattr(fresh, name, getattr(row, name))
         if error is None:
             fresh.provider_id = provider_id
             if PROGRESS.get(fresh.status, 0) <= PROGRESS[SENT]:

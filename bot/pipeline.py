@@ -72,7 +72,11 @@ def receive(
     """
     module = channels.load(channel)
     now = container.now()
-    max_body = int(container.settings.section("storage").get("max_body_bytes", 1_048_576))
+    # A channel may allow larger bodies than webhooks get (a mail with attachments, fetched by IMAP).
+    max_body = int(
+        container.settings.channel(channel).get("max_body_bytes")
+        or container.settings.section("storage").get("max_body_bytes", 1_048_576)
+    )
     if verify and hasattr(module, "verify"):
         try:
             module.verify(raw, container.channel_config(channel))
@@ -129,7 +133,8 @@ def process_raw(
     results: list[IngestResult] = []
     with db.write_session(container.engine) as s:
         for message in messages:
-            if complete and not message.complete:
+            # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
+            if complete and not message.complete and not message.extra.get("noise"):
                 message = dataclasses.replace(message, complete=True)
             result = ingest(session=s, message=message, now=now, office=container.office, raw_id=raw_id)
             results.append(result)

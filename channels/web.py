@@ -10,11 +10,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from channels.base import InboundMessage, RawRequest, UnsupportedPayload
+from channels.base import Attachment, InboundMessage, RawRequest, UnsupportedPayload
 from channels.urns import InvalidContact, contact_urn
 
 NAME = "web"
-FIELDS = ("name", "contact", "service", "service_date", "text", "problem_type", "anonymous", "id")
+FIELDS = ("name", "contact", "service", "service_date", "text", "problem_type", "anonymous", "id", "attachments")
 
 
 def external_id(raw: RawRequest) -> str:
@@ -42,6 +42,22 @@ def _sender(contact: str) -> str:
         return contact_urn(contact)
     except InvalidContact as exc:
         raise UnsupportedPayload(f"contact is neither a phone number nor an e-mail address: {exc}") from exc
+
+
+def _attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
+    """Files the form already stored: ``[{content_type, url, filename, size}]`` (no bytes in JSON)."""
+    items = data.get("attachments") or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("content_type") for i in items):
+        raise UnsupportedPayload("attachments must be a list of objects with at least content_type")
+    return tuple(
+        Attachment(
+            content_type=str(i["content_type"]),
+            url=str(i["url"]) if i.get("url") else None,
+            filename=str(i["filename"]) if i.get("filename") else None,
+            size=int(i["size"]) if isinstance(i.get("size"), int) else None,
+        )
+        for i in items
+    )
 
 
 def parse(raw: RawRequest) -> list[InboundMessage]:
@@ -76,6 +92,7 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
             service_date=service_date,
             problem_type=_text(data, "problem_type") or None,
             anonymous=bool(data.get("anonymous")),
+            attachments=_attachments(data),
             complete=True,
         )
     ]

@@ -19,7 +19,13 @@ log = logging.getLogger("aduan.web")
 
 ROUTER_MODULES: list[str] = [
     "inbox.hooks",
+    "inbox.web",
+    "inbox.api",
+    "inbox.provider_hooks",
+    "inbox.meta_verify_instagram",
+    "inbox.public",
     "inbox.ops",
+    "inbox.survey_form",
 ]
 
 

@@ -51,12 +51,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "view_personal": frozenset((*_HANDLERS, roles.AUDITOR)),
     # SPEC R5a: an ANONIM reporter's identity only for the heads who may have to act on it.
     "view_anonymous": frozenset((roles.DIVISION_HEAD, roles.HEAD)),
+    # Kept in step with intake.workflow.ACTION_ROLES, which checks again on every change.
     "claim": frozenset(_HANDLERS),
-    "assign": frozenset(_MANAGERS),
+    "release": frozenset((*_HANDLERS, roles.ADMIN)),
+    "assign": frozenset((*_MANAGERS, roles.ADMIN)),
     "reply": frozenset(_HANDLERS),
-    "note": frozenset((*_HANDLERS, roles.LIAISON)),
+    "note": frozenset((*_HANDLERS, roles.LIAISON, roles.ADMIN)),
     "classify": frozenset(_HANDLERS),
-    "review": frozenset(_HANDLERS),
+    "review": frozenset((*_HANDLERS, roles.LIAISON)),
     "set_track": frozenset(_HANDLERS),
     "change_kind": frozenset(_HANDLERS),
     "escalate": frozenset(_HANDLERS),
@@ -254,8 +256,8 @@ class SessionManager:
 
 
 def manager_of(request: Request) -> SessionManager:
-    """Return the process's SessionManager (stored on the app by ``inbox.web``)."""
-    return request.app.state.session_manager  # type: ignore[no-any-return]
+    """Return the process's SessionManager (made by ``inbox.web.build_router``)."""
+    return request.app.state.container.services["inbox.sessions"]  # type: ignore[no-any-return]
 
 
 def current_session(request: Request) -> WebSession:

@@ -51,7 +51,9 @@ class Exposition:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def metric(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], float]]) -> None:
+    def metric(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], float]]
+    ) -> None:
         """Add one metric family with its samples."""
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} {kind}")
@@ -83,31 +85,58 @@ def collect(container: Container) -> str:
     out = Exposition()
     raw, msg, cmp, rej = _table(RawInbound), _table(Message), _table(Complaint), _table(Rejection)
     with container.engine.connect() as conn:
-        out.metric("aduan_messages_in_total", "counter", "Citizen messages stored, by channel.",
-                   _grouped(conn, msg, "channel"))
-        out.metric("aduan_raw_payloads_total", "counter", "Raw payloads kept as received, by channel and status.",
-                   _grouped(conn, raw, "channel", "status"))
+        out.metric(
+            "aduan_messages_in_total",
+            "counter",
+            "Citizen messages stored, by channel.",
+            _grouped(conn, msg, "channel"),
+        )
+        out.metric(
+            "aduan_raw_payloads_total",
+            "counter",
+            "Raw payloads kept as received, by channel and status.",
+            _grouped(conn, raw, "channel", "status"),
+        )
         quarantined = conn.execute(
             sa.select(sa.func.count()).select_from(raw).where(raw.c.status == RAW_QUARANTINED)
         ).scalar_one()
-        out.metric("aduan_raw_quarantined", "gauge", "Raw payloads that could not be parsed (kept for officers).",
-                   [({}, quarantined)])
-        out.metric("aduan_rejected_requests_total", "counter", "Requests refused at the door, by channel and code.",
-                   _grouped(conn, rej, "channel", "status_code"))
-        out.metric("aduan_complaints_total", "gauge", "Records by office, kind and status.",
-                   _grouped(conn, cmp, "office", "kind", "status"))
+        out.metric(
+            "aduan_raw_quarantined",
+            "gauge",
+            "Raw payloads that could not be parsed (kept for officers).",
+            [({}, quarantined)],
+        )
+        out.metric(
+            "aduan_rejected_requests_total",
+            "counter",
+            "Requests refused at the door, by channel and code.",
+            _grouped(conn, rej, "channel", "status_code"),
+        )
+        out.metric(
+            "aduan_complaints_total",
+            "gauge",
+            "Records by office, kind and status.",
+            _grouped(conn, cmp, "office", "kind", "status"),
+        )
         overdue = conn.execute(
             sa.select(cmp.c.office, sa.func.count())
             .where(cmp.c.kind == KIND_PENGADUAN, cmp.c.status.in_(OPEN_STATUSES), cmp.c.due_date < today)
             .group_by(cmp.c.office)
         ).all()
-        out.metric("aduan_complaints_overdue", "gauge",
-                   "Open complaints past their R4 answer date (14 working days), by office.",
-                   [({"office": o}, n) for o, n in overdue] or [({"office": container.office.code}, 0)])
+        out.metric(
+            "aduan_complaints_overdue",
+            "gauge",
+            "Open complaints past their R4 answer date (14 working days), by office.",
+            [({"office": o}, n) for o, n in overdue] or [({"office": container.office.code}, 0)],
+        )
         _outbox(conn, out)
         _heartbeats(conn, out, now)
-    out.metric("aduan_metrics_scrape_seconds", "gauge", "Time this scrape took to read the database.",
-               [({}, round(time.perf_counter() - started, 6))])
+    out.metric(
+        "aduan_metrics_scrape_seconds",
+        "gauge",
+        "Time this scrape took to read the database.",
+        [({}, round(time.perf_counter() - started, 6))],
+    )
     return out.text()
 
 
@@ -117,12 +146,18 @@ def _outbox(conn: sa.Connection, out: Exposition) -> None:
     except ImportError:  # pragma: no cover - the outbox is part of the core
         return
     box = _table(OutboxMessage)
-    out.metric("aduan_outbox_messages", "gauge", "Outbound messages by channel and status (queued+sending = backlog).",
-               _grouped(conn, box, "channel", "status"))
+    out.metric(
+        "aduan_outbox_messages",
+        "gauge",
+        "Outbound messages by channel and status (queued+sending = backlog).",
+        _grouped(conn, box, "channel", "status"),
+    )
     backlog = conn.execute(
         sa.select(sa.func.count()).select_from(box).where(box.c.status.in_(("queued", "sending")))
     ).scalar_one()
-    out.metric("aduan_outbox_backlog", "gauge", "Outbound messages not yet handed to a provider.", [({}, backlog)])
+    out.metric(
+        "aduan_outbox_backlog", "gauge", "Outbound messages not yet handed to a provider.", [({}, backlog)]
+    )
 
 
 def _heartbeats(conn: sa.Connection, out: Exposition, now: dt.datetime) -> None:
@@ -134,13 +169,25 @@ def _heartbeats(conn: sa.Connection, out: Exposition, now: dt.datetime) -> None:
         return
     except sa.exc.OperationalError:
         return
-    out.metric("aduan_heartbeat_age_seconds", "gauge", "Seconds since background work last ran, by name.",
-               [({"name": r["name"]}, round((now - _aware(r["beat_at"])).total_seconds(), 3)) for r in rows])
-    out.metric("aduan_heartbeat_duration_seconds", "gauge", "How long the last run took, by name.",
-               [({"name": r["name"]}, r["duration_ms"] / 1000) for r in rows if r["duration_ms"] is not None])
+    out.metric(
+        "aduan_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since background work last ran, by name.",
+        [({"name": r["name"]}, round((now - _aware(r["beat_at"])).total_seconds(), 3)) for r in rows],
+    )
+    out.metric(
+        "aduan_heartbeat_duration_seconds",
+        "gauge",
+        "How long the last run took, by name.",
+        [({"name": r["name"]}, r["duration_ms"] / 1000) for r in rows if r["duration_ms"] is not None],
+    )
     sweep = [r for r in rows if r["name"] == "sweep" and r["duration_ms"] is not None]
-    out.metric("aduan_sweep_duration_seconds", "gauge", "Duration of the last deadline sweep (R4 watch).",
-               [({}, sweep[0]["duration_ms"] / 1000)] if sweep else [])
+    out.metric(
+        "aduan_sweep_duration_seconds",
+        "gauge",
+        "Duration of the last deadline sweep (R4 watch).",
+        [({}, sweep[0]["duration_ms"] / 1000)] if sweep else [],
+    )
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

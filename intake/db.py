@@ -17,8 +17,14 @@ from sqlmodel import Session, SQLModel
 MODEL_MODULES: list[str] = [
     "intake.models",
     "bot.outbox",
+    "bot.attachments",
+    "intake.workflow_models",
     "bot.heartbeat",
     "inbox.models",
+    "bot.survey",
+    "bot.channel_state",
+    "bot.dialogue",
+    "bot.email_store",
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -98,7 +98,9 @@ def policy_from_config(table: Mapping[str, Any]) -> EscalationPolicy:
     if not isinstance(late, int) or late < 1:
         raise ValueError("escalation.late_after_minutes must be a positive number of minutes")
     return EscalationPolicy(
-        checkpoints=tuple(sorted(checkpoints, key=lambda c: c.day)) if "checkpoints" in table else default.checkpoints,
+        checkpoints=tuple(sorted(checkpoints, key=lambda c: c.day))
+        if "checkpoints" in table
+        else default.checkpoints,
         overdue_notify=overdue,
         progress_notice_day=notice,
         at_time=at_time,
@@ -154,8 +156,11 @@ def due_in_window(
     After a gap the repeating overdue checkpoint yields only its latest occurrence: one alert that
     says "N working days overdue" rather than a burst of one per missed day.
     """
-    out = [d for d in _one_off(received_at, policy, calendar, deadline_days)
-           if (start is None or d.moment >= start) and d.moment <= end]
+    out = [
+        d
+        for d in _one_off(received_at, policy, calendar, deadline_days)
+        if (start is None or d.moment >= start) and d.moment <= end
+    ]
     overdue = _overdue_cp(policy, deadline_days)
     last = None
     for day in _recent_working_days(calendar.local_date(end), calendar):
@@ -203,28 +208,70 @@ def next_checkpoint(
 
 
 def first_checkpoint(
-    *, received_at: dt.datetime, due_date: dt.date, policy: EscalationPolicy, calendar: WorkingCalendar,
+    *,
+    received_at: dt.datetime,
+    due_date: dt.date,
+    policy: EscalationPolicy,
+    calendar: WorkingCalendar,
     deadline_days: int = 14,
 ) -> dt.datetime:
     """Return ``next_checkpoint_at`` for a newly filed complaint (the first moment to look at it)."""
     return next_checkpoint(
-        received_at=received_at, due_date=due_date, after=received_at, policy=policy, calendar=calendar,
+        received_at=received_at,
+        due_date=due_date,
+        after=received_at,
+        policy=policy,
+        calendar=calendar,
         deadline_days=deadline_days,
     )
 
 
 def checkpoint_plan(
-    *, received_at: dt.datetime, due_date: dt.date, policy: EscalationPolicy, calendar: WorkingCalendar,
+    *,
+    received_at: dt.datetime,
+    due_date: dt.date,
+    policy: EscalationPolicy,
+    calendar: WorkingCalendar,
     deadline_days: int = 14,
 ) -> list[dict[str, Any]]:
     """Return the one-off checkpoints and the first overdue one, for display (``aduan show``)."""
     rows = [
-        {"checkpoint": d.checkpoint.key, "notify": d.checkpoint.notify, "working_day": d.checkpoint.day,
-         "date": d.day.isoformat(), "at": d.moment.isoformat()}
+        {
+            "checkpoint": d.checkpoint.key,
+            "notify": d.checkpoint.notify,
+            "working_day": d.checkpoint.day,
+            "date": d.day.isoformat(),
+            "at": d.moment.isoformat(),
+        }
         for d in _one_off(received_at, policy, calendar, deadline_days)
     ]
     overdue = _overdue_cp(policy, deadline_days)
-    rows.append({"checkpoint": overdue.key, "notify": overdue.notify, "working_day": deadline_days,
-                 "date": due_date.isoformat(), "at": checkpoint_moment(due_date, policy, calendar).isoformat(),
-                 "repeats": "every working day"})
+    rows.append(
+        {
+            "checkpoint": overdue.key,
+            "notify": overdue.notify,
+            "working_day": deadline_days,
+            "date": due_date.isoformat(),
+            "at": checkpoint_moment(due_date, policy, calendar).isoformat(),
+            "repeats": "every working day",
+        }
+    )
     return sorted(rows, key=lambda r: r["at"])
+
+
+def policy_of(office: Any) -> EscalationPolicy:
+    """Return the escalation policy installed on an office profile (``bot.escalation``), else the default."""
+    extra = getattr(office, "extra", None) or {}
+    policy = extra.get("escalation_policy")
+    return policy if isinstance(policy, EscalationPolicy) else EscalationPolicy()
+
+
+def first_checkpoint_for(office: Any, complaint: Any) -> dt.datetime:
+    """Return ``next_checkpoint_at`` for a complaint just filed at ``office`` (called by ingest)."""
+    return first_checkpoint(
+        received_at=complaint.received_at,
+        due_date=complaint.due_date,
+        policy=policy_of(office),
+        calendar=office.calendar,
+        deadline_days=office.answer_deadline_working_days,
+    )

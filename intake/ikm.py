@@ -77,7 +77,8 @@ ELEMENTS: tuple[Element, ...] = (
     Element(
         "U7",
         "Perilaku pelaksana",
-        "Bagaimana pendapat Saudara tentang perilaku petugas dalam pelayanan terkait kesopanan dan keramahan?",
+        "Bagaimana pendapat Saudara tentang perilaku petugas dalam pelayanan terkait kesopanan "
+        "dan keramahan?",
         ("Tidak sopan dan ramah", "Kurang sopan dan ramah", "Sopan dan ramah", "Sangat sopan dan ramah"),
         "Apakah petugas sopan dan ramah?",
     ),

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from channels.base import InboundMessage, RawRequest
 from channels.urns import urn_scheme
-from intake import rules
+from intake import deadlines, rules
 from intake.models import (
     RAW_STORED,
     STATUS_ACKNOWLEDGED,
@@ -285,6 +285,8 @@ def file_complaint(
         created_at=now,
         updated_at=now,
     )
+    if complaint.status == STATUS_RECEIVED:  # R4 watch: the sweep first looks at it at its first checkpoint
+        complaint.next_checkpoint_at = deadlines.first_checkpoint_for(office, complaint)
     session.add(complaint)
     session.flush()
     record_event(

@@ -64,6 +64,7 @@ def complaint_detail(
             for e in events
         ],
     }
+    data.update(deadline_watch(session, complaint, office=office))
     if with_personal:
         reporter = session.get(Reporter, complaint.reporter_id) if complaint.reporter_id else None
         data["reporter"] = {
@@ -72,3 +73,41 @@ def complaint_detail(
             "anonymous": complaint.anonymous,
         }
     return data
+
+
+def deadline_watch(session: Session, complaint: Complaint, *, office: OfficeProfile) -> dict[str, Any]:
+    """Return the R4 checkpoints of a complaint and the alerts already sent for it."""
+    from intake import deadlines
+    from intake.workflow_models import DeadlineAlert
+
+    alerts = session.exec(
+        select(DeadlineAlert).where(DeadlineAlert.complaint_id == complaint.id).order_by(DeadlineAlert.id)  # type: ignore[arg-type]
+    ).all()
+    plan = []
+    if complaint.kind == rules.KIND_PENGADUAN:
+        plan = deadlines.checkpoint_plan(
+            received_at=complaint.received_at,
+            due_date=complaint.due_date,
+            policy=deadlines.policy_of(office),
+            calendar=office.calendar,
+            deadline_days=office.answer_deadline_working_days,
+        )
+    nxt = complaint.next_checkpoint_at
+    return {
+        "next_checkpoint_at": nxt.isoformat() if nxt else None,
+        "checkpoints": plan,
+        "alerts": [
+            {
+                "checkpoint": a.checkpoint,
+                "occurrence": a.occurrence,
+                "notify": a.notify,
+                "scheduled_at": a.scheduled_at.isoformat(),
+                "created_at": a.created_at.isoformat(),
+                "late": a.late,
+                "days_left": a.days_left,
+                "status": a.status,
+                "channels": [c for c in a.channels_sent.split(",") if c],
+            }
+            for a in alerts
+        ],
+    }

@@ -1,0 +1,91 @@
+"""CLI of the procedure after intake: ``aduan sweep``, ``aduan worker``, ``aduan report-followup``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import select
+
+from bot.cli import app, container_of, echo_json, fail, parse_when
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Waktu sapuan (sweep as if it were this moment), ISO-8601.")
+    ] = None,
+    no_deliver: Annotated[
+        bool, typer.Option("--no-deliver", help="Catat saja, jangan kirim (record alerts, do not send).")
+    ] = False,
+) -> None:
+    """Periksa tenggat R4 sekali (one deadline sweep: reminders, escalations, overdue alerts)."""
+    from bot import escalation
+
+    container = container_of(ctx)
+    moment = parse_when(now, ctx) if now else None
+    if moment is not None:
+        container.clock = lambda: moment
+    report = escalation.sweep(container, now=moment, deliver=not no_deliver)
+    echo_json(report.as_json())
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Jalankan penjadwal (run the scheduler: sweep, outbox, pollers) until Ctrl+C; one leader at a time."""
+    from bot.scheduler import SchedulerRunner
+
+    container = container_of(ctx)
+    runner = SchedulerRunner(container)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    typer.echo("Aduan worker: scheduler leader or standby (Ctrl+C to stop)", err=True)
+    runner.run(stop)
+
+
+@app.command("report-followup")
+def report_followup(
+    ctx: typer.Context,
+    tracking: Annotated[str, typer.Argument(help="Nomor pelacakan (tracking number).")],
+    fmt: Annotated[str, typer.Option("--format", help="html atau pdf.")] = "html",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Berkas keluaran (output file).")
+    ] = None,
+) -> None:
+    """Buat laporan tindak lanjut untuk atasan (follow-up report for the superior, R7a/R8)."""
+    from bot import reports
+    from intake import db
+    from intake.models import Complaint
+
+    if fmt not in ("html", "pdf"):
+        fail(f"--format must be html or pdf, not {fmt!r}")
+    if fmt == "pdf" and output is None:
+        fail("a PDF needs -o FILE")
+    container = container_of(ctx)
+    with db.session(container.engine) as s:
+        complaint = s.exec(
+            select(Complaint).where(Complaint.tracking_number == tracking.strip().upper())
+        ).first()
+        if complaint is None:
+            fail(f"no complaint with tracking number {tracking}", code=1)
+        data = reports.report_data(s, complaint, office=container.office, now=container.now())
+    if fmt == "html":
+        html = reports.render_html(data)
+        if output is None:
+            typer.echo(html)
+        else:
+            output.write_text(html, encoding="utf-8")
+    else:
+        assert output is not None
+        output.write_bytes(reports.render_pdf(data))
+    if output is not None:
+        typer.echo(str(output), err=True)

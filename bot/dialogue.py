@@ -1,0 +1,1080 @@
+"""The intake conversation: a channel-neutral dialogue that gathers identity, object and service date.
+
+The shape of python-telegram-bot's ``ConversationHandler`` (states, one handler per state that
+returns the next state, fallbacks that work in any state), but keyed by the sender's URN and kept
+in the database, so SMS, WhatsApp, Telegram, Instagram and X DMs share it, and a restart or a
+second web process loses nothing. One ``dialogue_draft`` row per sender is locked for the length of
+a message's transaction, so two processes handling two messages of the same sender make one draft.
+
+The dialogue never creates a complaint itself: it calls ``intake.ingest.file_complaint`` (R3, R4,
+R5 and the tracking number) and sends replies only through ``bot.outbox.enqueue``.
+*Pengaduan* is a complaint; *saran* a suggestion/input (R3 late, R5b no identity or no object).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, Session, SQLModel, select
+
+from bot import dialogue_text as txt
+from bot.dateparse import parse_date
+from intake import db, rules
+from intake.ingest import _insert_ignore, file_complaint, known_name, record_event
+from intake.models import (
+    STATUS_CLOSED,
+    STATUS_IN_FOLLOW_UP,
+    STATUS_RECEIVED,
+    STATUS_UNDER_REVIEW,
+    Complaint,
+    Message,
+    ts,
+    utcnow,
+)
+from intake.office import OfficeProfile, Service, normalise_text
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
+    from bot.config import Settings
+    from intake.ingest import IngestResult
+
+log = logging.getLogger("aduan.dialogue")
+
+# -- states ---------------------------------------------------------------------------------------
+IDLE = "idle"  # no report in progress
+ASK_WHAT = "ask_what"  # greeted; waiting for what happened (R5a object)
+ASK_SERVICE = "ask_service"  # which catalogue service (R5c)
+ASK_NAME = "ask_name"  # the complainant's name (R5a identity)
+ASK_DATE = "ask_date"  # when the service was received (R3)
+CONFIRM = "confirm"  # summary shown; YA / UBAH / BATAL
+EDIT = "edit"  # UBAH: which part to change
+STATES = (IDLE, ASK_WHAT, ASK_SERVICE, ASK_NAME, ASK_DATE, CONFIRM, EDIT)
+
+
+class DialogueDraft(SQLModel, table=True):
+    """The conversation state of one sender: the report being gathered and the flood counters."""
+
+    __tablename__ = "dialogue_draft"
+    __table_args__ = (sa.Index("ix_dialogue_draft_state_inbound", "state", "last_inbound_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender_urn: str = Field(max_length=255, unique=True)
+    channel: str = Field(max_length=32)
+    state: str = Field(default=IDLE, max_length=16)
+    language: str = Field(default="id", max_length=8)
+    text: str = Field(default="", sa_type=sa.Text)  # what happened, as the citizen wrote it
+    service_code: str | None = Field(default=None, max_length=32)
+    service_decided: bool = False  # chosen, or left to the officer ("0 / tidak tahu")
+    name: str | None = Field(default=None, max_length=200)
+    anonymous: bool = False
+    service_date: dt.date | None = None
+    date_decided: bool = False  # given, or "tidak tahu" (then R3 cannot make it late)
+    misses: int = 0  # answers not understood for the current question
+    message_ids: str = Field(default="[]", sa_type=sa.Text)  # JSON list of message ids
+    attachment_count: int = 0
+    started_at: dt.datetime | None = ts()
+    last_inbound_at: dt.datetime | None = ts()
+    window_started_at: dt.datetime | None = ts()
+    window_count: int = 0
+    flood_notified: bool = False
+    last_complaint_id: int | None = Field(default=None, foreign_key="complaint.id")
+    updated_at: dt.datetime = ts(nullable=False, default=utcnow)
+
+
+@dataclass(frozen=True)
+class DialogueSettings:
+    """The ``[dialogue]`` table of config.toml."""
+
+    join_window_seconds: int = 120
+    draft_timeout_hours: float = 24
+    reopen_window_days: int = 14
+    rate_limit_messages: int = 20
+    rate_limit_window_seconds: int = 600
+    max_text_chars: int = 4000
+    max_messages_per_draft: int = 200
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DialogueSettings:
+        """Read and check the ``[dialogue]`` table; a wrong value raises ConfigError."""
+        from bot.config import ConfigError
+
+        table = settings.section("dialogue")
+        values: dict[str, Any] = {}
+        for name, default in cls().__dict__.items():
+            value = table.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"dialogue.{name} must be a positive number, not {value!r}")
+            values[name] = type(default)(value)
+        unknown = sorted(set(table) - set(values))
+        if unknown:
+            raise ConfigError(f"[dialogue]: unknown keys {unknown}; known: {sorted(values)}")
+        return cls(**values)
+
+    @property
+    def join_window(self) -> dt.timedelta:
+        """Messages closer together than this form one utterance."""
+        return dt.timedelta(seconds=self.join_window_seconds)
+
+    @property
+    def draft_timeout(self) -> dt.timedelta:
+        """An unfinished draft is filed after this long without a message."""
+        return dt.timedelta(hours=self.draft_timeout_hours)
+
+
+def dialogue_settings(container: Container) -> DialogueSettings:
+    """Return the dialogue settings installed in the container (read from config once)."""
+    conf = container.services.get("dialogue")
+    if not isinstance(conf, DialogueSettings):
+        conf = DialogueSettings.from_settings(container.settings)
+        container.services["dialogue"] = conf
+    return conf
+
+
+# -- words the citizen may use -------------------------------------------------------------------
+
+# fmt: off
+YES_WORDS = frozenset({
+    "ya", "y", "iya", "yes", "ok", "oke", "okay", "benar", "betul", "setuju", "kirim", "send", "sip",
+    "yup", "confirm",
+})
+EDIT_WORDS = frozenset({
+    "ubah", "ganti", "edit", "change", "tidak", "no", "bukan", "salah", "koreksi",
+})
+CANCEL_WORDS = frozenset({
+    "batal", "batalkan", "cancel",
+})
+ANON_WORDS = frozenset({
+    "anonim", "anonymous", "anonimus", "anon",
+})
+HELP_WORDS = frozenset({
+    "bantuan", "help", "menu", "start", "mulai",
+})
+STATUS_WORDS = frozenset({
+    "status", "cek", "check", "lacak", "track", "kabar", "perkembangan", "progress",
+})
+NO_SERVICE_WORDS = frozenset({
+    "0", "lainnya", "lain", "lain lain", "tidak tahu", "tidak tau", "gak tau", "ga tau", "nggak tahu",
+    "ngga tau", "gatau", "entah", "tidak ada", "other", "none", "not sure", "dont know", "don't know",
+    "i don't know", "tdk tahu", "tdk tau",
+})
+UNKNOWN_DATE_WORDS = frozenset({
+    "tidak tahu", "tidak tau", "gak tau", "ga tau", "nggak tahu", "lupa", "tidak ingat", "gak ingat",
+    "ga ingat", "entah", "gatau", "tdk tahu", "tdk tau", "don't know", "dont know", "not sure",
+    "i don't know", "i forgot", "forgot", "don't remember",
+})
+THANKS = re.compile(
+    r"\b(?:terima\s*kasih|makasih|trims|thanks|thank\s+you|tq|tks|hatur\s+nuhun|nuhun|"
+    r"matur\s+nuwun|suwun)\b"
+)
+REFUSE_NAME = re.compile(
+    r"\b(?:tidak\s+mau|gak\s+mau|ga\s+mau|rahasia|tanpa\s+nama|don't\s+want|rather\s+not)\b"
+)
+TRACKING = re.compile(r"\b([A-Za-z]{2,8})[-\s]?(\d{4})[-\s]?(\d{6})\b")
+_NAME_INTRO = re.compile(
+    r"(?:\bnama\s+(?:lengkap\s+)?(?:saya|aku|sy|ku)\b|\bnamaku\b|\bnama\s*:|\bsaya\s+bernama\b|\batas\s+nama\b|"
+    r"\bmy\s+name\s+is\b|\bmy\s+name's\b|\bname\s*:)\s*(?:adalah\s+|ialah\s+|is\s+)?",
+    re.IGNORECASE,
+)
+_NAME_END = re.compile(r"[.,;:!?\n()\[\]\"/]")
+_HONORIFICS = frozenset({
+    "pak", "bu", "bapak", "ibu", "sdr", "sdri", "saudara", "saudari", "mas", "mbak", "kak", "teh",
+    "aa", "akang", "mr", "mrs", "ms", "miss",
+})
+# Words that end a name given in running text, and words a name never consists of.
+_NAME_STOP = frozenset({
+    "dari", "mau", "ingin", "hendak", "dan", "yang", "tinggal", "warga", "alamat", "umur", "usia",
+    "no", "nomor", "hp", "wa", "akan", "from", "and", "i", "want", "would", "living", "ktp", "nik",
+    "mengadu", "melapor", "lapor", "mengeluh", "pengen", "pengin", "izin", "ijin", "saya", "belum",
+    "sudah", "tidak", "keluar", "bayar", "biaya", "lama", "kenapa", "apa", "bagaimana", "gimana",
+    "kapan", "di", "ke", "ini", "itu", "ada", "bisa", "tolong", "mohon", "status", "batal", "permit",
+    "not", "yet", "my", "is", "the", "ok", "ya", "iya", "kami", "aku", "sy", "urus", "mengurus",
+    "pengajuan", "usaha", "kantor", "dinas", "petugas", "pelayanan", "layanan", "sejak", "minggu",
+    "tanggal", "kemarin", "lalu", "tadi", "was", "have", "has", "been", "am", "are", "to", "of", "for",
+    "with", "it", "this", "that",
+})
+# Words that tell English from Indonesian (detect_language).
+_EN_WORDS = frozenset({
+    "the", "my", "is", "i", "i'm", "please", "permit", "not", "yet", "still", "help", "yesterday",
+    "ago", "week", "weeks", "days", "name", "cancel", "yes", "want", "complaint", "was", "have", "has",
+    "been", "it", "of", "for", "with", "issued", "paid", "license", "licence", "why", "what", "when",
+    "how", "you", "your", "office", "building", "service", "anonymous", "this", "that", "did", "do",
+    "does", "don't", "can't", "officer", "waiting", "wait", "am", "are", "and", "since",
+})
+_ID_WORDS = frozenset({
+    "saya", "yang", "belum", "sudah", "tidak", "izin", "ijin", "dan", "di", "ke", "dari", "pak", "bu",
+    "mau", "ini", "itu", "kemarin", "lalu", "nama", "apa", "bagaimana", "tolong", "mohon", "ya",
+    "terima", "kasih", "untuk", "dengan", "ada", "kok", "sih", "dong", "minggu", "bulan", "hari",
+    "tanggal", "kapan", "keluar", "bayar", "sampai", "juga", "atau", "bisa", "kenapa", "halo",
+    "selamat", "pagi", "siang", "sore", "malam", "permisi", "batal", "bantuan", "anonim", "aku",
+    "kami", "kita", "sy", "gak", "nggak", "udah", "sdh", "blm", "tdk", "yg", "kak", "min",
+})
+_STRONG_EN = frozenset({
+    "help", "cancel", "yes", "anonymous", "yesterday", "hello", "thanks", "please",
+})
+# fmt: on
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def detect_language(text: str) -> str | None:
+    """Guess whether the citizen writes English or Indonesian; None when the text does not tell."""
+    words = _WORD.findall(normalise_text(text))
+    en = sum(w in _EN_WORDS for w in words)
+    ind = sum(w in _ID_WORDS for w in words)
+    if en > ind and (en >= 2 or (len(words) <= 2 and any(w in _STRONG_EN for w in words))):
+        return "en"
+    if ind > en:
+        return "id"
+    return None
+
+
+def _clean_name(raw: str) -> str | None:
+    """Return a name from the words a citizen typed, or None when they are not a name."""
+    words: list[str] = []
+    for word in raw.strip().split():
+        low = normalise_text(word)
+        if not words and low in _HONORIFICS:
+            continue
+        if low in _NAME_STOP or not re.fullmatch(r"[^\W\d_][^\W\d_'’.-]*", word):
+            break
+        words.append(word)
+        if len(words) == 5:
+            break
+    name = " ".join(words).strip(" .-'")
+    if name and (name.islower() or name.isupper()):
+        name = name.title()
+    return name if rules.has_identity(name) else None
+
+
+def extract_name(text: str) -> str | None:
+    """Find a name the citizen introduced ("nama saya Budi", "my name is Budi") in running text."""
+    match = _NAME_INTRO.search(text)
+    if not match:
+        return None
+    rest = _NAME_END.split(text[match.end() :], maxsplit=1)[0]
+    return _clean_name(rest)
+
+
+def name_answer(text: str) -> str | None:
+    """Read the answer to "what is your name?": an introduced name, or a message that is only a name."""
+    introduced = extract_name(text)
+    if introduced:
+        return introduced
+    plain = text.strip().strip(".!?")
+    words = plain.split()
+    if not 1 <= len(words) <= 6 or _NAME_END.search(plain):
+        return None
+    lowered = [normalise_text(w) for w in words]
+    leading = 0
+    while leading < len(lowered) and lowered[leading] in _HONORIFICS:
+        leading += 1
+    rest = lowered[leading:]
+    if not rest or len(rest) > 5 or any(w in _NAME_STOP or w in rules._FILLER_WORDS for w in rest):
+        return None
+    name = _clean_name(plain)
+    return name if name and len(name.split()) == len(rest) else None
+
+
+def tracking_numbers(text: str) -> list[str]:
+    """Return the tracking numbers in a message (``PWK-2026-000123``, case and dashes forgiven)."""
+    return [f"{m[1].upper()}-{m[2]}-{m[3]}" for m in TRACKING.finditer(text)]
+
+
+def _command(text: str) -> str:
+    """Return the message as a bare command word: lower-case, no punctuation, no leading slash."""
+    norm = normalise_text(text).strip(" .!?/")
+    return re.sub(r"@\w+$", "", norm)  # Telegram "/help@AduanBot"
+
+
+# -- one message through the dialogue -----------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """Everything one handler needs: the locked draft, the message, and the replies gathered."""
+
+    container: Container
+    session: Session
+    draft: DialogueDraft
+    message: Message
+    text: str
+    attachments: int
+    now: dt.datetime
+    conf: DialogueSettings
+    joined: bool = False  # within the join window of the previous message (one utterance)
+    parts: list[str] = field(default_factory=list)
+    complaint: Complaint | None = None
+    purpose: str = "reply"
+
+    @property
+    def office(self) -> OfficeProfile:
+        """The office profile."""
+        return self.container.office
+
+    @property
+    def lang(self) -> str:
+        """The language of the replies."""
+        return self.draft.language if self.draft.language in txt.LANGUAGES else "id"
+
+    @property
+    def today(self) -> dt.date:
+        """Today in the office's timezone (R3 counts Jakarta days)."""
+        return self.office.calendar.local_date(self.now)
+
+    def say(self, key: str, **values: object) -> None:
+        """Add one paragraph to the reply."""
+        self.parts.append(txt.t(key, self.lang, **values))
+
+
+Handler = Callable[[Turn], str]
+
+
+def install(container: Container) -> None:
+    """Plug the dialogue into the pipeline: a message hook for every chat message."""
+    dialogue_settings(container)
+    if on_message not in container.message_hooks:
+        container.message_hooks.append(on_message)
+
+
+def on_message(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
+    """Take one new chat message through the conversation of its sender; always handles it."""
+    message = result.message
+    conf = dialogue_settings(container)
+    draft = _lock_draft(session, message, now)
+    text = (message.text or "").strip()
+    if text.startswith("/start"):  # Telegram's first message of a chat is a command, not a report
+        text = text[len("/start") :].strip()
+    turn = Turn(container, session, draft, message, text, _attachment_count(message), now, conf)
+    if _flooded(draft, now, conf):
+        # Flood guard: keep the message (and attach it to the report) but stop answering.
+        if draft.state != IDLE:
+            _attach(turn)
+        if not draft.flood_notified:
+            draft.flood_notified = True
+            turn.say("flood")
+        log.info("flood guard on a %s sender: %s messages in the window", message.channel, draft.window_count)
+        draft.last_inbound_at, draft.updated_at = now, now
+        session.add(draft)
+        _reply(turn)
+        return True
+    language = detect_language(text)
+    if language:
+        draft.language = language
+    previous = draft.last_inbound_at
+    if draft.state != IDLE and previous is not None and now - previous > conf.draft_timeout:
+        # The scheduler did not get to it (down, or not running): file it before starting anew.
+        _file_timeout(container, session, draft, now, conf)
+        previous = None
+    turn.joined = draft.state != IDLE and previous is not None and now - previous <= conf.join_window
+    draft.last_inbound_at = now
+    if not _fallback(turn):
+        if draft.state == IDLE:
+            draft.state = _on_idle(turn)
+        else:
+            _attach(turn)
+            draft.state = HANDLERS.get(draft.state, _on_what)(turn)
+    draft.updated_at = now
+    session.add(draft)
+    _reply(turn)
+    log.info("dialogue %s message #%s: state %s", message.channel, message.id, draft.state)
+    return True
+
+
+def _lock_draft(session: Session, message: Message, now: dt.datetime) -> DialogueDraft:
+    """Return the sender's draft row, created when new and locked until the transaction ends.
+
+    INSERT … ON CONFLICT DO NOTHING makes the row exactly once even when two processes race;
+    SELECT … FOR UPDATE then makes the second wait for the first to commit (PostgreSQL). On SQLite
+    the write transaction (BEGIN IMMEDIATE) already serialises writers.
+    """
+    _insert_ignore(
+        session,
+        DialogueDraft,
+        {
+            "sender_urn": message.sender_urn,
+            "channel": message.channel,
+            "state": IDLE,
+            "language": "id",
+            "text": "",
+            "service_decided": False,
+            "anonymous": False,
+            "date_decided": False,
+            "misses": 0,
+            "message_ids": "[]",
+            "attachment_count": 0,
+            "window_count": 0,
+            "flood_notified": False,
+            "updated_at": now,
+        },
+        ["sender_urn"],
+    )
+    query = select(DialogueDraft).where(DialogueDraft.sender_urn == message.sender_urn)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    draft = session.exec(query.execution_options(populate_existing=True)).one()
+    draft.channel = message.channel  # answer on the channel the citizen uses now
+    return draft
+
+
+def _attachment_count(message: Message) -> int:
+    try:
+        items = json.loads(message.attachments or "[]")
+    except ValueError:
+        return 0
+    return len(items) if isinstance(items, list) else 0
+
+
+def _flooded(draft: DialogueDraft, now: dt.datetime, conf: DialogueSettings) -> bool:
+    """Count the message in the sender's rate window; tell whether the sender is over the limit."""
+    window = dt.timedelta(seconds=conf.rate_limit_window_seconds)
+    if (
+        draft.window_started_at is None
+        or now - draft.window_started_at > window
+        or now < draft.window_started_at
+    ):
+        draft.window_started_at, draft.window_count, draft.flood_notified = now, 0, False
+    draft.window_count += 1
+    return draft.window_count > conf.rate_limit_messages
+
+
+def _attach(turn: Turn) -> None:
+    """Join the message (and its attachments) to the draft."""
+    draft = turn.draft
+    ids: list[int] = json.loads(draft.message_ids or "[]")
+    if (
+        turn.message.id is not None
+        and turn.message.id not in ids
+        and len(ids) < turn.conf.max_messages_per_draft
+    ):
+        ids.append(turn.message.id)
+        draft.message_ids = json.dumps(ids)
+        draft.attachment_count += turn.attachments
+
+
+def _reply(turn: Turn) -> None:
+    if not turn.parts:
+        return
+    from bot import outbox
+
+    outbox.enqueue(
+        turn.session,
+        channel=turn.message.channel,
+        to=turn.message.sender_urn,
+        text="\n\n".join(turn.parts),
+        now=turn.now,
+        complaint_id=turn.complaint.id if turn.complaint else None,
+        purpose=turn.purpose,
+        created_by="bot",
+        office=turn.office.code,
+    )
+
+
+def _clear(draft: DialogueDraft) -> None:
+    """Forget the report in progress (the flood counters stay)."""
+    draft.state = IDLE
+    draft.text = ""
+    draft.service_code = None
+    draft.service_decided = False
+    draft.name = None
+    draft.anonymous = False
+    draft.service_date = None
+    draft.date_decided = False
+    draft.misses = 0
+    draft.message_ids = "[]"
+    draft.attachment_count = 0
+    draft.started_at = None
+
+
+def _begin(turn: Turn) -> None:
+    """Start a new draft for this sender."""
+    draft = turn.draft
+    _clear(draft)
+    draft.started_at = turn.now
+    draft.name = known_name(turn.session, draft.sender_urn)  # R5a: known from an earlier complaint
+    _attach(turn)
+    turn.say("greet", office=turn.office.name)
+    open_one = turn.session.exec(
+        select(Complaint)
+        .where(
+            Complaint.contact_urn == draft.sender_urn,
+            Complaint.status.in_((STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)),  # type: ignore[attr-defined]
+        )
+        .order_by(Complaint.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    if open_one is not None:
+        turn.say("open_complaint_hint", tracking=open_one.tracking_number)
+
+
+# -- fallbacks: commands that work in any state ---------------------------------------------------
+
+
+def _fallback(turn: Turn) -> bool:
+    """Run a command (STATUS, BATAL, ANONIM, BANTUAN) when the message is one; tell whether it was."""
+    command = _command(turn.text)
+    if not command:
+        return False
+    numbers = tracking_numbers(turn.text)
+    if numbers and _is_status_query(turn.text, command):
+        _status(turn, numbers)
+        return True
+    if command in CANCEL_WORDS:
+        _cancel(turn)
+        return True
+    if command in ANON_WORDS:
+        _anonymous(turn)
+        return True
+    if command in HELP_WORDS:
+        _help(turn)
+        return True
+    return False
+
+
+def _is_status_query(text: str, command: str) -> bool:
+    """A message that is a tracking number, maybe with "status"/"cek" around it, asks for status."""
+    residue = TRACKING.sub(" ", text)
+    words = _WORD.findall(normalise_text(residue))
+    return any(w in STATUS_WORDS for w in words) or not rules.has_object(residue)
+
+
+def _prompt(turn: Turn, state: str) -> None:
+    """Ask the question of ``state`` (the summary for CONFIRM)."""
+    if state == ASK_WHAT:
+        turn.say("ask_what")
+    elif state == ASK_SERVICE:
+        options = "\n".join(f"{i}. {s.name}" for i, s in enumerate(_listed(turn.office), start=1))
+        turn.say("ask_service", options=options)
+    elif state == ASK_NAME:
+        turn.say("ask_name")
+    elif state == ASK_DATE:
+        turn.say("ask_date")
+    elif state == CONFIRM:
+        _summary(turn)
+    elif state == EDIT:
+        turn.say("edit_menu")
+
+
+def _status(turn: Turn, numbers: list[str]) -> None:
+    """Answer STATUS in plain words, with no personal data (the number may be someone else's)."""
+    lang = turn.lang
+    for number in numbers[:3]:
+        complaint = turn.session.exec(select(Complaint).where(Complaint.tracking_number == number)).first()
+        if complaint is None:
+            turn.say("status_unknown", tracking=number)
+            continue
+        received = turn.office.calendar.local_date(complaint.received_at)
+        line = txt.t(
+            "status",
+            lang,
+            tracking=complaint.tracking_number,
+            kind=txt.kind_words(complaint.kind, lang),
+            status=txt.status_words(complaint.status, lang),
+            received=txt.date_words(received, lang),
+        )
+        if complaint.kind == rules.KIND_PENGADUAN and complaint.status in (
+            STATUS_RECEIVED,
+            STATUS_UNDER_REVIEW,
+            STATUS_IN_FOLLOW_UP,
+        ):
+            line += txt.t("status_due", lang, due=txt.date_words(complaint.due_date, lang))
+        turn.parts.append(line)
+    if turn.draft.state != IDLE:
+        turn.say("resume")
+        _prompt(turn, turn.draft.state)
+
+
+def _cancel(turn: Turn) -> None:
+    """BATAL: drop the draft; nothing is filed (the messages stay stored)."""
+    if turn.draft.state == IDLE:
+        turn.say("nothing_to_cancel")
+        return
+    _clear(turn.draft)
+    turn.say("cancelled")
+
+
+def _anonymous(turn: Turn) -> None:
+    """ANONIM: the identity stays hidden from all but the roles the office allows (LAPOR!'s anonim)."""
+    if turn.draft.state == IDLE:
+        _begin(turn)
+    else:
+        _attach(turn)
+    turn.draft.anonymous = True
+    turn.say("anonymous_ok")
+    turn.draft.state = _advance(turn)
+
+
+def _help(turn: Turn) -> None:
+    """BANTUAN: the commands, then the pending question again."""
+    turn.say("help", office=turn.office.name, prefix=turn.office.tracking_prefix)
+    if turn.draft.state != IDLE:
+        _attach(turn)
+        turn.say("resume")
+        _prompt(turn, turn.draft.state)
+
+
+# -- what the citizen said -------------------------------------------------------------------------
+
+
+def _absorb(turn: Turn, text: str) -> None:
+    """Add free text to the description, and take any answer it already contains."""
+    draft = turn.draft
+    if text:
+        joined = f"{draft.text}\n{text}" if draft.text else text
+        draft.text = joined[: turn.conf.max_text_chars]
+    _harvest(turn, text)
+
+
+def _harvest(turn: Turn, text: str) -> bool:
+    """Take answers given without being asked (name, service, date); tell whether any was new."""
+    draft = turn.draft
+    found = False
+    name = extract_name(text)
+    if name and name != draft.name:
+        draft.name, found = name, True
+    if not draft.service_decided and turn.office.services:
+        service = turn.office.match_service(text)
+        if service is not None:
+            draft.service_code, draft.service_decided, found = service.code, True, True
+    if not draft.date_decided:
+        day = parse_date(text, turn.today, strict=True)
+        if day is not None and day <= turn.today:
+            draft.service_date, draft.date_decided, found = day, True, True
+    return found
+
+
+def _missing(turn: Turn) -> str:
+    """Return the first state whose question is still open (CONFIRM when none is)."""
+    draft = turn.draft
+    if not rules.has_object(draft.text):
+        return ASK_WHAT
+    if not draft.service_decided and turn.office.services:
+        return ASK_SERVICE
+    if not (draft.anonymous or rules.has_identity(draft.name)):
+        return ASK_NAME
+    if not draft.date_decided:
+        return ASK_DATE
+    return CONFIRM
+
+
+def _advance(turn: Turn) -> str:
+    """Go to the next open question and ask it."""
+    state = _missing(turn)
+    if state != turn.draft.state:
+        turn.draft.misses = 0
+    _prompt(turn, state)
+    return state
+
+
+def _not_an_answer(turn: Turn, state: str, error: str) -> str:
+    """Handle a message that does not answer the pending question.
+
+    Text that reads like more of the story is added to the description; within the join window
+    it is taken in silently (the citizen is still typing), later it is acknowledged. A short
+    reply that is neither gets ``error`` and the question again.
+    """
+    text = turn.text
+    if text and rules.has_object(text):
+        _absorb(turn, text)
+        nxt = _missing(turn)
+        if nxt != state:
+            return _advance(turn)
+        if turn.joined:
+            return state
+        turn.say("added_to_report")
+        _prompt(turn, state)
+        return state
+    if not text:  # an attachment or a sticker on its own
+        if turn.joined:
+            return state
+        turn.say("attachment_received" if turn.attachments else "ask_what_again")
+        _prompt(turn, state)
+        return state
+    turn.draft.misses += 1
+    turn.say(error, count=len(_listed(turn.office)))
+    _prompt(turn, state)
+    return state
+
+
+def _listed(office: OfficeProfile) -> tuple[Service, ...]:
+    """The catalogue entries offered as a numbered list (free text reaches the others)."""
+    return office.services[:9]
+
+
+_NO_SERVICE = object()
+
+
+def _service_choice(office: OfficeProfile, text: str) -> object:
+    command = _command(text)
+    if re.fullmatch(r"\d{1,2}", command):
+        number = int(command)
+        listed = _listed(office)
+        if number == 0:
+            return _NO_SERVICE
+        return listed[number - 1] if number <= len(listed) else None
+    if command in NO_SERVICE_WORDS:
+        return _NO_SERVICE
+    return office.match_service(text)
+
+
+# -- the handler of each state --------------------------------------------------------------------
+
+
+def _on_idle(turn: Turn) -> str:
+    """A first message: a reply to a recently closed complaint reopens it; anything else starts a draft."""
+    text = turn.text
+    if (
+        text
+        and THANKS.search(normalise_text(text))
+        and not rules.has_object(THANKS.sub(" ", normalise_text(text)))
+    ):
+        turn.say("thanks_reply")
+        return IDLE
+    if rules.has_object(text) or turn.attachments:
+        closed = _recent_closed(turn)
+        if closed is not None and _reopen(turn, closed):
+            return IDLE
+    _begin(turn)
+    if text:
+        _absorb(turn, text)
+    if turn.attachments and not rules.has_object(turn.draft.text):
+        turn.say("attachment_received")
+    return _advance(turn)
+
+
+def _on_what(turn: Turn) -> str:
+    """ASK_WHAT: gather the description until it says what the matter is (R5a object)."""
+    if turn.text:
+        _absorb(turn, turn.text)
+    if rules.has_object(turn.draft.text):
+        return _advance(turn)
+    if turn.joined:
+        return ASK_WHAT
+    turn.say("attachment_received" if turn.attachments and not turn.text else "ask_what_again")
+    return ASK_WHAT
+
+
+def _on_service(turn: Turn) -> str:
+    """ASK_SERVICE: a number from the list, 0 / "tidak tahu", or the service's name in free text."""
+    choice = _service_choice(turn.office, turn.text) if turn.text else None
+    draft = turn.draft
+    if choice is _NO_SERVICE:
+        draft.service_code, draft.service_decided = None, True
+        turn.say("service_left_open")
+        return _advance(turn)
+    if isinstance(choice, Service):
+        draft.service_code, draft.service_decided = choice.code, True
+        _harvest(turn, turn.text)
+        return _advance(turn)
+    if draft.misses >= 1 and turn.text and not rules.has_object(turn.text):
+        # Asked twice: leave the service to the officer rather than loop (R5c is theirs to decide).
+        draft.service_code, draft.service_decided = None, True
+        turn.say("service_left_open")
+        return _advance(turn)
+    return _not_an_answer(turn, ASK_SERVICE, "service_unknown")
+
+
+def _on_name(turn: Turn) -> str:
+    """ASK_NAME: the name (R5a identity); ANONIM is a fallback command."""
+    name = name_answer(turn.text) if turn.text else None
+    if name:
+        turn.draft.name = name
+        _harvest(turn, turn.text)
+        return _advance(turn)
+    if turn.text and REFUSE_NAME.search(normalise_text(turn.text)):
+        turn.say("name_refused")
+        return ASK_NAME
+    return _not_an_answer(turn, ASK_NAME, "name_not_understood")
+
+
+def _on_date(turn: Turn) -> str:
+    """ASK_DATE: when the service was received (R3); "tidak tahu" leaves it open (then not late)."""
+    draft = turn.draft
+    command = _command(turn.text)
+    if command in UNKNOWN_DATE_WORDS:
+        draft.service_date, draft.date_decided = None, True
+        return _advance(turn)
+    day = parse_date(turn.text, turn.today) if turn.text else None
+    if day is not None and day > turn.today:
+        turn.say("date_in_future", date=txt.date_words(day, turn.lang))
+        return ASK_DATE
+    if day is not None:
+        draft.service_date, draft.date_decided = day, True
+        return _advance(turn)
+    if draft.misses >= 2 and turn.text and not rules.has_object(turn.text):
+        draft.service_date, draft.date_decided = None, True  # SPEC R3: never given → not late
+        return _advance(turn)
+    return _not_an_answer(turn, ASK_DATE, "date_not_understood")
+
+
+def _on_confirm(turn: Turn) -> str:
+    """CONFIRM: YA files the report, UBAH edits it; more text is added and summarised again."""
+    words = _command(turn.text).split()
+    if words and len(words) <= 3 and words[0] in YES_WORDS:
+        return _file_now(turn)
+    if words and len(words) <= 3 and words[0] in EDIT_WORDS:
+        turn.say("edit_menu")
+        return EDIT
+    if not turn.text:
+        if not turn.joined:
+            turn.say("attachment_received")
+            _summary(turn)
+        return CONFIRM
+    if _harvest(turn, turn.text):
+        _summary(turn)
+        return CONFIRM
+    _absorb(turn, turn.text)
+    if not turn.joined:
+        turn.say("added_to_report")
+        _summary(turn)
+    return CONFIRM
+
+
+def _on_edit(turn: Turn) -> str:
+    """EDIT: clear the chosen part and ask it again; the summary follows when all is answered."""
+    draft = turn.draft
+    command = _command(turn.text)
+    if command in ("1", "uraian", "cerita", "description", "masalah"):
+        draft.text = ""
+        turn.say("edit_what")
+        return ASK_WHAT
+    if command in ("2", "layanan", "service"):
+        draft.service_code, draft.service_decided, draft.misses = None, False, 0
+        _prompt(turn, ASK_SERVICE)
+        return ASK_SERVICE
+    if command in ("3", "nama", "name"):
+        draft.name, draft.anonymous, draft.misses = None, False, 0
+        _prompt(turn, ASK_NAME)
+        return ASK_NAME
+    if command in ("4", "tanggal", "date", "tanggal layanan"):
+        draft.service_date, draft.date_decided, draft.misses = None, False, 0
+        _prompt(turn, ASK_DATE)
+        return ASK_DATE
+    if turn.text and _harvest(turn, turn.text):
+        return _advance(turn)
+    turn.say("edit_menu")
+    return EDIT
+
+
+HANDLERS: dict[str, Handler] = {
+    ASK_WHAT: _on_what,
+    ASK_SERVICE: _on_service,
+    ASK_NAME: _on_name,
+    ASK_DATE: _on_date,
+    CONFIRM: _on_confirm,
+    EDIT: _on_edit,
+}
+
+
+# -- summary and filing ---------------------------------------------------------------------------
+
+
+def _received_at(draft: DialogueDraft, now: dt.datetime) -> dt.datetime:
+    """The receipt moment of R4: when the citizen first wrote."""
+    return draft.started_at or now
+
+
+def _summary(turn: Turn) -> None:
+    draft, lang = turn.draft, turn.lang
+    service = turn.office.service(draft.service_code)
+    name = txt.t("anonymous_name", lang) if draft.anonymous else draft.name or txt.t("not_known", lang)
+    received_on = turn.office.calendar.local_date(_received_at(draft, turn.now))
+    window = turn.office.complaint_window_days
+    late = rules.is_late(draft.service_date, received_on, window)
+    turn.say(
+        "summary",
+        text=draft.text if len(draft.text) <= 500 else draft.text[:497] + "…",
+        service=service.name if service else txt.t("not_chosen", lang),
+        name=name,
+        date=txt.date_words(draft.service_date, lang) if draft.service_date else txt.t("not_known", lang),
+        late=txt.t("summary_late", lang, window=window) if late else "",
+    )
+
+
+def _file(container: Container, session: Session, draft: DialogueDraft, now: dt.datetime) -> Complaint:
+    """File the draft through ``file_complaint`` (R3/R4/R5, tracking number), messages attached."""
+    ids = json.loads(draft.message_ids or "[]")
+    messages = list(session.exec(select(Message).where(Message.id.in_(ids)))) if ids else []  # type: ignore[union-attr]
+    complaint = file_complaint(
+        session=session,
+        office=container.office,
+        channel=draft.channel,
+        contact_urn=draft.sender_urn,
+        text=draft.text,
+        received_at=_received_at(draft, now),
+        now=now,
+        reporter_name=draft.name,
+        anonymous=draft.anonymous,
+        service=draft.service_code,
+        service_date=draft.service_date,
+        actor="bot",
+        messages=messages,
+    )
+    draft.last_complaint_id = complaint.id
+    log.info(
+        "dialogue filed %s as %s (%s)", complaint.tracking_number, complaint.kind, complaint.reasons or "-"
+    )
+    return complaint
+
+
+def _filed_text(container: Container, draft: DialogueDraft, complaint: Complaint) -> str:
+    lang = draft.language if draft.language in txt.LANGUAGES else "id"
+    name = f", {draft.name}" if draft.name and not draft.anonymous else ""
+    if complaint.kind == rules.KIND_PENGADUAN:
+        return txt.t(
+            "filed_pengaduan",
+            lang,
+            name=name,
+            tracking=complaint.tracking_number,
+            due=txt.date_words(complaint.due_date, lang),
+        )
+    reasons = txt.reason_words(complaint.reason_list, lang, window=container.office.complaint_window_days)
+    text = txt.t("filed_saran", lang, name=name, tracking=complaint.tracking_number, reasons=reasons)
+    if rules.REASON_NO_IDENTITY in complaint.reason_list:
+        text += "\n" + txt.t("how_to_add_name", lang)
+    return text
+
+
+def _file_now(turn: Turn) -> str:
+    """YA: file the report and confirm with the tracking number and the due date in words."""
+    complaint = _file(turn.container, turn.session, turn.draft, turn.now)
+    turn.complaint, turn.purpose = complaint, "ack"
+    turn.parts.append(_filed_text(turn.container, turn.draft, complaint))
+    _clear(turn.draft)
+    return IDLE
+
+
+def _file_timeout(
+    container: Container, session: Session, draft: DialogueDraft, now: dt.datetime, conf: DialogueSettings
+) -> Complaint | None:
+    """File a draft left unfinished, as it is (R5b decides complaint or saran), and tell the citizen.
+
+    A draft that never said what the matter is (only greetings or stickers) is dropped: it never
+    becomes a record by itself.
+    """
+    if not rules.has_object(draft.text):
+        _clear(draft)
+        session.add(draft)
+        return None
+    complaint = _file(container, session, draft, now)
+    lang = draft.language if draft.language in txt.LANGUAGES else "id"
+    hours = conf.draft_timeout_hours
+    prefix = txt.t("timeout_prefix", lang, hours=int(hours) if float(hours).is_integer() else hours)
+    from bot import outbox
+
+    outbox.enqueue(
+        session,
+        channel=draft.channel,
+        to=draft.sender_urn,
+        text=prefix + "\n\n" + _filed_text(container, draft, complaint),
+        now=now,
+        complaint_id=complaint.id,
+        purpose="ack",
+        created_by="bot",
+        office=container.office.code,
+    )
+    _clear(draft)
+    draft.updated_at = now
+    session.add(draft)
+    return complaint
+
+
+def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
+    """File every draft without a message for longer than the timeout; return how many were filed.
+
+    The scheduler calls this every minute. Each draft is handled in its own transaction under a
+    row lock (SKIP LOCKED on PostgreSQL), so a message arriving at the same moment, or a second
+    scheduler, never files it twice.
+    """
+    conf = dialogue_settings(container)
+    now = container.now()
+    cutoff = now - conf.draft_timeout
+    with db.session(container.engine) as s:
+        ids = list(
+            s.exec(
+                select(DialogueDraft.id)
+                .where(DialogueDraft.state != IDLE, DialogueDraft.last_inbound_at < cutoff)  # type: ignore[operator]
+                .order_by(DialogueDraft.last_inbound_at)  # type: ignore[arg-type]
+                .limit(limit)
+            )
+        )
+    filed = 0
+    for draft_id in ids:
+        with db.write_session(container.engine) as s:
+            query = select(DialogueDraft).where(DialogueDraft.id == draft_id)
+            if not db.is_sqlite(container.engine):
+                query = query.with_for_update(skip_locked=True)
+            draft = s.exec(query).first()
+            if (
+                draft is None
+                or draft.state == IDLE
+                or draft.last_inbound_at is None
+                or draft.last_inbound_at >= cutoff
+            ):
+                continue
+            if _file_timeout(container, s, draft, now, conf) is not None:
+                filed += 1
+    return filed
+
+
+# -- reopening ------------------------------------------------------------------------------------
+
+
+def _recent_closed(turn: Turn) -> Complaint | None:
+    """The sender's latest complaint when it was closed within the reopen window."""
+    latest = turn.session.exec(
+        select(Complaint)
+        .where(Complaint.contact_urn == turn.draft.sender_urn)
+        .order_by(Complaint.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    if latest is None or latest.status != STATUS_CLOSED or latest.kind != rules.KIND_PENGADUAN:
+        return None
+    closed_at = latest.closed_at or latest.updated_at
+    if turn.now - closed_at > dt.timedelta(days=turn.conf.reopen_window_days):
+        return None
+    return latest
+
+
+def _reopen(turn: Turn, complaint: Complaint) -> bool:
+    """Reopen a closed complaint the citizen replied to (back to review) and attach the reply."""
+    reason = f"balasan warga lewat {turn.message.channel} dalam {turn.conf.reopen_window_days} hari"
+    try:
+        workflow: Any = importlib.import_module("intake.workflow")
+    except ModuleNotFoundError as exc:
+        if exc.name != "intake.workflow":
+            raise
+        workflow = None
+    reopen = getattr(workflow, "reopen", None)
+    if reopen is not None:
+        try:
+            reopen(turn.session, complaint, actor=None, now=turn.now, reason=reason)
+        except (ValueError, PermissionError) as exc:
+            log.info("could not reopen %s: %s", complaint.tracking_number, exc)
+            return False
+    else:
+        old = complaint.status
+        complaint.status, complaint.closed_at, complaint.updated_at = STATUS_UNDER_REVIEW, None, turn.now
+        turn.session.add(complaint)
+        record_event(
+            turn.session,
+            complaint,
+            actor="bot",
+            action="reopened",
+            now=turn.now,
+            field="status",
+            old=old,
+            new=STATUS_UNDER_REVIEW,
+            note=reason,
+        )
+    turn.message.complaint_id = complaint.id
+    turn.session.add(turn.message)
+    turn.complaint = complaint
+    turn.say("reopened", tracking=complaint.tracking_number)
+    return True

@@ -1,0 +1,238 @@
+"""E-mail threading, loop guards and bounces: what happens to a stored mail before the dialogue sees it.
+
+Installed as the first message hook (``install``), for mail only:
+
+* machine mail (auto-reply, bulk, mailer-daemon, our own address or echo) is stored and never
+  answered (RFC 3834); a delivery status notification marks the outbound mail it names failed;
+* a reply joins its complaint when its In-Reply-To/References name one of Aduan's outbound
+  Message-IDs (or an earlier mail already on the complaint), else when its subject carries the
+  tracking number of a complaint of the same sender (``[PWK-2026-000123]``).
+
+It also prepares every outgoing mail (``bot.outbox.PREPARERS``): In-Reply-To, References, the
+tracking number for the subject and the outbox purpose (``Auto-Submitted`` on acknowledgements).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+
+from sqlmodel import Session, select
+
+from bot.bootstrap import Container
+from bot.outbox import FAILED, PREPARERS, OutboxMessage, update_status
+from channels import email as email_channel
+from channels.base import InboundMessage, RawRequest, UnsupportedPayload
+from channels.urns import urn_path
+from intake.ingest import IngestResult, record_event
+from intake.models import STATUS_MERGED, Complaint, Message, RawInbound
+
+log = logging.getLogger("aduan.email")
+
+CHANNEL = "email"
+#: How many Message-IDs an outgoing mail lists in References (RFC 5322 allows trimming the middle).
+MAX_REFERENCES = 20
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_body(body: bytes) -> InboundMessage | None:
+    """Parse a stored mail again (the hook gets the stored row, not the parse result); cached."""
+    try:
+        parsed = email_channel.parse(RawRequest(body=body))
+    except UnsupportedPayload:
+        return None
+    return parsed[0] if parsed else None
+
+
+def inbound_of(session: Session, stored: Message) -> InboundMessage | None:
+    """Return the normalised mail behind a stored message (from its raw row)."""
+    if stored.raw_id is None:
+        return None
+    raw = session.get(RawInbound, stored.raw_id)
+    return _parse_body(bytes(raw.body)) if raw is not None else None
+
+
+def own_addresses(container: Container) -> set[str]:
+    """Return the office's own addresses (mail from them is never answered: no loops)."""
+    table = container.settings.channel(CHANNEL)
+    keys = ("address", "imap_user", "smtp_user")
+    found = {str(table.get(k, "")).strip().lower() for k in keys}
+    found |= {str(a).strip().lower() for a in table.get("own_addresses", [])}
+    return {a for a in found if "@" in a}
+
+
+def _live(session: Session, complaint: Complaint | None) -> Complaint | None:
+    """Follow merges to the complaint that is still kept."""
+    seen = set()
+    while complaint is not None and complaint.status == STATUS_MERGED and complaint.merged_into_id:
+        if complaint.id in seen:
+            break
+        seen.add(complaint.id)
+        complaint = session.get(Complaint, complaint.merged_into_id)
+    return complaint
+
+
+def find_thread(session: Session, inbound: InboundMessage) -> tuple[Complaint, str] | None:
+    """Return the complaint a reply belongs to and how it was found, or None for a new matter."""
+    ids = [i for i in inbound.extra.get("references", []) if isinstance(i, str)]
+    if ids:
+        row = session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == CHANNEL,
+                OutboxMessage.provider_id.in_(ids),  # type: ignore[union-attr]
+                OutboxMessage.complaint_id.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
+        ).first()
+        if row is not None and row.complaint_id is not None:
+            complaint = _live(session, session.get(Complaint, row.complaint_id))
+            if complaint is not None:
+                return complaint, "in-reply-to"
+        earlier = session.exec(
+            select(Message)
+            .where(
+                Message.channel == CHANNEL,
+                Message.external_id.in_(ids),  # type: ignore[attr-defined]
+                Message.complaint_id.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(Message.id.desc())  # type: ignore[union-attr]
+        ).first()
+        if earlier is not None and earlier.complaint_id is not None:
+            complaint = _live(session, session.get(Complaint, earlier.complaint_id))
+            if complaint is not None:
+                return complaint, "references"
+    number = inbound.extra.get("tracking_number")
+    if number:
+        complaint = session.exec(select(Complaint).where(Complaint.tracking_number == number)).first()
+        # A tracking number can be guessed: by subject only mail of the complaint's own sender joins it.
+        if complaint is not None and complaint.contact_urn == inbound.sender:
+            return _live(session, complaint) or complaint, "subject"
+    return None
+
+
+def attach(session: Session, complaint: Complaint, stored: Message, *, now: dt.datetime, how: str) -> None:
+    """Put a stored mail on a complaint and log it in the complaint's history."""
+    stored.complaint_id = complaint.id
+    session.add(stored)
+    complaint.updated_at = now
+    session.add(complaint)
+    record_event(
+        session,
+        complaint,
+        actor=f"channel:{CHANNEL}",
+        action="message",
+        now=now,
+        note=f"message #{stored.id} threaded by {how}",
+    )
+
+
+def apply_bounce(session: Session, inbound: InboundMessage, stored: Message, *, now: dt.datetime) -> int:
+    """Mark the outbound mail a failed-delivery report names as failed; return how many rows changed."""
+    bounce = inbound.extra.get("bounce") or {}
+    if bounce.get("action") != "failed":
+        return 0
+    reason = f"bounce {bounce.get('status') or ''} {bounce.get('diagnostic') or ''}".strip()
+    changed = 0
+    for message_id in bounce.get("message_ids", []):
+        row = update_status(
+            session, channel=CHANNEL, provider_id=message_id, status=FAILED, now=now, error=reason[:500]
+        )
+        if row is None:
+            continue
+        changed += 1
+        complaint = session.get(Complaint, row.complaint_id) if row.complaint_id else None
+        if complaint is not None:
+            attach(session, complaint, stored, now=now, how="delivery report")
+            record_event(
+                session,
+                complaint,
+                actor=f"channel:{CHANNEL}",
+                action="delivery_failed",
+                now=now,
+                field="outbox",
+                new=row.id,
+                note=reason[:500],
+            )
+    return changed
+
+
+def handle(
+    container: Container, session: Session, stored: Message, inbound: InboundMessage, now: dt.datetime
+) -> bool:
+    """Apply loop guards, bounces and threading to one stored mail; True when the dialogue must not run."""
+    noise = inbound.extra.get("noise")
+    if not noise and urn_path(inbound.sender) in own_addresses(container):
+        noise = "own_address"
+    if noise:
+        changed = apply_bounce(session, inbound, stored, now=now) if noise == "bounce" else 0
+        log.info("email #%s stored, not answered: %s (outbound failed: %s)", stored.id, noise, changed)
+        return True
+    found = find_thread(session, inbound)
+    if found is None:
+        return False
+    complaint, how = found
+    attach(session, complaint, stored, now=now, how=how)
+    log.info("email message #%s joins complaint #%s by %s", stored.id, complaint.id, how)
+    return True
+
+
+def email_hook(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
+    """Message hook: handle a new mail before the survey and the dialogue."""
+    stored = result.message
+    if stored.channel != CHANNEL or result.duplicate:
+        return False
+    inbound = inbound_of(session, stored)
+    if inbound is None:
+        return False
+    return handle(container, session, stored, inbound, now)
+
+
+def prepare_email(container: Container, row: OutboxMessage) -> None:
+    """Outbox preparer: add threading headers, tracking number and purpose to an outgoing mail's extra."""
+    from intake import db
+
+    extra = json.loads(row.extra or "{}")
+    extra["purpose"] = row.purpose
+    with db.session(container.engine) as s:
+        complaint = s.get(Complaint, row.complaint_id) if row.complaint_id else None
+        if complaint is not None:
+            extra["tracking_number"] = complaint.tracking_number
+        query = select(Message).where(Message.channel == CHANNEL, Message.sender_urn == row.to_urn)
+        if complaint is not None:
+            query = query.where(Message.complaint_id == complaint.id)
+        inbound = list(s.exec(query.order_by(Message.id.desc()).limit(MAX_REFERENCES)).all())  # type: ignore[union-attr]
+        outbound: list[OutboxMessage] = []
+        if complaint is not None:
+            outbound = list(
+                s.exec(
+                    select(OutboxMessage).where(
+                        OutboxMessage.channel == CHANNEL,
+                        OutboxMessage.complaint_id == complaint.id,
+                        OutboxMessage.provider_id.is_not(None),  # type: ignore[union-attr]
+                        OutboxMessage.id != row.id,
+                    )
+                ).all()
+            )
+        latest = inbound[0] if inbound else None
+        parent = inbound_of(s, latest) if latest is not None else None
+    if parent is not None:
+        if not row.reply_to and parent.external_id.startswith("<"):
+            extra["in_reply_to"] = parent.external_id
+        extra.setdefault("subject", parent.extra.get("subject"))
+    moments = [(m.received_at, m.external_id) for m in inbound if m.external_id.startswith("<")]
+    moments += [(o.sent_at or o.created_at, o.provider_id or "") for o in outbound]
+    chain = list(parent.extra.get("references", [])) if parent is not None else []
+    chain += [mid for _, mid in sorted(moments, key=lambda pair: pair[0]) if mid.startswith("<")]
+    if chain:
+        extra["references"] = list(dict.fromkeys(chain))[-MAX_REFERENCES:]
+    row.extra = json.dumps(extra, ensure_ascii=False)
+
+
+def install(container: Container) -> None:
+    """Put the e-mail hook first (loop guards before any answer) and register the outbox preparer."""
+    if email_hook not in container.message_hooks:
+        container.message_hooks.insert(0, email_hook)
+    container.services.setdefault(PREPARERS, {})[CHANNEL] = prepare_email

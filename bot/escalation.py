@@ -1,0 +1,257 @@
+"""The R4 deadline sweep: one indexed query for complaints whose next checkpoint has passed.
+
+Deadlines are not one scheduler job per complaint. Each open complaint carries
+``next_checkpoint_at`` (indexed with its status); the sweep reads the rows where it has passed,
+inserts one ``DeadlineAlert`` per checkpoint that fell due since (INSERT … ON CONFLICT DO NOTHING
+on the unique (complaint, checkpoint, occurrence), so two sweepers never alert twice), moves
+``next_checkpoint_at`` on, commits, then copies new alerts out by Telegram and email. After a
+downtime the window since the stored moment still holds what was missed: it is sent, marked late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.bootstrap import Container
+from intake import db, deadlines
+from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, EscalationPolicy
+from intake.models import Complaint
+from intake.workflow import OPEN_STATUSES, channel_for_urn
+from intake.workflow_models import ALERT_PENDING, ALERT_SENT, DeadlineAlert
+
+log = logging.getLogger("aduan.escalation")
+
+#: Complaints handled per transaction; a catch-up after a long downtime takes several batches.
+BATCH = 1000
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (printed by ``aduan sweep``)."""
+
+    now: dt.datetime
+    examined: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    delivered: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the report as plain JSON values."""
+        return {
+            "now": self.now.isoformat(),
+            "examined": self.examined,
+            "alerts": self.alerts,
+            "late": sum(1 for a in self.alerts if a["late"]),
+            "delivered": self.delivered,
+        }
+
+
+def install(container: Container) -> None:
+    """Read ``[escalation]`` once and put the policy on the office profile (ingest reads it there)."""
+    from bot.config import ConfigError
+
+    try:
+        policy = deadlines.policy_from_config(container.settings.section("escalation"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    container.office.extra["escalation_policy"] = policy
+
+
+def policy_of(container: Container) -> EscalationPolicy:
+    """Return the escalation policy of the container's office."""
+    return deadlines.policy_of(container.office)
+
+
+def due_query(now: dt.datetime, *, limit: int, lock: bool = False) -> sa.Select[Any]:
+    """The one indexed query: open complaints whose next checkpoint is at or before ``now``."""
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(
+            c.c.id,
+            c.c.tracking_number,
+            c.c.received_at,
+            c.c.due_date,
+            c.c.next_checkpoint_at,
+            c.c.assignee_id,
+            c.c.contact_urn,
+            c.c.office,
+        )
+        .where(c.c.status.in_(OPEN_STATUSES), c.c.next_checkpoint_at <= now)
+        .order_by(c.c.next_checkpoint_at)
+        .limit(limit)
+    )
+    if lock:
+        # PostgreSQL: a second sweeper skips rows the first is working on instead of waiting
+        query = query.with_for_update(skip_locked=True, of=c)
+    return query
+
+
+def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """INSERT the alert rows, skipping ones already there; return the inserted ones."""
+    if not rows:
+        return []
+    table = DeadlineAlert.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["complaint_id", "checkpoint", "occurrence"])
+        .returning(table.c.id, table.c.complaint_id, table.c.checkpoint, table.c.notify)
+    )
+    return list(session.execute(stmt, rows).all())
+
+
+def sweep(
+    container: Container, *, now: dt.datetime | None = None, deliver: bool = True, batch: int = BATCH
+) -> SweepReport:
+    """Run one sweep at ``now``: record every checkpoint that fell due, once; then deliver alerts."""
+    from bot import alerts, outbox
+
+    now = now or container.now()
+    office = container.office
+    policy = policy_of(container)
+    calendar = office.calendar
+    settings = alerts.settings_of(container)
+    today = calendar.local_date(now)
+    report = SweepReport(now=now)
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    new_staff_alerts: list[int] = []
+    while True:
+        with db.write_session(container.engine) as s:
+            lock = not db.is_sqlite(container.engine)
+            rows = s.execute(due_query(now, limit=batch, lock=lock)).all()
+            if not rows:
+                break
+            report.examined += len(rows)
+            values: list[dict[str, Any]] = []
+            moves: list[dict[str, Any]] = []
+            by_id = {r.id: r for r in rows}
+            for r in rows:
+                for d in deadlines.due_in_window(
+                    received_at=r.received_at,
+                    due_date=r.due_date,
+                    start=r.next_checkpoint_at,
+                    end=now,
+                    policy=policy,
+                    calendar=calendar,
+                    deadline_days=office.answer_deadline_working_days,
+                ):
+                    days_left = calendar.working_days_between(today, r.due_date)
+                    late = now - d.moment > policy.late_after
+                    cp = d.checkpoint
+                    if cp.notify == NOTIFY_CITIZEN:
+                        text = alerts.progress_text(
+                            tracking=r.tracking_number, due_date=r.due_date, office_name=office.name
+                        )
+                    else:
+                        text = alerts.alert_text(
+                            checkpoint=cp.key,
+                            notify=cp.notify,
+                            tracking=r.tracking_number,
+                            days_left=days_left,
+                            due_date=r.due_date,
+                            late=late,
+                            link=settings.link(r.tracking_number),
+                            occurrence=d.occurrence,
+                        )
+                    values.append(
+                        {
+                            "complaint_id": r.id,
+                            "checkpoint": cp.key,
+                            "occurrence": d.occurrence,
+                            "notify": cp.notify,
+                            "recipient_id": r.assignee_id if cp.notify == NOTIFY_ASSIGNEE else None,
+                            "scheduled_at": d.moment,
+                            "created_at": now,
+                            "late": late,
+                            "days_left": days_left,
+                            "text": text,
+                            "status": ALERT_PENDING,
+                            "attempts": 0,
+                            "channels_sent": "",
+                        }
+                    )
+                nxt = deadlines.next_checkpoint(
+                    received_at=r.received_at,
+                    due_date=r.due_date,
+                    after=now,
+                    policy=policy,
+                    calendar=calendar,
+                    deadline_days=office.answer_deadline_working_days,
+                )
+                moves.append({"cid": r.id, "old": r.next_checkpoint_at, "nxt": nxt})
+            # sorted by key: concurrent sweepers take the unique-index locks in the same order
+            values.sort(key=lambda v: (v["complaint_id"], v["checkpoint"], v["occurrence"]))
+            inserted = _insert_alerts(s, values)
+            source = {(v["complaint_id"], v["checkpoint"]): v for v in values}
+            sent_notices: list[int] = []
+            for alert_id, complaint_id, checkpoint, notify in inserted:
+                src = source[(complaint_id, checkpoint)]
+                report.alerts.append(
+                    {
+                        "tracking_number": by_id[complaint_id].tracking_number,
+                        "checkpoint": checkpoint,
+                        "occurrence": src["occurrence"],
+                        "notify": notify,
+                        "late": src["late"],
+                        "days_left": src["days_left"],
+                        "scheduled_at": src["scheduled_at"].isoformat(),
+                    }
+                )
+                if notify == NOTIFY_CITIZEN:
+                    # the progress notice goes through the outbox in this same transaction: once
+                    r = by_id[complaint_id]
+                    channel = channel_for_urn(r.contact_urn)
+                    if channel and r.contact_urn:
+                        outbox.enqueue(
+                            s,
+                            channel=channel,
+                            to=r.contact_urn,
+                            text=src["text"],
+                            now=now,
+                            complaint_id=complaint_id,
+                            purpose="progress",
+                            office=r.office,
+                            template="status_pengaduan",
+                            template_vars={"1": r.tracking_number, "2": r.due_date.isoformat()},
+                        )
+                    sent_notices.append(alert_id)
+                else:
+                    new_staff_alerts.append(alert_id)
+            if sent_notices:
+                table = DeadlineAlert.__table__  # type: ignore[attr-defined]
+                s.execute(
+                    sa.update(table)
+                    .where(table.c.id.in_(sent_notices))
+                    .values(status=ALERT_SENT, sent_at=now, channels_sent="outbox")
+                )
+            s.execute(
+                sa.update(c)
+                .where(c.c.id == sa.bindparam("cid"), c.c.next_checkpoint_at == sa.bindparam("old"))
+                .values(next_checkpoint_at=sa.bindparam("nxt")),
+                moves,
+            )
+        if len(rows) < batch:
+            break
+    report.alerts.sort(key=lambda a: (a["scheduled_at"], a["tracking_number"], a["checkpoint"]))
+    if report.alerts:
+        log.info(
+            "sweep at %s: %d examined, %d alerts (%d late)",
+            now.isoformat(),
+            report.examined,
+            len(report.alerts),
+            sum(1 for a in report.alerts if a["late"]),
+        )
+    if deliver:
+        report.delivered = alerts.deliver_pending(container, now=now)
+    return report
+
+
+def run_sweep(container: Container) -> int:
+    """Scheduler job: sweep at the container's clock; return the number of new alerts."""
+    return len(sweep(container).alerts)

@@ -1,0 +1,325 @@
+"""The IMAP poller of the e-mail channel (R2g): IDLE when the server has it, polling otherwise.
+
+RFC 3501 (IMAP4rev1), RFC 2177 (IDLE); client: https://imapclient.readthedocs.io/
+
+Never loses a mail, never doubles one:
+
+1. fetch with ``BODY.PEEK[]`` (a plain ``RFC822`` fetch would set ``\\Seen`` before we stored it);
+2. ``bot.pipeline.receive`` stores the raw mail and commits before it returns;
+3. only then mark the mail ``\\Seen`` (or move it to the processed folder);
+4. only then advance the mailbox's last UID in ``email_mailbox_state``.
+
+A crash or a dropped connection between any two steps makes the next run fetch the same mails
+again, and ``receive`` dedupes them on their Message-ID. A UIDVALIDITY change (the server renumbered
+the folder) restarts from UID 1 and the same dedupe keeps it to one record per mail.
+
+Run it as ``run(container, stop_event)`` in the worker process (IDLE, reconnecting with backoff),
+or call ``poll_once(container)`` from the scheduler (``JOB``) where a long-lived thread is unwanted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from imapclient import IMAPClient
+
+from bot.bootstrap import Container
+from bot.email_store import mailbox_state
+from bot.pipeline import DatabaseUnavailable, receive
+from channels.base import RawRequest
+from intake import db
+
+log = logging.getLogger("aduan.imap")
+
+CHANNEL = "email"
+SEEN = b"\\Seen"
+#: Errors after which the poller reconnects (server gone, connection cut, database briefly down).
+RECOVERABLE: tuple[type[BaseException], ...] = (imaplib.IMAP4.error, OSError, DatabaseUnavailable, EOFError)
+#: RFC 2177: re-issue IDLE before the server's 30-minute inactivity timeout.
+MAX_IDLE_SECONDS = 25 * 60
+
+#: For ``bot/scheduler.py``: poll every ``[channels.email] poll_interval`` seconds when no IDLE
+#: thread runs. ``func`` takes the container; it does nothing when the channel is disabled.
+JOB: dict[str, Any] = {
+    "id": "email-imap-poll",
+    "func": "bot.imap_poller:scheduled_poll",
+    "trigger": "interval",
+    "seconds": 60,
+    "config_key": ("channels", "email", "poll_interval"),
+}
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """The ``[channels.email]`` keys the poller needs, with the password from ADUAN_IMAP_PASSWORD."""
+
+    host: str
+    port: int
+    ssl: bool
+    user: str
+    password: str
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    poll_interval: float = 60.0
+    idle: bool = True
+    idle_renew: float = 600.0
+    batch_size: int = 25
+    timeout: float = 60.0
+    max_backoff: float = 300.0
+
+    @property
+    def mailbox(self) -> str:
+        """The key of this folder's state row."""
+        return f"{self.user}@{self.host}:{self.port}/{self.folder}"[:255]
+
+    @classmethod
+    def of(cls, container: Container) -> ImapSettings:
+        """Read the settings from the container (ConfigError when the password is not set)."""
+        config = container.channel_config(CHANNEL)
+        table = config.table
+        return cls(
+            host=str(table.get("imap_host", "127.0.0.1")),
+            port=int(table.get("imap_port", 993)),
+            ssl=bool(table.get("imap_ssl", True)),
+            user=str(table.get("imap_user") or table.get("address", "")),
+            password=config.secret("ADUAN_IMAP_PASSWORD"),
+            folder=str(table.get("imap_folder", "INBOX")),
+            processed_folder=str(table.get("processed_folder", "")),
+            poll_interval=float(table.get("poll_interval", 60)),
+            idle=bool(table.get("imap_idle", True)),
+            idle_renew=min(float(table.get("idle_renew", 600)), MAX_IDLE_SECONDS),
+            batch_size=max(1, int(table.get("fetch_batch", 25))),
+            timeout=float(table.get("imap_timeout", 60)),
+            max_backoff=float(table.get("reconnect_max_delay", 300)),
+        )
+
+
+@dataclass
+class PollResult:
+    """What one pass over the mailbox did (counts only: no personal data)."""
+
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    too_large: int = 0
+    rescanned: bool = False
+    uids: list[int] = field(default_factory=list)
+
+
+def connect(settings: ImapSettings) -> IMAPClient:
+    """Open and log in an IMAP connection."""
+    client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=settings.timeout)
+    try:
+        client.login(settings.user, settings.password)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+        raise
+    return client
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _start(container: Container, client: IMAPClient, settings: ImapSettings, result: PollResult) -> int:
+    """Select the folder, handle a UIDVALIDITY change, and return the last UID already stored."""
+    info = client.select_folder(settings.folder)
+    validity = int(info.get(b"UIDVALIDITY", 0))
+    with db.write_session(container.engine) as s:
+        state = mailbox_state(s, settings.mailbox)
+        if state.uidvalidity != validity:
+            if state.uidvalidity is not None:
+                # The server renumbered the folder: rescan from the start; receive() dedupes by Message-ID.
+                log.warning("UIDVALIDITY of %s changed: rescanning", settings.folder)
+                state.rescans += 1
+                result.rescanned = True
+            state.uidvalidity, state.last_uid = validity, 0
+            state.updated_at = container.now()
+            s.add(state)
+        return int(state.last_uid)
+
+
+def _mark(client: IMAPClient, settings: ImapSettings, uids: list[int]) -> None:
+    """Mark stored mails as handled on the server: move them, or flag them \\Seen."""
+    if not uids:
+        return
+    if settings.processed_folder:
+        if client.has_capability("MOVE"):
+            client.move(uids, settings.processed_folder)
+        else:
+            client.copy(uids, settings.processed_folder)
+            client.delete_messages(uids)
+            client.expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
+    else:
+        client.add_flags(uids, [SEEN], silent=True)
+
+
+def _advance(container: Container, settings: ImapSettings, uid: int) -> None:
+    with db.write_session(container.engine) as s:
+        state = mailbox_state(s, settings.mailbox)
+        if uid > state.last_uid:
+            state.last_uid = uid
+            state.updated_at = container.now()
+            s.add(state)
+
+
+def sync(container: Container, client: IMAPClient, settings: ImapSettings) -> PollResult:
+    """Store every mail newer than the last stored UID, then mark it, then remember its UID."""
+    result = PollResult()
+    last = _start(container, client, settings, result)
+    # "UID n:*" always returns the highest UID even when it is below n: filter.
+    uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+    for batch in _chunks(uids, settings.batch_size):
+        fetched = client.fetch(batch, ["BODY.PEEK[]"])
+        handled: list[int] = []
+        for uid in batch:
+            item = fetched.get(uid)
+            if item is None:  # expunged meanwhile by someone else: nothing to store
+                continue
+            body = item.get(b"BODY[]")
+            if not isinstance(body, bytes):
+                continue
+            result.fetched += 1
+            headers = {
+                "content-type": "message/rfc822",
+                "x-imap-mailbox": settings.mailbox,
+                "x-imap-uid": str(uid),
+            }
+            receipt = receive(container, CHANNEL, RawRequest(body=body, headers=headers), verify=False)
+            if receipt.status == 413:
+                # Left unread in the mailbox for a person to see; only a size-capped trace is stored.
+                result.too_large += 1
+                log.warning(
+                    "mail uid %s in %s is larger than max_body_bytes: left in the mailbox",
+                    uid,
+                    settings.folder,
+                )
+                continue
+            if receipt.status == 400:
+                result.quarantined += 1
+            elif receipt.duplicate:
+                result.duplicates += 1
+            else:
+                result.stored += 1
+            handled.append(uid)
+            result.uids.append(uid)
+        # The raw rows are committed: only now may the server forget that these mails are new.
+        _mark(client, settings, handled)
+        _advance(container, settings, max(batch))
+    return result
+
+
+def _beat(
+    container: Container,
+    settings: ImapSettings,
+    started: float,
+    result: PollResult | None,
+    error: str | None = None,
+) -> None:
+    """Record a heartbeat when the ops module is there (``/readyz`` shows a stalled poller)."""
+    try:
+        from bot import heartbeat
+    except ImportError:
+        return
+    detail = error or (
+        f"fetched={result.fetched} stored={result.stored} dup={result.duplicates}" if result else ""
+    )
+    with contextlib.suppress(Exception):
+        heartbeat.beat(
+            container.engine,
+            "poller:email",
+            now=container.now(),
+            duration=time.monotonic() - started,
+            interval=int(settings.poll_interval),
+            status="error" if error else "ok",
+            detail=detail,
+            office=container.office.code,
+        )
+
+
+def poll_once(container: Container, settings: ImapSettings | None = None) -> PollResult:
+    """Connect, store every new mail, mark it, disconnect; errors propagate to the caller."""
+    settings = settings or ImapSettings.of(container)
+    started = time.monotonic()
+    client = connect(settings)
+    try:
+        result = sync(container, client, settings)
+    except RECOVERABLE as exc:
+        _beat(container, settings, started, None, error=type(exc).__name__)
+        with contextlib.suppress(Exception):
+            client.shutdown()
+        raise
+    with contextlib.suppress(Exception):
+        client.logout()
+    _beat(container, settings, started, result)
+    return result
+
+
+def scheduled_poll(container: Container) -> None:
+    """Scheduler entry point: one poll when the e-mail channel is enabled; failures are logged, retried."""
+    if not container.settings.channel(CHANNEL).get("enabled"):
+        return
+    try:
+        result = poll_once(container)
+    except RECOVERABLE as exc:
+        log.warning("email poll failed: %s", type(exc).__name__)
+        return
+    if result.fetched:
+        log.info(
+            "email poll: %s fetched, %s new, %s duplicates", result.fetched, result.stored, result.duplicates
+        )
+
+
+def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.Event) -> None:
+    """IDLE until the server announces new mail, ``idle_renew`` passes, or ``stop`` is set."""
+    client.idle()
+    try:
+        deadline = time.monotonic() + settings.idle_renew
+        while not stop.is_set() and time.monotonic() < deadline:
+            responses = client.idle_check(timeout=1.0)
+            if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                return
+    finally:
+        client.idle_done()
+
+
+def run(container: Container, stop: threading.Event, settings: ImapSettings | None = None) -> None:
+    """Watch the mailbox until ``stop`` is set: IDLE (or poll), reconnecting with exponential backoff."""
+    settings = settings or ImapSettings.of(container)
+    backoff = 1.0
+    while not stop.is_set():
+        started = time.monotonic()
+        client: IMAPClient | None = None
+        try:
+            client = connect(settings)
+            backoff = 1.0
+            use_idle = settings.idle and client.has_capability("IDLE")
+            while not stop.is_set():
+                started = time.monotonic()
+                result = sync(container, client, settings)
+                _beat(container, settings, started, result)
+                if use_idle:
+                    _wait_for_mail(client, settings, stop)
+                elif stop.wait(settings.poll_interval):
+                    break
+                else:
+                    client.noop()
+        except RECOVERABLE as exc:
+            log.warning("IMAP connection lost (%s); reconnecting in %.0f s", type(exc).__name__, backoff)
+            _beat(container, settings, started, None, error=type(exc).__name__)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, settings.max_backoff)
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.logout()

@@ -1,0 +1,229 @@
+"""The inbox's JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``) for integrations.
+
+Authentication is a bearer token (``aduan token add USER``) acting with that user's role; the
+same ``PERMISSIONS`` table and the same access log as the pages apply.
+"""
+
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from bot.bootstrap import Container
+from bot.outbox import failed_messages
+from inbox import queries
+from inbox.auth import can, user_for_token
+from inbox.web import ACTION_PERMISSION, apply_action, create_from_form, load_complaint, reporter_view, workflow
+from intake import db
+from intake.models import Complaint, Event, User
+
+QueueName = Literal["new", "mine", "due_soon", "overdue", "saran", "approval", "all"]
+_bearer = HTTPBearer(auto_error=False, description="API token from `aduan token add USER`")
+
+
+class ComplaintSummary(BaseModel):
+    """One row of a queue."""
+
+    tracking_number: str
+    kind: str
+    status: str
+    channel: str
+    received_at: dt.datetime
+    due_date: dt.date
+    working_days_left: int
+    service_code: str | None
+    problem_type: str | None
+    track: str | None
+    claimed_by: str | None
+    excerpt: str
+
+
+class TimelineEntry(BaseModel):
+    """One inbound or outbound message."""
+
+    at: dt.datetime
+    direction: str
+    channel: str
+    text: str
+    status: str | None
+    attachments: list[dict[str, Any]]
+
+
+class ComplaintDetail(ComplaintSummary):
+    """A whole record as the caller's role may see it."""
+
+    text: str
+    reasons: list[str]
+    anonymous: bool
+    reporter: dict[str, Any]
+    core_problem: str | None
+    standard_ref: str | None
+    handling_plan: str | None
+    agency: str | None
+    allowed_transitions: list[str]
+    timeline: list[TimelineEntry]
+    events: list[dict[str, Any]]
+
+
+class NewComplaint(BaseModel):
+    """A complaint an officer took in person (R2a–R2d, R2l, R2m)."""
+
+    channel: str = Field(description="walkin, mpp, letter, phone, paper or box")
+    text: str
+    reporter_name: str | None = None
+    anonymous: bool = False
+    contact: str | None = Field(default=None, description="phone number or e-mail address")
+    service_code: str | None = None
+    service_date: dt.date | None = None
+    problem_type: str | None = None
+    received_at: dt.datetime | None = None
+
+
+class ActionResult(BaseModel):
+    """The record after an action."""
+
+    tracking_number: str
+    status: str
+    kind: str
+    claimed_by_id: int | None
+    track: str | None
+
+
+def build_router(container: Container) -> APIRouter:
+    """Return the ``/api/v1`` routes."""
+    router = APIRouter(prefix="/api/v1", tags=["inbox"])
+
+    def api_user(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+        if creds is None or creds.scheme.lower() != "bearer":
+            raise HTTPException(status_code=401, detail="bearer token required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        user = user_for_token(container, creds.credentials)
+        if user is None:
+            raise HTTPException(status_code=401, detail="unknown or revoked token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return user
+
+    def require(action: str) -> Any:
+        def dependency(user: Annotated[User, Depends(api_user)]) -> User:
+            if not can(user, action):
+                raise HTTPException(status_code=403, detail=f"role {user.role} may not {action}")
+            return user
+
+        return dependency
+
+    def summary(c: Complaint, names: dict[int, str], now: dt.datetime) -> dict[str, Any]:
+        return {
+            "tracking_number": c.tracking_number, "kind": c.kind, "status": c.status, "channel": c.channel,
+            "received_at": c.received_at, "due_date": c.due_date,
+            "working_days_left": queries.working_days_left(c, office=container.office, now=now),
+            "service_code": c.service_code, "problem_type": c.problem_type, "track": c.track,
+            "claimed_by": names.get(c.claimed_by_id) if c.claimed_by_id else None, "excerpt": c.text[:200],
+        }
+
+    @router.get("/queues", summary="Counts of every queue")
+    def queue_counts(user: Annotated[User, Depends(require("view_queue"))]) -> dict[str, int]:
+        """Return how many records each queue holds."""
+        with db.session(container.engine) as s:
+            return queries.queue_counts(s, user=user, office=container.office, now=container.now())
+
+    @router.get("/complaints", summary="A queue, filtered and searched, soonest deadline first")
+    def list_complaints(
+        request: Request,
+        user: Annotated[User, Depends(require("view_queue"))],
+        queue: Annotated[QueueName, Query()] = "all",
+        q: Annotated[str, Query(max_length=200)] = "",
+        page: Annotated[int, Query(ge=1)] = 1,
+    ) -> list[ComplaintSummary]:
+        """List records; filters: channel, service_code, problem_type, status, track, assignee_id."""
+        filters = {k: request.query_params[k] for k in queries.FILTERS if request.query_params.get(k)}
+        query = queries.QueueQuery(queue=queue, filters=filters, q=q, page=page)
+        now = container.now()
+        with db.session(container.engine) as s:
+            rows = queries.list_complaints(s, query, user=user, office=container.office, now=now,
+                                           personal=can(user, "view_personal"),
+                                           anonymous=can(user, "view_anonymous"))
+            names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
+        return [ComplaintSummary(**summary(c, names, now)) for c in rows]
+
+    @router.get("/complaints/{tracking}", summary="One record with timeline and event log")
+    def get_complaint(tracking: str, user: Annotated[User, Depends(require("view_complaint"))]) -> ComplaintDetail:
+        """Return a record; the reporter only as the role allows, and the view is access-logged."""
+        now = container.now()
+        with db.write_session(container.engine) as s:
+            c = load_complaint(s, tracking)
+            reporter = reporter_view(s, c, user=user, via="api", now=now)
+            names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
+            items = queries.timeline(s, c)
+            events = s.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
+            detail = summary(c, names, now) | {
+                "text": c.text, "reasons": c.reason_list, "anonymous": c.anonymous,
+                "reporter": {k: v for k, v in reporter.items() if k != "hint"},
+                "core_problem": c.core_problem, "standard_ref": c.standard_ref, "handling_plan": c.handling_plan,
+                "agency": c.agency, "allowed_transitions": list(workflow().allowed_transitions(c)),
+                "timeline": [TimelineEntry(at=i.at, direction=i.direction, channel=i.channel, text=i.text,
+                                           status=i.status, attachments=i.attachments) for i in items],
+                "events": [{"at": e.at, "actor": e.actor, "action": e.action, "field": e.field,
+                            "old_value": e.old_value, "new_value": e.new_value, "note": e.note} for e in events],
+            }
+        return ComplaintDetail(**detail)
+
+    @router.post("/complaints", status_code=201, summary="File a complaint taken in person")
+    def create_complaint(body: NewComplaint,
+                         user: Annotated[User, Depends(require("create_complaint"))]) -> dict[str, str]:
+        """File it through the same rules as every channel; return its tracking number."""
+        form = {k: ("" if v is None else (v.isoformat() if isinstance(v, dt.date | dt.datetime) else str(v)))
+                for k, v in body.model_dump().items()}
+        form["anonymous"] = "1" if body.anonymous else ""
+        try:
+            tracking = create_from_form(container, user=user, form=form, via="api")
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        return {"tracking_number": tracking}
+
+    @router.post("/complaints/{tracking}/actions/{action}", summary="Apply one action to a record")
+    def act(tracking: str, action: str, user: Annotated[User, Depends(api_user)],
+            body: dict[str, str] | None = None) -> ActionResult:
+        """Actions: claim, release, assign, reply, note, classify, review, set_track, change_kind,
+        escalate, request_apip, approve_apip, report_up, transition, close, reopen, merge."""
+        form = dict(body or {})
+        permission = ACTION_PERMISSION.get(action)
+        if permission is None:
+            raise HTTPException(status_code=404, detail=f"unknown action {action!r}")
+        if action == "reply" and form.get("final"):
+            permission = "answer"
+        if not can(user, permission):
+            raise HTTPException(status_code=403, detail=f"role {user.role} may not {permission}")
+        wf = workflow()
+        try:
+            with db.write_session(container.engine) as s:
+                c = load_complaint(s, tracking)
+                actor = s.get(User, user.id)
+                assert actor is not None
+                apply_action(s, c, action=action, form=form, actor=actor, now=container.now(), container=container)
+                result = ActionResult(tracking_number=c.tracking_number, status=c.status, kind=c.kind,
+                                      claimed_by_id=c.claimed_by_id, track=c.track)
+        except wf.PermissionDenied as exc:
+            raise HTTPException(status_code=403, detail=str(exc)) from exc
+        except (wf.TransitionError, ValueError) as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return result
+
+    @router.get("/dashboard", summary="Managers' figures")
+    def dashboard(user: Annotated[User, Depends(require("dashboard"))]) -> dict[str, Any]:
+        """Open, due soon, overdue, on-time answers this month and quarter, and breakdowns."""
+        with db.session(container.engine) as s:
+            return queries.dashboard(s, office=container.office, now=container.now())
+
+    @router.get("/outbox/failed", summary="Outbound messages that gave up")
+    def failed(user: Annotated[User, Depends(require("view_failed"))]) -> list[dict[str, Any]]:
+        """Return failed outbound messages, newest first (no recipient address: personal data)."""
+        with db.session(container.engine) as s:
+            rows = failed_messages(s)
+        return [{"id": r.id, "channel": r.channel, "complaint_id": r.complaint_id, "attempts": r.attempts,
+                 "last_error": r.last_error, "failed_at": r.failed_at} for r in rows]
+
+    return router

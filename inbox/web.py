@@ -1,0 +1,644 @@
+"""The officers' shared inbox under ``/inbox``: server-rendered pages (Jinja2 + htmx polling).
+
+Every route checks the role through ``inbox.auth`` (``PERMISSIONS``), every form carries the CSRF
+token, every view of a reporter's personal data is written to the access log (UU 27/2022), and
+every change goes through ``intake.workflow`` (the record's rules) or ``intake.ingest``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import logging
+import re
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session, select
+
+import channels
+from bot.bootstrap import Container
+from bot.outbox import OutboxMessage, enqueue, failed_messages
+from channels.urns import InvalidContact, contact_urn, mask
+from inbox import auth, queries
+from inbox.auth import can, check_csrf, require_page
+from inbox.canned import render as render_canned
+from inbox.i18n import translator
+from inbox.models import AccessLog
+from intake import db
+from intake.ingest import file_complaint, record_event
+from intake.models import Complaint, Contact, Event, Message, Reporter, User
+from intake.rules import KINDS
+
+log = logging.getLogger("aduan.inbox")
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+#: WhatsApp only lets free text through within 24 hours of the citizen's last message.
+WHATSAPP_WINDOW = dt.timedelta(hours=24)
+MAX_SCAN_BYTES = 10 * 1024 * 1024
+STATIC_FILES = {"htmx.min.js": "text/javascript", "inbox.css": "text/css", "inbox.js": "text/javascript"}
+_SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$")
+
+
+def workflow() -> ModuleType:
+    """Return ``intake.workflow`` (imported lazily: it is built in parallel with the inbox)."""
+    return importlib.import_module("intake.workflow")
+
+
+def workflow_errors() -> tuple[type[Exception], type[Exception]]:
+    """Return the workflow's (TransitionError, PermissionDenied) classes."""
+    wf = workflow()
+    return wf.TransitionError, wf.PermissionDenied
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def container_of(request: Request) -> Container:
+    """Return the wired Container of the app."""
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """Render a template with what every page needs (user, CSRF token, translator, role check)."""
+    session = auth.current_session(request)
+    container = container_of(request)
+    base = {
+        "request": request,
+        "user": session.user,
+        "csrf": session.csrf,
+        "lang": session.lang,
+        "t": translator(session.lang),
+        "can": lambda action: can(session.user, action),
+        "office": container.office,
+        "channel_label": _channel_label,
+        "fmt_date": _fmt_date,
+        "fmt_time": lambda moment: _fmt_time(moment, container),
+        "mask": mask,
+    }
+    response = templates.TemplateResponse(request, name, base | context, status_code=status_code)
+    if session.fresh:
+        auth.manager_of(request).set_cookie(response, session.data)
+    return response
+
+
+def _channel_label(name: str) -> str:
+    entry = channels.REGISTRY.get(name)
+    return entry.label if entry else name
+
+
+def _fmt_date(value: dt.date | None) -> str:
+    return value.strftime("%d-%m-%Y") if value else "—"
+
+
+def _fmt_time(moment: dt.datetime | None, container: Container) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(container.office.calendar.timezone).strftime("%d-%m-%Y %H:%M")
+
+
+def log_access(session: Session, *, user: User, complaint: Complaint | None, what: str, via: str,
+               now: dt.datetime) -> None:
+    """Record that ``user`` saw a reporter's personal data (UU 27/2022 access log)."""
+    assert user.id is not None
+    session.add(AccessLog(at=now, user_id=user.id, complaint_id=complaint.id if complaint else None,
+                          reporter_id=complaint.reporter_id if complaint else None, what=what, via=via))
+
+
+def reporter_view(session: Session, complaint: Complaint, *, user: User, via: str,
+                  now: dt.datetime) -> dict[str, Any]:
+    """Return what ``user`` may see of the reporter, logging the access when personal data is shown."""
+    hidden = {"visible": False, "anonymous": complaint.anonymous, "name": None, "contact": None,
+              "contacts": [], "hint": mask(complaint.contact_urn) if complaint.contact_urn else None}
+    if not can(user, "view_personal") or (complaint.anonymous and not can(user, "view_anonymous")):
+        if complaint.anonymous:
+            hidden["hint"] = None  # R5a: nothing about an ANONIM reporter, not even a masked number
+        return hidden
+    if complaint.reporter_id is None and not complaint.contact_urn:
+        return hidden | {"visible": True}
+    reporter = session.get(Reporter, complaint.reporter_id) if complaint.reporter_id else None
+    contacts = []
+    if complaint.reporter_id:
+        contacts = [c.urn for c in session.exec(select(Contact).where(Contact.reporter_id == complaint.reporter_id))]
+    log_access(session, user=user, complaint=complaint,
+               what="anonymous_reporter" if complaint.anonymous else "reporter", via=via, now=now)
+    return {"visible": True, "anonymous": complaint.anonymous, "name": reporter.name if reporter else None,
+            "contact": complaint.contact_urn, "contacts": contacts, "hint": None}
+
+
+def load_complaint(session: Session, tracking: str) -> Complaint:
+    """Return the record with this tracking number or raise 404."""
+    complaint = session.exec(select(Complaint).where(Complaint.tracking_number == tracking.upper())).first()
+    if complaint is None:
+        raise HTTPException(status_code=404, detail="no such tracking number")
+    return complaint
+
+
+def whatsapp_needs_template(session: Session, complaint: Complaint, now: dt.datetime) -> bool:
+    """Tell whether a WhatsApp reply would fall outside the 24-hour window (then a template is used)."""
+    if complaint.channel != "whatsapp" or not complaint.contact_urn:
+        return False
+    contact = session.exec(select(Contact).where(Contact.urn == complaint.contact_urn)).first()
+    last = contact.last_inbound_at if contact else None
+    return last is None or now - last > WHATSAPP_WINDOW
+
+
+def queue_query(request: Request) -> queries.QueueQuery:
+    """Read the queue, filters, search and page from the query string."""
+    params = request.query_params
+    queue = params.get("queue", "new")
+    if queue not in queries.QUEUES:
+        queue = "new"
+    filters = {k: params[k] for k in queries.FILTERS if params.get(k)}
+    page_no = params.get("page", "1")
+    return queries.QueueQuery(queue=queue, filters=filters, q=params.get("q", "")[:200],
+                              page=int(page_no) if page_no.isdigit() else 1)
+
+
+def staff_names(session: Session) -> dict[int, str]:
+    """Return every staff member's display name by id."""
+    return {u.id: (u.full_name or u.username) for u in session.exec(select(User)) if u.id is not None}
+
+
+# -- router ----------------------------------------------------------------------------------------
+
+
+def build_router(container: Container) -> APIRouter:
+    """Return the inbox's routes; mount the static files and the session manager on the app."""
+    router = APIRouter(prefix="/inbox", include_in_schema=False)
+    container.services.setdefault("inbox.sessions", auth.SessionManager(container))
+
+    @router.get("/static/{name}")
+    def static(name: str) -> Response:
+        """Serve htmx, the stylesheet and the small script from the package (the machines are offline)."""
+        if name not in STATIC_FILES:
+            raise HTTPException(status_code=404)
+        return FileResponse(HERE / "static" / name, media_type=STATIC_FILES[name],
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    @router.get("/login")
+    def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
+        """Show the login form."""
+        return page(request, "login.html", {"next": _safe_next(next), "error": None})
+
+    @router.post("/login", dependencies=[Depends(check_csrf)])
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=200)],
+        next: Annotated[str, Form()] = "/inbox",
+    ) -> Response:
+        """Check the password; lock the account after repeated failures."""
+        session = auth.current_session(request)
+        with db.write_session(container.engine) as s:
+            result = auth.authenticate(s, username=username.strip(), password=password, now=container.now())
+        if result.user is None:
+            key = "login.locked" if result.locked else "login.failed"
+            return page(request, "login.html", {"next": _safe_next(next), "error": key}, status_code=401)
+        log.info("user #%s logged in", result.user.id)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        auth.manager_of(request).set_cookie(response, auth.manager_of(request).login_data(result.user, session.lang))
+        return response
+
+    @router.post("/logout", dependencies=[Depends(check_csrf)])
+    def logout(request: Request) -> Response:
+        """End the session."""
+        response = RedirectResponse("/inbox/login", status_code=303)
+        response.delete_cookie(auth.SESSION_COOKIE, path="/")
+        return response
+
+    @router.post("/lang", dependencies=[Depends(check_csrf)])
+    def set_language(request: Request, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/inbox") -> Response:
+        """Switch the interface language (Indonesian or English)."""
+        session = auth.current_session(request)
+        data = dict(session.data) | {"l": lang if lang in ("id", "en") else "id"}
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        auth.manager_of(request).set_cookie(response, data)
+        return response
+
+    @router.get("")
+    def queue_page(request: Request, user: Annotated[User, Depends(require_page("view_queue"))]) -> Response:
+        """Show a queue with the counts of every queue, filters and search."""
+        return page(request, "queue.html", _queue_context(request, user))
+
+    @router.get("/rows")
+    def queue_rows(request: Request, user: Annotated[User, Depends(require_page("view_queue"))]) -> Response:
+        """Return the queue's rows and counts (htmx polling: new complaints appear without reload)."""
+        return page(request, "_rows.html", _queue_context(request, user))
+
+    def _queue_context(request: Request, user: User) -> dict[str, Any]:
+        query = queue_query(request)
+        now = container.now()
+        with db.session(container.engine) as s:
+            counts = queries.queue_counts(s, user=user, office=container.office, now=now)
+            if query.queue == "failed":
+                failed = failed_messages(s, limit=queries.PAGE_SIZE) if can(user, "view_failed") else []
+                ids = {f.complaint_id for f in failed if f.complaint_id}
+                tracking = {c.id: c.tracking_number for c in s.exec(
+                    select(Complaint).where(Complaint.id.in_(ids)))} if ids else {}  # type: ignore[union-attr]
+                rows: list[Any] = []
+            else:
+                failed, tracking = [], {}
+                rows = queries.list_complaints(
+                    s, query, user=user, office=container.office, now=now,
+                    personal=can(user, "view_personal"), anonymous=can(user, "view_anonymous"))
+            if query.q and can(user, "view_personal") and any(ch.isdigit() or ch == "@" for ch in query.q):
+                with db.write_session(container.engine) as w:
+                    log_access(w, user=user, complaint=None, what="search", via="web", now=now)
+            names = staff_names(s)
+        left = {c.id: queries.working_days_left(c, office=container.office, now=now) for c in rows}
+        return {"query": query, "counts": counts, "rows": rows, "left": left, "names": names,
+                "failed": failed, "tracking": tracking, "queues": queries.QUEUES,
+                "channels": list(channels.REGISTRY), "statuses": _statuses(),
+                "filter_qs": _filter_qs(query)}
+
+    @router.get("/c/{tracking}")
+    def complaint_page(request: Request, tracking: str,
+                       user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+        """Show one record: timeline, countdown, reporter, classification, review, track, notes, events."""
+        return _complaint_response(request, user, tracking)
+
+    def _complaint_response(request: Request, user: User, tracking: str, *, error: str | None = None,
+                            status_code: int = 200) -> Response:
+        now = container.now()
+        with db.write_session(container.engine) as s:
+            complaint = load_complaint(s, tracking)
+            reporter = reporter_view(s, complaint, user=user, via="web", now=now)
+            context = _complaint_context(s, complaint, user=user, now=now, reporter=reporter,
+                                         lang=auth.current_session(request).lang)
+        context["error"] = error
+        context["flash"] = request.query_params.get("done")
+        return page(request, "complaint.html", context, status_code=status_code)
+
+    def _complaint_context(s: Session, complaint: Complaint, *, user: User, now: dt.datetime,
+                           reporter: dict[str, Any], lang: str) -> dict[str, Any]:
+        office = container.office
+        names = staff_names(s)
+        events = list(s.exec(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)))  # type: ignore[arg-type]
+        notes: list[Any] = []
+        try:
+            from intake.workflow_models import Note
+
+            notes = list(s.exec(select(Note).where(Note.complaint_id == complaint.id).order_by(Note.id)))  # type: ignore[arg-type]
+        except ImportError:
+            pass
+        try:
+            allowed = list(workflow().allowed_transitions(complaint))
+        except (ImportError, AttributeError):
+            allowed = []
+        canned = render_canned(
+            lang=_reporter_language(s, complaint), reporter_name=reporter.get("name"),
+            tracking=complaint.tracking_number, due=complaint.due_date, office=office.name,
+            officer=user.full_name or user.username, ui_lang=lang)
+        return {
+            "c": complaint,
+            "reporter": reporter,
+            "timeline": queries.timeline(s, complaint),
+            "left": queries.working_days_left(complaint, office=office, now=now),
+            "service": office.service(complaint.service_code),
+            "suggested_service": office.service(complaint.suggested_service_code),
+            "problem": office.problem_type(complaint.problem_type),
+            "suggested_problem": office.problem_type(complaint.suggested_problem_type),
+            "services": office.services,
+            "problem_types": office.problem_types,
+            "related": queries.related(s, complaint),
+            "notes": notes,
+            "events": events,
+            "names": names,
+            "staff": [u for u in s.exec(select(User).where(User.is_active.is_(True)))],  # type: ignore[attr-defined]
+            "claimer": names.get(complaint.claimed_by_id) if complaint.claimed_by_id else None,
+            "claimed_by_other": complaint.claimed_by_id not in (None, user.id),
+            "allowed": allowed,
+            "canned": canned,
+            "last_outbox": queries.last_outbox_id(s, complaint),
+            "wa_template": whatsapp_needs_template(s, complaint, now),
+            "kinds": KINDS,
+        }
+
+    @router.get("/c/{tracking}/timeline")
+    def complaint_timeline(request: Request, tracking: str,
+                           user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+        """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
+        with db.session(container.engine) as s:
+            complaint = load_complaint(s, tracking)
+            items = queries.timeline(s, complaint)
+            last = queries.last_outbox_id(s, complaint)
+            claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
+        return page(request, "_timeline.html", {"c": complaint, "timeline": items, "last_outbox": last,
+                                                "claimer": claimer})
+
+    @router.post("/c/{tracking}/act/{action}", dependencies=[Depends(check_csrf)])
+    async def act(request: Request, tracking: str, action: str,
+                  user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+        """Apply one action to a record through the workflow, then show the record again."""
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        permission = ACTION_PERMISSION.get(action)
+        if permission is None:
+            raise HTTPException(status_code=404, detail=f"unknown action {action!r}")
+        if action == "reply" and form.get("final"):
+            permission = "answer"
+        if not can(user, permission):
+            raise HTTPException(status_code=403, detail=f"role {user.role} may not {permission}")
+        from starlette.concurrency import run_in_threadpool
+
+        error = await run_in_threadpool(_apply, user, tracking, action, form)
+        if error is not None:
+            message, status_code = error
+            return _complaint_response(request, user, tracking, error=message, status_code=status_code)
+        return RedirectResponse(f"/inbox/c/{tracking.upper()}?done={action}", status_code=303)
+
+    def _apply(user: User, tracking: str, action: str, form: dict[str, str]) -> tuple[str, int] | None:
+        try:
+            transition_error, permission_denied = workflow_errors()
+        except ImportError:
+            return "intake.workflow is not installed yet", 501
+        now = container.now()
+        try:
+            with db.write_session(container.engine) as s:
+                complaint = load_complaint(s, tracking)
+                actor = s.get(User, user.id)
+                assert actor is not None
+                apply_action(s, complaint, action=action, form=form, actor=actor, now=now, container=container)
+        except permission_denied as exc:
+            return str(exc), 403
+        except (transition_error, ValueError) as exc:
+            return str(exc), 409
+        return None
+
+    @router.get("/new")
+    def new_form(request: Request, user: Annotated[User, Depends(require_page("create_complaint"))]) -> Response:
+        """Show the form for complaints officers take in person (R2a–R2d, R2l, R2m)."""
+        return page(request, "new.html", {"officer_channels": channels.OFFICER_CHANNELS, "error": None,
+                                          "form": {}, "services": container.office.services,
+                                          "problem_types": container.office.problem_types})
+
+    @router.post("/new", dependencies=[Depends(check_csrf)])
+    async def new_submit(request: Request, user: Annotated[User, Depends(require_page("create_complaint"))],
+                         scan: Annotated[UploadFile | None, File()] = None) -> Response:
+        """File a complaint an officer took in person, through the same rules as every channel."""
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        data = await scan.read(MAX_SCAN_BYTES + 1) if scan is not None and scan.filename else None
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            tracking = await run_in_threadpool(
+                create_from_form, container, user=user, form=form, scan=data,
+                scan_name=scan.filename if scan is not None else None,
+                scan_type=scan.content_type if scan is not None else None)
+        except ValueError as exc:
+            return page(request, "new.html", {"officer_channels": channels.OFFICER_CHANNELS, "error": str(exc),
+                                              "form": form, "services": container.office.services,
+                                              "problem_types": container.office.problem_types}, status_code=400)
+        return RedirectResponse(f"/inbox/c/{tracking}?done=created", status_code=303)
+
+    @router.get("/files/{name}")
+    def scan_file(name: str, user: Annotated[User, Depends(require_page("view_personal"))]) -> Response:
+        """Serve an uploaded scan (a letter carries personal data: logged like any other view)."""
+        if not _SAFE_NAME.match(name):
+            raise HTTPException(status_code=404)
+        path = container.storage_dir() / "scans" / name
+        if not path.is_file():
+            raise HTTPException(status_code=404)
+        with db.write_session(container.engine) as s:
+            url = f"/inbox/files/{name}"
+            message = s.exec(select(Message).where(Message.attachments.contains(url))).first()  # type: ignore[attr-defined]
+            complaint = s.get(Complaint, message.complaint_id) if message and message.complaint_id else None
+            if complaint is not None and complaint.anonymous and not can(user, "view_anonymous"):
+                raise HTTPException(status_code=403)
+            log_access(s, user=user, complaint=complaint, what="scan", via="web", now=container.now())
+        return FileResponse(path, headers={"X-Content-Type-Options": "nosniff",
+                                           "Content-Disposition": "inline"})
+
+    @router.get("/dashboard")
+    def dashboard_page(request: Request, user: Annotated[User, Depends(require_page("dashboard"))]) -> Response:
+        """Show the managers' figures with small charts."""
+        with db.session(container.engine) as s:
+            figures = queries.dashboard(s, office=container.office, now=container.now())
+        lang = auth.current_session(request).lang
+        t = translator(lang)
+        problem_names = {p.code: (p.name if lang == "id" else p.name_en) for p in container.office.problem_types}
+        charts = {
+            "by_channel": queries.bar_chart_svg([(_channel_label(k), n) for k, n in figures["by_channel"]],
+                                                title=t("dash.by_channel")),
+            "by_problem_type": queries.bar_chart_svg(
+                [(problem_names.get(k, k), n) for k, n in figures["by_problem_type"]], title=t("dash.by_problem")),
+            "by_officer": queries.bar_chart_svg(figures["by_officer"], title=t("dash.by_officer")),
+        }
+        return page(request, "dashboard.html", {"f": figures, "charts": charts})
+
+    return router
+
+
+def _safe_next(target: str) -> str:
+    # Only paths inside the inbox: an open redirect would let a phishing link borrow our login page.
+    return target if target.startswith("/inbox") and "//" not in target and "\\" not in target else "/inbox"
+
+
+def _statuses() -> list[str]:
+    from intake import models
+
+    return [getattr(models, n) for n in dir(models) if n.startswith("STATUS_")]
+
+
+def _filter_qs(query: queries.QueueQuery) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({**query.filters, **({"q": query.q} if query.q else {})})
+
+
+def _reporter_language(session: Session, complaint: Complaint) -> str:
+    reporter = session.get(Reporter, complaint.reporter_id) if complaint.reporter_id else None
+    return reporter.language if reporter and reporter.language in ("id", "en") else "id"
+
+
+#: Form action → the permission it needs (``PERMISSIONS`` in inbox.auth).
+ACTION_PERMISSION: dict[str, str] = {
+    "claim": "claim",
+    "release": "release",
+    "assign": "assign",
+    "reply": "reply",
+    "note": "note",
+    "classify": "classify",
+    "review": "review",
+    "set_track": "set_track",
+    "change_kind": "change_kind",
+    "escalate": "escalate",
+    "request_apip": "request_apip",
+    "approve_apip": "approve_apip",
+    "report_up": "report_up",
+    "transition": "transition",
+    "close": "close",
+    "reopen": "reopen",
+    "merge": "merge",
+}
+
+
+class ReplyConflict(ValueError):
+    """Someone else answered or claimed the record since the officer opened it."""
+
+
+def apply_action(
+    session: Session, complaint: Complaint, *, action: str, form: dict[str, str], actor: User,
+    now: dt.datetime, container: Container,
+) -> Any:
+    """Carry out one inbox action on a record through ``intake.workflow`` (pages and API share this)."""
+    wf = workflow()
+    kw: dict[str, Any] = {"actor": actor, "now": now}
+
+    def field(name: str) -> str | None:
+        value = (form.get(name) or "").strip()
+        return value or None
+
+    if action == "claim":
+        return wf.claim(session, complaint, **kw)
+    if action == "release":
+        return wf.release(session, complaint, **kw)
+    if action == "assign":
+        assignee = session.get(User, int(form.get("assignee_id") or 0))
+        if assignee is None:
+            raise ValueError("choose a member of staff to assign")
+        return wf.assign(session, complaint, assignee=assignee, **kw)
+    if action == "reply":
+        return _reply(session, complaint, form=form, actor=actor, now=now)
+    if action == "note":
+        text = field("text")
+        if not text:
+            raise ValueError("the note is empty")
+        return wf.add_note(session, complaint, text=text, **kw)
+    if action == "classify":
+        return wf.set_classification(session, complaint, service_code=field("service_code"),
+                                     problem_type=field("problem_type"), **kw)
+    if action == "review":
+        return wf.set_review(session, complaint, core_problem=field("core_problem"),
+                             standard_ref=field("standard_ref"), handling_plan=field("handling_plan"), **kw)
+    if action == "set_track":
+        follow_up = field("agency_follow_up_date")
+        return wf.set_track(session, complaint, track=field("track"), agency=field("agency"),
+                            agency_liaison=field("agency_liaison"),
+                            agency_follow_up_date=dt.date.fromisoformat(follow_up) if follow_up else None, **kw)
+    if action == "change_kind":
+        return wf.change_kind(session, complaint, kind=field("kind"), reason=field("reason") or "", **kw)
+    if action == "escalate":
+        return wf.escalate(session, complaint, note=field("note"), **kw)
+    if action == "request_apip":
+        return wf.request_apip(session, complaint, note=field("note") or "", **kw)
+    if action == "approve_apip":
+        return wf.approve_apip(session, complaint, **kw)
+    if action == "report_up":
+        return wf.report_up(session, complaint, **kw)
+    if action == "transition":
+        return wf.transition(session, complaint, to=field("to"), note=field("note"), **kw)
+    if action == "close":
+        return wf.close(session, complaint, **kw)
+    if action == "reopen":
+        return wf.reopen(session, complaint, reason=field("reason") or "", **kw)
+    if action == "merge":
+        into = session.exec(select(Complaint).where(
+            Complaint.tracking_number == (field("into") or "").upper())).first()
+        if into is None or into.id == complaint.id:
+            raise ValueError("give the tracking number of another record to merge into")
+        return wf.merge(session, complaint, into=into, **kw)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _reply(session: Session, complaint: Complaint, *, form: dict[str, str], actor: User,
+           now: dt.datetime) -> OutboxMessage:
+    """Send a reply on the citizen's channel; refuse when another officer replied or claimed meanwhile."""
+    text = (form.get("text") or "").strip()
+    if not text:
+        raise ValueError("the reply is empty")
+    if complaint.claimed_by_id not in (None, actor.id):
+        other = session.get(User, complaint.claimed_by_id)
+        raise ReplyConflict(f"being handled by {other.full_name if other else '?'}: claim it first")
+    seen = int(form.get("seen_outbox") or 0)
+    latest = queries.last_outbox_id(session, complaint)
+    if latest > seen:
+        # Two officers must not both answer without seeing each other's message.
+        raise ReplyConflict("another reply was sent since you opened this record: read it, then send again")
+    if form.get("final"):
+        return workflow().answer(session, complaint, actor=actor, now=now, text=text)  # type: ignore[no-any-return]
+    channel = workflow().reply_channel(complaint)
+    if channel is None or not complaint.contact_urn:
+        raise ValueError("this record has no contact to reply to (record the answer instead)")
+    row = enqueue(session, channel=channel, to=complaint.contact_urn, text=text, now=now,
+                  complaint_id=complaint.id, purpose="reply", created_by=f"user:{actor.username}",
+                  office=complaint.office)
+    record_event(session, complaint, actor=f"user:{actor.username}", action="replied", now=now,
+                 field="outbox", new=row.id)
+    return row
+
+
+def create_from_form(
+    container: Container, *, user: User, form: dict[str, str], scan: bytes | None = None,
+    scan_name: str | None = None, scan_type: str | None = None, via: str = "web",
+) -> str:
+    """File an officer-entered complaint (walk-in, MPP, letter, phone, paper form, box); return its number."""
+    channel = form.get("channel", "")
+    if channel not in channels.OFFICER_CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(channels.OFFICER_CHANNELS)}")
+    text = (form.get("text") or "").strip()
+    name = (form.get("reporter_name") or "").strip() or None
+    anonymous = form.get("anonymous") in ("1", "on", "true")
+    contact = (form.get("contact") or "").strip()
+    urn: str | None = None
+    if contact:
+        try:
+            urn = contact_urn(contact)
+        except InvalidContact as exc:
+            raise ValueError(f"contact: {exc}") from exc
+    service_date = None
+    if form.get("service_date"):
+        try:
+            service_date = dt.date.fromisoformat(form["service_date"])
+        except ValueError as exc:
+            raise ValueError("service date must be YYYY-MM-DD") from exc
+    now = container.now()
+    received_at = now
+    if form.get("received_at"):
+        try:
+            received_at = dt.datetime.fromisoformat(form["received_at"])
+        except ValueError as exc:
+            raise ValueError("received at must be YYYY-MM-DDTHH:MM") from exc
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=container.office.calendar.timezone)
+        if received_at > now:
+            raise ValueError("received at is in the future")
+    if scan is not None and len(scan) > MAX_SCAN_BYTES:
+        raise ValueError(f"scan larger than {MAX_SCAN_BYTES} bytes")
+    with db.write_session(container.engine) as s:
+        messages: list[Message] = []
+        if scan:
+            messages.append(_scan_message(container, s, channel=channel, urn=urn, user=user, text=text,
+                                          data=scan, name=scan_name, content_type=scan_type, now=received_at))
+        complaint = file_complaint(
+            session=s, office=container.office, channel=channel, contact_urn=urn, text=text,
+            received_at=received_at, now=now, reporter_name=name, anonymous=anonymous,
+            service=form.get("service_code") or None, service_date=service_date,
+            problem_type=form.get("problem_type") or None, actor=f"user:{user.username}", messages=messages)
+        log.info("officer #%s filed complaint #%s via %s (%s)", user.id, complaint.id, channel, via)
+        return complaint.tracking_number
+
+
+def _scan_message(container: Container, s: Session, *, channel: str, urn: str | None, user: User, text: str,
+                  data: bytes, name: str | None, content_type: str | None, now: dt.datetime) -> Message:
+    """Store an uploaded scan (R2c letter) and return the message row that carries it."""
+    ext = (Path(name or "").suffix.lower().lstrip(".") or "bin")[:5]
+    if not ext.isalnum():
+        ext = "bin"
+    stored = f"{uuid.uuid4().hex}.{ext}"
+    folder = container.storage_dir() / "scans"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / stored).write_bytes(data)
+    attachment = {"content_type": content_type or "application/octet-stream", "url": f"/inbox/files/{stored}",
+                  "filename": (name or stored)[:200], "size": len(data)}
+    message = Message(channel=channel, external_id=f"inbox:{stored}", sender_urn=urn or f"staff:{user.username}",
+                      text=text, attachments=json.dumps([attachment]), received_at=now)
+    s.add(message)
+    return message
