@@ -319,6 +319,10 @@ def _claim(container: Container, now: dt.datetime, limit: int, ids: Sequence[int
         sa.and_(table.c.status == ALERT_SENDING, table.c.sent_at <= stale),
     )
     claimed: list[int] = []
+    with db.session(container.engine) as probe:
+        pending = sa.select(table.c.id).where(table.c.status.in_((ALERT_PENDING, ALERT_SENDING))).limit(1)
+        if probe.execute(pending).first() is None:
+            return claimed  # nothing waiting: no write transaction
     with db.write_session(container.engine) as s:
         query = sa.select(table.c.id, table.c.status).where(due, table.c.notify != NOTIFY_CITIZEN)
         if ids is not None:

@@ -59,7 +59,7 @@ def take_token(session: Session, *, key: str, now: dt.datetime, limit: int, wind
     values = {"key": key, "window_start": now, "count": 0}
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     inserted = session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
-    if inserted.rowcount:
+    if getattr(inserted, "rowcount", 0):
         # A new address: drop buckets whose window ended long ago (no hoarding of hashes).
         session.execute(sa.delete(table).where(table.c.window_start < now - 2 * window))
     row = session.exec(select(FormRateBucket).where(FormRateBucket.key == key).with_for_update()).one()

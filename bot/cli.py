@@ -329,9 +329,13 @@ def _register_optional() -> None:
 #: Modules that add commands to ``app`` when imported (``@app.command`` in their own file).
 OPTIONAL_COMMANDS: list[str] = [
     "bot.cli_outbox",
+    "bot.cli_channels",
     "bot.cli_workflow",
     "bot.cli_ops",
     "inbox.cli_users",
+    "bot.cli_simulate",
+    "bot.cli_evaluation",
+    "bot.mail_import",
 ]
 
 

@@ -35,6 +35,7 @@ from intake.models import (
     STATUS_RECEIVED,
     STATUS_UNDER_REVIEW,
     Complaint,
+    Contact,
     Message,
     ts,
     utcnow,
@@ -198,7 +199,7 @@ _NAME_STOP = frozenset({
     "not", "yet", "my", "is", "the", "ok", "ya", "iya", "kami", "aku", "sy", "urus", "mengurus",
     "pengajuan", "usaha", "kantor", "dinas", "petugas", "pelayanan", "layanan", "sejak", "minggu",
     "tanggal", "kemarin", "lalu", "tadi", "was", "have", "has", "been", "am", "are", "to", "of", "for",
-    "with", "it", "this", "that",
+    "with", "it", "this", "that", "foto", "gambar", "photo", "picture", "video", "lampiran",
 })
 # Words that tell English from Indonesian (detect_language).
 _EN_WORDS = frozenset({
@@ -552,13 +553,24 @@ def _prompt(turn: Turn, state: str) -> None:
         options = "\n".join(f"{i}. {s.name}" for i, s in enumerate(_listed(turn.office), start=1))
         turn.say("ask_service", options=options)
     elif state == ASK_NAME:
-        turn.say("ask_name")
+        hint = _name_hint(turn)
+        if hint:
+            turn.say("ask_name_hint", hint=hint)
+        else:
+            turn.say("ask_name")
     elif state == ASK_DATE:
         turn.say("ask_date")
     elif state == CONFIRM:
         _summary(turn)
     elif state == EDIT:
         turn.say("edit_menu")
+
+
+def _name_hint(turn: Turn) -> str | None:
+    """The chat profile name (WhatsApp, Telegram): only a hint the citizen must confirm (SPEC R5a)."""
+    contact = turn.session.exec(select(Contact).where(Contact.urn == turn.draft.sender_urn)).first()
+    hint = contact.display_name.strip() if contact is not None and contact.display_name else None
+    return hint if hint and rules.has_identity(hint) else None
 
 
 def _status(turn: Turn, numbers: list[str]) -> None:
@@ -625,7 +637,8 @@ def _help(turn: Turn) -> None:
 def _absorb(turn: Turn, text: str) -> None:
     """Add free text to the description, and take any answer it already contains."""
     draft = turn.draft
-    if text:
+    # A greeting before the story ("halo", "permisi pak") is not part of what happened.
+    if text and (draft.text or rules.has_object(text)):
         joined = f"{draft.text}\n{text}" if draft.text else text
         draft.text = joined[: turn.conf.max_text_chars]
     _harvest(turn, text)
@@ -782,7 +795,10 @@ def _on_service(turn: Turn) -> str:
 
 def _on_name(turn: Turn) -> str:
     """ASK_NAME: the name (R5a identity); ANONIM is a fallback command."""
-    name = name_answer(turn.text) if turn.text else None
+    words = _command(turn.text).split()
+    hint = _name_hint(turn) if words and len(words) <= 3 and words[0] in YES_WORDS else None
+    # A photo's caption describes the photo, never the sender's name.
+    name = hint or (name_answer(turn.text) if turn.text and not turn.attachments else None)
     if name:
         turn.draft.name = name
         _harvest(turn, turn.text)

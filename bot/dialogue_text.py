@@ -101,6 +101,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "May we have your name? A name is needed to record the report as a complaint. "
         "To keep your identity confidential, reply ANONYMOUS.",
     },
+    "ask_name_hint": {
+        "id": "Boleh kami tahu nama Anda? Jika nama Anda {hint}, balas YA; jika bukan, tulis nama Anda. "
+        "Nama diperlukan agar laporan dapat dicatat sebagai pengaduan. "
+        "Jika ingin identitas dirahasiakan, balas ANONIM.",
+        "en": "May we have your name? If your name is {hint}, reply YES; if not, write your name. "
+        "A name is needed to record the report as a complaint. "
+        "To keep your identity confidential, reply ANONYMOUS.",
+    },
     "name_not_understood": {
         "id": "Mohon tulis nama Anda saja, misalnya: Budi Santoso. Atau balas ANONIM.",
         "en": "Please write just your name, for example: Budi Santoso. Or reply ANONYMOUS.",

@@ -146,6 +146,7 @@ class MonthRow:
     saran: int = 0
     answered: int = 0
     on_time: int = 0
+    overdue_open: int = 0
     respondents: int = 0
     ikm: Decimal | None = None
 
@@ -192,6 +193,8 @@ class Report:
     #: Chart series: bucket labels (days of a month, or months) and counts per channel.
     buckets: list[str] = field(default_factory=list)
     channel_series: dict[str, list[int]] = field(default_factory=dict)
+    #: Charts already rendered for this report, by (kind, format): every export reuses them.
+    chart_cache: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def answered_late(self) -> int:
@@ -349,6 +352,7 @@ def build_report(
                     late_days = cal.working_days_between(c.due_date, answered_on)
             elif c.due_date < as_of:
                 report.overdue_open += 1
+                month.overdue_open += 1
                 late_days = cal.working_days_between(c.due_date, as_of)
             else:
                 report.open_not_due += 1
@@ -495,9 +499,10 @@ def tables(report: Report) -> list[Table]:
         Table(
             "Tren",
             "Tren bulanan",
-            ("Bulan", "Pengaduan", "Saran", "Dijawab", "Tepat waktu", "Responden", "IKM"),
+            ("Bulan", "Pengaduan", "Saran", "Dijawab", "Tepat waktu", "Belum dijawab, lewat batas",
+             "Responden", "IKM"),
             tuple(
-                (m.month, m.pengaduan, m.saran, m.answered, m.on_time, m.respondents,
+                (m.month, m.pengaduan, m.saran, m.answered, m.on_time, m.overdue_open, m.respondents,
                  m.ikm if m.ikm is not None else "-")
                 for m in report.trend
             ),
@@ -553,8 +558,12 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 def _figure(report: Report, kind: str) -> Any:
     """Draw one chart of the report on a new matplotlib Figure (Agg, no pyplot global state)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    # Fixed margins: an automatic layout engine costs twice the drawing time on a busy server.
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    fig.subplots_adjust(left=0.36 if kind == "problem_types" else 0.08, right=0.98, top=0.9,
+                        bottom=0.2 if kind == "channels" and len(report.buckets) > 12 else 0.12)
     ax = fig.add_subplot()
     period = report.period.title
     if kind == "channels":
@@ -565,6 +574,7 @@ def _figure(report: Report, kind: str) -> Any:
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         ax.set_xticks(x, report.buckets, rotation=90 if len(x) > 12 else 0, fontsize=8)
         ax.set_title(f"Pengaduan dan saran menurut kanal — {period}")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("Jumlah")
         if report.channel_series:
             ax.legend(fontsize=8, loc="upper left")
@@ -572,7 +582,8 @@ def _figure(report: Report, kind: str) -> Any:
         rows = list(reversed(report.by_problem_type))
         labels = [r.label for r in rows]
         ax.barh(labels, [r.pengaduan for r in rows], color=_PALETTE[0], label="Pengaduan")
-        ax.set_title(f"Pengaduan menurut jenis masalah (R5c) — {period}")
+        fig.suptitle(f"Pengaduan menurut jenis masalah (R5c) — {period}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("Jumlah pengaduan")
         ax.tick_params(axis="y", labelsize=8)
     elif kind == "on_time":
@@ -581,9 +592,13 @@ def _figure(report: Report, kind: str) -> Any:
         late = [m.answered - m.on_time for m in report.trend]
         ax.bar(labels, on_time, color="#2ca02c", label=f"Dijawab ≤ {report.deadline_days} hari kerja")
         ax.bar(labels, late, bottom=on_time, color="#d62728", label="Dijawab terlambat")
+        answered = [a + b for a, b in zip(on_time, late, strict=True)]
+        ax.bar(labels, [m.overdue_open for m in report.trend], bottom=answered, color="#7f7f7f",
+               label="Belum dijawab, lewat batas")
         share = report.on_time_share
         ax.set_title(f"Jawaban tepat waktu (R4) — {period}: {share if share is not None else '-'}%")
-        ax.set_ylabel("Pengaduan dijawab")
+        ax.set_ylabel("Pengaduan")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     elif kind == "ikm":
         result = report.ikm
@@ -610,6 +625,9 @@ def render_chart(report: Report, kind: str, fmt: str = "png") -> bytes:
     """Render one chart to PNG or SVG bytes, identical for identical data."""
     import matplotlib
 
+    cached = report.chart_cache.get((kind, fmt))
+    if cached is not None:
+        return cached
     fig = _figure(report, kind)
     buf = io.BytesIO()
     # Reproducible output: no date, a fixed hash salt for SVG ids, no version-dependent software tag.
@@ -620,6 +638,7 @@ def render_chart(report: Report, kind: str, fmt: str = "png") -> bytes:
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
         else:
             raise ValueError(f"unknown chart format {fmt!r}; known: png, svg")
+    report.chart_cache[(kind, fmt)] = buf.getvalue()
     return buf.getvalue()
 
 
@@ -813,6 +832,10 @@ def to_pdf(report: Report, *, charts: bool = True) -> bytes:
             pdf.add_page()
             pdf.image(io.BytesIO(render_chart(report, kind, "png")), w=250)
     return bytes(pdf.output())
+
+
+#: The chart format each export embeds (CSV has none).
+CHART_FORMAT: dict[str, str | None] = {"xlsx": "png", "csv": None, "pdf": "png", "html": "svg"}
 
 
 def export(report: Report, fmt: str) -> bytes:

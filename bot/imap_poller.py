@@ -13,8 +13,10 @@ A crash or a dropped connection between any two steps makes the next run fetch t
 again, and ``receive`` dedupes them on their Message-ID. A UIDVALIDITY change (the server renumbered
 the folder) restarts from UID 1 and the same dedupe keeps it to one record per mail.
 
-Run it as ``run(container, stop_event)`` in the worker process (IDLE, reconnecting with backoff),
-or call ``poll_once(container)`` from the scheduler (``JOB``) where a long-lived thread is unwanted.
+``bot/scheduler.py`` calls ``ensure_watching(container)`` every 30 s (its ``JOBS`` line
+``email_watch``): with ``imap_idle = true`` it keeps one ``run(container, stop_event)`` thread alive
+in the leader process (IDLE, reconnecting with backoff); otherwise it calls ``poll_once`` every
+``poll_interval`` seconds. ``poll_once(container)`` is also what tests and one-off runs use.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from imapclient import IMAPClient
 
@@ -45,15 +46,9 @@ RECOVERABLE: tuple[type[BaseException], ...] = (imaplib.IMAP4.error, OSError, Da
 #: RFC 2177: re-issue IDLE before the server's 30-minute inactivity timeout.
 MAX_IDLE_SECONDS = 25 * 60
 
-#: For ``bot/scheduler.py``: poll every ``[channels.email] poll_interval`` seconds when no IDLE
-#: thread runs. ``func`` takes the container; it does nothing when the channel is disabled.
-JOB: dict[str, Any] = {
-    "id": "email-imap-poll",
-    "func": "bot.imap_poller:scheduled_poll",
-    "trigger": "interval",
-    "seconds": 60,
-    "config_key": ("channels", "email", "poll_interval"),
-}
+#: ``container.services`` keys of the watcher thread and of the last plain poll.
+WATCHER = "email.imap_watcher"
+LAST_POLL = "email.imap_last_poll"
 
 
 @dataclass(frozen=True)
@@ -278,6 +273,42 @@ def scheduled_poll(container: Container) -> None:
         log.info(
             "email poll: %s fetched, %s new, %s duplicates", result.fetched, result.stored, result.duplicates
         )
+
+
+@dataclass
+class Watcher:
+    """The IDLE thread of this process and the event that stops it."""
+
+    thread: threading.Thread
+    stop: threading.Event
+
+
+def ensure_watching(container: Container) -> None:
+    """Scheduler job: keep the IDLE watcher thread alive, or poll when IDLE is switched off."""
+    table = container.settings.channel(CHANNEL)
+    if not table.get("enabled"):
+        return
+    if table.get("imap_idle", True):
+        watcher = container.services.get(WATCHER)
+        if watcher is None or not watcher.thread.is_alive():
+            stop = threading.Event()
+            thread = threading.Thread(target=run, args=(container, stop), name="aduan-imap", daemon=True)
+            thread.start()
+            container.services[WATCHER] = Watcher(thread, stop)
+        return
+    last = container.services.get(LAST_POLL)
+    if last is not None and time.monotonic() - last < float(table.get("poll_interval", 60)):
+        return
+    container.services[LAST_POLL] = time.monotonic()
+    scheduled_poll(container)
+
+
+def stop_watching(container: Container, timeout: float = 10.0) -> None:
+    """Stop this process's IDLE watcher (on shutdown)."""
+    watcher = container.services.pop(WATCHER, None)
+    if watcher is not None:
+        watcher.stop.set()
+        watcher.thread.join(timeout)
 
 
 def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 from bot.bootstrap import Container
+from bot.config import ConfigError
 from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
 from intake import db
 from intake.models import ts, utcnow
@@ -285,4 +286,9 @@ def install(container: Container) -> None:
             continue
         factory = getattr(module, "make_sender", None)
         if factory is not None and name not in container.senders:
-            container.senders[name] = factory(container.channel_config(name))
+            try:
+                container.senders[name] = factory(container.channel_config(name))
+            except ConfigError as exc:
+                # `aduan serve` refuses to start without secrets; other commands run without sending.
+                # Messages queued meanwhile wait in the outbox (and fail visibly if never sendable).
+                log.warning("channel %s cannot send: %s", name, exc)

@@ -105,7 +105,13 @@ def receive(
     if duplicate and raw_status != RAW_STORED:
         return Receipt(200, raw_id=raw_id, duplicate=True, results=_earlier_results(container, raw_id))
     assert raw_id is not None
-    return process_raw(container, channel, raw_id, raw, complete=complete, duplicate=duplicate)
+    try:
+        return process_raw(container, channel, raw_id, raw, complete=complete, duplicate=duplicate)
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        # The raw payload is committed (status "stored"): the provider's retry, or reprocess_pending,
+        # finishes it. Answer 503 so the provider does retry (a 500 some providers give up on).
+        log.error("database lost while processing %s payload #%s: %s", channel, raw_id, type(exc).__name__)
+        raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc
 
 
 def process_raw(
@@ -122,14 +128,23 @@ def process_raw(
     now = container.now()
     try:
         messages: list[InboundMessage] = list(module.parse(raw))
-    except UnsupportedPayload as exc:
+    except Exception as exc:
+        # UnsupportedPayload is the contract. Any other exception is a parser bug: quarantine the
+        # payload all the same (kept, shown to officers, reprocessable once fixed) rather than answer
+        # 500, which the provider would retry forever. Its text stays in the database, not the log.
+        known = isinstance(exc, UnsupportedPayload)
+        reason = str(exc) if known else f"parser error ({type(exc).__name__})"
         with db.write_session(container.engine) as s:
             row = s.get(RawInbound, raw_id)
             assert row is not None
-            row.status, row.error, row.processed_at = RAW_QUARANTINED, str(exc)[:2000], now
+            detail = reason if known else f"{reason}: {exc}"
+            row.status, row.error, row.processed_at = RAW_QUARANTINED, detail[:2000], now
             s.add(row)
-        log.warning("quarantined %s payload #%s: %s", channel, raw_id, exc)
-        return Receipt(400, raw_id=raw_id, reason=str(exc))
+        if known:
+            log.warning("quarantined %s payload #%s: %s", channel, raw_id, exc)
+        else:
+            log.error("quarantined %s payload #%s: %s", channel, raw_id, reason)
+        return Receipt(400, raw_id=raw_id, reason=reason)
     results: list[IngestResult] = []
     with db.write_session(container.engine) as s:
         for message in messages:

@@ -57,6 +57,8 @@ JOBS: list[Job] = [
     Job("stale_drafts", "bot.dialogue:file_stale_drafts", 60),
     Job("attachments", "bot.attachments:download_pending", 30),
     Job("x_poll", "bot.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
+    Job("email_watch", "bot.imap_poller:ensure_watching", 30),  # IMAP IDLE thread, or polls
+    Job("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
 ]
 
 

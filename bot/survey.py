@@ -67,6 +67,8 @@ START_WORDS = frozenset(
     {"ya", "iya", "y", "yes", "mulai", "survei", "survey", "ok", "oke", "bersedia", "lanjut"}
 )
 STOP_WORDS = frozenset({"stop", "batal", "berhenti", "tidak", "tidak bersedia", "no", "unsubscribe"})
+#: Start words that can only mean the survey, even while the dialogue is asking its own questions.
+EXPLICIT_START = frozenset({"survei", "survey"})
 SKIP_WORDS = frozenset({"-", "0", "tidak", "tidak ada", "lewati", "skip", "batal", "stop", "cukup", "tdk"})
 COMMENT_MAX = 2000
 
@@ -294,8 +296,8 @@ def invite(
         purpose=PURPOSE,
         subject="Survei Kepuasan Masyarakat" if channel == "email" else None,
         template=TEMPLATE,
-        # Twilio Content / Meta template variables: {{1}} office, {{2}} tracking number, {{3}} link.
-        template_vars={"1": config.office_name, "2": tracking or "-", "3": link or "-"},
+        # Named for [channels.whatsapp.templates]: survei_kepuasan = { id = "HX…", variables = […] }.
+        template_vars={"office": config.office_name, "tracking_number": tracking or "-", "link": link or "-"},
         office=complaint.office,
     )
     wait = config.invite_delay if delay is None else delay
@@ -488,6 +490,16 @@ def open_invitation(session: Session, office: str, urn: str, now: dt.datetime) -
     ).first()
 
 
+def _dialogue_busy(session: Session, urn: str) -> bool:
+    """Tell whether the intake dialogue is in the middle of a report with this sender."""
+    try:
+        from bot.dialogue import IDLE, DialogueDraft
+    except ImportError:  # the dialogue is an optional part
+        return False
+    draft = session.exec(select(DialogueDraft).where(DialogueDraft.sender_urn == urn)).first()
+    return draft is not None and draft.state != IDLE
+
+
 def on_message(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
     """Message hook: take a chat message that answers an open survey; False leaves it to the dialogue."""
     message = result.message
@@ -526,6 +538,8 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     if invitation.state == INVITED:
         if word not in START_WORDS:
             return False  # not about the survey: perhaps a new complaint, for the dialogue
+        if word not in EXPLICIT_START and _dialogue_busy(session, message.sender_urn):
+            return False  # "ya" answers the dialogue's own question; "SURVEI" still starts the survey
         invitation.state = IN_PROGRESS
         invitation.invalid_count = 0
         invitation.started_at = invitation.started_at or now

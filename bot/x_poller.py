@@ -23,10 +23,12 @@ from sqlmodel import select
 
 from bot.bootstrap import Container
 from bot.channel_state import XPollState, x_state
+from bot.outbox import enqueue
 from bot.pipeline import receive
 from channels import twitter
 from channels.base import RawRequest
 from intake import db
+from intake.models import Message
 
 log = logging.getLogger("aduan.x_poller")
 
@@ -38,7 +40,15 @@ MENTION_FIELDS = {
 }
 DM_FIELDS = {
     "event_types": "MessageCreate",
-    "dm_event_fields": ["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id", "attachments"],
+    "dm_event_fields": [
+        "id",
+        "text",
+        "event_type",
+        "created_at",
+        "sender_id",
+        "dm_conversation_id",
+        "attachments",
+    ],
     "expansions": ["sender_id", "attachments.media_keys"],
     "user_fields": ["name", "username"],
     "media_fields": ["url", "type", "preview_image_url"],
@@ -83,7 +93,9 @@ def _client(container: Container) -> tweepy.Client:
     return client
 
 
-def _fetch(client: tweepy.Client, endpoint: str, account: str, state: XPollState, page_size: int) -> requests.Response:
+def _fetch(
+    client: tweepy.Client, endpoint: str, account: str, state: XPollState, page_size: int
+) -> requests.Response:
     if endpoint == "mentions":
         params: dict[str, Any] = dict(MENTION_FIELDS, max_results=max(5, min(page_size, 100)))
         if state.since_id:
@@ -112,8 +124,15 @@ def _note_rate_limit(state: XPollState, response: requests.Response | None) -> N
 def _save(container: Container, state: XPollState) -> None:
     with db.write_session(container.engine) as s:
         row = x_state(s, state.key)
-        for name in ("since_id", "pending_newest_id", "pagination_token", "rate_limit_remaining",
-                     "rate_limit_reset_at", "last_polled_at", "last_error"):
+        for name in (
+            "since_id",
+            "pending_newest_id",
+            "pagination_token",
+            "rate_limit_remaining",
+            "rate_limit_reset_at",
+            "last_polled_at",
+            "last_error",
+        ):
             setattr(row, name, getattr(state, name))
         row.updated_at = container.now()
         s.add(row)
@@ -123,6 +142,28 @@ def _load(container: Container, key: str) -> XPollState:
     with db.write_session(container.engine) as s:
         row = x_state(s, key)
         return XPollState.model_validate(row.model_dump())
+
+
+def _acknowledge_mentions(container: Container, messages: list[Message]) -> None:
+    """Queue the one public reply each new mention gets; the dialogue itself goes on by DM."""
+    mentions = [m for m in messages if m.external_id.startswith("tweet:")]
+    if not mentions:
+        return
+    with db.write_session(container.engine) as s:
+        for message in mentions:
+            # The sender posts only the configured acknowledgement for this row (privacy rule in
+            # channels/twitter.py), so the text here is a note for officers, never published.
+            enqueue(
+                s,
+                channel=twitter.NAME,
+                to=message.sender_urn,
+                text="(balasan publik: ucapan terima kasih dan ajakan melanjutkan lewat DM)",
+                now=container.now(),
+                purpose="ack",
+                reply_to=message.external_id,
+                office=container.office.code,
+                extra={twitter.ACK_ONLY: True},
+            )
 
 
 def poll_endpoint(container: Container, client: tweepy.Client, endpoint: str, account: str) -> PollReport:
@@ -140,7 +181,9 @@ def poll_endpoint(container: Container, client: tweepy.Client, endpoint: str, ac
     first_run = state.since_id is None and state.pagination_token is None
     for _ in range(max_pages):
         try:
-            response = _fetch(client, endpoint, account, state, 5 if first_run and not backfill else page_size)
+            response = _fetch(
+                client, endpoint, account, state, 5 if first_run and not backfill else page_size
+            )
         except tweepy.TooManyRequests as exc:
             _note_rate_limit(state, exc.response)
             state.rate_limit_remaining = 0
@@ -174,10 +217,13 @@ def poll_endpoint(container: Container, client: tweepy.Client, endpoint: str, ac
             receipt = receive(container, twitter.NAME, raw, verify=False)
             report.pages += 1
             report.messages += sum(1 for r in receipt.results if not r.duplicate)
+            _acknowledge_mentions(container, [r.message for r in receipt.results if not r.duplicate])
         if state.pagination_token is None and newest:
             state.pending_newest_id = newest  # the first page of a walk holds the newest id
         token = (data.get("meta") or {}).get("next_token")
-        reached_known = endpoint == "dm_events" and any(int(e["id"]) <= int(state.since_id or 0) for e in items)
+        reached_known = endpoint == "dm_events" and any(
+            int(e["id"]) <= int(state.since_id or 0) for e in items
+        )
         if token and not reached_known:
             state.pagination_token = token
             _save(container, state)

@@ -41,7 +41,12 @@ DEFAULT_GRAPH_VERSION = "v21.0"
 MAX_TEXT = 1000
 
 #: Attachment types read as evidence, with the content type they are stored under.
-ATTACHMENT_TYPES = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg", "file": "application/pdf"}
+ATTACHMENT_TYPES = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/mpeg",
+    "file": "application/pdf",
+}
 #: Attachment types that are not a message from the citizen to the office.
 IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback")
 #: ``messaging[]`` events without a message in them.
@@ -87,8 +92,11 @@ def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def external_id(raw: RawRequest) -> str:
     """Return the message ids (``mid``) of the payload; Meta repeats them on a retry."""
-    mids = [str(e["message"]["mid"]) for e in _events(_load(raw)) if isinstance(e.get("message"), dict)
-            and e["message"].get("mid")]
+    mids = [
+        str(e["message"]["mid"])
+        for e in _events(_load(raw))
+        if isinstance(e.get("message"), dict) and e["message"].get("mid")
+    ]
     key = "mid:" + ",".join(mids)
     return key if mids and len(key) <= 255 else raw.body_hash()
 
@@ -106,9 +114,8 @@ def _message(event: dict[str, Any]) -> InboundMessage | None:
         if kind in IGNORED_ATTACHMENTS:
             continue
         if kind not in ATTACHMENT_TYPES:
-            raise UnsupportedPayload(
-                f"unknown attachment type {kind!r}; known: {list(ATTACHMENT_TYPES) + list(IGNORED_ATTACHMENTS)}"
-            )
+            known = list(ATTACHMENT_TYPES) + list(IGNORED_ATTACHMENTS)
+            raise UnsupportedPayload(f"unknown attachment type {kind!r}; known: {known}")
         url = (att.get("payload") or {}).get("url")
         attachments.append(Attachment(content_type=ATTACHMENT_TYPES[kind], url=url))
     text = str(msg.get("text") or "").strip()
@@ -142,7 +149,9 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
                 out.append(found)
         elif not any(k in event for k in IGNORED_EVENTS):
             keys = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
-            raise UnsupportedPayload(f"unknown messaging event {keys}; read: message; ignored: {list(IGNORED_EVENTS)}")
+            raise UnsupportedPayload(
+                f"unknown messaging event {keys}; read: message; ignored: {list(IGNORED_EVENTS)}"
+            )
     return out
 
 
@@ -161,16 +170,26 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 class InstagramSender:
     """Send text replies through the Graph API ``/<account>/messages`` endpoint."""
 
-    def __init__(self, *, token: str, account_id: str, base_url: str = DEFAULT_GRAPH_URL,
-                 version: str = DEFAULT_GRAPH_VERSION, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        account_id: str,
+        base_url: str = DEFAULT_GRAPH_URL,
+        version: str = DEFAULT_GRAPH_VERSION,
+        timeout: float = 15.0,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/{version}/{account_id or 'me'}/messages"
         self.token = token
         self.timeout = timeout
 
     def _post(self, client: httpx.Client, recipient: str, text: str) -> str:
         try:
-            answer = client.post(self.url, json={"recipient": {"id": recipient}, "message": {"text": text}},
-                                 headers={"Authorization": f"Bearer {self.token}"})
+            answer = client.post(
+                self.url,
+                json={"recipient": {"id": recipient}, "message": {"text": text}},
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
         except httpx.HTTPError as exc:
             raise TemporaryFailure(f"Graph API unreachable: {type(exc).__name__}") from exc
         if answer.status_code == 200:
@@ -179,7 +198,9 @@ class InstagramSender:
             error = answer.json().get("error", {})
         except ValueError:
             error = {}
-        reason = f"Graph API {answer.status_code}: code {error.get('code')} {error.get('message', '')}".strip()
+        reason = (
+            f"Graph API {answer.status_code}: code {error.get('code')} {error.get('message', '')}".strip()
+        )
         if answer.status_code == 429 or answer.status_code >= 500 or error.get("code") in RATE_LIMIT_CODES:
             retry = answer.headers.get("Retry-After")
             raise TemporaryFailure(reason, retry_after=float(retry) if retry and retry.isdigit() else None)

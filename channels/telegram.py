@@ -1,9 +1,10 @@
-"""Telegram (python-telegram-bot 22): a citizen channel by webhook, and the staff alert channel.
+"""Telegram (python-telegram-bot 22): a citizen channel by webhook.
 
 https://core.telegram.org/bots/api#update — https://docs.python-telegram-bot.org/en/v22.8/
 
 Telegram is not named by the service standard (SPEC R2); Aduan offers it as one more citizen
-channel and uses it for officers' alerts. Inbound updates arrive at ``POST /hooks/telegram``
+channel (officers' deadline alerts use it too, through ``bot/alerts.py`` and its own bot token,
+which may be the same token). Inbound updates arrive at ``POST /hooks/telegram``
 (``inbox/hooks.py``) with the secret set by ``setWebhook(secret_token=…)`` in the header
 ``X-Telegram-Bot-Api-Secret-Token``; they are parsed here with PTB's own ``Update.de_json`` and go
 through the same pipeline as every channel. PTB's ``Application``/``Updater`` is not needed: the
@@ -41,6 +42,12 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_ENV = "ADUAN_TELEGRAM_WEBHOOK_SECRET"
 TOKEN_ENV = "ADUAN_TELEGRAM_BOT_TOKEN"
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
+#: ``OutboundMessage.extra`` key asking for the "share my phone number" button under the text.
+ASK_CONTACT = "ask_contact"
+CONTACT_BUTTON = "Bagikan nomor telepon saya"
+#: How a Telegram file is referenced in a message's attachments until it is downloaded.
+FILE_SCHEME = "tg-file:"
 #: Telegram's limit on one text message (characters); longer answers are split.
 MAX_TEXT = 4096
 
@@ -108,13 +115,15 @@ def _attachments(msg: telegram.Message) -> tuple[Attachment, ...]:
     # because parse is pure and the Bot API file URL contains the token.
     if msg.photo:
         best = max(msg.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
-        return (Attachment(content_type="image/jpeg", url=f"tg-file:{best.file_id}", size=best.file_size),)
+        return (
+            Attachment(content_type="image/jpeg", url=f"{FILE_SCHEME}{best.file_id}", size=best.file_size),
+        )
     if msg.document:
         doc = msg.document
         return (
             Attachment(
                 content_type=doc.mime_type or "application/octet-stream",
-                url=f"tg-file:{doc.file_id}",
+                url=f"{FILE_SCHEME}{doc.file_id}",
                 filename=doc.file_name,
                 size=doc.file_size,
             ),
@@ -192,6 +201,20 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
     )
 
 
+def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str]]:
+    """Resolve ``tg-file:<file_id>`` with getFile into the download URL (``bot/attachments.py``)."""
+    if not url.startswith(FILE_SCHEME):
+        return url, {}
+    token = config.secret(TOKEN_ENV)
+    api = str(config.table.get("api_base_url", DEFAULT_BASE_URL))
+    answer = client.get(f"{api}{token}/getFile", params={"file_id": url[len(FILE_SCHEME) :]})
+    answer.raise_for_status()
+    path = answer.json()["result"]["file_path"]
+    # The download URL carries the token: it is used at once and never stored.
+    files = str(config.table.get("file_base_url", DEFAULT_FILE_URL))
+    return f"{files}{token}/{path}", {}
+
+
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split a long text on line breaks (or hard) into parts Telegram accepts."""
     parts: list[str] = []
@@ -206,19 +229,26 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 class TelegramSender:
-    """Send text through the Bot API; staff alerts may use their own bot token."""
+    """Send text to citizens through the Bot API (officers' alerts: ``bot/alerts.py``)."""
 
-    def __init__(self, token: str, *, base_url: str = DEFAULT_BASE_URL, staff_token: str | None = None) -> None:
+    def __init__(self, token: str, *, base_url: str = DEFAULT_BASE_URL) -> None:
         self.token = token
-        self.staff_token = staff_token or token
         self.base_url = base_url
 
-    async def _send(self, token: str, chat_id: str, text: str) -> str:
+    async def _send(self, token: str, chat_id: str, text: str, *, ask_contact: bool = False) -> str:
         bot = telegram.Bot(token, base_url=self.base_url)
         ids = []
+        parts = split_text(text)
         try:
-            for part in split_text(text):
-                sent = await bot.send_message(chat_id=chat_id, text=part)
+            for i, part in enumerate(parts):
+                markup = None
+                if ask_contact and i == len(parts) - 1:
+                    # The "share my phone number" button: Telegram sends back the user's own contact.
+                    button = telegram.KeyboardButton(CONTACT_BUTTON, request_contact=True)
+                    markup = telegram.ReplyKeyboardMarkup(
+                        [[button]], one_time_keyboard=True, resize_keyboard=True
+                    )
+                sent = await bot.send_message(chat_id=chat_id, text=part, reply_markup=markup)
                 ids.append(str(sent.message_id))
         finally:
             await bot.shutdown()
@@ -228,11 +258,11 @@ class TelegramSender:
         """Deliver ``out`` to ``telegram:<chat id>`` and return ``<chat id>:<message id>``."""
         if not out.text.strip():
             raise PermanentFailure("empty message")
-        token = self.staff_token if out.extra.get("staff") else self.token
         chat_id = urn_path(out.to)
         try:
             # PTB is asyncio; the outbox worker is a plain thread: give each send its own loop.
-            return asyncio.run(self._send(token, chat_id, out.text))
+            ask = bool(out.extra.get(ASK_CONTACT))
+            return asyncio.run(self._send(self.token, chat_id, out.text, ask_contact=ask))
         except telegram.error.RetryAfter as exc:
             retry = exc.retry_after
             seconds = retry.total_seconds() if isinstance(retry, dt.timedelta) else float(retry)
@@ -245,11 +275,7 @@ class TelegramSender:
 
 
 def make_sender(config: Any) -> TelegramSender:
-    """Build the sender from ``[channels.telegram]`` and the bot token(s) in the environment."""
-    table = config.table
-    staff_env = str(table.get("staff_bot_token_env", "") or "")
+    """Build the sender from ``[channels.telegram]`` and ADUAN_TELEGRAM_BOT_TOKEN."""
     return TelegramSender(
-        config.secret(TOKEN_ENV),
-        base_url=str(table.get("api_base_url", DEFAULT_BASE_URL)),
-        staff_token=config.secrets.get(staff_env) if staff_env else None,
+        config.secret(TOKEN_ENV), base_url=str(config.table.get("api_base_url", DEFAULT_BASE_URL))
     )

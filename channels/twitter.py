@@ -11,7 +11,9 @@ cursor: items at or below it were read before; the DM list cannot be asked for "
 
 Privacy by design (UU 27/2022): a mention is public, so the sender answers a mention publicly
 only with the configured acknowledgement that invites the citizen to continue by DM; the text of
-the message (which may carry the complaint's details or personal data) goes by DM only.
+the message (which may carry the complaint's details or personal data) goes by DM only. The
+poller queues that acknowledgement once per new mention (``extra[ACK_ONLY]``); the dialogue's
+own replies carry no ``reply_to`` and go by DM.
 """
 
 from __future__ import annotations
@@ -45,13 +47,20 @@ SINCE_HEADER = "X-Aduan-X-Since-Id"
 ENDPOINTS = ("mentions", "dm_events")
 API_HOST = "https://api.twitter.com"
 BEARER_ENV = "ADUAN_X_BEARER_TOKEN"
-USER_AUTH_ENVS = ("ADUAN_X_CONSUMER_KEY", "ADUAN_X_CONSUMER_SECRET", "ADUAN_X_ACCESS_TOKEN", "ADUAN_X_ACCESS_TOKEN_SECRET")
+USER_AUTH_ENVS = (
+    "ADUAN_X_CONSUMER_KEY",
+    "ADUAN_X_CONSUMER_SECRET",
+    "ADUAN_X_ACCESS_TOKEN",
+    "ADUAN_X_ACCESS_TOKEN_SECRET",
+)
 #: The only words ever posted in public, in answer to a mention (no details, no personal data).
 DEFAULT_PUBLIC_REPLY = (
     "Terima kasih, laporan Anda kami terima. Demi menjaga data pribadi Anda, mohon lanjutkan "
     "melalui Direct Message (DM) ke akun ini."
 )
 TWEET_LIMIT = 280
+#: ``OutboundMessage.extra`` key of the poller's acknowledgement of a new mention: no DM with it.
+ACK_ONLY = "public_ack_only"
 DM_LIMIT = 10_000
 #: Media types of X with the content type they are stored under.
 MEDIA_TYPES = {"photo": "image/jpeg", "video": "video/mp4", "animated_gif": "video/mp4"}
@@ -112,8 +121,12 @@ def _media(item: dict[str, Any], includes: dict[str, Any]) -> tuple[Attachment, 
     for key in keys:
         media = by_key.get(key) or {}
         kind = media.get("type", "photo")
-        out.append(Attachment(content_type=MEDIA_TYPES.get(kind, "application/octet-stream"),
-                              url=media.get("url") or media.get("preview_image_url")))
+        out.append(
+            Attachment(
+                content_type=MEDIA_TYPES.get(kind, "application/octet-stream"),
+                url=media.get("url") or media.get("preview_image_url"),
+            )
+        )
     return tuple(out)
 
 
@@ -149,7 +162,9 @@ def _dm(event: dict[str, Any], includes: dict[str, Any], account: str) -> Inboun
     if kind in IGNORED_DM_EVENTS:
         return None
     if kind != "MessageCreate":
-        raise UnsupportedPayload(f"unknown DM event_type {kind!r}; known: MessageCreate, {', '.join(IGNORED_DM_EVENTS)}")
+        raise UnsupportedPayload(
+            f"unknown DM event_type {kind!r}; known: MessageCreate, {', '.join(IGNORED_DM_EVENTS)}"
+        )
     sender = str(event.get("sender_id") or "")
     if not sender or not event.get("id"):
         raise UnsupportedPayload("a DM event needs id and sender_id (ask for dm_event.fields=sender_id)")
@@ -256,7 +271,9 @@ class XSender:
         except tweepy.TwitterServerError as exc:
             raise TemporaryFailure(f"X server error {exc.response.status_code}") from exc
         except (tweepy.BadRequest, tweepy.Unauthorized, tweepy.Forbidden, tweepy.NotFound) as exc:
-            raise PermanentFailure(f"X refused: {type(exc).__name__}: {'; '.join(exc.api_messages)[:300]}") from exc
+            raise PermanentFailure(
+                f"X refused: {type(exc).__name__}: {'; '.join(exc.api_messages)[:300]}"
+            ) from exc
         except (requests.RequestException, tweepy.TweepyException) as exc:
             raise TemporaryFailure(f"X unreachable: {type(exc).__name__}") from exc
 
@@ -269,15 +286,20 @@ class XSender:
         if not out.text.strip():
             raise PermanentFailure("empty message")
         user_id = urn_path(out.to)
-        mention = out.reply_to[len("tweet:"):] if (out.reply_to or "").startswith("tweet:") else None
+        reply_to = out.reply_to or ""
+        mention = reply_to[len("tweet:") :] if reply_to.startswith("tweet:") else None
         if mention is None and not out.extra.get("public"):
             return self._dm(user_id, out.text)
         tweet_id = None
         if mention and mention not in self.acknowledged:
             # Privacy rule: the public reply is ALWAYS the fixed acknowledgement, whatever out.text says.
-            answer = self._call(self.client.create_tweet, text=self.public_reply, in_reply_to_tweet_id=mention)
+            answer = self._call(
+                self.client.create_tweet, text=self.public_reply, in_reply_to_tweet_id=mention
+            )
             tweet_id = f"tweet:{answer.data['id']}"
             self.acknowledged.add(mention)
+        if out.extra.get(ACK_ONLY):
+            return tweet_id or f"tweet:acknowledged:{mention}"
         try:
             return self._dm(user_id, out.text)
         except PermanentFailure:
@@ -295,4 +317,6 @@ def make_sender(config: Any) -> XSender:
         from bot.config import ConfigError
 
         raise ConfigError(f"channel twitter: sending needs {', '.join(missing)}")
-    return XSender(make_client(config), public_reply=str(config.table.get("public_reply", DEFAULT_PUBLIC_REPLY)))
+    return XSender(
+        make_client(config), public_reply=str(config.table.get("public_reply", DEFAULT_PUBLIC_REPLY))
+    )

@@ -14,7 +14,9 @@ from channels.base import Attachment, InboundMessage, RawRequest, UnsupportedPay
 from channels.urns import InvalidContact, contact_urn
 
 NAME = "web"
-FIELDS = ("name", "contact", "service", "service_date", "text", "problem_type", "anonymous", "id", "attachments")
+FIELDS = (
+    "name", "contact", "service", "service_date", "text", "problem_type", "anonymous", "id", "attachments",
+)
 
 
 def external_id(raw: RawRequest) -> str:

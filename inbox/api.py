@@ -4,7 +4,6 @@ Authentication is a bearer token (``aduan token add USER``) acting with that use
 same ``PERMISSIONS`` table and the same access log as the pages apply.
 """
 
-
 import datetime as dt
 from typing import Annotated, Any, Literal
 
@@ -17,7 +16,14 @@ from bot.bootstrap import Container
 from bot.outbox import failed_messages
 from inbox import queries
 from inbox.auth import can, user_for_token
-from inbox.web import ACTION_PERMISSION, apply_action, create_from_form, load_complaint, reporter_view, workflow
+from inbox.web import (
+    ACTION_PERMISSION,
+    apply_action,
+    create_from_form,
+    load_complaint,
+    reporter_view,
+    workflow,
+)
 from intake import db
 from intake.models import Complaint, Event, User
 
@@ -99,12 +105,14 @@ def build_router(container: Container) -> APIRouter:
 
     def api_user(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(status_code=401, detail="bearer token required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401, detail="bearer token required", headers={"WWW-Authenticate": "Bearer"}
+            )
         user = user_for_token(container, creds.credentials)
         if user is None:
-            raise HTTPException(status_code=401, detail="unknown or revoked token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401, detail="unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
         return user
 
     def require(action: str) -> Any:
@@ -117,11 +125,18 @@ def build_router(container: Container) -> APIRouter:
 
     def summary(c: Complaint, names: dict[int, str], now: dt.datetime) -> dict[str, Any]:
         return {
-            "tracking_number": c.tracking_number, "kind": c.kind, "status": c.status, "channel": c.channel,
-            "received_at": c.received_at, "due_date": c.due_date,
+            "tracking_number": c.tracking_number,
+            "kind": c.kind,
+            "status": c.status,
+            "channel": c.channel,
+            "received_at": c.received_at,
+            "due_date": c.due_date,
             "working_days_left": queries.working_days_left(c, office=container.office, now=now),
-            "service_code": c.service_code, "problem_type": c.problem_type, "track": c.track,
-            "claimed_by": names.get(c.claimed_by_id) if c.claimed_by_id else None, "excerpt": c.text[:200],
+            "service_code": c.service_code,
+            "problem_type": c.problem_type,
+            "track": c.track,
+            "claimed_by": names.get(c.claimed_by_id) if c.claimed_by_id else None,
+            "excerpt": c.text[:200],
         }
 
     @router.get("/queues", summary="Counts of every queue")
@@ -143,14 +158,22 @@ def build_router(container: Container) -> APIRouter:
         query = queries.QueueQuery(queue=queue, filters=filters, q=q, page=page)
         now = container.now()
         with db.session(container.engine) as s:
-            rows = queries.list_complaints(s, query, user=user, office=container.office, now=now,
-                                           personal=can(user, "view_personal"),
-                                           anonymous=can(user, "view_anonymous"))
+            rows = queries.list_complaints(
+                s,
+                query,
+                user=user,
+                office=container.office,
+                now=now,
+                personal=can(user, "view_personal"),
+                anonymous=can(user, "view_anonymous"),
+            )
             names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
         return [ComplaintSummary(**summary(c, names, now)) for c in rows]
 
     @router.get("/complaints/{tracking}", summary="One record with timeline and event log")
-    def get_complaint(tracking: str, user: Annotated[User, Depends(require("view_complaint"))]) -> ComplaintDetail:
+    def get_complaint(
+        tracking: str, user: Annotated[User, Depends(require("view_complaint"))]
+    ) -> ComplaintDetail:
         """Return a record; the reporter only as the role allows, and the view is access-logged."""
         now = container.now()
         with db.write_session(container.engine) as s:
@@ -160,23 +183,50 @@ def build_router(container: Container) -> APIRouter:
             items = queries.timeline(s, c)
             events = s.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
             detail = summary(c, names, now) | {
-                "text": c.text, "reasons": c.reason_list, "anonymous": c.anonymous,
+                "text": c.text,
+                "reasons": c.reason_list,
+                "anonymous": c.anonymous,
                 "reporter": {k: v for k, v in reporter.items() if k != "hint"},
-                "core_problem": c.core_problem, "standard_ref": c.standard_ref, "handling_plan": c.handling_plan,
-                "agency": c.agency, "allowed_transitions": list(workflow().allowed_transitions(c)),
-                "timeline": [TimelineEntry(at=i.at, direction=i.direction, channel=i.channel, text=i.text,
-                                           status=i.status, attachments=i.attachments) for i in items],
-                "events": [{"at": e.at, "actor": e.actor, "action": e.action, "field": e.field,
-                            "old_value": e.old_value, "new_value": e.new_value, "note": e.note} for e in events],
+                "core_problem": c.core_problem,
+                "standard_ref": c.standard_ref,
+                "handling_plan": c.handling_plan,
+                "agency": c.agency,
+                "allowed_transitions": list(workflow().allowed_transitions(c)),
+                "timeline": [
+                    TimelineEntry(
+                        at=i.at,
+                        direction=i.direction,
+                        channel=i.channel,
+                        text=i.text,
+                        status=i.status,
+                        attachments=i.attachments,
+                    )
+                    for i in items
+                ],
+                "events": [
+                    {
+                        "at": e.at,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "field": e.field,
+                        "old_value": e.old_value,
+                        "new_value": e.new_value,
+                        "note": e.note,
+                    }
+                    for e in events
+                ],
             }
         return ComplaintDetail(**detail)
 
     @router.post("/complaints", status_code=201, summary="File a complaint taken in person")
-    def create_complaint(body: NewComplaint,
-                         user: Annotated[User, Depends(require("create_complaint"))]) -> dict[str, str]:
+    def create_complaint(
+        body: NewComplaint, user: Annotated[User, Depends(require("create_complaint"))]
+    ) -> dict[str, str]:
         """File it through the same rules as every channel; return its tracking number."""
-        form = {k: ("" if v is None else (v.isoformat() if isinstance(v, dt.date | dt.datetime) else str(v)))
-                for k, v in body.model_dump().items()}
+        form = {
+            k: ("" if v is None else (v.isoformat() if isinstance(v, dt.date | dt.datetime) else str(v)))
+            for k, v in body.model_dump().items()
+        }
         form["anonymous"] = "1" if body.anonymous else ""
         try:
             tracking = create_from_form(container, user=user, form=form, via="api")
@@ -185,8 +235,12 @@ def build_router(container: Container) -> APIRouter:
         return {"tracking_number": tracking}
 
     @router.post("/complaints/{tracking}/actions/{action}", summary="Apply one action to a record")
-    def act(tracking: str, action: str, user: Annotated[User, Depends(api_user)],
-            body: dict[str, str] | None = None) -> ActionResult:
+    def act(
+        tracking: str,
+        action: str,
+        user: Annotated[User, Depends(api_user)],
+        body: dict[str, str] | None = None,
+    ) -> ActionResult:
         """Actions: claim, release, assign, reply, note, classify, review, set_track, change_kind,
         escalate, request_apip, approve_apip, report_up, transition, close, reopen, merge."""
         form = dict(body or {})
@@ -203,9 +257,16 @@ def build_router(container: Container) -> APIRouter:
                 c = load_complaint(s, tracking)
                 actor = s.get(User, user.id)
                 assert actor is not None
-                apply_action(s, c, action=action, form=form, actor=actor, now=container.now(), container=container)
-                result = ActionResult(tracking_number=c.tracking_number, status=c.status, kind=c.kind,
-                                      claimed_by_id=c.claimed_by_id, track=c.track)
+                apply_action(
+                    s, c, action=action, form=form, actor=actor, now=container.now(), container=container
+                )
+                result = ActionResult(
+                    tracking_number=c.tracking_number,
+                    status=c.status,
+                    kind=c.kind,
+                    claimed_by_id=c.claimed_by_id,
+                    track=c.track,
+                )
         except wf.PermissionDenied as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from exc
         except (wf.TransitionError, ValueError) as exc:
@@ -223,7 +284,16 @@ def build_router(container: Container) -> APIRouter:
         """Return failed outbound messages, newest first (no recipient address: personal data)."""
         with db.session(container.engine) as s:
             rows = failed_messages(s)
-        return [{"id": r.id, "channel": r.channel, "complaint_id": r.complaint_id, "attempts": r.attempts,
-                 "last_error": r.last_error, "failed_at": r.failed_at} for r in rows]
+        return [
+            {
+                "id": r.id,
+                "channel": r.channel,
+                "complaint_id": r.complaint_id,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "failed_at": r.failed_at,
+            }
+            for r in rows
+        ]
 
     return router

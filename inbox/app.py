@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bot.bootstrap import Container
+from inbox import ops
 
 log = logging.getLogger("aduan.web")
 
@@ -39,6 +40,7 @@ def create_app(container: Container) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.container = container
+    app.add_middleware(ops.BodyLimit, max_bytes=ops.request_limit(container))  # 413 before memory fills
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -226,8 +226,13 @@ class SessionManager:
             else:
                 data, fresh = {"c": secrets.token_urlsafe(24), "l": data.get("l", "id")}, True
         lang = str(data.get("l") or "id")
-        session = WebSession(user=user, csrf=str(data["c"]), lang=lang if lang in ("id", "en") else "id",
-                             data=data, fresh=fresh)
+        session = WebSession(
+            user=user,
+            csrf=str(data["c"]),
+            lang=lang if lang in ("id", "en") else "id",
+            data=data,
+            fresh=fresh,
+        )
         request.state.web_session = session
         return session
 

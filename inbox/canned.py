@@ -26,7 +26,13 @@ class Canned:
 
 
 def render(
-    *, lang: str, reporter_name: str | None, tracking: str, due: dt.date, office: str, officer: str,
+    *,
+    lang: str,
+    reporter_name: str | None,
+    tracking: str,
+    due: dt.date,
+    office: str,
+    officer: str,
     ui_lang: str = "id",
 ) -> list[Canned]:
     """Return every canned answer with its placeholders filled (title in the officer's language)."""

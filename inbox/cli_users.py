@@ -1,4 +1,4 @@
-"""``aduan user add``, ``aduan user passwd``, ``aduan token add`` and ``aduan demo`` (staff accounts, demo office).
+"""Staff commands: ``aduan user add|passwd``, ``aduan token add`` and ``aduan demo`` (the demo office).
 
 ``aduan demo`` is idempotent: it creates the administrator ``admin`` and prints its generated
 password only when it creates it, a few demo staff of every role, and a handful of sample
@@ -38,16 +38,32 @@ DEMO_STAFF: tuple[tuple[str, str, str, str | None], ...] = (
 
 #: Sample complaints of the demo office (fake people, example.test addresses, +62812… numbers).
 DEMO_COMPLAINTS: tuple[dict[str, str | bool], ...] = (
-    {"channel": "walkin", "name": "Budi Santoso", "contact": "tel:+6281234560001",
-     "text": "Izin PBG rumah saya belum keluar sudah 3 bulan, padahal berkas lengkap."},
-    {"channel": "phone", "name": "Ani Rahmawati", "contact": "mailto:ani.rahmawati@example.test",
-     "text": "Petugas loket meminta biaya tambahan untuk percepatan izin usaha."},
-    {"channel": "letter", "name": "CV Maju Jaya", "contact": "tel:+6281234560002",
-     "text": "Sertifikat laik fungsi salah ketik nama perusahaan, mohon diperbaiki."},
-    {"channel": "mpp", "name": "", "contact": "",
-     "text": "Ruang tunggu MPP panas, AC tidak menyala."},
-    {"channel": "box", "name": "Warga Jatiluhur", "contact": "", "anonymous": True,
-     "text": "Ada pungutan liar di loket perizinan ternak, mohon ditindak."},
+    {
+        "channel": "walkin",
+        "name": "Budi Santoso",
+        "contact": "tel:+6281234560001",
+        "text": "Izin PBG rumah saya belum keluar sudah 3 bulan, padahal berkas lengkap.",
+    },
+    {
+        "channel": "phone",
+        "name": "Ani Rahmawati",
+        "contact": "mailto:ani.rahmawati@example.test",
+        "text": "Petugas loket meminta biaya tambahan untuk percepatan izin usaha.",
+    },
+    {
+        "channel": "letter",
+        "name": "CV Maju Jaya",
+        "contact": "tel:+6281234560002",
+        "text": "Sertifikat laik fungsi salah ketik nama perusahaan, mohon diperbaiki.",
+    },
+    {"channel": "mpp", "name": "", "contact": "", "text": "Ruang tunggu MPP panas, AC tidak menyala."},
+    {
+        "channel": "box",
+        "name": "Warga Jatiluhur",
+        "contact": "",
+        "anonymous": True,
+        "text": "Ada pungutan liar di loket perizinan ternak, mohon ditindak.",
+    },
 )
 
 
@@ -67,8 +83,12 @@ def user_add(
     name: Annotated[str, typer.Argument(help="Nama pengguna (username).")],
     role: Annotated[str, typer.Option("--role", help=f"Peran (role): {', '.join(roles.ROLES)}.")],
     full_name: Annotated[str, typer.Option("--full-name", help="Nama lengkap (full name).")] = "",
-    superior: Annotated[str | None, typer.Option("--superior", help="Atasan langsung (superior's username).")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Baca kata sandi dari stdin.")] = False,
+    superior: Annotated[
+        str | None, typer.Option("--superior", help="Atasan langsung (superior's username).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Baca kata sandi dari stdin.")
+    ] = False,
 ) -> None:
     """Buat akun petugas (create a staff account; prints a generated password once)."""
     if role not in roles.ROLES:
@@ -83,8 +103,9 @@ def user_add(
                 fail(f"no user {superior!r} to report to")
             boss_id = boss.id
         try:
-            auth.create_user(s, username=name, role=role, password=password, full_name=full_name,
-                             superior_id=boss_id)
+            auth.create_user(
+                s, username=name, role=role, password=password, full_name=full_name, superior_id=boss_id
+            )
         except ValueError as exc:
             fail(str(exc))
     typer.echo(f"user {name} ({role}) created")
@@ -96,7 +117,9 @@ def user_add(
 def user_passwd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Nama pengguna (username).")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Baca kata sandi dari stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Baca kata sandi dari stdin.")
+    ] = False,
 ) -> None:
     """Ganti kata sandi dan buka kunci akun (set a new password, unlock; ends old sessions)."""
     password, generated = _read_password(password_stdin)
@@ -119,7 +142,9 @@ def user_passwd(
 def token_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Nama pengguna pemilik token (the token acts as this user).")],
-    label: Annotated[str, typer.Option("--label", help="Untuk apa (what the integration is).")] = "integration",
+    label: Annotated[
+        str, typer.Option("--label", help="Untuk apa (what the integration is).")
+    ] = "integration",
 ) -> None:
     """Buat token API (create an API token; printed once, only its hash is stored)."""
     container = container_of(ctx)
@@ -150,16 +175,26 @@ def load_demo(container: object) -> list[str]:
     with db.write_session(container.engine) as s:
         if s.exec(select(User).where(User.username == "admin")).first() is None:
             password = auth.generate_password()
-            auth.create_user(s, username="admin", role=roles.ADMIN, password=password, full_name="Administrator")
-            lines.append(f"demo administrator: admin / {password}   (shown once; `aduan user passwd admin` resets)")
+            auth.create_user(
+                s, username="admin", role=roles.ADMIN, password=password, full_name="Administrator"
+            )
+            lines.append(
+                f"demo administrator: admin / {password}   (shown once; `aduan user passwd admin` resets)"
+            )
         staff_password = None
         ids: dict[str, int] = {u.username: u.id for u in s.exec(select(User)) if u.id is not None}
         for username, full_name, role, boss in DEMO_STAFF:
             if username in ids:
                 continue
             staff_password = staff_password or auth.generate_password()
-            user = auth.create_user(s, username=username, role=role, password=staff_password, full_name=full_name,
-                                    superior_id=ids.get(boss) if boss else None)
+            user = auth.create_user(
+                s,
+                username=username,
+                role=role,
+                password=staff_password,
+                full_name=full_name,
+                superior_id=ids.get(boss) if boss else None,
+            )
             assert user.id is not None
             ids[username] = user.id
         if staff_password:
@@ -169,9 +204,16 @@ def load_demo(container: object) -> list[str]:
             for i, item in enumerate(DEMO_COMPLAINTS):
                 received = now - dt.timedelta(days=2 * (len(DEMO_COMPLAINTS) - i))
                 c = file_complaint(
-                    session=s, office=container.office, channel=str(item["channel"]),
-                    contact_urn=str(item["contact"]) or None, text=str(item["text"]), received_at=received,
-                    now=now, reporter_name=str(item["name"]) or None, anonymous=bool(item.get("anonymous")),
-                    actor="system:demo")
+                    session=s,
+                    office=container.office,
+                    channel=str(item["channel"]),
+                    contact_urn=str(item["contact"]) or None,
+                    text=str(item["text"]),
+                    received_at=received,
+                    now=now,
+                    reporter_name=str(item["name"]) or None,
+                    anonymous=bool(item.get("anonymous")),
+                    actor="system:demo",
+                )
                 lines.append(f"sample {c.kind}: {c.tracking_number} ({c.channel})")
     return lines

@@ -8,6 +8,7 @@ into a ``RawRequest`` with the public URL the provider called, and a ``Receipt``
 from __future__ import annotations
 
 import importlib
+import threading
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
@@ -15,8 +16,9 @@ from fastapi.responses import JSONResponse
 
 import channels
 from bot.bootstrap import Container
-from bot.pipeline import DatabaseUnavailable, receive
+from bot.pipeline import DatabaseUnavailable, Receipt, receive
 from channels.base import RawRequest
+from intake import db
 
 
 def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
@@ -49,6 +51,18 @@ async def raw_request(request: Request, container: Container) -> RawRequest:
     )
 
 
+#: SQLite has one writer at a time: threads that queue on a lock in this process hand over at once,
+#: where threads left to SQLite's busy handler sleep in growing steps and throughput collapses.
+_SQLITE_WRITER = threading.Lock()
+
+
+def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> Receipt:
+    if not db.is_sqlite(container.engine):
+        return receive(container, channel, raw)
+    with _SQLITE_WRITER:
+        return receive(container, channel, raw)
+
+
 def webhook_endpoint(container: Container, channel: str):  # type: ignore[no-untyped-def]
     """Return the endpoint function for one channel's webhook."""
     module = importlib.import_module(channels.info(channel).module or "")
@@ -61,7 +75,7 @@ def webhook_endpoint(container: Container, channel: str):  # type: ignore[no-unt
             # The pipeline is synchronous database work: run it off the event loop.
             from starlette.concurrency import run_in_threadpool
 
-            receipt = await run_in_threadpool(receive, container, channel, raw)
+            receipt = await run_in_threadpool(_receive_serialised, container, channel, raw)
         except DatabaseUnavailable:
             return JSONResponse(
                 {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -222,6 +223,68 @@ def readiness(container: Container) -> tuple[int, dict[str, Any]]:
         if any(w["state"] != "ok" for w in doc["workers"].values()):
             doc["status"] = "degraded"
     return 200, doc
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body above ``max_bytes`` with 413 before it fills memory.
+
+    The pipeline applies each channel's own, smaller limit (``max_body_bytes``) and records the
+    refusal; this is the outer wall for every route (a declared Content-Length is refused at once,
+    a chunked body as soon as it passes the limit).
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the request on, or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _too_large(send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = json.dumps({"error": f"body larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def request_limit(container: Container) -> int:
+    """Return the outer body limit: the largest body or attachment the settings allow, plus form overhead."""
+    storage = container.settings.section("storage")
+    largest = max(int(storage.get("max_body_bytes", 1_048_576)), int(storage.get("max_attachment_bytes", 10_485_760)))
+    return largest + 65_536
 
 
 def _authorised(request: Request, container: Container) -> bool:

@@ -70,8 +70,14 @@ STATUS_LABELS = {
 #: Statuses after which the answer of R8 may be shown on the status page.
 ANSWERED = (STATUS_ANSWERED, STATUS_REPORTED, STATUS_CLOSED)
 #: Open311 has two states; everything the office still works on is "open".
-OPEN311_CLOSED = (STATUS_ANSWERED, STATUS_REPORTED, STATUS_CLOSED, STATUS_ACKNOWLEDGED, STATUS_FORWARDED,
-                  STATUS_MERGED)
+OPEN311_CLOSED = (
+    STATUS_ANSWERED,
+    STATUS_REPORTED,
+    STATUS_CLOSED,
+    STATUS_ACKNOWLEDGED,
+    STATUS_FORWARDED,
+    STATUS_MERGED,
+)
 REASON_LABELS = {
     rules.REASON_NO_IDENTITY: "nama pelapor tidak diisi",
     rules.REASON_NO_OBJECT: "isi laporan belum menjelaskan masalahnya",
@@ -130,27 +136,54 @@ class PublicForm:
         # The address is personal data: only a keyed hash of it is stored.
         digest = hashlib.sha256(f"{self.secret}|{self.address(request)}".encode()).hexdigest()[:48]
         with db.write_session(self.container.engine) as s:
-            return take_token(s, key=f"{scope}:{digest}", now=self.container.now(), limit=limit,
-                              window=dt.timedelta(hours=1))
+            return take_token(
+                s,
+                key=f"{scope}:{digest}",
+                now=self.container.now(),
+                limit=limit,
+                window=dt.timedelta(hours=1),
+            )
 
     def context(self, request: Request, **extra: Any) -> dict[str, Any]:
         """Return what every public page needs."""
         office = self.container.office
-        return {"request": request, "office": office, "services": office.services,
-                "problem_types": office.problem_types, "window_days": office.complaint_window_days,
-                "deadline_days": office.answer_deadline_working_days} | extra
+        return {
+            "request": request,
+            "office": office,
+            "services": office.services,
+            "problem_types": office.problem_types,
+            "window_days": office.complaint_window_days,
+            "deadline_days": office.answer_deadline_working_days,
+        } | extra
 
     def page(self, request: Request, name: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
         """Render a public template."""
-        return templates.TemplateResponse(request, name, self.context(request, **extra), status_code=status_code)
+        return templates.TemplateResponse(
+            request, name, self.context(request, **extra), status_code=status_code
+        )
 
-    def form_page(self, request: Request, *, values: dict[str, str] | None = None, errors: list[str] | None = None,
-                  status_code: int = 200) -> HTMLResponse:
+    def form_page(
+        self,
+        request: Request,
+        *,
+        values: dict[str, str] | None = None,
+        errors: list[str] | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
         """Render the form, with what the citizen typed and what was wrong."""
         today = self.container.office.calendar.local_date(self.container.now())
-        return self.page(request, "lapor.html", status_code=status_code, token=self.new_token(),
-                         values=values or {}, errors=errors or [], today=today.isoformat(), honeypot=HONEYPOT,
-                         max_files=self.max_files, max_mb=self.max_bytes // 1_048_576)
+        return self.page(
+            request,
+            "lapor.html",
+            status_code=status_code,
+            token=self.new_token(),
+            values=values or {},
+            errors=errors or [],
+            today=today.isoformat(),
+            honeypot=HONEYPOT,
+            max_files=self.max_files,
+            max_mb=self.max_bytes // 1_048_576,
+        )
 
     async def store_uploads(self, files: list[UploadFile]) -> tuple[list[dict[str, Any]], list[str]]:
         """Keep uploaded evidence in the attachment store; return their JSON and any errors."""
@@ -167,15 +200,23 @@ class PublicForm:
             if ctype not in UPLOAD_TYPES:
                 errors.append(f"Berkas {upload.filename!s} bukan foto (JPG/PNG/WebP) atau PDF.")
             elif len(data) > self.max_bytes:
-                errors.append(f"Berkas {upload.filename!s} lebih besar dari {self.max_bytes // 1_048_576} MB.")
+                errors.append(
+                    f"Berkas {upload.filename!s} lebih besar dari {self.max_bytes // 1_048_576} MB."
+                )
             elif not data:
                 errors.append(f"Berkas {upload.filename!s} kosong.")
             else:
                 # The same store and naming as officers' scans, so the inbox serves them as they are.
                 name = f"{uuid.uuid4().hex}.{UPLOAD_TYPES[ctype]}"
                 (folder / name).write_bytes(data)
-                stored.append({"content_type": ctype, "url": f"/inbox/files/{name}",
-                               "filename": Path(str(upload.filename)).name[:200], "size": len(data)})
+                stored.append(
+                    {
+                        "content_type": ctype,
+                        "url": f"/inbox/files/{name}",
+                        "filename": Path(str(upload.filename)).name[:200],
+                        "size": len(data),
+                    }
+                )
         return stored, errors
 
     def complaint_of_submission(self, submission_id: str) -> Complaint | None:
@@ -255,29 +296,52 @@ def build_router(container: Container) -> APIRouter:
     @router.get("/lapor/public.css", include_in_schema=False)
     def public_css() -> Response:
         """Serve the public pages' stylesheet."""
-        return Response((HERE / "public.css").read_text(encoding="utf-8"), media_type="text/css",
-                        headers={"Cache-Control": "public, max-age=3600"})
+        return Response(
+            (HERE / "public.css").read_text(encoding="utf-8"),
+            media_type="text/css",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @router.post("/lapor", response_class=HTMLResponse, include_in_schema=False)
     async def lapor_submit(request: Request) -> HTMLResponse:
         """Take a form submission through the pipeline and show the tracking number and due date."""
         data = await request.form(max_files=pf.max_files + 2, max_fields=30)
-        fields = {k: str(data.get(k) or "").strip() for k in
-                  ("name", "contact", "service", "service_date", "problem_type", "text", "token", HONEYPOT)}
+        fields = {
+            k: str(data.get(k) or "").strip()
+            for k in ("name", "contact", "service", "service_date", "problem_type", "text", "token", HONEYPOT)
+        }
         submission = pf.nonce(fields["token"])
         if submission is None:
-            return pf.form_page(request, values=fields, status_code=400,
-                                errors=["Formulir sudah kedaluwarsa atau tidak sah. Silakan kirim ulang."])
+            return pf.form_page(
+                request,
+                values=fields,
+                status_code=400,
+                errors=["Formulir sudah kedaluwarsa atau tidak sah. Silakan kirim ulang."],
+            )
         if fields[HONEYPOT]:
             log.info("public form: honeypot filled, submission dropped")
-            return pf.page(request, "pesan.html", status_code=400, title="Laporan tidak dapat diterima",
-                           message="Laporan tidak dapat diterima. Silakan hubungi kantor kami.")
+            return pf.page(
+                request,
+                "pesan.html",
+                status_code=400,
+                title="Laporan tidak dapat diterima",
+                message="Laporan tidak dapat diterima. Silakan hubungi kantor kami.",
+            )
         if not await run_in_threadpool(pf.allow, request, "lapor", pf.submit_limit):
-            return pf.page(request, "pesan.html", status_code=429, title="Terlalu banyak laporan",
-                           message="Terlalu banyak laporan dari alamat ini. Silakan coba lagi dalam satu jam.")
+            return pf.page(
+                request,
+                "pesan.html",
+                status_code=429,
+                title="Terlalu banyak laporan",
+                message="Terlalu banyak laporan dari alamat ini. Silakan coba lagi dalam satu jam.",
+            )
         today = office.calendar.local_date(container.now())
-        errors = _validate(fields, today=today, services={s.code for s in office.services},
-                           problems={p.code for p in office.problem_types})
+        errors = _validate(
+            fields,
+            today=today,
+            services={s.code for s in office.services},
+            problems={p.code for p in office.problem_types},
+        )
         uploads = [f for f in data.getlist("attachments") if isinstance(f, UploadFile)]
         attachments: list[dict[str, Any]] = []
         if not errors:
@@ -303,21 +367,41 @@ def build_router(container: Container) -> APIRouter:
         try:
             receipt = await run_in_threadpool(receive, container, "web", raw, verify=False)
         except DatabaseUnavailable:
-            return pf.page(request, "pesan.html", status_code=503, title="Sedang ada gangguan",
-                           message="Laporan belum tersimpan karena gangguan sistem. Silakan coba lagi.")
+            return pf.page(
+                request,
+                "pesan.html",
+                status_code=503,
+                title="Sedang ada gangguan",
+                message="Laporan belum tersimpan karena gangguan sistem. Silakan coba lagi.",
+            )
         if receipt.status != 200:
-            return pf.form_page(request, values=fields, status_code=400,
-                                errors=[f"Laporan tidak dapat diproses: {receipt.reason}"])
+            return pf.form_page(
+                request,
+                values=fields,
+                status_code=400,
+                errors=[f"Laporan tidak dapat diproses: {receipt.reason}"],
+            )
         complaint = next((r.complaint for r in receipt.results if r.complaint), None)
         if complaint is None:
             # The same form sent twice (back button, double click): show the record it made.
             complaint = await run_in_threadpool(pf.complaint_of_submission, submission)
         if complaint is None:
-            return pf.page(request, "pesan.html", status_code=500, title="Laporan tersimpan",
-                           message="Laporan tersimpan, tetapi nomor belum dapat ditampilkan. Hubungi kami.")
+            return pf.page(
+                request,
+                "pesan.html",
+                status_code=500,
+                title="Laporan tersimpan",
+                message="Laporan tersimpan, tetapi nomor belum dapat ditampilkan. Hubungi kami.",
+            )
         log.info("public form: %s filed as %s", complaint.tracking_number, complaint.kind)
-        return pf.page(request, "terkirim.html", complaint=complaint, due_words=indonesian_date(complaint.due_date),
-                       reasons=[REASON_LABELS.get(r, r) for r in complaint.reason_list], saran=rules.KIND_SARAN)
+        return pf.page(
+            request,
+            "terkirim.html",
+            complaint=complaint,
+            due_words=indonesian_date(complaint.due_date),
+            reasons=[REASON_LABELS.get(r, r) for r in complaint.reason_list],
+            saran=rules.KIND_SARAN,
+        )
 
     @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, nomor: str = "") -> HTMLResponse:
@@ -327,11 +411,18 @@ def build_router(container: Container) -> APIRouter:
             return pf.page(request, "status.html", nomor="", found=None)
         # Tracking numbers are sequential: a per-address limit keeps the page from being scraped.
         if not pf.allow(request, "status", pf.status_limit):
-            return pf.page(request, "pesan.html", status_code=429, title="Terlalu banyak pencarian",
-                           message="Terlalu banyak pencarian dari alamat ini. Silakan coba lagi dalam satu jam.")
+            return pf.page(
+                request,
+                "pesan.html",
+                status_code=429,
+                title="Terlalu banyak pencarian",
+                message="Terlalu banyak pencarian dari alamat ini. Silakan coba lagi dalam satu jam.",
+            )
         with db.session(container.engine) as s:
             complaint = s.exec(select(Complaint).where(Complaint.tracking_number == number)).first()
-            merged_into = s.get(Complaint, complaint.merged_into_id) if complaint and complaint.merged_into_id else None
+            merged_into = (
+                s.get(Complaint, complaint.merged_into_id) if complaint and complaint.merged_into_id else None
+            )
         if complaint is None:
             return pf.page(request, "status.html", status_code=404, nomor=number, found=False)
         today = office.calendar.local_date(container.now())
@@ -354,8 +445,15 @@ def build_router(container: Container) -> APIRouter:
     def open311_services() -> list[dict[str, Any]]:
         """GeoReport v2 service list: the office's service catalogue."""
         return [
-            {"service_code": s.code, "service_name": s.name, "description": s.name, "metadata": False,
-             "type": "realtime", "keywords": ",".join(s.keywords), "group": s.sector}
+            {
+                "service_code": s.code,
+                "service_name": s.name,
+                "description": s.name,
+                "metadata": False,
+                "type": "realtime",
+                "keywords": ",".join(s.keywords),
+                "group": s.sector,
+            }
             for s in office.services
         ]
 
@@ -398,7 +496,9 @@ def build_router(container: Container) -> APIRouter:
     def open311_request(request_id: str) -> JSONResponse | list[dict[str, Any]]:
         """GeoReport v2 single request (a list of one, as the standard says)."""
         with db.session(container.engine) as s:
-            complaint = s.exec(select(Complaint).where(Complaint.tracking_number == request_id.upper())).first()
+            complaint = s.exec(
+                select(Complaint).where(Complaint.tracking_number == request_id.upper())
+            ).first()
             if complaint is None or complaint.office != office.code:
                 return _open311_error(404, f"no service request {request_id}")
             return [_open311_request(complaint, container)]

@@ -122,13 +122,28 @@ def search_clause(q: str, *, personal: bool, anonymous: bool) -> Any:
     return words
 
 
+def searches_personal_data(q: str) -> bool:
+    """Tell whether a search may look up a person (phone, e-mail, name), not a tracking number."""
+    q = q.strip()
+    if _TRACKING.match(q):
+        return False
+    return bool(_EMAIL.match(q) or (_PHONE.match(q) and sum(ch.isdigit() for ch in q) >= 7) or len(q) >= 3)
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_complaints(
-    session: Session, query: QueueQuery, *, user: User, office: OfficeProfile, now: dt.datetime,
-    personal: bool, anonymous: bool, limit: int = PAGE_SIZE,
+    session: Session,
+    query: QueueQuery,
+    *,
+    user: User,
+    office: OfficeProfile,
+    now: dt.datetime,
+    personal: bool,
+    anonymous: bool,
+    limit: int = PAGE_SIZE,
 ) -> list[Complaint]:
     """Return one page of a queue, filtered and searched, soonest deadline first."""
     today = office.calendar.local_date(now)
@@ -147,28 +162,37 @@ def list_complaints(
 
 
 def queue_counts(session: Session, *, user: User, office: OfficeProfile, now: dt.datetime) -> dict[str, int]:
-    """Return the number of records in each queue (and of failed outbound messages)."""
+    """Return the number of records in each queue (and of failed outbound messages).
+
+    One statement of scalar subqueries: one round trip, each count on its own index.
+    """
     today = office.calendar.local_date(now)
     soon = due_soon_limit(office, today)
-    counts: dict[str, int] = {}
-    for queue in QUEUES:
-        if queue in ("failed", "all"):
-            continue
-        clause = _queue_clause(queue, user=user, today=today, soon=soon)
-        counts[queue] = int(session.execute(sa.select(sa.func.count()).select_from(Complaint).where(clause))
-                            .scalar_one())
-    counts["failed"] = int(
-        session.execute(
-            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
-        ).scalar_one()
+    names = [q for q in QUEUES if q not in ("failed", "all")]
+    columns = [
+        sa.select(sa.func.count())
+        .select_from(Complaint)
+        .where(_queue_clause(q, user=user, today=today, soon=soon))
+        .scalar_subquery()
+        .label(q)
+        for q in names
+    ]
+    failed = (
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
+        .scalar_subquery()
+        .label("failed")
     )
-    return counts
+    row = session.execute(sa.select(*columns, failed)).one()
+    return {name: int(value) for name, value in zip([*names, "failed"], row, strict=True)}
 
 
 def working_days_left(complaint: Complaint, *, office: OfficeProfile, now: dt.datetime) -> int:
     """R4 countdown of one record."""
-    return rules.working_days_left(complaint.due_date, today=office.calendar.local_date(now),
-                                   calendar=office.calendar)
+    return rules.working_days_left(
+        complaint.due_date, today=office.calendar.local_date(now), calendar=office.calendar
+    )
 
 
 # -- the complaint page --------------------------------------------------------------------------
@@ -198,14 +222,36 @@ def timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
             attachments = json.loads(m.attachments or "[]")
         except ValueError:
             attachments = []
-        items.append(TimelineItem(m.received_at, "in", m.channel, m.text, m.sender_urn, attachments, id=m.id or 0))
+        items.append(
+            TimelineItem(m.received_at, "in", m.channel, m.text, m.sender_urn, attachments, id=m.id or 0)
+        )
     if not items and complaint.text:
         # Records an officer typed in (or the dialogue composed) may have no message row.
-        items.append(TimelineItem(complaint.received_at, "in", complaint.channel, complaint.text,
-                                  complaint.contact_urn or "", []))
+        items.append(
+            TimelineItem(
+                complaint.received_at,
+                "in",
+                complaint.channel,
+                complaint.text,
+                complaint.contact_urn or "",
+                [],
+            )
+        )
     for o in session.exec(select(OutboxMessage).where(OutboxMessage.complaint_id == complaint.id)).all():
-        items.append(TimelineItem(o.created_at, "out", o.channel, o.text, o.created_by, [], status=o.status,
-                                  note=o.note, template=o.template, id=o.id or 0))
+        items.append(
+            TimelineItem(
+                o.created_at,
+                "out",
+                o.channel,
+                o.text,
+                o.created_by,
+                [],
+                status=o.status,
+                note=o.note,
+                template=o.template,
+                id=o.id or 0,
+            )
+        )
     items.sort(key=lambda i: (i.at, i.direction == "out", i.id))
     return items
 
@@ -227,7 +273,9 @@ def related(session: Session, complaint: Complaint, *, limit: int = 10) -> list[
         clauses.append(_c.reporter_id == complaint.reporter_id)
     if complaint.merged_into_id:
         clauses.append(_c.id == complaint.merged_into_id)
-    stmt = select(Complaint).where(sa.or_(*clauses), _c.id != complaint.id).order_by(_c.id.desc()).limit(limit)
+    stmt = (
+        select(Complaint).where(sa.or_(*clauses), _c.id != complaint.id).order_by(_c.id.desc()).limit(limit)
+    )
     return list(session.exec(stmt).all())
 
 
@@ -248,7 +296,9 @@ def dashboard(session: Session, *, office: OfficeProfile, now: dt.datetime) -> d
     open_ = sa.and_(pengaduan, _c.status.in_(OPEN_STATUSES))
 
     def count(*where: Any) -> int:
-        return int(session.execute(sa.select(sa.func.count()).select_from(Complaint).where(*where)).scalar_one())
+        return int(
+            session.execute(sa.select(sa.func.count()).select_from(Complaint).where(*where)).scalar_one()
+        )
 
     figures: dict[str, Any] = {
         "open": count(open_),
@@ -259,13 +309,20 @@ def dashboard(session: Session, *, office: OfficeProfile, now: dt.datetime) -> d
         start = _period_start(today, period)
         start_at = dt.datetime.combine(start, dt.time(), office.calendar.timezone)
         # Records received in the period whose deadline has passed or that are answered already.
-        base = sa.and_(pengaduan, _c.received_at >= start_at,
-                       sa.or_(_c.answered_at.is_not(None), _c.due_date < today))
+        base = sa.and_(
+            pengaduan, _c.received_at >= start_at, sa.or_(_c.answered_at.is_not(None), _c.due_date < today)
+        )
         rows = session.execute(sa.select(_c.answered_at, _c.due_date).where(base)).all()
-        on_time = sum(1 for answered, due in rows
-                      if answered is not None and office.calendar.local_date(_aware(answered)) <= due)
-        figures[f"on_time_{period}"] = {"answered_on_time": on_time, "total": len(rows),
-                                        "percent": round(100 * on_time / len(rows), 1) if rows else None}
+        on_time = sum(
+            1
+            for answered, due in rows
+            if answered is not None and office.calendar.local_date(_aware(answered)) <= due
+        )
+        figures[f"on_time_{period}"] = {
+            "answered_on_time": on_time,
+            "total": len(rows),
+            "percent": round(100 * on_time / len(rows), 1) if rows else None,
+        }
     figures["by_channel"] = _group(session, _c.channel, pengaduan)
     figures["by_problem_type"] = _group(session, sa.func.coalesce(_c.problem_type, "-"), pengaduan)
     by_officer = session.execute(
@@ -287,7 +344,10 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _group(session: Session, column: Any, *where: Any) -> list[tuple[str, int]]:
     rows = session.execute(
-        sa.select(column, sa.func.count()).select_from(Complaint).where(*where).group_by(column)
+        sa.select(column, sa.func.count())
+        .select_from(Complaint)
+        .where(*where)
+        .group_by(column)
         .order_by(sa.func.count().desc())
     ).all()
     return [(str(k), int(n)) for k, n in rows]
@@ -300,13 +360,17 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) 
     bar_h, gap, label_w = 18, 6, 110
     height = max(len(data), 1) * (bar_h + gap) + 4
     top = max((n for _, n in data), default=0) or 1
-    parts = [f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
-             f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
     for i, (label, n) in enumerate(data):
         y = i * (bar_h + gap) + 2
         w = int((width - label_w - 40) * n / top)
-        parts.append(f'<text x="0" y="{y + 13}" font-size="12">{escape(label[:16])}</text>'
-                     f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
-                     f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{n}</text>')
+        parts.append(
+            f'<text x="0" y="{y + 13}" font-size="12">{escape(label[:16])}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
+            f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{n}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -82,6 +82,7 @@ def page(request: Request, name: str, context: dict[str, Any], status_code: int 
         "fmt_date": _fmt_date,
         "fmt_time": lambda moment: _fmt_time(moment, container),
         "mask": mask,
+        "open_statuses": queries.OPEN_STATUSES,
     }
     response = templates.TemplateResponse(request, name, base | context, status_code=status_code)
     if session.fresh:
@@ -104,19 +105,35 @@ def _fmt_time(moment: dt.datetime | None, container: Container) -> str:
     return moment.astimezone(container.office.calendar.timezone).strftime("%d-%m-%Y %H:%M")
 
 
-def log_access(session: Session, *, user: User, complaint: Complaint | None, what: str, via: str,
-               now: dt.datetime) -> None:
+def log_access(
+    session: Session, *, user: User, complaint: Complaint | None, what: str, via: str, now: dt.datetime
+) -> None:
     """Record that ``user`` saw a reporter's personal data (UU 27/2022 access log)."""
     assert user.id is not None
-    session.add(AccessLog(at=now, user_id=user.id, complaint_id=complaint.id if complaint else None,
-                          reporter_id=complaint.reporter_id if complaint else None, what=what, via=via))
+    session.add(
+        AccessLog(
+            at=now,
+            user_id=user.id,
+            complaint_id=complaint.id if complaint else None,
+            reporter_id=complaint.reporter_id if complaint else None,
+            what=what,
+            via=via,
+        )
+    )
 
 
-def reporter_view(session: Session, complaint: Complaint, *, user: User, via: str,
-                  now: dt.datetime) -> dict[str, Any]:
+def reporter_view(
+    session: Session, complaint: Complaint, *, user: User, via: str, now: dt.datetime
+) -> dict[str, Any]:
     """Return what ``user`` may see of the reporter, logging the access when personal data is shown."""
-    hidden = {"visible": False, "anonymous": complaint.anonymous, "name": None, "contact": None,
-              "contacts": [], "hint": mask(complaint.contact_urn) if complaint.contact_urn else None}
+    hidden: dict[str, Any] = {
+        "visible": False,
+        "anonymous": complaint.anonymous,
+        "name": None,
+        "contact": None,
+        "contacts": [],
+        "hint": mask(complaint.contact_urn) if complaint.contact_urn else None,
+    }
     if not can(user, "view_personal") or (complaint.anonymous and not can(user, "view_anonymous")):
         if complaint.anonymous:
             hidden["hint"] = None  # R5a: nothing about an ANONIM reporter, not even a masked number
@@ -126,11 +143,25 @@ def reporter_view(session: Session, complaint: Complaint, *, user: User, via: st
     reporter = session.get(Reporter, complaint.reporter_id) if complaint.reporter_id else None
     contacts = []
     if complaint.reporter_id:
-        contacts = [c.urn for c in session.exec(select(Contact).where(Contact.reporter_id == complaint.reporter_id))]
-    log_access(session, user=user, complaint=complaint,
-               what="anonymous_reporter" if complaint.anonymous else "reporter", via=via, now=now)
-    return {"visible": True, "anonymous": complaint.anonymous, "name": reporter.name if reporter else None,
-            "contact": complaint.contact_urn, "contacts": contacts, "hint": None}
+        contacts = [
+            c.urn for c in session.exec(select(Contact).where(Contact.reporter_id == complaint.reporter_id))
+        ]
+    log_access(
+        session,
+        user=user,
+        complaint=complaint,
+        what="anonymous_reporter" if complaint.anonymous else "reporter",
+        via=via,
+        now=now,
+    )
+    return {
+        "visible": True,
+        "anonymous": complaint.anonymous,
+        "name": reporter.name if reporter else None,
+        "contact": complaint.contact_urn,
+        "contacts": contacts,
+        "hint": None,
+    }
 
 
 def load_complaint(session: Session, tracking: str) -> Complaint:
@@ -143,7 +174,7 @@ def load_complaint(session: Session, tracking: str) -> Complaint:
 
 def whatsapp_needs_template(session: Session, complaint: Complaint, now: dt.datetime) -> bool:
     """Tell whether a WhatsApp reply would fall outside the 24-hour window (then a template is used)."""
-    if complaint.channel != "whatsapp" or not complaint.contact_urn:
+    if not complaint.contact_urn or workflow().reply_channel(complaint) != "whatsapp":
         return False
     contact = session.exec(select(Contact).where(Contact.urn == complaint.contact_urn)).first()
     last = contact.last_inbound_at if contact else None
@@ -158,8 +189,12 @@ def queue_query(request: Request) -> queries.QueueQuery:
         queue = "new"
     filters = {k: params[k] for k in queries.FILTERS if params.get(k)}
     page_no = params.get("page", "1")
-    return queries.QueueQuery(queue=queue, filters=filters, q=params.get("q", "")[:200],
-                              page=int(page_no) if page_no.isdigit() else 1)
+    return queries.QueueQuery(
+        queue=queue,
+        filters=filters,
+        q=params.get("q", "")[:200],
+        page=int(page_no) if page_no.isdigit() else 1,
+    )
 
 
 def staff_names(session: Session) -> dict[int, str]:
@@ -180,8 +215,11 @@ def build_router(container: Container) -> APIRouter:
         """Serve htmx, the stylesheet and the small script from the package (the machines are offline)."""
         if name not in STATIC_FILES:
             raise HTTPException(status_code=404)
-        return FileResponse(HERE / "static" / name, media_type=STATIC_FILES[name],
-                            headers={"Cache-Control": "public, max-age=3600"})
+        return FileResponse(
+            HERE / "static" / name,
+            media_type=STATIC_FILES[name],
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @router.get("/login")
     def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
@@ -204,7 +242,9 @@ def build_router(container: Container) -> APIRouter:
             return page(request, "login.html", {"next": _safe_next(next), "error": key}, status_code=401)
         log.info("user #%s logged in", result.user.id)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        auth.manager_of(request).set_cookie(response, auth.manager_of(request).login_data(result.user, session.lang))
+        auth.manager_of(request).set_cookie(
+            response, auth.manager_of(request).login_data(result.user, session.lang)
+        )
         return response
 
     @router.post("/logout", dependencies=[Depends(check_csrf)])
@@ -215,7 +255,9 @@ def build_router(container: Container) -> APIRouter:
         return response
 
     @router.post("/lang", dependencies=[Depends(check_csrf)])
-    def set_language(request: Request, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/inbox") -> Response:
+    def set_language(
+        request: Request, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/inbox"
+    ) -> Response:
         """Switch the interface language (Indonesian or English)."""
         session = auth.current_session(request)
         data = dict(session.data) | {"l": lang if lang in ("id", "en") else "id"}
@@ -241,44 +283,64 @@ def build_router(container: Container) -> APIRouter:
             if query.queue == "failed":
                 failed = failed_messages(s, limit=queries.PAGE_SIZE) if can(user, "view_failed") else []
                 ids = {f.complaint_id for f in failed if f.complaint_id}
-                tracking = {c.id: c.tracking_number for c in s.exec(
-                    select(Complaint).where(Complaint.id.in_(ids)))} if ids else {}  # type: ignore[union-attr]
+                in_ids = Complaint.id.in_(ids)  # type: ignore[union-attr]
+                found: Any = s.exec(select(Complaint).where(in_ids)) if ids else []
+                tracking = {c.id: c.tracking_number for c in found}
                 rows: list[Any] = []
             else:
                 failed, tracking = [], {}
                 rows = queries.list_complaints(
-                    s, query, user=user, office=container.office, now=now,
-                    personal=can(user, "view_personal"), anonymous=can(user, "view_anonymous"))
-            if query.q and can(user, "view_personal") and any(ch.isdigit() or ch == "@" for ch in query.q):
+                    s,
+                    query,
+                    user=user,
+                    office=container.office,
+                    now=now,
+                    personal=can(user, "view_personal"),
+                    anonymous=can(user, "view_anonymous"),
+                )
+            if query.q and can(user, "view_personal") and queries.searches_personal_data(query.q):
                 with db.write_session(container.engine) as w:
                     log_access(w, user=user, complaint=None, what="search", via="web", now=now)
             names = staff_names(s)
         left = {c.id: queries.working_days_left(c, office=container.office, now=now) for c in rows}
-        return {"query": query, "counts": counts, "rows": rows, "left": left, "names": names,
-                "failed": failed, "tracking": tracking, "queues": queries.QUEUES,
-                "channels": list(channels.REGISTRY), "statuses": _statuses(),
-                "filter_qs": _filter_qs(query)}
+        return {
+            "query": query,
+            "counts": counts,
+            "rows": rows,
+            "left": left,
+            "names": names,
+            "failed": failed,
+            "tracking": tracking,
+            "queues": queries.QUEUES,
+            "channels": list(channels.REGISTRY),
+            "statuses": _statuses(),
+            "filter_qs": _filter_qs(query),
+        }
 
     @router.get("/c/{tracking}")
-    def complaint_page(request: Request, tracking: str,
-                       user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+    def complaint_page(
+        request: Request, tracking: str, user: Annotated[User, Depends(require_page("view_complaint"))]
+    ) -> Response:
         """Show one record: timeline, countdown, reporter, classification, review, track, notes, events."""
         return _complaint_response(request, user, tracking)
 
-    def _complaint_response(request: Request, user: User, tracking: str, *, error: str | None = None,
-                            status_code: int = 200) -> Response:
+    def _complaint_response(
+        request: Request, user: User, tracking: str, *, error: str | None = None, status_code: int = 200
+    ) -> Response:
         now = container.now()
         with db.write_session(container.engine) as s:
             complaint = load_complaint(s, tracking)
             reporter = reporter_view(s, complaint, user=user, via="web", now=now)
-            context = _complaint_context(s, complaint, user=user, now=now, reporter=reporter,
-                                         lang=auth.current_session(request).lang)
+            context = _complaint_context(
+                s, complaint, user=user, now=now, reporter=reporter, lang=auth.current_session(request).lang
+            )
         context["error"] = error
         context["flash"] = request.query_params.get("done")
         return page(request, "complaint.html", context, status_code=status_code)
 
-    def _complaint_context(s: Session, complaint: Complaint, *, user: User, now: dt.datetime,
-                           reporter: dict[str, Any], lang: str) -> dict[str, Any]:
+    def _complaint_context(
+        s: Session, complaint: Complaint, *, user: User, now: dt.datetime, reporter: dict[str, Any], lang: str
+    ) -> dict[str, Any]:
         office = container.office
         names = staff_names(s)
         events = list(s.exec(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)))  # type: ignore[arg-type]
@@ -294,9 +356,14 @@ def build_router(container: Container) -> APIRouter:
         except (ImportError, AttributeError):
             allowed = []
         canned = render_canned(
-            lang=_reporter_language(s, complaint), reporter_name=reporter.get("name"),
-            tracking=complaint.tracking_number, due=complaint.due_date, office=office.name,
-            officer=user.full_name or user.username, ui_lang=lang)
+            lang=_reporter_language(s, complaint),
+            reporter_name=reporter.get("name"),
+            tracking=complaint.tracking_number,
+            due=complaint.due_date,
+            office=office.name,
+            officer=user.full_name or user.username,
+            ui_lang=lang,
+        )
         return {
             "c": complaint,
             "reporter": reporter,
@@ -320,23 +387,32 @@ def build_router(container: Container) -> APIRouter:
             "last_outbox": queries.last_outbox_id(s, complaint),
             "wa_template": whatsapp_needs_template(s, complaint, now),
             "kinds": KINDS,
+            "staff_value": lambda field, value: _staff_value(names, field, value),
         }
 
     @router.get("/c/{tracking}/timeline")
-    def complaint_timeline(request: Request, tracking: str,
-                           user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+    def complaint_timeline(
+        request: Request, tracking: str, user: Annotated[User, Depends(require_page("view_complaint"))]
+    ) -> Response:
         """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
         with db.session(container.engine) as s:
             complaint = load_complaint(s, tracking)
             items = queries.timeline(s, complaint)
             last = queries.last_outbox_id(s, complaint)
             claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
-        return page(request, "_timeline.html", {"c": complaint, "timeline": items, "last_outbox": last,
-                                                "claimer": claimer})
+        return page(
+            request,
+            "_timeline.html",
+            {"c": complaint, "timeline": items, "last_outbox": last, "claimer": claimer},
+        )
 
     @router.post("/c/{tracking}/act/{action}", dependencies=[Depends(check_csrf)])
-    async def act(request: Request, tracking: str, action: str,
-                  user: Annotated[User, Depends(require_page("view_complaint"))]) -> Response:
+    async def act(
+        request: Request,
+        tracking: str,
+        action: str,
+        user: Annotated[User, Depends(require_page("view_complaint"))],
+    ) -> Response:
         """Apply one action to a record through the workflow, then show the record again."""
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         permission = ACTION_PERMISSION.get(action)
@@ -365,7 +441,9 @@ def build_router(container: Container) -> APIRouter:
                 complaint = load_complaint(s, tracking)
                 actor = s.get(User, user.id)
                 assert actor is not None
-                apply_action(s, complaint, action=action, form=form, actor=actor, now=now, container=container)
+                apply_action(
+                    s, complaint, action=action, form=form, actor=actor, now=now, container=container
+                )
         except permission_denied as exc:
             return str(exc), 403
         except (transition_error, ValueError) as exc:
@@ -373,15 +451,28 @@ def build_router(container: Container) -> APIRouter:
         return None
 
     @router.get("/new")
-    def new_form(request: Request, user: Annotated[User, Depends(require_page("create_complaint"))]) -> Response:
+    def new_form(
+        request: Request, user: Annotated[User, Depends(require_page("create_complaint"))]
+    ) -> Response:
         """Show the form for complaints officers take in person (R2a–R2d, R2l, R2m)."""
-        return page(request, "new.html", {"officer_channels": channels.OFFICER_CHANNELS, "error": None,
-                                          "form": {}, "services": container.office.services,
-                                          "problem_types": container.office.problem_types})
+        return page(
+            request,
+            "new.html",
+            {
+                "officer_channels": channels.OFFICER_CHANNELS,
+                "error": None,
+                "form": {},
+                "services": container.office.services,
+                "problem_types": container.office.problem_types,
+            },
+        )
 
     @router.post("/new", dependencies=[Depends(check_csrf)])
-    async def new_submit(request: Request, user: Annotated[User, Depends(require_page("create_complaint"))],
-                         scan: Annotated[UploadFile | None, File()] = None) -> Response:
+    async def new_submit(
+        request: Request,
+        user: Annotated[User, Depends(require_page("create_complaint"))],
+        scan: Annotated[UploadFile | None, File()] = None,
+    ) -> Response:
         """File a complaint an officer took in person, through the same rules as every channel."""
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         data = await scan.read(MAX_SCAN_BYTES + 1) if scan is not None and scan.filename else None
@@ -389,13 +480,27 @@ def build_router(container: Container) -> APIRouter:
 
         try:
             tracking = await run_in_threadpool(
-                create_from_form, container, user=user, form=form, scan=data,
+                create_from_form,
+                container,
+                user=user,
+                form=form,
+                scan=data,
                 scan_name=scan.filename if scan is not None else None,
-                scan_type=scan.content_type if scan is not None else None)
+                scan_type=scan.content_type if scan is not None else None,
+            )
         except ValueError as exc:
-            return page(request, "new.html", {"officer_channels": channels.OFFICER_CHANNELS, "error": str(exc),
-                                              "form": form, "services": container.office.services,
-                                              "problem_types": container.office.problem_types}, status_code=400)
+            return page(
+                request,
+                "new.html",
+                {
+                    "officer_channels": channels.OFFICER_CHANNELS,
+                    "error": str(exc),
+                    "form": form,
+                    "services": container.office.services,
+                    "problem_types": container.office.problem_types,
+                },
+                status_code=400,
+            )
         return RedirectResponse(f"/inbox/c/{tracking}?done=created", status_code=303)
 
     @router.get("/files/{name}")
@@ -413,27 +518,42 @@ def build_router(container: Container) -> APIRouter:
             if complaint is not None and complaint.anonymous and not can(user, "view_anonymous"):
                 raise HTTPException(status_code=403)
             log_access(s, user=user, complaint=complaint, what="scan", via="web", now=container.now())
-        return FileResponse(path, headers={"X-Content-Type-Options": "nosniff",
-                                           "Content-Disposition": "inline"})
+        return FileResponse(
+            path, headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"}
+        )
 
     @router.get("/dashboard")
-    def dashboard_page(request: Request, user: Annotated[User, Depends(require_page("dashboard"))]) -> Response:
+    def dashboard_page(
+        request: Request, user: Annotated[User, Depends(require_page("dashboard"))]
+    ) -> Response:
         """Show the managers' figures with small charts."""
         with db.session(container.engine) as s:
             figures = queries.dashboard(s, office=container.office, now=container.now())
         lang = auth.current_session(request).lang
         t = translator(lang)
-        problem_names = {p.code: (p.name if lang == "id" else p.name_en) for p in container.office.problem_types}
+        problem_names = {
+            p.code: (p.name if lang == "id" else p.name_en) for p in container.office.problem_types
+        }
         charts = {
-            "by_channel": queries.bar_chart_svg([(_channel_label(k), n) for k, n in figures["by_channel"]],
-                                                title=t("dash.by_channel")),
+            "by_channel": queries.bar_chart_svg(
+                [(_channel_label(k), n) for k, n in figures["by_channel"]], title=t("dash.by_channel")
+            ),
             "by_problem_type": queries.bar_chart_svg(
-                [(problem_names.get(k, k), n) for k, n in figures["by_problem_type"]], title=t("dash.by_problem")),
+                [(problem_names.get(k, k), n) for k, n in figures["by_problem_type"]],
+                title=t("dash.by_problem"),
+            ),
             "by_officer": queries.bar_chart_svg(figures["by_officer"], title=t("dash.by_officer")),
         }
         return page(request, "dashboard.html", {"f": figures, "charts": charts})
 
     return router
+
+
+def _staff_value(names: dict[int, str], field: str | None, value: str | None) -> str:
+    """Show a staff id in the event log as the person's name."""
+    if value and field in ("claimed_by_id", "assignee_id", "apip_approved_by_id") and value.isdigit():
+        return names.get(int(value), value)
+    return value or ""
 
 
 def _safe_next(target: str) -> str:
@@ -485,8 +605,14 @@ class ReplyConflict(ValueError):
 
 
 def apply_action(
-    session: Session, complaint: Complaint, *, action: str, form: dict[str, str], actor: User,
-    now: dt.datetime, container: Container,
+    session: Session,
+    complaint: Complaint,
+    *,
+    action: str,
+    form: dict[str, str],
+    actor: User,
+    now: dt.datetime,
+    container: Container,
 ) -> Any:
     """Carry out one inbox action on a record through ``intake.workflow`` (pages and API share this)."""
     wf = workflow()
@@ -513,16 +639,29 @@ def apply_action(
             raise ValueError("the note is empty")
         return wf.add_note(session, complaint, text=text, **kw)
     if action == "classify":
-        return wf.set_classification(session, complaint, service_code=field("service_code"),
-                                     problem_type=field("problem_type"), **kw)
+        return wf.set_classification(
+            session, complaint, service_code=field("service_code"), problem_type=field("problem_type"), **kw
+        )
     if action == "review":
-        return wf.set_review(session, complaint, core_problem=field("core_problem"),
-                             standard_ref=field("standard_ref"), handling_plan=field("handling_plan"), **kw)
+        return wf.set_review(
+            session,
+            complaint,
+            core_problem=field("core_problem"),
+            standard_ref=field("standard_ref"),
+            handling_plan=field("handling_plan"),
+            **kw,
+        )
     if action == "set_track":
         follow_up = field("agency_follow_up_date")
-        return wf.set_track(session, complaint, track=field("track"), agency=field("agency"),
-                            agency_liaison=field("agency_liaison"),
-                            agency_follow_up_date=dt.date.fromisoformat(follow_up) if follow_up else None, **kw)
+        return wf.set_track(
+            session,
+            complaint,
+            track=field("track"),
+            agency=field("agency"),
+            agency_liaison=field("agency_liaison"),
+            agency_follow_up_date=dt.date.fromisoformat(follow_up) if follow_up else None,
+            **kw,
+        )
     if action == "change_kind":
         return wf.change_kind(session, complaint, kind=field("kind"), reason=field("reason") or "", **kw)
     if action == "escalate":
@@ -540,16 +679,18 @@ def apply_action(
     if action == "reopen":
         return wf.reopen(session, complaint, reason=field("reason") or "", **kw)
     if action == "merge":
-        into = session.exec(select(Complaint).where(
-            Complaint.tracking_number == (field("into") or "").upper())).first()
+        into = session.exec(
+            select(Complaint).where(Complaint.tracking_number == (field("into") or "").upper())
+        ).first()
         if into is None or into.id == complaint.id:
             raise ValueError("give the tracking number of another record to merge into")
         return wf.merge(session, complaint, into=into, **kw)
     raise ValueError(f"unknown action {action!r}")
 
 
-def _reply(session: Session, complaint: Complaint, *, form: dict[str, str], actor: User,
-           now: dt.datetime) -> OutboxMessage:
+def _reply(
+    session: Session, complaint: Complaint, *, form: dict[str, str], actor: User, now: dt.datetime
+) -> OutboxMessage:
     """Send a reply on the citizen's channel; refuse when another officer replied or claimed meanwhile."""
     text = (form.get("text") or "").strip()
     if not text:
@@ -567,17 +708,38 @@ def _reply(session: Session, complaint: Complaint, *, form: dict[str, str], acto
     channel = workflow().reply_channel(complaint)
     if channel is None or not complaint.contact_urn:
         raise ValueError("this record has no contact to reply to (record the answer instead)")
-    row = enqueue(session, channel=channel, to=complaint.contact_urn, text=text, now=now,
-                  complaint_id=complaint.id, purpose="reply", created_by=f"user:{actor.username}",
-                  office=complaint.office)
-    record_event(session, complaint, actor=f"user:{actor.username}", action="replied", now=now,
-                 field="outbox", new=row.id)
+    row = enqueue(
+        session,
+        channel=channel,
+        to=complaint.contact_urn,
+        text=text,
+        now=now,
+        complaint_id=complaint.id,
+        purpose="reply",
+        created_by=f"user:{actor.username}",
+        office=complaint.office,
+    )
+    record_event(
+        session,
+        complaint,
+        actor=f"user:{actor.username}",
+        action="replied",
+        now=now,
+        field="outbox",
+        new=row.id,
+    )
     return row
 
 
 def create_from_form(
-    container: Container, *, user: User, form: dict[str, str], scan: bytes | None = None,
-    scan_name: str | None = None, scan_type: str | None = None, via: str = "web",
+    container: Container,
+    *,
+    user: User,
+    form: dict[str, str],
+    scan: bytes | None = None,
+    scan_name: str | None = None,
+    scan_type: str | None = None,
+    via: str = "web",
 ) -> str:
     """File an officer-entered complaint (walk-in, MPP, letter, phone, paper form, box); return its number."""
     channel = form.get("channel", "")
@@ -615,19 +777,53 @@ def create_from_form(
     with db.write_session(container.engine) as s:
         messages: list[Message] = []
         if scan:
-            messages.append(_scan_message(container, s, channel=channel, urn=urn, user=user, text=text,
-                                          data=scan, name=scan_name, content_type=scan_type, now=received_at))
+            messages.append(
+                _scan_message(
+                    container,
+                    s,
+                    channel=channel,
+                    urn=urn,
+                    user=user,
+                    text=text,
+                    data=scan,
+                    name=scan_name,
+                    content_type=scan_type,
+                    now=received_at,
+                )
+            )
         complaint = file_complaint(
-            session=s, office=container.office, channel=channel, contact_urn=urn, text=text,
-            received_at=received_at, now=now, reporter_name=name, anonymous=anonymous,
-            service=form.get("service_code") or None, service_date=service_date,
-            problem_type=form.get("problem_type") or None, actor=f"user:{user.username}", messages=messages)
+            session=s,
+            office=container.office,
+            channel=channel,
+            contact_urn=urn,
+            text=text,
+            received_at=received_at,
+            now=now,
+            reporter_name=name,
+            anonymous=anonymous,
+            service=form.get("service_code") or None,
+            service_date=service_date,
+            problem_type=form.get("problem_type") or None,
+            actor=f"user:{user.username}",
+            messages=messages,
+        )
         log.info("officer #%s filed complaint #%s via %s (%s)", user.id, complaint.id, channel, via)
         return complaint.tracking_number
 
 
-def _scan_message(container: Container, s: Session, *, channel: str, urn: str | None, user: User, text: str,
-                  data: bytes, name: str | None, content_type: str | None, now: dt.datetime) -> Message:
+def _scan_message(
+    container: Container,
+    s: Session,
+    *,
+    channel: str,
+    urn: str | None,
+    user: User,
+    text: str,
+    data: bytes,
+    name: str | None,
+    content_type: str | None,
+    now: dt.datetime,
+) -> Message:
     """Store an uploaded scan (R2c letter) and return the message row that carries it."""
     ext = (Path(name or "").suffix.lower().lstrip(".") or "bin")[:5]
     if not ext.isalnum():
@@ -636,9 +832,19 @@ def _scan_message(container: Container, s: Session, *, channel: str, urn: str | 
     folder = container.storage_dir() / "scans"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / stored).write_bytes(data)
-    attachment = {"content_type": content_type or "application/octet-stream", "url": f"/inbox/files/{stored}",
-                  "filename": (name or stored)[:200], "size": len(data)}
-    message = Message(channel=channel, external_id=f"inbox:{stored}", sender_urn=urn or f"staff:{user.username}",
-                      text=text, attachments=json.dumps([attachment]), received_at=now)
+    attachment = {
+        "content_type": content_type or "application/octet-stream",
+        "url": f"/inbox/files/{stored}",
+        "filename": (name or stored)[:200],
+        "size": len(data),
+    }
+    message = Message(
+        channel=channel,
+        external_id=f"inbox:{stored}",
+        sender_urn=urn or f"staff:{user.username}",
+        text=text,
+        attachments=json.dumps([attachment]),
+        received_at=now,
+    )
     s.add(message)
     return message

@@ -120,10 +120,27 @@ def checkpoint_moment(day: dt.date, policy: EscalationPolicy, calendar: WorkingC
     return local.astimezone(dt.UTC)
 
 
+_ONE_OFF_CACHE: dict[tuple[int, EscalationPolicy, dt.date, int], list[DueCheckpoint]] = {}
+
+
 def _one_off(
     received_at: dt.datetime, policy: EscalationPolicy, calendar: WorkingCalendar, deadline_days: int
 ) -> list[DueCheckpoint]:
     received_on = calendar.local_date(received_at)
+    # the schedule depends only on the receipt day: a sweep over a thousand rows computes it a few times
+    key = (id(calendar), policy, received_on, deadline_days)
+    cached = _ONE_OFF_CACHE.get(key)
+    if cached is not None:
+        return cached
+    if len(_ONE_OFF_CACHE) > 20_000:
+        _ONE_OFF_CACHE.clear()
+    _ONE_OFF_CACHE[key] = out = _compute_one_off(received_on, policy, calendar, deadline_days)
+    return out
+
+
+def _compute_one_off(
+    received_on: dt.date, policy: EscalationPolicy, calendar: WorkingCalendar, deadline_days: int
+) -> list[DueCheckpoint]:
     out = []
     for cp in policy.all_checkpoints(deadline_days):
         if cp.repeat:
@@ -163,7 +180,8 @@ def due_in_window(
     ]
     overdue = _overdue_cp(policy, deadline_days)
     last = None
-    for day in _recent_working_days(calendar.local_date(end), calendar):
+    end_day = calendar.local_date(end)
+    for day in _recent_working_days(end_day, calendar) if end_day >= due_date else ():
         if day < due_date:
             break
         if checkpoint_moment(day, policy, calendar) <= end:

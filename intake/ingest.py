@@ -341,7 +341,11 @@ def ingest(
     if not inserted:
         complaint = session.get(Complaint, stored.complaint_id) if stored.complaint_id else None
         return IngestResult(stored, complaint, duplicate=True)
-    contact_for(session, message.sender, now=now)
+    contact = contact_for(session, message.sender, now=now)
+    if message.sender_name and contact.display_name != message.sender_name[:200]:
+        # R5a: a profile name is only a hint, kept so the dialogue can ask the citizen to confirm it.
+        contact.display_name = message.sender_name[:200]
+        session.add(contact)
     complaint = None
     if message.complete:
         complaint = file_complaint(

@@ -81,7 +81,9 @@ class FakeAPI:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def route(self, method: str, prefix: str, handler: Handler) -> None:
         """Add or replace a route."""
@@ -98,11 +100,15 @@ class FakeAPI:
 
     def _answer(self, req: Recorded) -> Reply:
         with self._lock:
-            scripted = [k for k, q in self.scripts.items() if q and k[0] == req.method and req.path.startswith(k[1])]
+            scripted = [
+                k for k, q in self.scripts.items() if q and k[0] == req.method and req.path.startswith(k[1])
+            ]
             if scripted:
                 key = max(scripted, key=lambda k: len(k[1]))
                 return self.scripts[key].popleft()
-        matches = [(p, fn) for (m, p), fn in self.routes.items() if m == req.method and req.path.startswith(p)]
+        matches = [
+            (p, fn) for (m, p), fn in self.routes.items() if m == req.method and req.path.startswith(p)
+        ]
         if not matches:
             return Reply(404, {"error": "no route", "path": req.path})
         _, fn = max(matches, key=lambda item: len(item[0]))

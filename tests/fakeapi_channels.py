@@ -43,7 +43,11 @@ class FakeAPI:
                 elif ctype.startswith("application/json") and body:
                     req["json"] = json.loads(body)
                 outer.requests.append(req)
-                matches = [(p, fn) for (m, p), fn in outer.routes.items() if m == self.command and url.path.startswith(p)]
+                matches = [
+                    (p, fn)
+                    for (m, p), fn in outer.routes.items()
+                    if m == self.command and url.path.startswith(p)
+                ]
                 headers: dict[str, str] = {}
                 if matches:
                     _, fn = max(matches, key=lambda item: len(item[0]))

@@ -56,7 +56,9 @@ class Chat:
             doc["message"]["text"] = text
             return RawRequest(body=json.dumps(doc).encode(), headers={"content-type": "application/json"})
         name = IMAGE_TEMPLATES[self.channel] if image else TEMPLATES[self.channel][0]
-        params = dict(urllib.parse.parse_qsl(read_fixture(self.channel, name).decode(), keep_blank_values=True))
+        params = dict(
+            urllib.parse.parse_qsl(read_fixture(self.channel, name).decode(), keep_blank_values=True)
+        )
         sid = f"SM{seq:032d}"
         for key in ("MessageSid", "SmsSid", "SmsMessageSid"):
             params[key] = sid
@@ -93,7 +95,9 @@ class Chat:
         """Return the records filed for this citizen."""
         with db.session(self.container.engine) as s:
             return list(
-                s.exec(select(Complaint).where(Complaint.contact_urn == self.sender).order_by(Complaint.id)).all()  # type: ignore[arg-type]
+                s.exec(
+                    select(Complaint).where(Complaint.contact_urn == self.sender).order_by(Complaint.id)
+                ).all()  # type: ignore[arg-type]
             )
 
     def messages_of(self, complaint: Complaint) -> list[Message]:

@@ -221,7 +221,7 @@ def test_messages_within_the_join_window_join_the_draft_silently(chat: Chat) -> 
     chat.send("3 minggu lalu")
     chat.send("ya")
     [complaint] = chat.complaints()
-    assert "pak izin saya belum keluar\nsudah 3 minggu saya tunggu tidak ada kabar" == complaint.text
+    assert complaint.text == "pak izin saya belum keluar\nsudah 3 minggu saya tunggu tidak ada kabar"
     assert complaint.suggested_problem_type == "waktu"
 
 

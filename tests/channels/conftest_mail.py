@@ -62,14 +62,19 @@ def dovecot() -> Iterator[dict[str, Any]]:
     me = pwd.getpwuid(os.geteuid()).pw_name
     mail_uid = "65534" if is_root else str(os.geteuid())
     mail_gid = "65534" if is_root else str(os.getegid())
-    nonroot = "" if is_root else textwrap.dedent(f"""
+    nonroot = (
+        ""
+        if is_root
+        else textwrap.dedent(f"""
         default_internal_user = {me}
         default_internal_group = {grp.getgrgid(os.getegid()).gr_name}
         default_login_user = {me}
         service anvil {{
           chroot =
         }}""")
-    conf = textwrap.dedent(f"""
+    )
+    conf = (
+        textwrap.dedent(f"""
         base_dir = {root}/run
         state_dir = {root}/state
         log_path = {root}/dovecot.log
@@ -97,7 +102,9 @@ def dovecot() -> Iterator[dict[str, Any]]:
           inet_listener imaps {{
             port = 0
           }}
-        }}""") + nonroot
+        }}""")
+        + nonroot
+    )
     for sub in ("run", "state", "mail"):
         os.makedirs(f"{root}/{sub}")
     if is_root:
@@ -106,8 +113,9 @@ def dovecot() -> Iterator[dict[str, Any]]:
         f.write(conf)
     with open(f"{root}/users", "w") as f:
         f.write(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    proc = subprocess.Popen(["dovecot", "-F", "-c", f"{root}/dovecot.conf"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["dovecot", "-F", "-c", f"{root}/dovecot.conf"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_port(port, proc)
         yield {"host": "127.0.0.1", "port": port, "user": USER, "password": PASSWORD, "dir": root}
@@ -212,10 +220,10 @@ class CutProxy:
             with self._lock:
                 if from_server and self.cut_on_server:
                     pattern, after = self.cut_on_server
-                    window = seen[-len(pattern):] + data
+                    window = seen[-len(pattern) :] + data
                     at = window.find(pattern)
                     if at >= 0:
-                        keep = max(0, at - len(seen[-len(pattern):]) + len(pattern) + after)
+                        keep = max(0, at - len(seen[-len(pattern) :]) + len(pattern) + after)
                         self.cut_on_server = None
                         try:
                             dst.sendall(data[:keep])
@@ -266,13 +274,19 @@ def smtp_sink() -> Iterator[Any]:
             self.messages: list[dict[str, Any]] = []
             self.reply: str | None = None
 
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             if self.reply:
                 return self.reply
             raw = envelope.original_content or envelope.content
-            self.messages.append({"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos),
-                                  "raw": raw, "msg": message_from_bytes(raw, policy=policy.default),
-                                  "auth": bool(session.authenticated)})
+            self.messages.append(
+                {
+                    "mail_from": envelope.mail_from,
+                    "rcpt_tos": list(envelope.rcpt_tos),
+                    "raw": raw,
+                    "msg": message_from_bytes(raw, policy=policy.default),
+                    "auth": bool(session.authenticated),
+                }
+            )
             return "250 OK"
 
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: Any, auth_data: Any) -> AuthResult:
@@ -280,8 +294,9 @@ def smtp_sink() -> Iterator[Any]:
         return AuthResult(success=ok, handled=False)
 
     handler = Handler()
-    ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
-                     auth_require_tls=False)
+    ctl = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, auth_require_tls=False
+    )
     ctl.start()
     handler.host, handler.port = ctl.hostname, ctl.port  # type: ignore[attr-defined]
     yield handler

@@ -1,4 +1,6 @@
-"""The e-mail channel (R2g): parsing real mail shapes, loop guards, threading, the SMTP sender, ``aduan ingest``."""
+"""The e-mail channel (R2g): parsing real mail, loop guards, threading, SMTP sender, ``aduan ingest``."""
+
+# ruff: noqa: F811  (pytest fixtures imported from conftest_mail are used as test parameters)
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from channels.base import (
 from intake import db
 from intake.models import Complaint, Event, Message, RawInbound
 from tests.channels.conftest_mail import smtp_sink  # noqa: F401
-from tests.conftest import FIXTURES, ROOT, read_fixture
+from tests.conftest import FIXTURES, ROOT, TEST_ENV, read_fixture
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
 
@@ -252,8 +254,13 @@ def messages(draw: st.DrawFn) -> bytes:
                 m[key] = value.replace("\n", " ").replace("\r", " ")
             except (ValueError, TypeError, IndexError):
                 del m[key]
-        for key in draw(st.lists(st.sampled_from(["In-Reply-To", "References", "Auto-Submitted", "Precedence"]),
-                                 max_size=3, unique=True)):
+        for key in draw(
+            st.lists(
+                st.sampled_from(["In-Reply-To", "References", "Auto-Submitted", "Precedence"]),
+                max_size=3,
+                unique=True,
+            )
+        ):
             m[key] = draw(st.sampled_from(["<a@b.test>", "auto-replied", "bulk", "no", "<", ""]))
         charset = draw(st.sampled_from(["utf-8", "iso-8859-1", "windows-1252", "us-ascii"]))
         body = draw(st.text(max_size=200))
@@ -264,8 +271,12 @@ def messages(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()):
             m.add_alternative(f"<p>{body}</p>", subtype="html")
         if draw(st.booleans()):
-            m.add_attachment(draw(st.binary(max_size=100)), maintype="application", subtype="octet-stream",
-                             filename=draw(_header_text) or "x")
+            m.add_attachment(
+                draw(st.binary(max_size=100)),
+                maintype="application",
+                subtype="octet-stream",
+                filename=draw(_header_text) or "x",
+            )
         for number, part in enumerate(m.walk()):
             if part.is_multipart():  # fixed boundaries: hypothesis must control every random choice
                 part.set_boundary(f"=={number}-{draw(st.text('abcdef0123', min_size=6, max_size=6))}")
@@ -276,9 +287,17 @@ def messages(draw: st.DrawFn) -> bytes:
         return data
     lines = draw(st.lists(_bytes_line, max_size=8))
     head = [b"From: " + draw(_bytes_line)] if draw(st.booleans()) else []
-    ctype = draw(st.sampled_from([b"", b"Content-Type: multipart/mixed; boundary=X\n",
-                                  b"Content-Type: text/plain; charset=\"x-bogus\"\n",
-                                  b"Content-Type: message/rfc822\n", b"Content-Transfer-Encoding: base64\n"]))
+    ctype = draw(
+        st.sampled_from(
+            [
+                b"",
+                b"Content-Type: multipart/mixed; boundary=X\n",
+                b'Content-Type: text/plain; charset="x-bogus"\n',
+                b"Content-Type: message/rfc822\n",
+                b"Content-Transfer-Encoding: base64\n",
+            ]
+        )
+    )
     return b"\n".join(head + lines) + b"\n" + ctype + b"\n" + draw(st.binary(max_size=300))
 
 
@@ -298,15 +317,25 @@ def test_generated_messages_parse_or_raise_unsupported_payload(data: bytes) -> N
 
 
 def sender_for(sink: Any, **kw: Any) -> mail.SmtpSender:
-    return mail.SmtpSender(host=sink.host, port=sink.port, security="none", address=OFFICE,
-                           from_name="Pengaduan DPMPTSP", **kw)
+    return mail.SmtpSender(
+        host=sink.host, port=sink.port, security="none", address=OFFICE, from_name="Pengaduan DPMPTSP", **kw
+    )
 
 
 def test_r8_smtp_answer_has_threading_headers_tracking_number_and_two_parts(smtp_sink: Any) -> None:
-    out = OutboundMessage(channel="email", to="mailto:budi.santoso@example.test", text="Izin Anda sudah terbit.\n\nSalam",
-                          id=12, subject="Izin PBG belum keluar", reply_to="<budi-2@mail.example.test>",
-                          extra={"tracking_number": "PWK-2026-000123", "purpose": "answer",
-                                 "references": ["<budi-1@mail.example.test>"]})
+    out = OutboundMessage(
+        channel="email",
+        to="mailto:budi.santoso@example.test",
+        text="Izin Anda sudah terbit.\n\nSalam",
+        id=12,
+        subject="Izin PBG belum keluar",
+        reply_to="<budi-2@mail.example.test>",
+        extra={
+            "tracking_number": "PWK-2026-000123",
+            "purpose": "answer",
+            "references": ["<budi-1@mail.example.test>"],
+        },
+    )
     message_id = sender_for(smtp_sink, user="bot", password="smtp-secret").send(out)
     [got] = smtp_sink.messages
     msg = got["msg"]
@@ -321,8 +350,13 @@ def test_r8_smtp_answer_has_threading_headers_tracking_number_and_two_parts(smtp
 
 
 def test_rfc3834_acknowledgement_is_marked_auto_replied(smtp_sink: Any) -> None:
-    out = OutboundMessage(channel="email", to="mailto:warga@example.test", text="Diterima.", id=3,
-                          extra={"purpose": "ack", "tracking_number": "PWK-2026-000001"})
+    out = OutboundMessage(
+        channel="email",
+        to="mailto:warga@example.test",
+        text="Diterima.",
+        id=3,
+        extra={"purpose": "ack", "tracking_number": "PWK-2026-000001"},
+    )
     sender_for(smtp_sink).send(out)
     msg = smtp_sink.messages[0]["msg"]
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -369,8 +403,9 @@ def test_make_sender_reads_config_and_password_from_env(container: Container) ->
 
 
 def ingest_fixture(container: Container, name: str, *, complete: bool = False) -> Any:
-    return receive(container, "email", RawRequest(body=read_fixture("email", name)), verify=False,
-                   complete=complete)
+    return receive(
+        container, "email", RawRequest(body=read_fixture("email", name)), verify=False, complete=complete
+    )
 
 
 def file_first(container: Container, name: str) -> Complaint:
@@ -402,8 +437,15 @@ def test_broken_mail_is_kept_raw_and_quarantined_with_its_reason(container: Cont
 def test_r2g_reply_by_in_reply_to_joins_the_complaint_of_our_outbound(container: Container) -> None:
     complaint = file_first(container, "new__plain_utf8.eml")
     with db.write_session(container.engine) as s:
-        row = outbox.enqueue(s, channel="email", to="mailto:budi.santoso@example.test", text="Diterima",
-                             now=container.now(), complaint_id=complaint.id, purpose="ack")
+        row = outbox.enqueue(
+            s,
+            channel="email",
+            to="mailto:budi.santoso@example.test",
+            text="Diterima",
+            now=container.now(),
+            complaint_id=complaint.id,
+            purpose="ack",
+        )
         row.provider_id = "<aduan.7.1773100000.12345@dpmptsp.purwakartakab.go.id>"
         s.add(row)
     receipt = ingest_fixture(container, "reply__gmail_indonesian_quote.eml")
@@ -419,10 +461,12 @@ def test_r2g_reply_by_in_reply_to_joins_the_complaint_of_our_outbound(container:
 def test_r2g_reply_by_subject_joins_only_the_same_senders_complaint(container: Container) -> None:
     complaint = file_first(container, "new__plain_utf8.eml")
     body = read_fixture("email", "reply__subject_tracking_only.eml").replace(
-        b"PWK-2026-000123", complaint.tracking_number.encode())
+        b"PWK-2026-000123", complaint.tracking_number.encode()
+    )
     receive(container, "email", RawRequest(body=body), verify=False)
     stranger = body.replace(b"budi.santoso@example.test", b"orang.lain@example.test").replace(
-        b"budi-tambahan-0015", b"stranger-0099")
+        b"budi-tambahan-0015", b"stranger-0099"
+    )
     receive(container, "email", RawRequest(body=stranger), verify=False)
     with db.session(container.engine) as s:
         by_sender = {m.sender_urn: m.complaint_id for m in s.exec(select(Message)).all()}
@@ -444,8 +488,9 @@ def test_rfc3834_auto_reply_is_stored_but_reaches_no_later_hook(container: Conta
 
 
 def test_mail_from_our_own_address_is_never_answered(container: Container) -> None:
-    body = read_fixture("email", "new__no_display_name.eml").replace(b"warga.purwakarta@example.test",
-                                                                     OFFICE.encode())
+    body = read_fixture("email", "new__no_display_name.eml").replace(
+        b"warga.purwakarta@example.test", OFFICE.encode()
+    )
     seen: list[int] = []
     container.message_hooks.append(lambda c, s, result, now: seen.append(1) or False)
     receive(container, "email", RawRequest(body=body), verify=False)
@@ -455,8 +500,15 @@ def test_mail_from_our_own_address_is_never_answered(container: Container) -> No
 def test_bounce_marks_the_outbound_failed_and_notes_it_on_the_complaint(container: Container) -> None:
     complaint = file_first(container, "new__plain_utf8.eml")
     with db.write_session(container.engine) as s:
-        row = outbox.enqueue(s, channel="email", to="mailto:tidak.ada@example.test", text="Jawaban",
-                             now=container.now(), complaint_id=complaint.id, purpose="answer")
+        row = outbox.enqueue(
+            s,
+            channel="email",
+            to="mailto:tidak.ada@example.test",
+            text="Jawaban",
+            now=container.now(),
+            complaint_id=complaint.id,
+            purpose="answer",
+        )
         row.provider_id, row.status = "<aduan.9.1773111111.4242@dpmptsp.purwakartakab.go.id>", outbox.SENT
         s.add(row)
         row_id = row.id
@@ -471,12 +523,21 @@ def test_bounce_marks_the_outbound_failed_and_notes_it_on_the_complaint(containe
         assert len(s.exec(select(Complaint)).all()) == 1
 
 
-def test_outbox_preparer_threads_our_answer_under_the_citizens_mail(container: Container, smtp_sink: Any) -> None:
+def test_outbox_preparer_threads_our_answer_under_the_citizens_mail(
+    container: Container, smtp_sink: Any
+) -> None:
     complaint = file_first(container, "new__plain_utf8.eml")
     container.senders["email"] = sender_for(smtp_sink)
     with db.write_session(container.engine) as s:
-        outbox.enqueue(s, channel="email", to="mailto:budi.santoso@example.test", text="Terima kasih.",
-                       now=container.now(), complaint_id=complaint.id, purpose="ack")
+        outbox.enqueue(
+            s,
+            channel="email",
+            to="mailto:budi.santoso@example.test",
+            text="Terima kasih.",
+            now=container.now(),
+            complaint_id=complaint.id,
+            purpose="ack",
+        )
     assert outbox.deliver_due(container) == 1
     msg = smtp_sink.messages[0]["msg"]
     assert msg["In-Reply-To"] == "<CAF8x1pZ7Qd2-budi-0001@mail.example.test>"
@@ -490,10 +551,14 @@ def test_outbox_preparer_threads_our_answer_under_the_citizens_mail(container: C
     reply["From"], reply["To"] = "Budi Santoso <budi.santoso@example.test>", OFFICE
     reply["Subject"], reply["Message-ID"] = "Re: " + str(msg["Subject"]), "<budi-reply-77@mail.example.test>"
     reply["In-Reply-To"] = msg["Message-ID"]
-    reply.set_content("Terima kasih kembali.\n\nPada Sel, 10 Mar 2026 pukul 10.05 Pengaduan menulis:\n> Terima kasih.")
+    reply.set_content(
+        "Terima kasih kembali.\n\nPada Sel, 10 Mar 2026 pukul 10.05 Pengaduan menulis:\n> Terima kasih."
+    )
     receive(container, "email", RawRequest(body=reply.as_bytes()), verify=False)
     with db.session(container.engine) as s:
-        threaded = s.exec(select(Message).where(Message.external_id == "<budi-reply-77@mail.example.test>")).one()
+        threaded = s.exec(
+            select(Message).where(Message.external_id == "<budi-reply-77@mail.example.test>")
+        ).one()
         assert threaded.complaint_id == complaint.id and threaded.text == "Terima kasih kembali."
 
 
@@ -506,8 +571,12 @@ def test_find_thread_follows_a_merged_complaint(container: Container) -> None:
         merged.status, merged.merged_into_id = "merged", second.id
         s.add(merged)
     with db.session(container.engine) as s:
-        inbound = InboundMessage(channel="email", external_id="<x@y>", sender="mailto:budi.santoso@example.test",
-                                 extra={"tracking_number": first.tracking_number})
+        inbound = InboundMessage(
+            channel="email",
+            external_id="<x@y>",
+            sender="mailto:budi.santoso@example.test",
+            extra={"tracking_number": first.tracking_number},
+        )
         found = find_thread(s, inbound)
     assert found is not None and found[0].id == second.id
 
@@ -515,8 +584,14 @@ def test_find_thread_follows_a_merged_complaint(container: Container) -> None:
 def test_prepare_email_without_complaint_replies_to_the_latest_mail(container: Container) -> None:
     ingest_fixture(container, "new__no_display_name.eml")
     with db.write_session(container.engine) as s:
-        row = outbox.enqueue(s, channel="email", to="mailto:warga.purwakarta@example.test", text="Nama Anda?",
-                             now=container.now(), purpose="reply")
+        row = outbox.enqueue(
+            s,
+            channel="email",
+            to="mailto:warga.purwakarta@example.test",
+            text="Nama Anda?",
+            now=container.now(),
+            purpose="reply",
+        )
     prepare_email(container, row)
     extra = json.loads(row.extra)
     assert extra["in_reply_to"] == "<20260311010500.77@webmail.example.test>"
@@ -537,6 +612,8 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))
     monkeypatch.delenv("ADUAN_DATABASE_URL", raising=False)
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
     return path
 
 

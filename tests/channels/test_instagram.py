@@ -126,7 +126,9 @@ def ig_container(config_data: dict[str, Any], engine: Any, clock: Any) -> Any:
     """A container with only the Instagram channel enabled."""
     for name, table in config_data["channels"].items():
         table["enabled"] = name == "instagram"
-    return build(config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False)
+    return build(
+        config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False
+    )
 
 
 def client_for(container: Any) -> TestClient:
@@ -141,8 +143,11 @@ def client_for(container: Any) -> TestClient:
 
 def test_get_handshake_echoes_challenge(ig_container: Any) -> None:
     client = client_for(ig_container)
-    params = {"hub.mode": "subscribe", "hub.verify_token": TEST_ENV["ADUAN_META_VERIFY_TOKEN"],
-              "hub.challenge": "1158201444"}
+    params = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": TEST_ENV["ADUAN_META_VERIFY_TOKEN"],
+        "hub.challenge": "1158201444",
+    }
     ok = client.get(ig.WEBHOOK_PATH, params=params)
     bad = client.get(ig.WEBHOOK_PATH, params={**params, "hub.verify_token": "guess"})
     assert (ok.status_code, ok.text, bad.status_code) == (200, "1158201444", 403)
@@ -187,13 +192,19 @@ def graph(status: int = 200, error: dict[str, Any] | None = None) -> FakeAPI:
 def test_sender_posts_to_graph_api() -> None:
     with graph() as api:
         sender = ig.make_sender(config(account_id="17841400000000001", graph_base_url=api.url))
-        provider_id = sender.send(OutboundMessage(channel="instagram", to="instagram:1122334455667788",
-                                                  text="Pengaduan Anda kami terima."))
+        provider_id = sender.send(
+            OutboundMessage(
+                channel="instagram", to="instagram:1122334455667788", text="Pengaduan Anda kami terima."
+            )
+        )
     assert provider_id == "mid.out.1"
     [call] = api.requests
     assert call["path"] == "/v21.0/17841400000000001/messages"
     assert call["headers"]["Authorization"] == f"Bearer {TEST_ENV['ADUAN_INSTAGRAM_ACCESS_TOKEN']}"
-    assert call["json"] == {"recipient": {"id": "1122334455667788"}, "message": {"text": "Pengaduan Anda kami terima."}}
+    assert call["json"] == {
+        "recipient": {"id": "1122334455667788"},
+        "message": {"text": "Pengaduan Anda kami terima."},
+    }
 
 
 def test_sender_splits_text_over_1000_characters() -> None:
@@ -204,7 +215,11 @@ def test_sender_splits_text_over_1000_characters() -> None:
 
 
 def test_sender_outside_window_is_permanent() -> None:
-    error = {"message": "This message is sent outside of allowed window.", "code": 10, "error_subcode": 2018278}
+    error = {
+        "message": "This message is sent outside of allowed window.",
+        "code": 10,
+        "error_subcode": 2018278,
+    }
     with graph(400, error) as api:
         sender = ig.make_sender(config(graph_base_url=api.url))
         with pytest.raises(PermanentFailure, match="code 10"):

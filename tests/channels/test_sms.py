@@ -45,7 +45,9 @@ def test_r2e_local_notation_is_the_same_person_as_e164() -> None:
 def test_r2e_sms_with_two_images_carries_two_attachments_to_download() -> None:
     [m] = sms.parse(RawRequest(read_fixture("sms", "message__two_images.form")))
     assert [a.content_type for a in m.attachments] == ["image/jpeg", "image/png"]
-    assert all(a.url and a.url.startswith("https://api.twilio.com/2010-04-01/Accounts/") for a in m.attachments)
+    assert all(
+        a.url and a.url.startswith("https://api.twilio.com/2010-04-01/Accounts/") for a in m.attachments
+    )
     assert m.external_id.startswith("MM")
 
 
@@ -111,7 +113,9 @@ def test_r2e_failed_status_keeps_twilio_error_code() -> None:
 
 
 def test_r2e_unknown_status_is_refused_listing_the_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown MessageStatus 'vanished'; known: accepted, .*undelivered"):
+    with pytest.raises(
+        UnsupportedPayload, match=r"unknown MessageStatus 'vanished'; known: accepted, .*undelivered"
+    ):
         _twilio.parse_status(RawRequest(read_fixture("sms", "status__unknown.form")))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ def raw(name: str, secret: str | None = SECRET) -> RawRequest:
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers[tg.SECRET_HEADER] = secret
-    return RawRequest(body=read_fixture("telegram", name), headers=headers, url="https://aduan.example.test/hooks/telegram")
+    return RawRequest(
+        body=read_fixture("telegram", name), headers=headers, url="https://aduan.example.test/hooks/telegram"
+    )
 
 
 def config(**table: Any) -> ChannelConfig:
@@ -153,7 +156,9 @@ def tg_container(config_data: dict[str, Any], settings: Any, engine: Any, clock:
 
     for name, table in config_data["channels"].items():
         table["enabled"] = name == "telegram"  # only this channel's routes and sender
-    return build(config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False)
+    return build(
+        config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False
+    )
 
 
 def hook_client(container: Any) -> TestClient:
@@ -199,9 +204,15 @@ def bot_api(fail: dict[str, Any] | None = None) -> FakeAPI:
         if fail is not None:
             return int(fail["error_code"]), {"ok": False, **fail}
         chat = int(req["form"]["chat_id"][0])
-        return 200, {"ok": True, "result": {"message_id": next(counter), "date": int(time.time()),
-                                             "chat": {"id": chat, "type": "private"},
-                                             "text": req["form"]["text"][0]}}
+        return 200, {
+            "ok": True,
+            "result": {
+                "message_id": next(counter),
+                "date": int(time.time()),
+                "chat": {"id": chat, "type": "private"},
+                "text": req["form"]["text"][0],
+            },
+        }
 
     return FakeAPI({("POST", "/bot"): send_message})
 
@@ -209,7 +220,9 @@ def bot_api(fail: dict[str, Any] | None = None) -> FakeAPI:
 def test_sender_delivers_through_bot_api() -> None:
     with bot_api() as api:
         sender = tg.make_sender(config(api_base_url=f"{api.url}/bot"))
-        provider_id = sender.send(OutboundMessage(channel="telegram", to="telegram:5550001", text="Pengaduan diterima"))
+        provider_id = sender.send(
+            OutboundMessage(channel="telegram", to="telegram:5550001", text="Pengaduan diterima")
+        )
     assert provider_id == "5550001:1000"
     [call] = api.calls("POST", "/sendMessage")
     assert call["path"] == f"/bot{TOKEN}/sendMessage"
@@ -223,16 +236,6 @@ def test_sender_splits_long_text() -> None:
     assert [len(c["form"]["text"][0]) for c in api.calls("POST", "/sendMessage")] == [4096, 904]
 
 
-def test_sender_staff_alert_uses_staff_token() -> None:
-    env = dict(TEST_ENV, ADUAN_TELEGRAM_STAFF_BOT_TOKEN="999:STAFF-token")
-    with bot_api() as api:
-        sender = tg.make_sender(ChannelConfig(
-            name="telegram", secrets=env,
-            table={"api_base_url": f"{api.url}/bot", "staff_bot_token_env": "ADUAN_TELEGRAM_STAFF_BOT_TOKEN"}))
-        sender.send(OutboundMessage(channel="telegram", to="telegram:-100200", text="Tenggat", extra={"staff": True}))
-    assert api.requests[0]["path"] == "/bot999:STAFF-token/sendMessage"
-
-
 def test_sender_blocked_user_is_permanent_failure() -> None:
     with bot_api({"error_code": 403, "description": "Forbidden: bot was blocked by the user"}) as api:
         sender = tg.make_sender(config(api_base_url=f"{api.url}/bot"))
@@ -241,9 +244,46 @@ def test_sender_blocked_user_is_permanent_failure() -> None:
 
 
 def test_sender_flood_control_is_temporary_with_retry_after() -> None:
-    fail = {"error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}}
+    fail = {
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 7",
+        "parameters": {"retry_after": 7},
+    }
     with bot_api(fail) as api:
         sender = tg.make_sender(config(api_base_url=f"{api.url}/bot"))
         with pytest.raises(TemporaryFailure) as info:
             sender.send(OutboundMessage(channel="telegram", to="telegram:5550001", text="halo"))
     assert info.value.retry_after == 7
+
+
+def test_media_source_resolves_file_id_with_getfile() -> None:
+    import httpx
+
+    def get_file(req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        assert req["query"]["file_id"] == ["AgACAgUAAxkBAAMQlarge"]
+        return 200, {
+            "ok": True,
+            "result": {"file_id": "AgACAgUAAxkBAAMQlarge", "file_path": "photos/file_7.jpg"},
+        }
+
+    with FakeAPI({("GET", f"/bot{TOKEN}/getFile"): get_file}) as api:
+        cfg = config(api_base_url=f"{api.url}/bot", file_base_url=f"{api.url}/file/bot")
+        with httpx.Client() as client:
+            url, headers = tg.media_source(client, "tg-file:AgACAgUAAxkBAAMQlarge", cfg)
+    assert url == f"{api.url}/file/bot{TOKEN}/photos/file_7.jpg" and headers == {}
+
+
+def test_r5a_sender_offers_share_phone_button() -> None:
+    with bot_api() as api:
+        sender = tg.make_sender(config(api_base_url=f"{api.url}/bot"))
+        out = OutboundMessage(
+            channel="telegram",
+            to="telegram:5550001",
+            text="Boleh kami tahu nomor Anda?",
+            extra={tg.ASK_CONTACT: True},
+        )
+        sender.send(out)
+    [call] = api.calls("POST", "/sendMessage")
+    markup = json.loads(call["form"]["reply_markup"][0])
+    assert markup["keyboard"] == [[{"text": tg.CONTACT_BUTTON, "request_contact": True}]]
+    assert markup["one_time_keyboard"] is True

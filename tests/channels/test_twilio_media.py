@@ -50,8 +50,9 @@ def config_data(config_data: dict[str, Any], api: FakeAPI) -> dict[str, Any]:
 
 def ingest_fixture(container: Container, channel: str, name: str) -> None:
     ctype = "application/json" if name.endswith(".json") else "application/x-www-form-urlencoded"
-    receipt = receive(container, channel, RawRequest(read_fixture(channel, name), {"content-type": ctype}),
-                      verify=False)
+    receipt = receive(
+        container, channel, RawRequest(read_fixture(channel, name), {"content-type": ctype}), verify=False
+    )
     assert receipt.status == 200
 
 
@@ -105,9 +106,18 @@ def test_r2e_media_server_error_is_retried_after_a_minute(container: Container, 
 
 
 def test_r2f_cloud_media_id_is_resolved_through_the_graph_api(container: Container, api: FakeAPI) -> None:
-    api.route("GET", "/v21.0/1311123456789012",
-              lambda r: Reply(200, {"url": api.url + "/whatsapp_business/attachments/?mid=1311123456789012",
-                                    "mime_type": "image/jpeg", "id": "1311123456789012"}))
+    api.route(
+        "GET",
+        "/v21.0/1311123456789012",
+        lambda r: Reply(
+            200,
+            {
+                "url": api.url + "/whatsapp_business/attachments/?mid=1311123456789012",
+                "mime_type": "image/jpeg",
+                "id": "1311123456789012",
+            },
+        ),
+    )
     api.route("GET", "/whatsapp_business/attachments/", lambda r: Reply(200, JPEG, content_type="image/jpeg"))
     ingest_fixture(container, "whatsapp", "cloud_message__image.json")
     download_pending(container)

@@ -46,8 +46,14 @@ def config_data(config_data: dict[str, Any], api: FakeAPI) -> dict[str, Any]:
     return config_data
 
 
-def enqueue(container: Container, *, channel: str = "sms", to: str = "tel:+6281234567890", purpose: str = "reply",
-            text: str = "Pengaduan Anda PWK-2026-000001 sudah kami terima.") -> int:
+def enqueue(
+    container: Container,
+    *,
+    channel: str = "sms",
+    to: str = "tel:+6281234567890",
+    purpose: str = "reply",
+    text: str = "Pengaduan Anda PWK-2026-000001 sudah kami terima.",
+) -> int:
     with db.write_session(container.engine) as s:
         row = outbox.enqueue(s, channel=channel, to=to, text=text, now=container.now(), purpose=purpose)
         assert row.id is not None
@@ -61,9 +67,15 @@ def row_of(container: Container, row_id: int) -> outbox.OutboxMessage:
         return row
 
 
-def test_r8_reply_survives_two_500s_and_is_sent_on_the_third_attempt(container: Container, api: FakeAPI, clock) -> None:
-    api.script("POST", MESSAGES, Reply(500, {"code": 20500, "message": "Internal"}),
-               Reply(500, {"code": 20500, "message": "Internal"}))
+def test_r8_reply_survives_two_500s_and_is_sent_on_the_third_attempt(
+    container: Container, api: FakeAPI, clock
+) -> None:
+    api.script(
+        "POST",
+        MESSAGES,
+        Reply(500, {"code": 20500, "message": "Internal"}),
+        Reply(500, {"code": 20500, "message": "Internal"}),
+    )
     row_id = enqueue(container)
     assert outbox.deliver_due(container) == 1
     row = row_of(container, row_id)
@@ -89,7 +101,9 @@ def test_r8_twilio_429_is_retried_not_lost(container: Container, api: FakeAPI) -
     assert (row.status, row.last_error) == ("queued", "Twilio 429 (code 20429)")
 
 
-def test_r8_invalid_number_fails_at_once_and_is_listed_for_officers(container: Container, api: FakeAPI) -> None:
+def test_r8_invalid_number_fails_at_once_and_is_listed_for_officers(
+    container: Container, api: FakeAPI
+) -> None:
     api.script("POST", MESSAGES, Reply(400, {"code": 21211, "message": "Invalid 'To' Phone Number"}))
     row_id = enqueue(container)
     outbox.deliver_due(container)
@@ -98,7 +112,9 @@ def test_r8_invalid_number_fails_at_once_and_is_listed_for_officers(container: C
 
 
 def test_r8_long_indonesian_sms_counts_segments(container: Container, api: FakeAPI) -> None:
-    row_id = enqueue(container, text="Jawaban atas pengaduan Anda: izin PBG sudah terbit. " * 5 + "Terima kasih 🙏")
+    row_id = enqueue(
+        container, text="Jawaban atas pengaduan Anda: izin PBG sudah terbit. " * 5 + "Terima kasih 🙏"
+    )
     outbox.deliver_due(container)
     assert json.loads(row_of(container, row_id).extra) == {"sms_encoding": "UCS-2", "sms_segments": 5}
 
@@ -128,8 +144,15 @@ def test_r8_whatsapp_outside_the_window_uses_the_configured_template(
     }
     wrote_at(container, "whatsapp:+6281311112222", clock.now - dt.timedelta(days=20))
     with db.write_session(container.engine) as s:
-        row_id = outbox.enqueue(s, channel="whatsapp", to="whatsapp:+6281311112222", text="Izin PBG sudah terbit.",
-                                now=clock.now, purpose="answer", template_vars={"tracking_number": "PWK-2026-000001"}).id
+        row_id = outbox.enqueue(
+            s,
+            channel="whatsapp",
+            to="whatsapp:+6281311112222",
+            text="Izin PBG sudah terbit.",
+            now=clock.now,
+            purpose="answer",
+            template_vars={"tracking_number": "PWK-2026-000001"},
+        ).id
     outbox.deliver_due(container)
     form = api.requests[0].form
     assert form["ContentSid"] == "HX" + "a" * 32
@@ -156,11 +179,16 @@ def test_r8_whatsapp_outside_the_window_without_template_falls_back_to_sms(
 # -- status callbacks ----------------------------------------------------------------------------
 
 
-def post_signed(client: TestClient, path: str, body: bytes, *, token: str = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]):
+def post_signed(
+    client: TestClient, path: str, body: bytes, *, token: str = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]
+):
     params = dict(parse_qsl(body.decode(), keep_blank_values=True))
     sig = RequestValidator(token).compute_signature(PUBLIC + path, params)
-    return client.post(path, content=body, headers={"X-Twilio-Signature": sig,
-                                                    "Content-Type": "application/x-www-form-urlencoded"})
+    return client.post(
+        path,
+        content=body,
+        headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def sent_row(container: Container, provider_id: str = STATUS_SID, channel: str = "sms") -> int:
@@ -187,7 +215,9 @@ def test_r8_twilio_status_callback_moves_the_outbox_row(
     container: Container, fixture: str, status: str, error: str | None
 ) -> None:
     row_id = sent_row(container)
-    response = post_signed(TestClient(create_app(container)), "/hooks/twilio/status", read_fixture("sms", fixture))
+    response = post_signed(
+        TestClient(create_app(container)), "/hooks/twilio/status", read_fixture("sms", fixture)
+    )
     assert response.status_code == 200
     row = row_of(container, row_id)
     assert (row.status, row.last_error) == (status, error)
@@ -196,23 +226,36 @@ def test_r8_twilio_status_callback_moves_the_outbox_row(
 def test_r8_whatsapp_read_status_through_twilio(container: Container) -> None:
     row_id = sent_row(container, "SM7777777777777777777777777777777a", channel="whatsapp")
     client = TestClient(create_app(container))
-    assert post_signed(client, "/hooks/twilio/status", read_fixture("whatsapp", "status__delivered.form")).status_code == 200
-    assert post_signed(client, "/hooks/twilio/status", read_fixture("whatsapp", "status__read.form")).status_code == 200
+    assert (
+        post_signed(
+            client, "/hooks/twilio/status", read_fixture("whatsapp", "status__delivered.form")
+        ).status_code
+        == 200
+    )
+    assert (
+        post_signed(client, "/hooks/twilio/status", read_fixture("whatsapp", "status__read.form")).status_code
+        == 200
+    )
     row = row_of(container, row_id)
     assert row.status == "read" and row.read_at is not None and row.delivered_at is not None
 
 
 def test_r8_unknown_status_answers_400_listing_known_ones(container: Container) -> None:
-    response = post_signed(TestClient(create_app(container)), "/hooks/twilio/status",
-                           read_fixture("sms", "status__unknown.form"))
+    response = post_signed(
+        TestClient(create_app(container)), "/hooks/twilio/status", read_fixture("sms", "status__unknown.form")
+    )
     assert response.status_code == 400
     assert "unknown MessageStatus 'vanished'; known: accepted, scheduled, queued" in response.json()["error"]
 
 
 def test_r8_forged_status_callback_is_403_and_recorded(container: Container) -> None:
     row_id = sent_row(container)
-    response = post_signed(TestClient(create_app(container)), "/hooks/twilio/status",
-                           read_fixture("sms", "status__failed.form"), token="not-our-token")
+    response = post_signed(
+        TestClient(create_app(container)),
+        "/hooks/twilio/status",
+        read_fixture("sms", "status__failed.form"),
+        token="not-our-token",
+    )
     assert response.status_code == 403
     assert row_of(container, row_id).status == "sent"
     with db.session(container.engine) as s:
@@ -230,13 +273,20 @@ def meta_container(container: Container) -> Container:
 
 def cloud_post(client: TestClient, name: str, secret: str = TEST_ENV["ADUAN_META_APP_SECRET"]):
     body = read_fixture("whatsapp", name)
-    return client.post("/hooks/whatsapp-cloud", content=body,
-                       headers={"Content-Type": "application/json", "X-Hub-Signature-256": _meta.signature(body, secret)})
+    return client.post(
+        "/hooks/whatsapp-cloud",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": _meta.signature(body, secret)},
+    )
 
 
 def test_r2f_cloud_subscription_check(meta_container: Container) -> None:
     client = TestClient(create_app(meta_container))
-    query = {"hub.mode": "subscribe", "hub.verify_token": TEST_ENV["ADUAN_META_VERIFY_TOKEN"], "hub.challenge": "987"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": TEST_ENV["ADUAN_META_VERIFY_TOKEN"],
+        "hub.challenge": "987",
+    }
     ok = client.get("/hooks/whatsapp-cloud", params=query)
     assert (ok.status_code, ok.text) == (200, "987")
     assert client.get("/hooks/whatsapp-cloud", params=query | {"hub.verify_token": "x"}).status_code == 403
@@ -249,11 +299,15 @@ def test_r2f_cloud_delivery_with_two_messages_stores_both_once(meta_container: C
     with db.session(meta_container.engine) as s:
         assert len(s.exec(select(RawInbound)).all()) == 1
         assert sorted(m.sender_urn for m in s.exec(select(Message)).all()) == [
-            "whatsapp:+6281311112222", "whatsapp:+6285798765432"]
+            "whatsapp:+6281311112222",
+            "whatsapp:+6285798765432",
+        ]
 
 
 def test_r2f_cloud_status_webhook_updates_the_outbox(meta_container: Container) -> None:
-    row_id = sent_row(meta_container, "wamid.HBgNNjI4MTMxMTExMjIyMhUCABEYEjdGMEE5QjFDMkQzRTRGNTA2AA==", "whatsapp")
+    row_id = sent_row(
+        meta_container, "wamid.HBgNNjI4MTMxMTExMjIyMhUCABEYEjdGMEE5QjFDMkQzRTRGNTA2AA==", "whatsapp"
+    )
     client = TestClient(create_app(meta_container))
     assert cloud_post(client, "cloud_status__failed.json").status_code == 200
     row = row_of(meta_container, row_id)

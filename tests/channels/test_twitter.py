@@ -1,4 +1,4 @@
-"""Twitter/X (R2h): one test per fixture, the privacy rule of the sender, and the poller against a local X API."""
+"""Twitter/X (R2h): a test per fixture, the sender's privacy rule, and the poller against a local X API."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot import config as config_mod
 from bot import x_poller
 from bot.bootstrap import ChannelConfig, Container
 from bot.channel_state import XPollState
+from bot.outbox import OutboxMessage
 from channels import twitter as tw
 from channels.base import OutboundMessage, PermanentFailure, RawRequest, TemporaryFailure, UnsupportedPayload
 from intake import db
@@ -23,8 +24,13 @@ from tests.fakeapi_channels import FakeAPI
 
 ACCOUNT = "999000111"
 SITI = "1500000000000000055"
-X_ENV = dict(TEST_ENV, ADUAN_X_CONSUMER_KEY="ck", ADUAN_X_CONSUMER_SECRET="cs", ADUAN_X_ACCESS_TOKEN="at",
-             ADUAN_X_ACCESS_TOKEN_SECRET="ats")
+X_ENV = dict(
+    TEST_ENV,
+    ADUAN_X_CONSUMER_KEY="ck",
+    ADUAN_X_CONSUMER_SECRET="cs",
+    ADUAN_X_ACCESS_TOKEN="at",
+    ADUAN_X_ACCESS_TOKEN_SECRET="ats",
+)
 
 
 def raw(name: str, *, since: str | None = None) -> RawRequest:
@@ -41,14 +47,19 @@ def raw(name: str, *, since: str | None = None) -> RawRequest:
 
 def test_r2h_mentions_page() -> None:
     older, newer = tw.parse(raw("mentions__page.json"))
-    assert (older.external_id, newer.external_id) == ("tweet:1899000000000000101", "tweet:1899000000000000102")
+    assert (older.external_id, newer.external_id) == (
+        "tweet:1899000000000000101",
+        "tweet:1899000000000000102",
+    )
     assert newer.sender == f"twitter:{SITI}" and newer.sender_name == "Siti Rahayu"
     assert newer.text.startswith("sudah antre dari pagi")  # the leading @mentions are not the message
     assert newer.reply_to == "tweet:1899000000000000102" and newer.thread_id == "1899000000000000102"
     assert newer.extra["public"] is True
     assert newer.sent_at == dt.datetime(2026, 3, 10, 2, 5, tzinfo=dt.UTC)
     [photo] = newer.attachments
-    assert photo.content_type == "image/jpeg" and photo.url == "https://pbs.twimg.example.test/media/antrean.jpg"
+    assert (
+        photo.content_type == "image/jpeg" and photo.url == "https://pbs.twimg.example.test/media/antrean.jpg"
+    )
     assert tw.external_id(raw("mentions__page.json")) == "mentions:1899000000000000102:1899000000000000101:2"
 
 
@@ -113,14 +124,27 @@ class FakeX:
         self.tweet_ids = iter(range(1899000000000009000, 1899000000000009999))
         self.dm_ids = iter(range(1899000000000008000, 1899000000000008999))
         self.dm_status = 201
-        self.api = FakeAPI({
-            ("GET", f"/2/users/{ACCOUNT}/mentions"): lambda r: self._next(self.mention_pages),
-            ("GET", "/2/dm_events"): lambda r: self._next(self.dm_pages),
-            ("GET", "/2/users/me"): lambda r: (200, {"data": {"id": ACCOUNT, "name": "DPMPTSP", "username": "dpmptsp_pwk"}}),
-            ("POST", "/2/tweets"): lambda r: (201, {"data": {"id": str(next(self.tweet_ids)), "text": r["json"]["text"],
-                                                             "edit_history_tweet_ids": []}}),
-            ("POST", "/2/dm_conversations/with/"): self._dm,
-        })
+        self.api = FakeAPI(
+            {
+                ("GET", f"/2/users/{ACCOUNT}/mentions"): lambda r: self._next(self.mention_pages),
+                ("GET", "/2/dm_events"): lambda r: self._next(self.dm_pages),
+                ("GET", "/2/users/me"): lambda r: (
+                    200,
+                    {"data": {"id": ACCOUNT, "name": "DPMPTSP", "username": "dpmptsp_pwk"}},
+                ),
+                ("POST", "/2/tweets"): lambda r: (
+                    201,
+                    {
+                        "data": {
+                            "id": str(next(self.tweet_ids)),
+                            "text": r["json"]["text"],
+                            "edit_history_tweet_ids": [],
+                        }
+                    },
+                ),
+                ("POST", "/2/dm_conversations/with/"): self._dm,
+            }
+        )
 
     @staticmethod
     def _next(pages: list[Any]) -> tuple[Any, ...]:
@@ -131,8 +155,12 @@ class FakeX:
 
     def _dm(self, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.dm_status != 201:
-            return self.dm_status, {"title": "Forbidden", "detail": "You cannot send messages to this user.",
-                                    "type": "about:blank", "status": self.dm_status}
+            return self.dm_status, {
+                "title": "Forbidden",
+                "detail": "You cannot send messages to this user.",
+                "type": "about:blank",
+                "status": self.dm_status,
+            }
         return 201, {"data": {"dm_conversation_id": f"{ACCOUNT}-x", "dm_event_id": str(next(self.dm_ids))}}
 
     def __enter__(self) -> FakeX:
@@ -161,7 +189,9 @@ def fake_x() -> Any:
 
 def sender_for(fake: FakeX, **table: Any) -> tw.XSender:
     """A sender whose tweepy client talks to the fake API."""
-    return tw.make_sender(ChannelConfig(name="twitter", table={"api_base_url": fake.api.url, **table}, secrets=X_ENV))
+    return tw.make_sender(
+        ChannelConfig(name="twitter", table={"api_base_url": fake.api.url, **table}, secrets=X_ENV)
+    )
 
 
 # -- the sender: privacy by design ------------------------------------------------------------------------
@@ -170,10 +200,15 @@ def sender_for(fake: FakeX, **table: Any) -> tw.XSender:
 def test_privacy_reply_to_mention_is_only_the_public_acknowledgement(fake_x: FakeX) -> None:
     sender = sender_for(fake_x)
     details = "Pengaduan PWK-2026-000001 atas nama Siti Rahayu (0812…) diterima, tenggat 7 April 2026."
-    out = OutboundMessage(channel="twitter", to=f"twitter:{SITI}", text=details, reply_to="tweet:1899000000000000102")
+    out = OutboundMessage(
+        channel="twitter", to=f"twitter:{SITI}", text=details, reply_to="tweet:1899000000000000102"
+    )
     provider_id = sender.send(out)
     [tweet] = fake_x.calls("POST", "/2/tweets")
-    assert tweet["json"] == {"text": tw.DEFAULT_PUBLIC_REPLY, "reply": {"in_reply_to_tweet_id": "1899000000000000102"}}
+    assert tweet["json"] == {
+        "text": tw.DEFAULT_PUBLIC_REPLY,
+        "reply": {"in_reply_to_tweet_id": "1899000000000000102"},
+    }
     assert "Siti" not in tweet["body"].decode() and "PWK" not in tweet["body"].decode()
     [dm] = fake_x.calls("POST", f"/2/dm_conversations/with/{SITI}/messages")
     assert dm["json"] == {"text": details}  # the details go privately
@@ -183,7 +218,11 @@ def test_privacy_reply_to_mention_is_only_the_public_acknowledgement(fake_x: Fak
 def test_privacy_second_reply_to_same_mention_is_dm_only(fake_x: FakeX) -> None:
     sender = sender_for(fake_x)
     for text in ("Layanan apa yang Anda maksud?", "Kapan Anda menerima layanan itu?"):
-        sender.send(OutboundMessage(channel="twitter", to=f"twitter:{SITI}", text=text, reply_to="tweet:1899000000000000102"))
+        sender.send(
+            OutboundMessage(
+                channel="twitter", to=f"twitter:{SITI}", text=text, reply_to="tweet:1899000000000000102"
+            )
+        )
     assert len(fake_x.calls("POST", "/2/tweets")) == 1
     assert len(fake_x.calls("POST", "/messages")) == 2
 
@@ -191,14 +230,34 @@ def test_privacy_second_reply_to_same_mention_is_dm_only(fake_x: FakeX) -> None:
 def test_privacy_dm_refused_after_public_acknowledgement_counts_as_sent(fake_x: FakeX) -> None:
     fake_x.dm_status = 403
     sender = sender_for(fake_x)
-    provider_id = sender.send(OutboundMessage(channel="twitter", to=f"twitter:{SITI}", text="rincian",
-                                              reply_to="tweet:1899000000000000102"))
+    provider_id = sender.send(
+        OutboundMessage(
+            channel="twitter", to=f"twitter:{SITI}", text="rincian", reply_to="tweet:1899000000000000102"
+        )
+    )
     assert provider_id.startswith("tweet:")
+
+
+def test_privacy_acknowledgement_row_posts_only_the_public_reply(fake_x: FakeX) -> None:
+    sender = sender_for(fake_x)
+    out = OutboundMessage(
+        channel="twitter",
+        to=f"twitter:{SITI}",
+        text="catatan untuk petugas",
+        reply_to="tweet:1899000000000000102",
+        extra={tw.ACK_ONLY: True},
+    )
+    assert sender.send(out).startswith("tweet:")
+    [tweet] = fake_x.calls("POST", "/2/tweets")
+    assert tweet["json"]["text"] == tw.DEFAULT_PUBLIC_REPLY
+    assert fake_x.calls("POST", "/messages") == []
 
 
 def test_dm_reply_goes_by_dm(fake_x: FakeX) -> None:
     sender = sender_for(fake_x)
-    assert sender.send(OutboundMessage(channel="twitter", to=f"twitter:{SITI}", text="Terima kasih")).startswith("dm:")
+    assert sender.send(
+        OutboundMessage(channel="twitter", to=f"twitter:{SITI}", text="Terima kasih")
+    ).startswith("dm:")
     assert fake_x.calls("POST", "/2/tweets") == []
 
 
@@ -232,7 +291,9 @@ def x_container(config_data: dict[str, Any], engine: Any, clock: Any, fake_x: Fa
     """A container with only Twitter on, talking to the fake API (no dialogue: the poller alone)."""
     for name, table in config_data["channels"].items():
         table["enabled"] = name == "twitter"
-    config_data["channels"]["twitter"].update(api_base_url=fake_x.api.url, account_id=ACCOUNT, poll_interval=120)
+    config_data["channels"]["twitter"].update(
+        api_base_url=fake_x.api.url, account_id=ACCOUNT, poll_interval=120
+    )
     return Container(settings=config_mod.from_dict(config_data, env=X_ENV), engine=engine, clock=clock)
 
 
@@ -268,21 +329,31 @@ def test_r2h_poll_walks_pages_stores_raw_and_advances_since_id(x_container: Cont
     requests_ = fake_x.calls("GET", "/mentions")
     assert requests_[-2]["query"]["since_id"] == ["0"]
     assert requests_[-1]["query"]["pagination_token"] == ["7140dibdnow9c7btw4"]
-    assert "Bearer test-x-bearer" == requests_[-1]["headers"]["Authorization"]
+    assert requests_[-1]["headers"]["Authorization"] == "Bearer test-x-bearer"
     assert messages(x_container) == ["tweet:1899000000000000101", "tweet:1899000000000000102"]
     state = states(x_container)["mentions"]
     assert state.since_id == "1899000000000000102" and state.pagination_token is None
     with db.session(x_container.engine) as s:
         stored = s.exec(select(RawInbound).where(RawInbound.channel == "twitter")).all()
-    assert [json.loads(r.body) for r in stored][0] == first  # the page exactly as X sent it
+    assert json.loads(stored[0].body) == first  # the page exactly as X sent it
+    with db.session(x_container.engine) as s:
+        acks = s.exec(select(OutboxMessage).where(OutboxMessage.purpose == "ack")).all()
+    assert sorted(a.reply_to or "" for a in acks) == [
+        "tweet:1899000000000000101",
+        "tweet:1899000000000000102",
+    ]
+    assert all(json.loads(a.extra) == {tw.ACK_ONLY: True} for a in acks)
 
 
 def test_dm_poll_skips_echo_and_already_seen(x_container: Container, fake_x: FakeX) -> None:
     fake_x.dm_pages.append(fixture_json("dm_events__participants_join.json"))
     x_poller.poll_once(x_container)  # first run: cursor at the join event
     page = fixture_json("dm_events__message.json")
-    page["data"] = (fixture_json("dm_events__own_echo.json")["data"] + page["data"]
-                    + fixture_json("dm_events__participants_join.json")["data"])
+    page["data"] = (
+        fixture_json("dm_events__own_echo.json")["data"]
+        + page["data"]
+        + fixture_json("dm_events__participants_join.json")["data"]
+    )
     page["data"].sort(key=lambda e: -int(e["id"]))
     fake_x.dm_pages.append(page)
     x_poller.poll_once(x_container)
@@ -297,8 +368,13 @@ def test_dm_poll_skips_echo_and_already_seen(x_container: Container, fake_x: Fak
 def test_rate_limit_429_waits_until_reset(x_container: Container, fake_x: FakeX, clock: Any) -> None:
     x_poller.poll_once(x_container)
     reset = int(clock.now.timestamp()) + 900
-    fake_x.mention_pages.append((429, {"title": "Too Many Requests", "status": 429},
-                                 {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}))
+    fake_x.mention_pages.append(
+        (
+            429,
+            {"title": "Too Many Requests", "status": 429},
+            {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+        )
+    )
     assert x_poller.poll_once(x_container)["mentions"].rate_limited
     before = len(fake_x.calls("GET", "/mentions"))
     clock.advance(minutes=10)

@@ -49,7 +49,11 @@ def test_r2f_twilio_image_with_caption_keeps_caption_as_text() -> None:
     [m] = whatsapp.parse(twilio_signed("message__image_caption.form"))
     assert m.text == "Foto berkas yang ditolak petugas"
     [a] = m.attachments
-    assert a.content_type == "image/jpeg" and a.url and a.url.endswith("/Media/ME33333333333333333333333333333333")
+    assert (
+        a.content_type == "image/jpeg"
+        and a.url
+        and a.url.endswith("/Media/ME33333333333333333333333333333333")
+    )
 
 
 def test_r2f_twilio_location_becomes_a_location() -> None:
@@ -74,7 +78,9 @@ def test_r2f_twilio_unknown_message_type_is_refused_listing_known_ones() -> None
         whatsapp.parse(twilio_signed("message__unknown_type.form"))
 
 
-@pytest.mark.parametrize(("fixture", "status"), [("status__read.form", "read"), ("status__delivered.form", "delivered")])
+@pytest.mark.parametrize(
+    ("fixture", "status"), [("status__read.form", "read"), ("status__delivered.form", "delivered")]
+)
 def test_r2f_twilio_whatsapp_status_callbacks(fixture: str, status: str) -> None:
     raw = RawRequest(read_fixture("whatsapp", fixture))
     assert _twilio.parse_status(raw).status == status
@@ -175,7 +181,9 @@ def test_r2f_cloud_status_webhooks(fixture: str, status: str, error: str | None)
 
 
 def test_r2f_cloud_unknown_status_is_refused_listing_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown WhatsApp status 'evaporated'; known: sent, delivered"):
+    with pytest.raises(
+        UnsupportedPayload, match="unknown WhatsApp status 'evaporated'; known: sent, delivered"
+    ):
         whatsapp.parse_statuses(cloud("cloud_status__unknown.json"))
 
 

@@ -54,17 +54,30 @@ def config_data(config_data: dict[str, Any], port: int) -> dict[str, Any]:
 def file_at_once(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
     """Stand-in for the dialogue (a later part): file every chat message as a complaint at once."""
     message = result.message
-    file_complaint(session=session, office=container.office, channel=message.channel,
-                   contact_urn=message.sender_urn, text=message.text, received_at=now, now=now,
-                   messages=[message])
+    file_complaint(
+        session=session,
+        office=container.office,
+        channel=message.channel,
+        contact_urn=message.sender_urn,
+        text=message.text,
+        received_at=now,
+        now=now,
+        messages=[message],
+    )
     return True
 
 
 @pytest.fixture
 def server(container: Container, port: int) -> Iterator[str]:
     container.message_hooks.insert(0, file_at_once)
-    config = uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        create_app(container),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -77,22 +90,38 @@ def server(container: Container, port: int) -> Iterator[str]:
     thread.join(10)
 
 
-def signed_post(base: str, path: str, body: bytes, token: str = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]) -> httpx.Response:
+def signed_post(
+    base: str, path: str, body: bytes, token: str = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]
+) -> httpx.Response:
     params = dict(parse_qsl(body.decode(), keep_blank_values=True))
     sig = RequestValidator(token).compute_signature(base + path, params)
-    return httpx.post(base + path, content=body, timeout=10,
-                      headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"})
+    return httpx.post(
+        base + path,
+        content=body,
+        timeout=10,
+        headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def aduan_list(container: Container, tmp_path: Path) -> list[dict[str, Any]]:
     """Run ``aduan list --json`` as a real process against the test database."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace("auto_migrate = true", "auto_migrate = false")
+    text = (
+        (ROOT / "config.toml")
+        .read_text(encoding="utf-8")
+        .replace("auto_migrate = true", "auto_migrate = false")
+    )
     config = tmp_path / "e2e.toml"
     config.write_text(text, encoding="utf-8")
     url = container.engine.url.render_as_string(hide_password=False)
     env = os.environ | TEST_ENV | {"ADUAN_CONFIG": str(config), "ADUAN_DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "list", "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "list", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout))
 
@@ -121,10 +150,16 @@ def test_r2e_same_payload_three_times_is_one_record(server: str, container: Cont
 
 
 def test_r2e_forged_webhook_is_403_and_only_a_rejection_is_kept(server: str, container: Container) -> None:
-    good = signed_post(server, "/hooks/sms", read_fixture("sms", "message__forged.form"), token="stolen-token")
+    good = signed_post(
+        server, "/hooks/sms", read_fixture("sms", "message__forged.form"), token="stolen-token"
+    )
     assert good.status_code == 403
-    unsigned = httpx.post(server + "/hooks/sms", content=read_fixture("sms", "message__plain.form"), timeout=10,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    unsigned = httpx.post(
+        server + "/hooks/sms",
+        content=read_fixture("sms", "message__plain.form"),
+        timeout=10,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert unsigned.status_code == 403
     assert counts(container) == (0, 0, 0, 2)
     with db.session(container.engine) as s:
@@ -137,19 +172,37 @@ def test_r2e_empty_body_is_400_with_the_reason(server: str, container: Container
     assert "empty body" in response.json()["error"]
 
 
-@pytest.mark.parametrize(("channel", "fixture"), [("sms", "message__plain.form"),
-                                                  ("whatsapp", "message__image_caption.form")])
-def test_r2e_aduan_ingest_replays_a_twilio_form_file(container: Container, tmp_path: Path, channel: str,
-                                                     fixture: str) -> None:
-    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace("auto_migrate = true", "auto_migrate = false")
+@pytest.mark.parametrize(
+    ("channel", "fixture"), [("sms", "message__plain.form"), ("whatsapp", "message__image_caption.form")]
+)
+def test_r2e_aduan_ingest_replays_a_twilio_form_file(
+    container: Container,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    channel: str,
+    fixture: str,
+) -> None:
+    from bot.cli import main
+
+    text = (
+        (ROOT / "config.toml")
+        .read_text(encoding="utf-8")
+        .replace("auto_migrate = true", "auto_migrate = false")
+    )
     config = tmp_path / "ingest.toml"
     config.write_text(text, encoding="utf-8")
-    url = container.engine.url.render_as_string(hide_password=False)
-    env = os.environ | TEST_ENV | {"ADUAN_CONFIG": str(config), "ADUAN_DATABASE_URL": url}
-    cmd = [sys.executable, "-m", "bot.cli", "ingest", "--channel", channel, str(fixture_path(channel, fixture))]
-    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert first.returncode == 0, first.stderr
-    record = json.loads(first.stdout)
-    assert record["channel"] == channel and record["duplicate"] is False
-    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert json.loads(again.stdout)["duplicate"] is True
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ADUAN_CONFIG", str(config))
+    monkeypatch.setenv("ADUAN_DATABASE_URL", container.engine.url.render_as_string(hide_password=False))
+    records = []
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            main(["ingest", "--channel", channel, str(fixture_path(channel, fixture))])
+        out, err = capsys.readouterr()
+        assert done.value.code in (0, None), err
+        records.append(json.loads(out))
+    assert records[0]["channel"] == channel and records[0]["duplicate"] is False
+    assert records[0]["tracking_number"].startswith("PWK-")
+    assert records[1]["duplicate"] is True and records[1]["tracking_number"] == records[0]["tracking_number"]

@@ -7,6 +7,7 @@ import itertools
 
 from sqlmodel import Session, select
 
+from bot import survey
 from bot.bootstrap import Container
 from bot.outbox import OutboxMessage
 from channels.base import InboundMessage
@@ -62,7 +63,7 @@ def complaint(
 def chat(container: Container, channel: str, urn: str, text: str) -> bool:
     """Deliver one chat message the way bot.pipeline does: ingest, then the message hooks in order.
 
-    Returns whether a hook handled it.
+    Returns whether the survey's hook handled it (a later hook, the dialogue, may take the rest).
     """
     now = container.now()
     message = InboundMessage(channel=channel, external_id=f"test-{next(_ids)}", sender=urn, text=text)
@@ -70,7 +71,7 @@ def chat(container: Container, channel: str, urn: str, text: str) -> bool:
         result = ingest(session=s, message=message, now=now, office=container.office)
         for hook in container.message_hooks:
             if hook(container, s, result, now):
-                return True
+                return hook is survey.on_message
     return False
 
 

@@ -100,8 +100,9 @@ def test_e1_ikm_per_quarter_and_per_service() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("4", 4), (" 3. ", 3), ("2)", 2), ("Empat", 4), ("5", None), ("0", None), ("bagus", None),
-                        ("", None), ("34", None)],
+    ("text", "value"),
+    [("4", 4), (" 3. ", 3), ("2)", 2), ("Empat", 4), ("5", None), ("0", None), ("bagus", None), ("", None),
+     ("34", None)],
 )
 def test_e1_chat_answer_is_one_digit_from_one_to_four(text: str, value: int | None) -> None:
     assert ikm.parse_answer(text) == value

@@ -30,7 +30,7 @@ def _link_path(container: Container) -> str:
         received = now - dt.timedelta(days=4)
         row = complaint(s, container, received=received, channel="whatsapp", urn=URN, answered=now)
         assert survey.invite(s, row, now) is not None
-    link = json.loads(outbox_to(container, URN)[0].template_vars)["3"]
+    link = json.loads(outbox_to(container, URN)[0].template_vars)["link"]
     return "/" + link.split("/", 3)[3]
 
 

@@ -305,6 +305,7 @@ class PgCluster:
 def pg_cluster() -> Iterator[PgCluster]:
     """Run a private PostgreSQL cluster for the duration of the block; remove it afterwards."""
     root = Path(tempfile.mkdtemp(prefix="aduan-pg-"))
+    os.chmod(root, 0o755)  # the cluster's owner (nobody) must traverse it
     cluster = PgCluster(root / "pg")
     try:
         cluster.init().start()

@@ -34,12 +34,29 @@ def staff(container: Container) -> dict[str, User]:
     """Staff of every role with the ladder officer → section head → division head → head."""
     users: dict[str, User] = {}
     with db.write_session(container.engine) as s:
-        for username in ("head", "division_head", "section_head", "officer", "officer2", "liaison", "auditor",
-                         "admin"):
-            boss = {"division_head": "head", "section_head": "division_head", "officer": "section_head",
-                    "officer2": "section_head"}.get(username)
-            user = User(username=username, role=STAFF[username], full_name=f"Uji {username}",
-                        password_hash=password_hash(), superior_id=users[boss].id if boss else None)
+        for username in (
+            "head",
+            "division_head",
+            "section_head",
+            "officer",
+            "officer2",
+            "liaison",
+            "auditor",
+            "admin",
+        ):
+            boss = {
+                "division_head": "head",
+                "section_head": "division_head",
+                "officer": "section_head",
+                "officer2": "section_head",
+            }.get(username)
+            user = User(
+                username=username,
+                role=STAFF[username],
+                full_name=f"Uji {username}",
+                password_hash=password_hash(),
+                superior_id=users[boss].id if boss else None,
+            )
             s.add(user)
             s.flush()
             users[username] = user
@@ -68,8 +85,10 @@ def csrf_of(html: str) -> str:
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Log in through the form and return the CSRF token of the new session."""
     page = client.get("/inbox/login")
-    r = client.post("/inbox/login", data={"username": username, "password": password,
-                                          "csrf_token": csrf_of(page.text), "next": "/inbox"})
+    r = client.post(
+        "/inbox/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(page.text), "next": "/inbox"},
+    )
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/inbox").text)
 
@@ -85,11 +104,27 @@ def as_user(app: FastAPI, staff: dict[str, User]) -> Callable[[str], tuple[TestC
     return make
 
 
-def file_one(container: Container, *, text: str = "Izin PBG saya belum keluar sudah dua bulan",
-             channel: str = "walkin", contact: str | None = "whatsapp:+6281234567001", name: str | None = "Budi Santoso",
-             anonymous: bool = False, received_at: dt.datetime | None = None) -> Complaint:
+def file_one(
+    container: Container,
+    *,
+    text: str = "Izin PBG saya belum keluar sudah dua bulan",
+    channel: str = "walkin",
+    contact: str | None = "whatsapp:+6281234567001",
+    name: str | None = "Budi Santoso",
+    anonymous: bool = False,
+    received_at: dt.datetime | None = None,
+) -> Complaint:
     """File a complaint through the one creator of complaints."""
     now = container.now()
     with db.write_session(container.engine) as s:
-        return file_complaint(session=s, office=container.office, channel=channel, contact_urn=contact, text=text,
-                              received_at=received_at or now, now=now, reporter_name=name, anonymous=anonymous)
+        return file_complaint(
+            session=s,
+            office=container.office,
+            channel=channel,
+            contact_urn=contact,
+            text=text,
+            received_at=received_at or now,
+            now=now,
+            reporter_name=name,
+            anonymous=anonymous,
+        )

@@ -17,8 +17,9 @@ from tests.inbox.conftest import PASSWORD, csrf_of, login
 
 def _attempt(client: TestClient, username: str, password: str) -> int:
     page = client.get("/inbox/login")
-    r = client.post("/inbox/login", data={"username": username, "password": password,
-                                          "csrf_token": csrf_of(page.text)})
+    r = client.post(
+        "/inbox/login", data={"username": username, "password": password, "csrf_token": csrf_of(page.text)}
+    )
     return r.status_code
 
 
@@ -35,7 +36,9 @@ def test_anonymous_visitor_is_sent_to_login(client: TestClient) -> None:
     assert r.headers["location"].startswith("/inbox/login?next=/inbox/c/PWK-2026-000001")
 
 
-def test_wrong_password_is_refused_without_saying_which_part(client: TestClient, staff: dict[str, User]) -> None:
+def test_wrong_password_is_refused_without_saying_which_part(
+    client: TestClient, staff: dict[str, User]
+) -> None:
     assert _attempt(client, "officer", "salah") == 401
     assert _attempt(client, "nobody", "salah") == 401
     assert client.get("/inbox").status_code == 303
@@ -47,8 +50,9 @@ def test_lockout_after_repeated_failures_even_with_right_password(
     for _ in range(auth.LOCK_AFTER):
         assert _attempt(client, "officer", "salah") == 401
     page = client.get("/inbox/login")
-    r = client.post("/inbox/login", data={"username": "officer", "password": PASSWORD,
-                                          "csrf_token": csrf_of(page.text)})
+    r = client.post(
+        "/inbox/login", data={"username": "officer", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 401
     assert "dikunci" in r.text
     with db.session(container.engine) as s:
@@ -80,13 +84,17 @@ def test_csrf_token_of_another_session_is_refused(app: object, staff: dict[str, 
 
 
 def test_forged_session_cookie_is_ignored(client: TestClient, staff: dict[str, User]) -> None:
-    forged = URLSafeTimedSerializer("wrong-secret", salt="aduan.inbox.session").dumps({"u": staff["head"].id, "c": "x"})
+    forged = URLSafeTimedSerializer("wrong-secret", salt="aduan.inbox.session").dumps(
+        {"u": staff["head"].id, "c": "x"}
+    )
     client.cookies.clear()
     client.cookies.set(auth.SESSION_COOKIE, forged)
     assert client.get("/inbox").status_code == 303
 
 
-def test_session_expires_after_max_age(client: TestClient, staff: dict[str, User], container: Container) -> None:
+def test_session_expires_after_max_age(
+    client: TestClient, staff: dict[str, User], container: Container
+) -> None:
     login(client, "officer")
     manager: auth.SessionManager = container.services["inbox.sessions"]
 
@@ -94,14 +102,18 @@ def test_session_expires_after_max_age(client: TestClient, staff: dict[str, User
         def get_timestamp(self) -> int:
             return int(time.time()) - auth.SESSION_MAX_AGE - 60
 
-    old = URLSafeTimedSerializer(manager.serializer.secret_keys[-1], salt="aduan.inbox.session", signer=Yesterday)
+    old = URLSafeTimedSerializer(
+        manager.serializer.secret_keys[-1], salt="aduan.inbox.session", signer=Yesterday
+    )
     user = staff["officer"]
     client.cookies.clear()
     client.cookies.set(auth.SESSION_COOKIE, old.dumps(manager.login_data(user, "id")))
     assert client.get("/inbox").status_code == 303
 
 
-def test_password_change_ends_existing_sessions(client: TestClient, staff: dict[str, User], container: Container) -> None:
+def test_password_change_ends_existing_sessions(
+    client: TestClient, staff: dict[str, User], container: Container
+) -> None:
     login(client, "officer")
     assert client.get("/inbox").status_code == 200
     with db.write_session(container.engine) as s:
@@ -119,8 +131,15 @@ def test_logout_ends_the_session(client: TestClient, staff: dict[str, User]) -> 
 
 def test_next_parameter_cannot_redirect_off_site(client: TestClient, staff: dict[str, User]) -> None:
     page = client.get("/inbox/login?next=//evil.example.test/")
-    r = client.post("/inbox/login", data={"username": "officer", "password": PASSWORD,
-                                          "csrf_token": csrf_of(page.text), "next": "//evil.example.test/"})
+    r = client.post(
+        "/inbox/login",
+        data={
+            "username": "officer",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "//evil.example.test/",
+        },
+    )
     assert r.headers["location"] == "/inbox"
 
 

@@ -27,18 +27,22 @@ def _access_rows(container: Container) -> list[AccessLog]:
         return list(s.exec(select(AccessLog).order_by(AccessLog.id)))  # type: ignore[arg-type]
 
 
-def test_viewing_the_reporter_is_recorded_in_the_access_log(container: Container, as_user: Login,
-                                                             staff: dict[str, User]) -> None:
+def test_viewing_the_reporter_is_recorded_in_the_access_log(
+    container: Container, as_user: Login, staff: dict[str, User]
+) -> None:
     c = file_one(container)
     officer, _ = as_user("officer")
     page = officer.get(f"/inbox/c/{c.tracking_number}").text
     assert "Budi Santoso" in page and "whatsapp:+6281234567001" in page
     rows = _access_rows(container)
     assert [(r.user_id, r.complaint_id, r.reporter_id, r.what, r.via) for r in rows] == [
-        (staff["officer"].id, c.id, c.reporter_id, "reporter", "web")]
+        (staff["officer"].id, c.id, c.reporter_id, "reporter", "web")
+    ]
 
 
-def test_roles_without_personal_data_see_no_reporter_and_leave_no_log(container: Container, as_user: Login) -> None:
+def test_roles_without_personal_data_see_no_reporter_and_leave_no_log(
+    container: Container, as_user: Login
+) -> None:
     c = file_one(container)
     liaison, _ = as_user("liaison")
     page = liaison.get(f"/inbox/c/{c.tracking_number}").text
@@ -47,8 +51,9 @@ def test_roles_without_personal_data_see_no_reporter_and_leave_no_log(container:
     assert _access_rows(container) == []
 
 
-def test_r5a_anonim_reporter_hidden_from_officer_shown_to_head_and_logged(container: Container, as_user: Login,
-                                                                          staff: dict[str, User]) -> None:
+def test_r5a_anonim_reporter_hidden_from_officer_shown_to_head_and_logged(
+    container: Container, as_user: Login, staff: dict[str, User]
+) -> None:
     c = file_one(container, name="Siti Aminah", anonymous=True, contact="tel:+6281234567005")
     officer, _ = as_user("officer")
     page = officer.get(f"/inbox/c/{c.tracking_number}").text
@@ -60,7 +65,9 @@ def test_r5a_anonim_reporter_hidden_from_officer_shown_to_head_and_logged(contai
     assert [(r.user_id, r.what) for r in rows] == [(staff["head"].id, "anonymous_reporter")]
 
 
-def test_api_view_of_reporter_is_logged_as_api(app: object, container: Container, staff: dict[str, User]) -> None:
+def test_api_view_of_reporter_is_logged_as_api(
+    app: object, container: Container, staff: dict[str, User]
+) -> None:
     from inbox.auth import create_token
 
     c = file_one(container)
@@ -75,17 +82,27 @@ def test_api_view_of_reporter_is_logged_as_api(app: object, container: Container
 def test_xss_payload_in_a_message_stays_text(container: Container, as_user: Login) -> None:
     c = file_one(container, text="Izin belum keluar " + XSS, name='Budi <b onmouseover="x">')
     officer, _ = as_user("officer")
-    for path in ("/inbox?queue=all", "/inbox/rows?queue=all", f"/inbox/c/{c.tracking_number}",
-                 f"/inbox/c/{c.tracking_number}/timeline"):
+    for path in (
+        "/inbox?queue=all",
+        "/inbox/rows?queue=all",
+        f"/inbox/c/{c.tracking_number}",
+        f"/inbox/c/{c.tracking_number}/timeline",
+    ):
         html = officer.get(path).text
         assert "<script>alert" not in html and "<img src=x" not in html and "<b onmouseover" not in html, path
         assert "&lt;script&gt;alert" in html, path
 
 
 def test_search_by_tracking_phone_email_name_and_words(container: Container, as_user: Login) -> None:
-    a = file_one(container, text="Biaya retribusi PBG terlalu mahal", contact="whatsapp:+6281234567011",
-                 name="Joko Widodo")
-    b = file_one(container, text="Antrean MPP sangat panjang", contact="mailto:rina@example.test", name="Rina")
+    a = file_one(
+        container,
+        text="Biaya retribusi PBG terlalu mahal",
+        contact="whatsapp:+6281234567011",
+        name="Joko Widodo",
+    )
+    b = file_one(
+        container, text="Antrean MPP sangat panjang", contact="mailto:rina@example.test", name="Rina"
+    )
     officer, _ = as_user("officer")
 
     def found(q: str) -> set[str]:
@@ -142,35 +159,51 @@ def test_reply_goes_to_the_outbox_on_the_citizens_channel(container: Container, 
     c = file_one(container)
     officer, csrf = as_user("officer")
     officer.post(f"/inbox/c/{c.tracking_number}/act/claim", data={"csrf_token": csrf})
-    r = officer.post(f"/inbox/c/{c.tracking_number}/act/reply",
-                     data={"csrf_token": csrf, "text": "Sedang kami proses.", "seen_outbox": "0"})
+    r = officer.post(
+        f"/inbox/c/{c.tracking_number}/act/reply",
+        data={"csrf_token": csrf, "text": "Sedang kami proses.", "seen_outbox": "0"},
+    )
     assert r.status_code == 303
     with db.session(container.engine) as s:
         rows = list(s.exec(select(OutboxMessage).where(OutboxMessage.complaint_id == c.id)))
     assert [(o.channel, o.to_urn, o.text, o.created_by) for o in rows] == [
-        ("whatsapp", "whatsapp:+6281234567001", "Sedang kami proses.", "user:officer")]
+        ("whatsapp", "whatsapp:+6281234567001", "Sedang kami proses.", "user:officer")
+    ]
 
 
-def test_two_officers_cannot_both_answer_without_seeing_each_other(container: Container, as_user: Login) -> None:
+def test_two_officers_cannot_both_answer_without_seeing_each_other(
+    container: Container, as_user: Login
+) -> None:
     c = file_one(container)
     first, csrf1 = as_user("officer")
     second, csrf2 = as_user("officer2")
-    assert first.post(f"/inbox/c/{c.tracking_number}/act/reply",
-                      data={"csrf_token": csrf1, "text": "Jawaban pertama", "seen_outbox": "0"}).status_code == 303
-    r = second.post(f"/inbox/c/{c.tracking_number}/act/reply",
-                    data={"csrf_token": csrf2, "text": "Jawaban kedua", "seen_outbox": "0"})
+    assert (
+        first.post(
+            f"/inbox/c/{c.tracking_number}/act/reply",
+            data={"csrf_token": csrf1, "text": "Jawaban pertama", "seen_outbox": "0"},
+        ).status_code
+        == 303
+    )
+    r = second.post(
+        f"/inbox/c/{c.tracking_number}/act/reply",
+        data={"csrf_token": csrf2, "text": "Jawaban kedua", "seen_outbox": "0"},
+    )
     assert r.status_code == 409
     assert "Jawaban pertama" in r.text  # the refusal shows the other officer's message
     first.post(f"/inbox/c/{c.tracking_number}/act/claim", data={"csrf_token": csrf1})
     page = second.get(f"/inbox/c/{c.tracking_number}").text
     assert "Sedang ditangani oleh Uji officer" in page
     last = re.search(r'name="seen_outbox" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
-    r = second.post(f"/inbox/c/{c.tracking_number}/act/reply",
-                    data={"csrf_token": csrf2, "text": "Jawaban kedua", "seen_outbox": last})
+    r = second.post(
+        f"/inbox/c/{c.tracking_number}/act/reply",
+        data={"csrf_token": csrf2, "text": "Jawaban kedua", "seen_outbox": last},
+    )
     assert r.status_code == 409 and "claim it first" in r.text
 
 
-def test_whatsapp_reply_outside_24_hours_says_template(container: Container, as_user: Login, clock: object) -> None:
+def test_whatsapp_reply_outside_24_hours_says_template(
+    container: Container, as_user: Login, clock: object
+) -> None:
     c = file_one(container)
     with db.write_session(container.engine) as s:
         contact = s.exec(select(Contact).where(Contact.urn == c.contact_urn)).one()
@@ -182,11 +215,21 @@ def test_whatsapp_reply_outside_24_hours_says_template(container: Container, as_
     assert 'data-testid="wa-template"' in officer.get(f"/inbox/c/{c.tracking_number}").text
 
 
-def test_r2c_letter_with_scan_filed_from_the_form(container: Container, as_user: Login, tmp_path: Path) -> None:
+def test_r2c_letter_with_scan_filed_from_the_form(
+    container: Container, as_user: Login, tmp_path: Path
+) -> None:
     officer, csrf = as_user("officer")
-    r = officer.post("/inbox/new", data={"csrf_token": csrf, "channel": "letter", "reporter_name": "Ani Rahmawati",
-                                         "contact": "0812-3456-7002", "text": "Biaya izin tidak sesuai tarif resmi"},
-                     files={"scan": ("surat.pdf", b"%PDF-1.4 surat", "application/pdf")})
+    r = officer.post(
+        "/inbox/new",
+        data={
+            "csrf_token": csrf,
+            "channel": "letter",
+            "reporter_name": "Ani Rahmawati",
+            "contact": "0812-3456-7002",
+            "text": "Biaya izin tidak sesuai tarif resmi",
+        },
+        files={"scan": ("surat.pdf", b"%PDF-1.4 surat", "application/pdf")},
+    )
     assert r.status_code == 303
     tracking = r.headers["location"].split("/")[-1].split("?")[0]
     html = officer.get(f"/inbox/c/{tracking}").text
@@ -203,7 +246,9 @@ def test_r2c_letter_with_scan_filed_from_the_form(container: Container, as_user:
 
 def test_r5b_box_complaint_without_name_becomes_saran(container: Container, as_user: Login) -> None:
     officer, csrf = as_user("officer")
-    r = officer.post("/inbox/new", data={"csrf_token": csrf, "channel": "box", "text": "Toilet MPP kotor dan bau"})
+    r = officer.post(
+        "/inbox/new", data={"csrf_token": csrf, "channel": "box", "text": "Toilet MPP kotor dan bau"}
+    )
     assert r.status_code == 303
     tracking = r.headers["location"].split("/")[-1].split("?")[0]
     assert "tanpa identitas" in officer.get(f"/inbox/c/{tracking}").text
@@ -211,8 +256,10 @@ def test_r5b_box_complaint_without_name_becomes_saran(container: Container, as_u
 
 def test_new_form_refuses_a_provider_channel(container: Container, as_user: Login) -> None:
     officer, csrf = as_user("officer")
-    r = officer.post("/inbox/new", data={"csrf_token": csrf, "channel": "whatsapp", "text": "Izin lama sekali",
-                                         "reporter_name": "Budi"})
+    r = officer.post(
+        "/inbox/new",
+        data={"csrf_token": csrf, "channel": "whatsapp", "text": "Izin lama sekali", "reporter_name": "Budi"},
+    )
     assert r.status_code == 400
 
 
@@ -223,8 +270,10 @@ def test_bot_suggestion_is_one_click_away(container: Container, as_user: Login) 
     assert 'data-action="accept-suggestion"' in html
     service = re.search(r'<input type="hidden" name="service_code" value="([^"]*)">', html).group(1)  # type: ignore[union-attr]
     assert service == "pbg"
-    r = officer.post(f"/inbox/c/{c.tracking_number}/act/classify",
-                     data={"csrf_token": csrf, "service_code": "pbg", "problem_type": "waktu"})
+    r = officer.post(
+        f"/inbox/c/{c.tracking_number}/act/classify",
+        data={"csrf_token": csrf, "service_code": "pbg", "problem_type": "waktu"},
+    )
     assert r.status_code == 303
     with db.session(container.engine) as s:
         fresh = s.get(Complaint, c.id)
@@ -234,8 +283,14 @@ def test_bot_suggestion_is_one_click_away(container: Container, as_user: Login) 
 def test_failed_outbound_messages_queue(container: Container, as_user: Login) -> None:
     c = file_one(container)
     with db.write_session(container.engine) as s:
-        row = enqueue(s, channel="whatsapp", to="whatsapp:+6281234567001", text="x", now=container.now(),
-                      complaint_id=c.id)
+        row = enqueue(
+            s,
+            channel="whatsapp",
+            to="whatsapp:+6281234567001",
+            text="x",
+            now=container.now(),
+            complaint_id=c.id,
+        )
         row.status, row.last_error = FAILED, "63016: outside the allowed window"
         s.add(row)
     officer, _ = as_user("officer")
@@ -277,3 +332,11 @@ def test_static_htmx_is_served_from_the_package(client: TestClient) -> None:
     r = client.get("/inbox/static/htmx.min.js")
     assert r.status_code == 200 and "htmx" in r.text[:2000]
     assert client.get("/inbox/static/../auth.py").status_code == 404
+
+
+def test_openapi_documents_the_api_with_bearer_auth(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/complaints", "/api/v1/complaints/{tracking}", "/api/v1/complaints/{tracking}/actions/{action}",
+            "/api/v1/queues", "/api/v1/dashboard"} <= set(doc["paths"])
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert not any(path.startswith("/inbox") for path in doc["paths"])

@@ -59,9 +59,16 @@ def test_role_matrix_pages(
         assert r.status_code in (200, 403), (role, path, r.status_code)
     for action, permission in ACTION_PERMISSION.items():
         c, other = file_one(container), file_one(container, contact="whatsapp:+6281234567999")
-        r = client.post(f"/inbox/c/{c.tracking_number}/act/{action}",
-                        data={"csrf_token": csrf, **form_for(action, staff, other.tracking_number)})
-        assert (r.status_code != 403) == expected(role, permission), (role, action, r.status_code, r.text[:300])
+        r = client.post(
+            f"/inbox/c/{c.tracking_number}/act/{action}",
+            data={"csrf_token": csrf, **form_for(action, staff, other.tracking_number)},
+        )
+        assert (r.status_code != 403) == expected(role, permission), (
+            role,
+            action,
+            r.status_code,
+            r.text[:300],
+        )
         assert r.status_code in (303, 403, 409), (role, action, r.status_code, r.text[:300])
 
 
@@ -71,21 +78,39 @@ def test_role_matrix_api(role: str, app: FastAPI, container: Container, staff: d
         token = create_token(s, user=s.get(User, staff[role].id), name="matrix", now=container.now())  # type: ignore[arg-type]
     client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     target = file_one(container)
-    reads = {"/api/v1/queues": "view_queue", "/api/v1/complaints": "view_queue",
-             f"/api/v1/complaints/{target.tracking_number}": "view_complaint",
-             "/api/v1/dashboard": "dashboard", "/api/v1/outbox/failed": "view_failed"}
+    reads = {
+        "/api/v1/queues": "view_queue",
+        "/api/v1/complaints": "view_queue",
+        f"/api/v1/complaints/{target.tracking_number}": "view_complaint",
+        "/api/v1/dashboard": "dashboard",
+        "/api/v1/outbox/failed": "view_failed",
+    }
     for path, permission in reads.items():
         r = client.get(path)
         assert (r.status_code != 403) == expected(role, permission), (role, path, r.status_code)
         assert r.status_code in (200, 403), (role, path, r.status_code, r.text[:300])
-    r = client.post("/api/v1/complaints", json={"channel": "phone", "text": "Biaya izin tidak sesuai tarif resmi",
-                                                "reporter_name": "Ani Rahmawati", "contact": "+6281234567002"})
+    r = client.post(
+        "/api/v1/complaints",
+        json={
+            "channel": "phone",
+            "text": "Biaya izin tidak sesuai tarif resmi",
+            "reporter_name": "Ani Rahmawati",
+            "contact": "+6281234567002",
+        },
+    )
     assert (r.status_code != 403) == expected(role, "create_complaint"), (role, r.status_code)
     for action, permission in ACTION_PERMISSION.items():
         c, other = file_one(container), file_one(container, contact="whatsapp:+6281234567999")
-        r = client.post(f"/api/v1/complaints/{c.tracking_number}/actions/{action}",
-                        json=form_for(action, staff, other.tracking_number))
-        assert (r.status_code != 403) == expected(role, permission), (role, action, r.status_code, r.text[:300])
+        r = client.post(
+            f"/api/v1/complaints/{c.tracking_number}/actions/{action}",
+            json=form_for(action, staff, other.tracking_number),
+        )
+        assert (r.status_code != 403) == expected(role, permission), (
+            role,
+            action,
+            r.status_code,
+            r.text[:300],
+        )
         assert r.status_code in (200, 403, 409), (role, action, r.status_code, r.text[:300])
 
 
@@ -99,12 +124,21 @@ def test_r7c_only_the_head_approves_apip_and_it_sticks(
 ) -> None:
     c = file_one(container)
     officer, ocsrf = as_user("officer")
-    assert officer.post(f"/inbox/c/{c.tracking_number}/act/request_apip",
-                        data={"csrf_token": ocsrf, "note": "perlu audit"}).status_code == 303
-    assert officer.post(f"/inbox/c/{c.tracking_number}/act/approve_apip",
-                        data={"csrf_token": ocsrf}).status_code == 403
+    assert (
+        officer.post(
+            f"/inbox/c/{c.tracking_number}/act/request_apip",
+            data={"csrf_token": ocsrf, "note": "perlu audit"},
+        ).status_code
+        == 303
+    )
+    assert (
+        officer.post(f"/inbox/c/{c.tracking_number}/act/approve_apip", data={"csrf_token": ocsrf}).status_code
+        == 403
+    )
     head, hcsrf = as_user("head")
     assert "Setujui APIP" in head.get(f"/inbox/c/{c.tracking_number}").text
-    assert head.post(f"/inbox/c/{c.tracking_number}/act/approve_apip",
-                     data={"csrf_token": hcsrf}).status_code == 303
+    assert (
+        head.post(f"/inbox/c/{c.tracking_number}/act/approve_apip", data={"csrf_token": hcsrf}).status_code
+        == 303
+    )
     assert "APIP disetujui" in officer.get(f"/inbox/c/{c.tracking_number}").text

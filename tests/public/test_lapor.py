@@ -33,7 +33,9 @@ def make_container(config_data: dict[str, Any], engine: Any, clock: Any, tmp_pat
     config_data.setdefault("storage", {})["attachments_dir"] = str(tmp_path / "attachments")
     from tests.conftest import TEST_ENV
 
-    return build(config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False)
+    return build(
+        config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False
+    )
 
 
 @pytest.fixture
@@ -91,8 +93,15 @@ def test_r2j_form_lists_catalogue_and_warns_about_saran(client: TestClient) -> N
 def test_r5a_named_submission_is_pengaduan_with_tracking_number_and_due_date(
     client: TestClient, web_container: Container
 ) -> None:
-    answer = submit(client, name=NAME, contact=PHONE, service="pbg", service_date="2026-03-02",
-                    problem_type="waktu", text=TEXT)
+    answer = submit(
+        client,
+        name=NAME,
+        contact=PHONE,
+        service="pbg",
+        service_date="2026-03-02",
+        problem_type="waktu",
+        text=TEXT,
+    )
     assert answer.status_code == 200
     [complaint] = complaints(web_container)
     assert complaint.kind == "pengaduan" and complaint.channel == "web"
@@ -175,7 +184,13 @@ def test_invalid_contact_shows_form_again_with_values(client: TestClient, web_co
 
 def test_attachment_stored_and_linked(client: TestClient, web_container: Container) -> None:
     photo = b"\xff\xd8\xff\xe0" + b"0" * 2000
-    submit(client, name=NAME, contact=PHONE, text=TEXT, files=[("attachments", ("antrean.jpg", photo, "image/jpeg"))])
+    submit(
+        client,
+        name=NAME,
+        contact=PHONE,
+        text=TEXT,
+        files=[("attachments", ("antrean.jpg", photo, "image/jpeg"))],
+    )
     with db.session(web_container.engine) as s:
         [message] = s.exec(select(Message)).all()
     [att] = json.loads(message.attachments)
@@ -185,7 +200,9 @@ def test_attachment_stored_and_linked(client: TestClient, web_container: Contain
 
 
 def test_attachment_of_other_type_refused(client: TestClient, web_container: Container) -> None:
-    answer = submit(client, name=NAME, text=TEXT, files=[("attachments", ("x.exe", b"MZ", "application/x-msdownload"))])
+    answer = submit(
+        client, name=NAME, text=TEXT, files=[("attachments", ("x.exe", b"MZ", "application/x-msdownload"))]
+    )
     assert answer.status_code == 400 and "bukan foto" in answer.text
     assert complaints(web_container) == []
 
@@ -193,7 +210,9 @@ def test_attachment_of_other_type_refused(client: TestClient, web_container: Con
 # -- the status page ------------------------------------------------------------------------------------
 
 
-def test_status_shows_state_and_due_date_without_personal_data(client: TestClient, web_container: Container) -> None:
+def test_status_shows_state_and_due_date_without_personal_data(
+    client: TestClient, web_container: Container
+) -> None:
     submit(client, name=NAME, contact=PHONE, text=TEXT)
     [complaint] = complaints(web_container)
     page = client.get("/status", params={"nomor": complaint.tracking_number.lower()})
@@ -287,11 +306,15 @@ def test_r2j_browser_submit_then_status(live_url: str, javascript: bool) -> None
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
-            page = browser.new_context(java_script_enabled=javascript, viewport={"width": 390, "height": 844}).new_page()
+            page = browser.new_context(
+                java_script_enabled=javascript, viewport={"width": 390, "height": 844}
+            ).new_page()
             page.goto(f"{live_url}/lapor")
             assert page.is_visible("#name-notice")
             box = page.locator("#website").bounding_box()

@@ -20,19 +20,34 @@ RECEIVED = dt.datetime(2026, 3, 10, 10, 0, tzinfo=JAKARTA)
 def make_staff(container: Container) -> dict[str, User]:
     """Create one user per role; officer → section head → division head → head via superior_id."""
     with db.write_session(container.engine) as s:
-        head = User(username="kepala", full_name="Kepala Dinas", role=HEAD, email="kepala@example.test",
-                    telegram_chat_id="9001")
+        head = User(
+            username="kepala",
+            full_name="Kepala Dinas",
+            role=HEAD,
+            email="kepala@example.test",
+            telegram_chat_id="9001",
+        )
         s.add(head)
         s.flush()
         division = User(username="kabid", role=DIVISION_HEAD, superior_id=head.id, email="kabid@example.test")
         s.add(division)
         s.flush()
-        section = User(username="kasi", role=SECTION_HEAD, superior_id=division.id, email="kasi@example.test",
-                       telegram_chat_id="9002")
+        section = User(
+            username="kasi",
+            role=SECTION_HEAD,
+            superior_id=division.id,
+            email="kasi@example.test",
+            telegram_chat_id="9002",
+        )
         s.add(section)
         s.flush()
-        officer = User(username="petugas", role=OFFICER, superior_id=section.id, email="petugas@example.test",
-                       telegram_chat_id="9003")
+        officer = User(
+            username="petugas",
+            role=OFFICER,
+            superior_id=section.id,
+            email="petugas@example.test",
+            telegram_chat_id="9003",
+        )
         others = [
             officer,
             User(username="officer2", role=OFFICER, superior_id=section.id),
@@ -63,8 +78,15 @@ def file(
     """File a complaint through ``intake.ingest.file_complaint`` (the only creator) and commit it."""
     with db.write_session(container.engine) as s:
         c = file_complaint(
-            session=s, office=container.office, channel=channel, contact_urn=urn, text=text,
-            received_at=received_at, now=received_at, reporter_name=name, service=service,
+            session=s,
+            office=container.office,
+            channel=channel,
+            contact_urn=urn,
+            text=text,
+            received_at=received_at,
+            now=received_at,
+            reporter_name=name,
+            service=service,
         )
         if assignee is not None:
             c.assignee_id = assignee.id

@@ -28,8 +28,15 @@ def test_r6_review_starts_the_review_and_checks_the_plan(container: Container) -
         c = reload(s, c)
         with pytest.raises(workflow.TransitionError, match="klarifikasi"):
             workflow.set_review(s, c, actor=staff["petugas"], now=LATER, handling_plan="tebak-tebakan")
-        workflow.set_review(s, c, actor=staff["petugas"], now=LATER, core_problem="PBG terlambat",
-                            standard_ref="Standar pelayanan PBG, jangka waktu", handling_plan="klarifikasi")
+        workflow.set_review(
+            s,
+            c,
+            actor=staff["petugas"],
+            now=LATER,
+            core_problem="PBG terlambat",
+            standard_ref="Standar pelayanan PBG, jangka waktu",
+            handling_plan="klarifikasi",
+        )
         assert c.status == "under_review"
         assert {e.field for e in _events(s, c, "review")} == {"core_problem", "standard_ref", "handling_plan"}
 
@@ -79,8 +86,16 @@ def test_r7b_agency_track_needs_the_agency(container: Container) -> None:
         workflow.set_review(s, c, actor=staff["petugas"], now=LATER, handling_plan="konfirmasi")
         with pytest.raises(workflow.TransitionError, match="agency"):
             workflow.set_track(s, c, actor=staff["petugas"], now=LATER, track="agency")
-        workflow.set_track(s, c, actor=staff["petugas"], now=LATER, track="agency", agency="Dinas PUPR",
-                           agency_liaison="Seksi Bangunan", agency_follow_up_date=dt.date(2026, 3, 20))
+        workflow.set_track(
+            s,
+            c,
+            actor=staff["petugas"],
+            now=LATER,
+            track="agency",
+            agency="Dinas PUPR",
+            agency_liaison="Seksi Bangunan",
+            agency_follow_up_date=dt.date(2026, 3, 20),
+        )
         assert (c.agency, c.status) == ("Dinas PUPR", "in_follow_up")
 
 
@@ -95,8 +110,16 @@ def test_r8_answer_goes_out_on_the_citizens_channel_then_report_to_superior(cont
         row = workflow.answer(s, c, actor=staff["petugas"], now=LATER, text="PBG Anda terbit 12 Maret.")
         assert row is not None
         assert (row.channel, row.to_urn, row.purpose, row.complaint_id) == (
-            "whatsapp", "whatsapp:+6281234567002", "answer", c.id)
-        assert (c.status, c.answer_text, c.next_checkpoint_at) == ("answered", "PBG Anda terbit 12 Maret.", None)
+            "whatsapp",
+            "whatsapp:+6281234567002",
+            "answer",
+            c.id,
+        )
+        assert (c.status, c.answer_text, c.next_checkpoint_at) == (
+            "answered",
+            "PBG Anda terbit 12 Maret.",
+            None,
+        )
         with pytest.raises(workflow.TransitionError, match="answered"):
             workflow.close(s, c, actor=staff["petugas"], now=LATER)
         boss = workflow.report_up(s, c, actor=staff["petugas"], now=LATER)
@@ -140,8 +163,14 @@ def test_r3_promote_saran_needs_a_reason_and_starts_the_deadline_watch(container
         c = reload(s, c)
         with pytest.raises(workflow.TransitionError, match="reason"):
             workflow.change_kind(s, c, actor=staff["petugas"], now=LATER, kind="pengaduan", reason=" ")
-        workflow.change_kind(s, c, actor=staff["petugas"], now=LATER, kind="pengaduan",
-                             reason="pelapor menyebut nama lewat telepon")
+        workflow.change_kind(
+            s,
+            c,
+            actor=staff["petugas"],
+            now=LATER,
+            kind="pengaduan",
+            reason="pelapor menyebut nama lewat telepon",
+        )
         assert (c.kind, c.status, c.next_checkpoint_at) == ("pengaduan", "received", LATER)
         workflow.change_kind(s, c, actor=staff["petugas"], now=LATER, kind="saran", reason="bukan pengaduan")
         assert (c.status, c.next_checkpoint_at) == ("acknowledged", None)
@@ -161,7 +190,9 @@ def test_merge_and_notes(container: Container) -> None:
         assert (dup.status, dup.merged_into_id, dup.next_checkpoint_at) == ("merged", first.id, None)
         with pytest.raises(workflow.PermissionDenied):
             workflow.add_note(s, first, actor=staff["auditor"], now=LATER, text="x")
-        note = workflow.add_note(s, first, actor=staff["penghubung"], now=LATER, text="Dinas PUPR sudah dihubungi")
+        note = workflow.add_note(
+            s, first, actor=staff["penghubung"], now=LATER, text="Dinas PUPR sudah dihubungi"
+        )
         assert [n.text for n in workflow.notes_of(s, first)] == ["Dinas PUPR sudah dihubungi"]
     with db.session(container.engine) as s:
         assert s.get(Note, note.id) is not None

@@ -38,18 +38,35 @@ def test_r4_next_checkpoint_walks_one_off_then_every_working_day_overdue() -> No
     moments = []
     after = RECEIVED
     for _ in range(8):
-        after = deadlines.next_checkpoint(received_at=RECEIVED, due_date=DUE, after=after, policy=POLICY, calendar=CAL)
+        after = deadlines.next_checkpoint(
+            received_at=RECEIVED, due_date=DUE, after=after, policy=POLICY, calendar=CAL
+        )
         moments.append(after.astimezone(JAKARTA).date().isoformat())
     # 31 March once (two checkpoints share it); Fri 3 April (Good Friday) and weekends never
-    assert moments == ["2026-03-26", "2026-03-31", "2026-04-02", "2026-04-07", "2026-04-08", "2026-04-09",
-                       "2026-04-10", "2026-04-13"]
+    assert moments == [
+        "2026-03-26",
+        "2026-03-31",
+        "2026-04-02",
+        "2026-04-07",
+        "2026-04-08",
+        "2026-04-09",
+        "2026-04-10",
+        "2026-04-13",
+    ]
     assert deadlines.first_checkpoint(received_at=RECEIVED, due_date=DUE, policy=POLICY, calendar=CAL) == at(
-        "2026-03-26")
+        "2026-03-26"
+    )
 
 
 def test_r4_window_after_a_gap_holds_every_missed_checkpoint_and_one_overdue() -> None:
-    due = deadlines.due_in_window(received_at=RECEIVED, due_date=DUE, start=at("2026-03-26"),
-                                  end=at("2026-04-10", 9), policy=POLICY, calendar=CAL)
+    due = deadlines.due_in_window(
+        received_at=RECEIVED,
+        due_date=DUE,
+        start=at("2026-03-26"),
+        end=at("2026-04-10", 9),
+        policy=POLICY,
+        calendar=CAL,
+    )
     assert [(d.checkpoint.key, d.occurrence, d.day.isoformat()) for d in due] == [
         ("reminder", 0, "2026-03-26"),
         ("progress_notice", 0, "2026-03-31"),
@@ -60,17 +77,30 @@ def test_r4_window_after_a_gap_holds_every_missed_checkpoint_and_one_overdue() -
 
 
 def test_r4_window_before_the_checkpoint_time_is_empty() -> None:
-    due = deadlines.due_in_window(received_at=RECEIVED, due_date=DUE, start=at("2026-03-26"),
-                                  end=at("2026-03-26", 7), policy=POLICY, calendar=CAL)
+    due = deadlines.due_in_window(
+        received_at=RECEIVED,
+        due_date=DUE,
+        start=at("2026-03-26"),
+        end=at("2026-03-26", 7),
+        policy=POLICY,
+        calendar=CAL,
+    )
     assert due == []
 
 
 def test_policy_from_config_reads_the_table() -> None:
-    policy = deadlines.policy_from_config({
-        "checkpoint_time": "07:30", "late_after_minutes": 30, "progress_notice_day": 0,
-        "overdue_notify": "division_head",
-        "checkpoints": [{"name": "b", "day": 9, "notify": "head"}, {"name": "a", "day": 5, "notify": "assignee"}],
-    })
+    policy = deadlines.policy_from_config(
+        {
+            "checkpoint_time": "07:30",
+            "late_after_minutes": 30,
+            "progress_notice_day": 0,
+            "overdue_notify": "division_head",
+            "checkpoints": [
+                {"name": "b", "day": 9, "notify": "head"},
+                {"name": "a", "day": 5, "notify": "assignee"},
+            ],
+        }
+    )
     assert [c.key for c in policy.checkpoints] == ["a", "b"]
     assert policy.at_time == dt.time(7, 30) and policy.late_after == dt.timedelta(minutes=30)
     assert [c.key for c in policy.all_checkpoints(14)] == ["a", "b", "overdue"]  # no progress notice

@@ -44,7 +44,11 @@ def at(day: dt.date, hour: int = 9) -> dt.datetime:
 @pytest.fixture
 def cli_env(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """config.toml pointing at the test database (no auto-migration: the fixture made the tables)."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace("auto_migrate = true", "auto_migrate = false")
+    text = (
+        (ROOT / "config.toml")
+        .read_text(encoding="utf-8")
+        .replace("auto_migrate = true", "auto_migrate = false")
+    )
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))
@@ -75,14 +79,18 @@ def test_r4_walk_fourteen_working_days_across_nyepi_and_idul_fitri(
         report = cli(capsys, "sweep", "--now", at(day).isoformat())
         if report["alerts"]:
             fired[day.isoformat()] = [
-                (a["checkpoint"], a["occurrence"], a["notify"], a["days_left"], a["late"]) for a in report["alerts"]
+                (a["checkpoint"], a["occurrence"], a["notify"], a["days_left"], a["late"])
+                for a in report["alerts"]
             ]
         # a second sweep the same day finds nothing more: each checkpoint fires once
         assert cli(capsys, "sweep", "--now", at(day, 15).isoformat())["alerts"] == []
         day += dt.timedelta(days=1)
     assert fired == {
         "2026-03-26": [("reminder", 0, "assignee", 7, False)],
-        "2026-03-31": [("progress_notice", 0, "citizen", 4, False), ("section_head", 0, "section_head", 4, False)],
+        "2026-03-31": [
+            ("progress_notice", 0, "citizen", 4, False),
+            ("section_head", 0, "section_head", 4, False),
+        ],
         "2026-04-02": [("head", 0, "head", 2, False)],
         "2026-04-07": [("overdue", 0, "head", 0, False)],
         "2026-04-08": [("overdue", 1, "head", -1, False)],
@@ -93,13 +101,24 @@ def test_r4_walk_fourteen_working_days_across_nyepi_and_idul_fitri(
     }
     shown = cli(capsys, "show", watched.tracking_number, "--json")
     assert [c["date"] for c in shown["checkpoints"]] == [
-        "2026-03-26", "2026-03-31", "2026-03-31", "2026-04-02", "2026-04-07"]
+        "2026-03-26",
+        "2026-03-31",
+        "2026-03-31",
+        "2026-04-02",
+        "2026-04-07",
+    ]
     assert [(a["checkpoint"], a["occurrence"]) for a in shown["alerts"]][:4] == [
-        ("reminder", 0), ("progress_notice", 0), ("section_head", 0), ("head", 0)]
+        ("reminder", 0),
+        ("progress_notice", 0),
+        ("section_head", 0),
+        ("head", 0),
+    ]
     assert all(a["status"] == "sent" for a in shown["alerts"])
     with db.session(container.engine) as s:
         notices = s.exec(select(OutboxMessage).where(OutboxMessage.purpose == "progress")).all()
-    assert [(n.channel, n.to_urn, n.complaint_id) for n in notices] == [("sms", "tel:+6281234567001", watched.id)]
+    assert [(n.channel, n.to_urn, n.complaint_id) for n in notices] == [
+        ("sms", "tel:+6281234567001", watched.id)
+    ]
     assert "7 April 2026" in notices[0].text
 
 
@@ -109,7 +128,9 @@ def test_r4_answered_complaint_gets_no_more_alerts(container: Container) -> None
     escalation.sweep(container, now=at(dt.date(2026, 3, 26)))
     with db.write_session(container.engine) as s:
         c = reload(s, c)
-        workflow.set_review(s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), handling_plan="klarifikasi")
+        workflow.set_review(
+            s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), handling_plan="klarifikasi"
+        )
         workflow.answer(s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), text="Sudah terbit.")
     for day in (dt.date(2026, 3, 31), dt.date(2026, 4, 7), dt.date(2026, 4, 8)):
         assert escalation.sweep(container, now=at(day)).alerts == []
@@ -122,7 +143,10 @@ def test_r4_catch_up_after_downtime_sends_what_was_missed_marked_late(container:
     file(container, assignee=staff["petugas"])
     report = escalation.sweep(container, now=at(dt.date(2026, 4, 9)))  # nobody swept since 10 March
     assert [(a["checkpoint"], a["occurrence"], a["late"]) for a in report.alerts] == [
-        ("reminder", 0, True), ("progress_notice", 0, True), ("section_head", 0, True), ("head", 0, True),
+        ("reminder", 0, True),
+        ("progress_notice", 0, True),
+        ("section_head", 0, True),
+        ("head", 0, True),
         ("overdue", 2, False),  # today's overdue checkpoint (08:00) is on time at 09:00
     ]
     late_flags = {m.subject.rsplit(" ", 1)[-1]: "terlambat dikirim" in m.text for m, _ in sender.sent}
@@ -139,8 +163,12 @@ def test_r4_two_concurrent_sweepers_alert_exactly_once(container: Container) -> 
     sender = RecordingSender()
     container.services["alert_senders"] = [sender]
     for i in range(40):
-        file(container, urn=f"tel:+62812345670{i:02d}", assignee=staff["petugas"],
-             received_at=RECEIVED + dt.timedelta(minutes=i))
+        file(
+            container,
+            urn=f"tel:+62812345670{i:02d}",
+            assignee=staff["petugas"],
+            received_at=RECEIVED + dt.timedelta(minutes=i),
+        )
     barrier = threading.Barrier(2)
     reports: list[escalation.SweepReport] = []
     errors: list[BaseException] = []
@@ -171,9 +199,21 @@ def test_r4_two_concurrent_sweepers_alert_exactly_once(container: Container) -> 
 def test_r4_alert_rows_are_unique_per_complaint_and_checkpoint(container: Container) -> None:
     """The unique row itself refuses a second insert (the guarantee beneath the sweep)."""
     c = file(container)
-    row = {"complaint_id": c.id, "checkpoint": "reminder", "occurrence": 0, "notify": "assignee",
-           "recipient_id": None, "scheduled_at": RECEIVED, "created_at": RECEIVED, "late": False, "days_left": 7,
-           "text": "x", "status": "pending", "attempts": 0, "channels_sent": ""}
+    row = {
+        "complaint_id": c.id,
+        "checkpoint": "reminder",
+        "occurrence": 0,
+        "notify": "assignee",
+        "recipient_id": None,
+        "scheduled_at": RECEIVED,
+        "created_at": RECEIVED,
+        "late": False,
+        "days_left": 7,
+        "text": "x",
+        "status": "pending",
+        "attempts": 0,
+        "channels_sent": "",
+    }
     with db.write_session(container.engine) as s:
         assert len(escalation._insert_alerts(s, [row])) == 1
     with db.write_session(container.engine) as s:

@@ -62,9 +62,18 @@ class FakeSession:
 def _complaint(kind: str, status: str) -> Complaint:
     """A complaint in ``status`` with what each status implies already filled in."""
     return Complaint(
-        id=1, tracking_number="PWK-2026-000001", year=2026, seq=1, kind=kind, channel="sms",
-        received_at=NOW, due_date=dt.date(2026, 4, 7), status=status, track="internal",
-        answer_text="Izin sudah terbit.", merged_into_id=2,
+        id=1,
+        tracking_number="PWK-2026-000001",
+        year=2026,
+        seq=1,
+        kind=kind,
+        channel="sms",
+        received_at=NOW,
+        due_date=dt.date(2026, 4, 7),
+        status=status,
+        track="internal",
+        answer_text="Izin sudah terbit.",
+        merged_into_id=2,
     )
 
 
@@ -87,7 +96,12 @@ def test_r6_r8_transition_allowed_or_refused(kind: str, src: str, dst: str) -> N
         workflow.transition(session, complaint, to=dst, actor=OFFICER_USER, now=NOW, note=note)  # type: ignore[arg-type]
         assert complaint.status == dst
         event = session.added[-1]
-        assert (event.action, event.old_value, event.new_value, event.actor) == ("status", src, dst, "user:petugas")
+        assert (event.action, event.old_value, event.new_value, event.actor) == (
+            "status",
+            src,
+            dst,
+            "user:petugas",
+        )
     else:
         with pytest.raises(workflow.TransitionError) as err:
             workflow.transition(session, complaint, to=dst, actor=OFFICER_USER, now=NOW, note=note)  # type: ignore[arg-type]
@@ -129,8 +143,13 @@ def test_reopen_needs_a_reason() -> None:
 def test_unknown_status_lists_known_ones() -> None:
     """An unknown target status names the known ones."""
     with pytest.raises(workflow.TransitionError, match="known: received"):
-        workflow.transition(FakeSession(), _complaint("pengaduan", STATUS_RECEIVED), to="done",  # type: ignore[arg-type]
-                            actor=OFFICER_USER, now=NOW)
+        workflow.transition(
+            FakeSession(),
+            _complaint("pengaduan", STATUS_RECEIVED),
+            to="done",  # type: ignore[arg-type]
+            actor=OFFICER_USER,
+            now=NOW,
+        )
 
 
 @pytest.mark.parametrize("role", [AUDITOR, LIAISON, ADMIN])
@@ -138,8 +157,13 @@ def test_roles_outside_the_case_ladder_cannot_change_status(role: str) -> None:
     """The APIP auditor is read-only; liaison and administrator do not move complaints."""
     complaint = _complaint(rules.KIND_PENGADUAN, STATUS_RECEIVED)
     with pytest.raises(workflow.PermissionDenied, match=role):
-        workflow.transition(FakeSession(), complaint, to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
-                            actor=User(id=3, username="x", role=role), now=NOW)
+        workflow.transition(
+            FakeSession(),
+            complaint,
+            to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
+            actor=User(id=3, username="x", role=role),
+            now=NOW,
+        )
     assert complaint.status == STATUS_RECEIVED
 
 
@@ -147,16 +171,26 @@ def test_roles_outside_the_case_ladder_cannot_change_status(role: str) -> None:
 def test_case_roles_may_change_status(role: str) -> None:
     """Every level of the R7a ladder may move a complaint along."""
     complaint = _complaint(rules.KIND_PENGADUAN, STATUS_RECEIVED)
-    workflow.transition(FakeSession(), complaint, to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
-                        actor=User(id=3, username="x", role=role), now=NOW)
+    workflow.transition(
+        FakeSession(),
+        complaint,
+        to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
+        actor=User(id=3, username="x", role=role),
+        now=NOW,
+    )
     assert complaint.status == STATUS_UNDER_REVIEW
 
 
 def test_inactive_user_is_refused() -> None:
     """A deactivated account cannot act."""
     with pytest.raises(workflow.PermissionDenied):
-        workflow.transition(FakeSession(), _complaint("pengaduan", STATUS_RECEIVED), to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
-                            actor=User(id=3, username="x", role=OFFICER, is_active=False), now=NOW)
+        workflow.transition(
+            FakeSession(),
+            _complaint("pengaduan", STATUS_RECEIVED),
+            to=STATUS_UNDER_REVIEW,  # type: ignore[arg-type]
+            actor=User(id=3, username="x", role=OFFICER, is_active=False),
+            now=NOW,
+        )
 
 
 def test_r4_watch_stops_when_answered_and_resumes_on_reopen() -> None:
@@ -168,6 +202,12 @@ def test_r4_watch_stops_when_answered_and_resumes_on_reopen() -> None:
     assert complaint.next_checkpoint_at is None and complaint.answered_at == NOW
     complaint.status = STATUS_CLOSED
     later = NOW + dt.timedelta(days=3)
-    workflow.transition(FakeSession(), complaint, to=STATUS_UNDER_REVIEW, actor=OFFICER_USER, now=later,  # type: ignore[arg-type]
-                        note="warga keberatan")
+    workflow.transition(
+        FakeSession(),
+        complaint,
+        to=STATUS_UNDER_REVIEW,
+        actor=OFFICER_USER,
+        now=later,  # type: ignore[arg-type]
+        note="warga keberatan",
+    )
     assert complaint.next_checkpoint_at == later and complaint.closed_at is None

@@ -1,0 +1,37 @@
+"""Migration 0008_survey builds the survey tables exactly as bot.survey describes them, and drops them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from intake import db
+
+TABLES = {"survey_invitation", "survey_response"}
+
+
+def _touches_survey(diff: object) -> bool:
+    text = repr(diff)
+    return any(name in text for name in TABLES)
+
+
+def test_e1_survey_migration_matches_the_models_and_downgrades(db_url: str) -> None:
+    engine = db.create_engine(db_url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS migsurvey CASCADE; CREATE SCHEMA migsurvey"))
+        engine.dispose()
+        engine = db.create_engine(db_url, connect_args={"options": "-csearch_path=migsurvey"})
+    db.upgrade(engine, "0008_survey")
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.import_all_models())
+    assert [d for d in diff if _touches_survey(d)] == []
+    command.downgrade(db.alembic_config(engine), "0001_foundation")
+    assert not TABLES & set(sa.inspect(engine).get_table_names())
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA migsurvey CASCADE"))
+    engine.dispose()
