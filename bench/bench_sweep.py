@@ -43,8 +43,24 @@ NOW = dt.datetime(2026, 3, 26, 9, 0, tzinfo=JAKARTA)  # 7th working day after 10
 DUE_CHECKPOINT = dt.datetime(2026, 3, 26, 1, 0, tzinfo=dt.UTC)
 PG_ADMIN = os.environ.get("ADUAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COLUMNS = (
-    "id", "office", "tracking_number", "year", "seq", "kind", "reasons", "channel", "contact_urn", "anonymous",
-    "text", "service_code", "received_at", "due_date", "status", "next_checkpoint_at", "created_at", "updated_at",
+    "id",
+    "office",
+    "tracking_number",
+    "year",
+    "seq",
+    "kind",
+    "reasons",
+    "channel",
+    "contact_urn",
+    "anonymous",
+    "text",
+    "service_code",
+    "received_at",
+    "due_date",
+    "status",
+    "next_checkpoint_at",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -81,8 +97,24 @@ def _rows(pg: bool) -> Iterator[tuple[Any, ...]]:
             received, due = closed_pool[rng.randrange(5000)]
             status, nxt = "closed", None
         yield (
-            i, "pwk", f"PWK-B-{i:07d}", 2026, i, "pengaduan", "", "sms", f"tel:+628{i:010d}", false,
-            "Izin belum keluar", "pbg", received, due, status, nxt, received, received,
+            i,
+            "pwk",
+            f"PWK-B-{i:07d}",
+            2026,
+            i,
+            "pengaduan",
+            "",
+            "sms",
+            f"tel:+628{i:010d}",
+            false,
+            "Izin belum keluar",
+            "pbg",
+            received,
+            due,
+            status,
+            nxt,
+            received,
+            received,
         )
 
 
@@ -148,17 +180,35 @@ def _hand_written_writes(engine: sa.Engine) -> None:
     nxt = DUE_CHECKPOINT + dt.timedelta(days=5)
     with db.write_session(engine) as s:
         ids = [
-            r.id for r in s.execute(
+            r.id
+            for r in s.execute(
                 sa.select(c.c.id).where(c.c.status.in_(OPEN_STATUSES), c.c.next_checkpoint_at <= NOW)
             ).all()
         ]
-        s.execute(sa.insert(a), [
-            {"complaint_id": i, "checkpoint": "reminder", "occurrence": 0, "notify": "assignee",
-             "scheduled_at": DUE_CHECKPOINT, "created_at": NOW, "late": False, "days_left": 7, "text": "x",
-             "status": "sent", "attempts": 0, "channels_sent": "inbox"} for i in ids
-        ])
-        s.execute(sa.update(c).where(c.c.id == sa.bindparam("cid")).values(next_checkpoint_at=sa.bindparam("n")),
-                  [{"cid": i, "n": nxt} for i in ids])
+        s.execute(
+            sa.insert(a),
+            [
+                {
+                    "complaint_id": i,
+                    "checkpoint": "reminder",
+                    "occurrence": 0,
+                    "notify": "assignee",
+                    "scheduled_at": DUE_CHECKPOINT,
+                    "created_at": NOW,
+                    "late": False,
+                    "days_left": 7,
+                    "text": "x",
+                    "status": "sent",
+                    "attempts": 0,
+                    "channels_sent": "inbox",
+                }
+                for i in ids
+            ],
+        )
+        s.execute(
+            sa.update(c).where(c.c.id == sa.bindparam("cid")).values(next_checkpoint_at=sa.bindparam("n")),
+            [{"cid": i, "n": nxt} for i in ids],
+        )
 
 
 def _median(fn: Callable[[], Any], before: Callable[[], Any] | None = None) -> float:
@@ -173,9 +223,9 @@ def _median(fn: Callable[[], Any], before: Callable[[], Any] | None = None) -> f
 
 
 def _container(engine: sa.Engine) -> Container:
-    from tests.conftest import ROOT, TEST_ENV
-
     import tomllib
+
+    from tests.conftest import ROOT, TEST_ENV
 
     data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     settings = config_mod.from_dict(data, env=dict(TEST_ENV))
@@ -206,13 +256,36 @@ def _measure(name: str, engine: sa.Engine) -> list[Row]:
     scale = f"{N:,} on file, {OPEN:,} open, {DUE:,} due; load {load_s:.0f} s"
     ms = 1000.0
     return [
-        Row("sweep", f"{name}: sweep, {DUE:,} due (alerts written)", sweep_s * ms, "ms", "bare indexed SELECT",
-            floor_s * ms, higher_is_better=False, note=scale),
-        Row("sweep", f"{name}: sweep, {DUE:,} due (alerts written)", sweep_s * ms, "ms",
-            "hand-written SELECT+INSERT+UPDATE", writes_s * ms, higher_is_better=False,
-            note="the least any sweep that records alerts must write"),
-        Row("sweep", f"{name}: idle sweep (nothing due)", idle_s * ms, "ms", "bare indexed SELECT",
-            idle_floor_s * ms, higher_is_better=False, note="the every-minute case"),
+        Row(
+            "sweep",
+            f"{name}: sweep, {DUE:,} due (alerts written)",
+            sweep_s * ms,
+            "ms",
+            "bare indexed SELECT",
+            floor_s * ms,
+            higher_is_better=False,
+            note=scale,
+        ),
+        Row(
+            "sweep",
+            f"{name}: sweep, {DUE:,} due (alerts written)",
+            sweep_s * ms,
+            "ms",
+            "hand-written SELECT+INSERT+UPDATE",
+            writes_s * ms,
+            higher_is_better=False,
+            note="the least any sweep that records alerts must write",
+        ),
+        Row(
+            "sweep",
+            f"{name}: idle sweep (nothing due)",
+            idle_s * ms,
+            "ms",
+            "bare indexed SELECT",
+            idle_floor_s * ms,
+            higher_is_better=False,
+            note="the every-minute case",
+        ),
     ]
 
 

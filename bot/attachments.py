@@ -114,7 +114,6 @@ def discover(container: Container, *, limit: int = 200) -> int:
 
 
 def _claim(container: Container, now: dt.datetime, limit: int) -> list[AttachmentDownload]:
-    stale = now - dt.timedelta(seconds=LEASE_SECONDS)
     with db.write_session(container.engine) as s:
         query = (
             select(AttachmentDownload)
@@ -128,7 +127,7 @@ def _claim(container: Container, now: dt.datetime, limit: int) -> list[Attachmen
         for row in rows:
             # A lease: a worker that dies mid-download leaves the row due again after LEASE_SECONDS.
             row.attempts += 1
-            row.next_attempt_at = max(now, stale) + dt.timedelta(seconds=LEASE_SECONDS)
+            row.next_attempt_at = now + dt.timedelta(seconds=LEASE_SECONDS)
             s.add(row)
     return rows
 

@@ -30,7 +30,7 @@ def sweep(
     moment = parse_when(now, ctx) if now else None
     if moment is not None:
         container.clock = lambda: moment
-    report = escalation.sweep(container, now=moment, deliver=not no_deliver)
+    report = escalation.sweep(container, now=moment, deliver=not no_deliver, retry=True)
     echo_json(report.as_json())
 
 

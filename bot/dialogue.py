@@ -310,6 +310,7 @@ class Turn:
     now: dt.datetime
     conf: DialogueSettings
     joined: bool = False  # within the join window of the previous message (one utterance)
+    previous: dt.datetime | None = None  # when the sender's previous message came
     parts: list[str] = field(default_factory=list)
     complaint: Complaint | None = None
     purpose: str = "reply"
@@ -373,6 +374,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
         # The scheduler did not get to it (down, or not running): file it before starting anew.
         _file_timeout(container, session, draft, now, conf)
         previous = None
+    turn.previous = previous
     turn.joined = draft.state != IDLE and previous is not None and now - previous <= conf.join_window
     draft.last_inbound_at = now
     if not _fallback(turn):
@@ -742,6 +744,16 @@ def _service_choice(office: OfficeProfile, text: str) -> object:
 def _on_idle(turn: Turn) -> str:
     """A first message: a reply to a recently closed complaint reopens it; anything else starts a draft."""
     text = turn.text
+    words = _command(text).split()
+    if (
+        words
+        and words[0] in YES_WORDS
+        and len(words) <= 3
+        and turn.draft.last_complaint_id is not None
+        and turn.previous is not None
+        and turn.now - turn.previous <= turn.conf.join_window
+    ):
+        return IDLE  # a second "YA" right after the confirmation: already filed, say nothing
     if (
         text
         and THANKS.search(normalise_text(text))

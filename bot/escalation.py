@@ -21,7 +21,7 @@ from sqlalchemy.dialects import sqlite
 from bot.bootstrap import Container
 from intake import db, deadlines
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, EscalationPolicy
-from intake.models import Complaint
+from intake.models import Complaint, UTCDateTime
 from intake.workflow import OPEN_STATUSES, channel_for_urn
 from intake.workflow_models import ALERT_PENDING, ALERT_SENT, DeadlineAlert
 
@@ -100,6 +100,16 @@ _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _probe_query() -> sa.Select[Any]:
+    """Return "is anything due?": the same indexed condition as ``due_query``, one row at most."""
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    moment = sa.bindparam("now", type_=UTCDateTime)
+    return sa.select(c.c.id).where(c.c.status.in_(OPEN_STATUSES), c.c.next_checkpoint_at <= moment).limit(1)
+
+
+_PROBE = _probe_query()
+
+
 def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
     """INSERT the alert rows, skipping ones already there; return the inserted ones."""
     if not rows:
@@ -142,9 +152,18 @@ def _move_checkpoints(session: Any, moves: list[dict[str, Any]]) -> None:
 
 
 def sweep(
-    container: Container, *, now: dt.datetime | None = None, deliver: bool = True, batch: int = BATCH
+    container: Container,
+    *,
+    now: dt.datetime | None = None,
+    deliver: bool = True,
+    retry: bool = False,
+    batch: int = BATCH,
 ) -> SweepReport:
-    """Run one sweep at ``now``: record every checkpoint that fell due, once; then deliver alerts."""
+    """Run one sweep at ``now``: record every checkpoint that fell due, once; then deliver alerts.
+
+    Delivery runs when this sweep made alerts, or with ``retry`` (``aduan sweep``); the scheduler
+    retries failed deliveries in its own job, so an idle sweep is a single indexed read.
+    """
     from bot import alerts, outbox
 
     now = now or container.now()
@@ -158,9 +177,9 @@ def sweep(
     inbox_only = not container.services.get("alert_senders")
     seen: set[int] = set()
     while True:
-        with db.session(container.engine) as probe:
-            # the every-minute case is "nothing due": answer it with a read, no write transaction
-            if probe.execute(due_query(now, limit=1)).first() is None:
+        with container.engine.connect() as probe:
+            # the every-minute case is "nothing due": answer it with one read, no write transaction
+            if probe.execute(_PROBE, {"now": now}).first() is None:
                 break
         with db.write_session(container.engine) as s:
             lock = not db.is_sqlite(container.engine)
@@ -292,7 +311,7 @@ def sweep(
             len(report.alerts),
             sum(1 for a in report.alerts if a["late"]),
         )
-    if deliver:
+    if deliver and (report.alerts or retry):
         report.delivered = alerts.deliver_pending(container, now=now)
     return report
 

@@ -706,7 +706,10 @@ def to_xlsx(report: Report, *, charts: bool = True) -> bytes:
         for cell in ws[2]:
             cell.font = Font(bold=True)
         for row in table.rows:
-            ws.append(list(row))
+            ws.append([_xlsx_cell(c) for c in row])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # a citizen's "=…" is text, never a formula
         for col, header in enumerate(table.headers, start=1):
             width = max([len(str(header))] + [len(str(r[col - 1])) for r in table.rows] + [8])
             ws.column_dimensions[ws.cell(row=2, column=col).column_letter].width = min(width + 2, 60)
@@ -736,6 +739,25 @@ def _plain(cell: Cell) -> str:
     return str(cell)
 
 
+#: Characters that make a spreadsheet read a cell as a formula (CSV injection, CWE-1236).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _xlsx_cell(cell: Cell) -> Cell:
+    """Drop the control characters an XLSX cannot hold (a citizen's text may carry them)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("", cell) if isinstance(cell, str) else cell
+
+
+def _csv_cell(cell: Cell) -> str:
+    """Quote a text that a spreadsheet would run as a formula with a leading apostrophe."""
+    text = _plain(cell)
+    if text.startswith(_FORMULA_START) and text != "-" and not isinstance(cell, int | Decimal):
+        return "'" + text
+    return text
+
+
 def to_csv(report: Report) -> bytes:
     """Write the report as one CSV: each row starts with the name of its table (UTF-8 with BOM)."""
     buf = io.StringIO()
@@ -743,7 +765,7 @@ def to_csv(report: Report) -> bytes:
     for table in tables(report):
         writer.writerow([table.name, *table.headers])
         for row in table.rows:
-            writer.writerow([table.name, *(_plain(c) for c in row)])
+            writer.writerow([table.name, *(_csv_cell(c) for c in row)])
     # The BOM lets spreadsheet programs read Indonesian text as UTF-8.
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 

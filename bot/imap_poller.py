@@ -348,6 +348,10 @@ def run(container: Container, stop: threading.Event, settings: ImapSettings | No
         except RECOVERABLE as exc:
             log.warning("IMAP connection lost (%s); reconnecting in %.0f s", type(exc).__name__, backoff)
             _beat(container, settings, started, None, error=type(exc).__name__)
+            if client is not None:  # no LOGOUT on a dead link: it would wait for the socket timeout
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+                client = None
             stop.wait(backoff)
             backoff = min(backoff * 2, settings.max_backoff)
         finally:

@@ -121,7 +121,8 @@ def _float(params: Mapping[str, str], key: str) -> float:
     try:
         return float(params[key])
     except ValueError as exc:
-        raise UnsupportedPayload(f"{key} {params[key]!r} is not a number") from exc
+        # the value itself stays out of the reason: a location is personal data
+        raise UnsupportedPayload(f"{key} is not a number") from exc
 
 
 def parse_message(raw: RawRequest, *, channel: str, scheme: str) -> list[InboundMessage]:

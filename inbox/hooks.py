@@ -7,8 +7,10 @@ into a ``RawRequest`` with the public URL the provider called, and a ``Receipt``
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
@@ -56,10 +58,18 @@ async def raw_request(request: Request, container: Container) -> RawRequest:
 _SQLITE_WRITER = threading.Lock()
 
 
-def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> Receipt:
+@contextlib.contextmanager
+def writer_turn(container: Container) -> Iterator[None]:
+    """Hold this process's SQLite writer turn (nothing to hold on PostgreSQL)."""
     if not db.is_sqlite(container.engine):
-        return receive(container, channel, raw)
+        yield
+        return
     with _SQLITE_WRITER:
+        yield
+
+
+def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> Receipt:
+    with writer_turn(container):
         return receive(container, channel, raw)
 
 

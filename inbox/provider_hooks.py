@@ -19,7 +19,7 @@ from bot.bootstrap import Container
 from bot.pipeline import DatabaseUnavailable, receive
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
-from inbox.hooks import raw_request
+from inbox.hooks import raw_request, writer_turn
 from intake import db
 from intake.ingest import record_rejection
 
@@ -48,11 +48,24 @@ def apply_statuses(
     return matched
 
 
+def twilio_channels(container: Container) -> list[str]:
+    """Return the enabled channels that go through Twilio (WhatsApp only with provider twilio)."""
+    enabled = container.settings.enabled_channels()
+    out = ["sms"] if "sms" in enabled else []
+    if "whatsapp" in enabled and container.settings.channel("whatsapp").get("provider", "twilio") == "twilio":
+        out.append("whatsapp")
+    return out
+
+
 def twilio_status(container: Container, raw: RawRequest) -> tuple[int, str]:
     """Verify and apply one Twilio status callback; return (HTTP status, reason)."""
-    enabled = [c for c in TWILIO_CHANNELS if c in container.settings.enabled_channels()]
+    with writer_turn(container):
+        return _twilio_status(container, raw, twilio_channels(container)[0])
+
+
+def _twilio_status(container: Container, raw: RawRequest, channel: str) -> tuple[int, str]:
     try:
-        _twilio.verify(raw, container.channel_config(enabled[0]).secret(_twilio.AUTH_TOKEN_ENV))
+        _twilio.verify(raw, container.channel_config(channel).secret(_twilio.AUTH_TOKEN_ENV))
     except SignatureError as exc:
         log.warning("rejected Twilio status callback: %s", exc)
         _reject(container, "sms", raw, f"status signature: {exc}", 403)
@@ -70,6 +83,11 @@ def twilio_status(container: Container, raw: RawRequest) -> tuple[int, str]:
 
 def cloud_post(container: Container, raw: RawRequest) -> tuple[int, str]:
     """Take one Cloud API delivery: messages through the pipeline, then the delivery statuses."""
+    with writer_turn(container):
+        return _cloud_post(container, raw)
+
+
+def _cloud_post(container: Container, raw: RawRequest) -> tuple[int, str]:
     receipt = receive(container, "whatsapp", raw)
     if receipt.status != 200:
         return receipt.status, receipt.reason or "bad request"
@@ -87,7 +105,7 @@ def build_router(container: Container) -> APIRouter:
     router = APIRouter(tags=["webhooks"])
     enabled = container.settings.enabled_channels()
 
-    if any(c in enabled for c in TWILIO_CHANNELS):
+    if twilio_channels(container):
 
         @router.post(_twilio.STATUS_PATH, include_in_schema=False)
         async def twilio_status_callback(request: Request) -> Response:

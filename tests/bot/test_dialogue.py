@@ -7,13 +7,15 @@ database (SQLite and PostgreSQL, through the ``engine`` fixture).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot import config as config_mod
 from bot import dialogue
 from bot.bootstrap import INSTALLER_MODULES, Container
-from bot.dialogue import DialogueDraft, file_stale_drafts
+from bot.dialogue import DialogueDraft, DialogueSettings, file_stale_drafts
 from intake import db
 from intake.models import Complaint, Event, Message
 from tests.bot.dialogue_chat import Chat
@@ -24,6 +26,24 @@ from tests.conftest import Clock
 def chat(request: pytest.FixtureRequest, container: Container, clock: Clock) -> Chat:
     """A citizen on each chat channel in turn."""
     return Chat(container, clock, request.param)
+
+
+@pytest.fixture
+def sms(container: Container, clock: Clock) -> Chat:
+    """A citizen on SMS, for paths whose channel independence the tests above already show."""
+    return Chat(container, clock, "sms", n=2)
+
+
+@pytest.fixture
+def wa(container: Container, clock: Clock) -> Chat:
+    """A citizen on WhatsApp."""
+    return Chat(container, clock, "whatsapp", n=3)
+
+
+@pytest.fixture
+def tg(container: Container, clock: Clock) -> Chat:
+    """A citizen on Telegram."""
+    return Chat(container, clock, "telegram", n=4)
 
 
 def draft_of(chat: Chat) -> DialogueDraft:
@@ -137,11 +157,11 @@ def test_status_query_by_tracking_number_answers_without_personal_data(
     assert chat.complaints() == []
 
 
-def test_status_query_in_the_middle_of_a_report_resumes_the_question(chat: Chat) -> None:
-    chat.send("Izin PBG saya belum keluar")
-    reply = chat.send("cek PWK-2026-000042")[0]
+def test_status_query_in_the_middle_of_a_report_resumes_the_question(tg: Chat) -> None:
+    tg.send("Izin PBG saya belum keluar")
+    reply = tg.send("cek PWK-2026-000042")[0]
     assert "tidak kami temukan" in reply and "melanjutkan laporan" in reply and "nama Anda" in reply
-    assert draft_of(chat).state == dialogue.ASK_NAME
+    assert draft_of(tg).state == dialogue.ASK_NAME
 
 
 def test_batal_cancels_the_draft_and_nothing_is_filed(chat: Chat) -> None:
@@ -188,28 +208,28 @@ def test_reply_to_a_closed_complaint_within_the_window_reopens_it(chat: Chat) ->
     assert draft_of(chat).state == dialogue.IDLE
 
 
-def test_reply_after_the_reopen_window_starts_a_new_report(chat: Chat) -> None:
-    chat.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
-    chat.send("ya")
-    [complaint] = chat.complaints()
-    with db.write_session(chat.container.engine) as s:
+def test_reply_after_the_reopen_window_starts_a_new_report(wa: Chat) -> None:
+    wa.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
+    wa.send("ya")
+    [complaint] = wa.complaints()
+    with db.write_session(wa.container.engine) as s:
         row = s.get(Complaint, complaint.id)
         assert row is not None
-        row.status, row.closed_at = "closed", chat.clock.advance(days=10)
+        row.status, row.closed_at = "closed", wa.clock.advance(days=10)
         s.add(row)
-    chat.clock.advance(days=15)
-    reply = chat.send("Izin reklame saya juga belum keluar")[0]
+    wa.clock.advance(days=15)
+    reply = wa.send("Izin reklame saya juga belum keluar")[0]
     assert "buka kembali" not in reply
     assert "Kapan Anda menerima layanan" in reply  # a new report; the name is known already
-    assert [c.status for c in chat.complaints()] == ["closed"]
+    assert [c.status for c in wa.complaints()] == ["closed"]
 
 
-def test_r5a_name_known_from_an_earlier_complaint_is_not_asked_again(chat: Chat) -> None:
-    chat.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
-    chat.send("ya")
-    reply = chat.send("Papan reklame saya diturunkan petugas tanpa pemberitahuan", after=3600)[0]
+def test_r5a_name_known_from_an_earlier_complaint_is_not_asked_again(sms: Chat) -> None:
+    sms.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
+    sms.send("ya")
+    reply = sms.send("Papan reklame saya diturunkan petugas tanpa pemberitahuan", after=3600)[0]
     assert "nama Anda" not in reply and "Kapan Anda menerima layanan" in reply
-    summary = chat.send("kemarin")[0]
+    summary = sms.send("kemarin")[0]
     assert "Nama: Budi Santoso" in summary
 
 
@@ -225,38 +245,38 @@ def test_messages_within_the_join_window_join_the_draft_silently(chat: Chat) -> 
     assert complaint.suggested_problem_type == "waktu"
 
 
-def test_more_story_after_the_join_window_is_acknowledged_and_the_question_repeated(chat: Chat) -> None:
-    chat.send("pak izin saya belum keluar")
-    reply = chat.send("petugasnya juga bilang harus bayar lagi ke orang dalam", after=600)[0]
+def test_more_story_after_the_join_window_is_acknowledged_and_the_question_repeated(tg: Chat) -> None:
+    tg.send("pak izin saya belum keluar")
+    reply = tg.send("petugasnya juga bilang harus bayar lagi ke orang dalam", after=600)[0]
     assert "sudah kami tambahkan" in reply and "Layanan apa" in reply
 
 
-def test_unknown_service_twice_is_left_to_the_officer(chat: Chat) -> None:
-    chat.send("pak izin saya belum keluar")
-    assert "tidak ada di daftar" in chat.send("xyz", after=300)[0]
-    reply = chat.send("abc", after=300)[0]
+def test_unknown_service_twice_is_left_to_the_officer(sms: Chat) -> None:
+    sms.send("pak izin saya belum keluar")
+    assert "tidak ada di daftar" in sms.send("xyz", after=300)[0]
+    reply = sms.send("abc", after=300)[0]
     assert "petugas kami yang akan menentukan" in reply and "nama Anda" in reply
 
 
-def test_ubah_changes_one_part_and_shows_the_summary_again(chat: Chat) -> None:
-    chat.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
-    assert "Apa yang ingin diubah" in chat.send("UBAH")[0]
-    assert "Kapan Anda menerima layanan" in chat.send("4")[0]
-    summary = chat.send("tanggal 5")[0]
+def test_ubah_changes_one_part_and_shows_the_summary_again(wa: Chat) -> None:
+    wa.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
+    assert "Apa yang ingin diubah" in wa.send("UBAH")[0]
+    assert "Kapan Anda menerima layanan" in wa.send("4")[0]
+    summary = wa.send("tanggal 5")[0]
     assert "Tanggal layanan: Kamis, 5 Maret 2026" in summary
-    chat.send("ya")
-    assert chat.complaints()[0].service_date == dt.date(2026, 3, 5)
+    wa.send("ya")
+    assert wa.complaints()[0].service_date == dt.date(2026, 3, 5)
 
 
-def test_a_service_date_in_the_future_is_asked_again(chat: Chat) -> None:
-    chat.send("Nama saya Budi Santoso. Izin PBG saya belum keluar.")
-    assert "belum lewat" in chat.send("3/11/2026")[0]
-    assert draft_of(chat).state == dialogue.ASK_DATE
+def test_a_service_date_in_the_future_is_asked_again(tg: Chat) -> None:
+    tg.send("Nama saya Budi Santoso. Izin PBG saya belum keluar.")
+    assert "belum lewat" in tg.send("3/11/2026")[0]
+    assert draft_of(tg).state == dialogue.ASK_DATE
 
 
-def test_bantuan_lists_the_commands_and_repeats_the_question(chat: Chat) -> None:
-    chat.send("Izin PBG saya belum keluar")
-    reply = chat.send("BANTUAN")[0]
+def test_bantuan_lists_the_commands_and_repeats_the_question(sms: Chat) -> None:
+    sms.send("Izin PBG saya belum keluar")
+    reply = sms.send("BANTUAN")[0]
     assert "STATUS <nomor>" in reply and "BATAL" in reply and "ANONIM" in reply and "nama Anda" in reply
 
 
@@ -271,28 +291,60 @@ def test_english_writer_gets_english_replies(chat: Chat) -> None:
     assert "We will answer by Tuesday, 7 April 2026 at the latest" in confirmation
 
 
-def test_thanks_after_the_confirmation_gets_a_short_answer_and_no_new_report(chat: Chat) -> None:
-    chat.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
-    chat.send("ya")
-    assert "Sama-sama" in chat.send("terima kasih pak")[0]
-    assert draft_of(chat).state == dialogue.IDLE
+def test_thanks_after_the_confirmation_gets_a_short_answer_and_no_new_report(wa: Chat) -> None:
+    wa.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
+    wa.send("ya")
+    assert "Sama-sama" in wa.send("terima kasih pak")[0]
+    assert draft_of(wa).state == dialogue.IDLE
 
 
-def test_flood_guard_keeps_messages_but_stops_answering(chat: Chat) -> None:
-    limit = chat.container.services["dialogue"].rate_limit_messages
+def test_flood_guard_keeps_messages_but_stops_answering(wa: Chat) -> None:
+    limit = wa.container.services["dialogue"].rate_limit_messages
     for i in range(limit + 10):
-        chat.send(f"tes {i}", after=1)
-    replies = chat.replies()
+        wa.send(f"tes {i}", after=1)
+    replies = wa.replies()
     assert sum("banyak sekali" in r for r in replies) == 1
     assert len(replies) <= limit + 1
-    with db.session(chat.container.engine) as s:
-        stored = s.exec(select(Message).where(Message.sender_urn == chat.sender)).all()
+    with db.session(wa.container.engine) as s:
+        stored = s.exec(select(Message).where(Message.sender_urn == wa.sender)).all()
     assert len(stored) == limit + 10  # nothing is lost
 
 
-def test_draft_timed_out_while_the_scheduler_was_down_is_filed_on_the_next_message(chat: Chat) -> None:
-    chat.send("Izin PBG saya belum keluar sudah lama sekali")
-    chat.send("halo?", after=3 * 86400)
-    [complaint] = chat.complaints()
+def test_draft_timed_out_while_the_scheduler_was_down_is_filed_on_the_next_message(sms: Chat) -> None:
+    sms.send("Izin PBG saya belum keluar sudah lama sekali")
+    sms.send("halo?", after=3 * 86400)
+    [complaint] = sms.complaints()
     assert complaint.kind == "saran" and complaint.reason_list == ["no_identity"]
-    assert draft_of(chat).state == dialogue.ASK_WHAT  # the new message began a new report
+    assert draft_of(sms).state == dialogue.ASK_WHAT  # the new message began a new report
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("join_window_seconds", "2 minutes", "dialogue.join_window_seconds must be a positive number"),
+        ("draft_timeout_hours", 0, "dialogue.draft_timeout_hours must be a positive number"),
+        ("rate_limit_messages", True, "dialogue.rate_limit_messages must be a positive number"),
+        ("join_window", 120, "unknown keys ['join_window']"),
+    ],
+)
+def test_dialogue_settings_reject_wrong_values_naming_the_key(
+    config_data: dict[str, Any], key: str, value: object, message: str
+) -> None:
+    config_data["dialogue"][key] = value
+    settings = config_mod.from_dict(config_data, env={})
+    with pytest.raises(config_mod.ConfigError) as info:
+        DialogueSettings.from_settings(settings)
+    assert message in str(info.value)
+
+
+def test_dialogue_settings_come_from_the_dialogue_table(config_data: dict[str, Any]) -> None:
+    config_data["dialogue"]["draft_timeout_hours"] = 2
+    conf = DialogueSettings.from_settings(config_mod.from_dict(config_data, env={}))
+    assert conf.draft_timeout == dt.timedelta(hours=2) and conf.join_window == dt.timedelta(seconds=120)
+
+
+def test_a_second_ya_right_after_the_confirmation_files_nothing_more(tg: Chat) -> None:
+    tg.send("Nama saya Budi Santoso. Izin PBG saya belum keluar, saya urus kemarin.")
+    tg.send("ya")
+    assert tg.send("ya", after=5) == []
+    assert len(tg.complaints()) == 1 and draft_of(tg).state == dialogue.IDLE

@@ -68,7 +68,7 @@ def test_first_message_of_each_channel_starts_the_same_dialogue(
 
 def test_r5a_whatsapp_profile_name_confirmed_with_ya_becomes_the_identity(container: Container) -> None:
     deliver(container, "whatsapp", "message__text_profile_name.form")
-    draft, replies = deliver_text(container, "whatsapp:+6281311112222", "YA")
+    draft, _ = deliver_text(container, "whatsapp:+6281311112222", "YA")
     assert draft.name == "Siti Rahma" and draft.state == dialogue.ASK_DATE
 
 

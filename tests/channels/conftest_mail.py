@@ -184,6 +184,12 @@ class CutProxy:
         """Cut once, before forwarding a client command containing ``pattern`` (e.g. STORE)."""
         self.cut_on_client = pattern
 
+    def cut_now(self) -> None:
+        """Drop every open connection at once (the server or the network went away)."""
+        with self._lock:
+            socks, self._open = self._open, []
+            self._cut(*socks)
+
     def _accept(self) -> None:
         while True:
             try:

@@ -143,6 +143,23 @@ def test_r2g_new_mail_during_idle_becomes_a_complaint(wired: Container, mailbox:
     assert all(b"\\Seen" in flags for flags in mailbox.flags().values())
 
 
+def test_watcher_reconnects_after_the_server_drops_the_connection(
+    wired: Container, mailbox: Mailbox, imap_proxy: CutProxy
+) -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=run, args=(wired, stop, via(imap_proxy, wired)), daemon=True)
+    worker.start()
+    try:
+        assert wait_for(lambda: _state(wired) is not None)
+        imap_proxy.cut_now()  # mid-IDLE
+        mailbox.append(citizen_mail(7))
+        assert wait_for(lambda: counts(wired)[2] == 1)  # reconnected (backoff 1 s) and fetched it
+    finally:
+        stop.set()
+        worker.join(15)
+    assert imap_proxy.cuts == 1 and counts(wired) == (1, 1, 1)
+
+
 def _state(container: Container) -> MailboxState | None:
     with db.session(container.engine) as s:
         row = s.exec(select(MailboxState)).first()

@@ -82,3 +82,22 @@ def test_report_command_mistakes_are_one_line_with_exit_2(seeded_config: Path, c
     code, _out, err = run(capsys, *args)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_e1_report_files_are_identical_across_processes(seeded_config: Path, tmp_path: Path) -> None:
+    """Set ordering must not leak into a file: two processes with other hash seeds write the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2"):
+        target = tmp_path / f"r{seed}.pdf"
+        env = dict(os.environ, PYTHONHASHSEED=seed, ADUAN_CONFIG=str(seeded_config))
+        code = "from bot.cli import main; main()"
+        args = ["report", "--period", "2026-11", "--format", "pdf", "-o", str(target), "--as-of",
+                "2026-11-30"]
+        subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=ROOT, env=env,
+                       capture_output=True)
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]

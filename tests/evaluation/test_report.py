@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import zipfile
@@ -221,3 +222,17 @@ def test_period_must_be_a_month_quarter_or_year(text: str) -> None:
 def test_period_bounds(text: str, start: str, end: str) -> None:
     period = evaluation.parse_period(text)
     assert (period.start.isoformat(), period.end.isoformat()) == (start, end)
+
+
+def test_e2_saran_text_is_never_a_spreadsheet_formula(container: Container) -> None:
+    evil = '=HYPERLINK("http://evil.example.test","klik")\x07'
+    with db.write_session(container.engine) as s:
+        complaint(s, container, received=at("2026-11-10"), urn="tel:+6281234500061", name=None, text=evil,
+                  service=None, problem_type=None)
+    report = _report(container)
+    wb = load_workbook(io.BytesIO(evaluation.to_xlsx(report, charts=False)))
+    cell = wb["Daftar saran"]["E3"]
+    assert cell.value == evil.rstrip("\x07") and cell.data_type == "s"
+    rows = list(csv.reader(io.StringIO(evaluation.to_csv(report).decode("utf-8-sig"))))
+    [saran] = [row for row in rows if row[0] == "Daftar saran" and row[2] != "Nomor"]
+    assert saran[5] == "'" + evil

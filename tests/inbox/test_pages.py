@@ -321,10 +321,9 @@ def test_every_string_used_by_the_templates_is_in_the_catalogue() -> None:
     folder = Path(__file__).resolve().parents[2] / "inbox" / "templates"
     used = set()
     for path in folder.glob("*.html"):
-        used |= set(re.findall(r"t\('([a-z_.]+)'\)", path.read_text()))
-        used |= set(re.findall(r"t\('([a-z_.]+)',", path.read_text()))
+        used |= set(re.findall(r"(?<![\w.])t\('([a-z_.]+)'[,)]", path.read_text()))
     missing = used - set(catalogue())
-    assert not missing
+    assert len(used) > 100 and not missing
     assert all(set(entry) == {"id", "en"} for entry in catalogue().values())
 
 

@@ -1,4 +1,4 @@
-"""One scheduler across processes: the leader lock (PostgreSQL advisory lock, SQLite file lock) and failover."""
+"""One scheduler across processes: the leader lock (PostgreSQL advisory lock, SQLite flock), failover."""
 
 from __future__ import annotations
 

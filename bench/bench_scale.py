@@ -1,0 +1,206 @@
+"""Scale-out: signed SMS webhooks with 1 and 2 web processes on one PostgreSQL (and SQLite), vs a bare endpoint.
+
+Each case runs ``uvicorn --workers N`` (what ``aduan serve --workers N`` starts) on loopback, on a
+private PostgreSQL cluster (RECIPES.md §8) or a SQLite file; wrk replays pre-signed Twilio bodies,
+each with its own MessageSid, so every request stores, dedupes and ingests a new message through
+the whole app (dialogue included). The baseline is a bare ASGI endpoint that parses the same form
+and answers the same empty TwiML, with the same number of processes, in the same run. After each
+Aduan case the database is checked: one message per MessageSid, none twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import sqlalchemy as sa
+
+from bench.common import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION = 8  # seconds per measured case (2 cores: kept short so the whole benchmark stays < 3 min)
+CONNECTIONS = 16
+BODIES = 12_000
+ACK = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+PUBLIC = "https://aduan.example.test"
+
+
+async def bare_app(scope: Any, receive: Any, send: Any) -> None:
+    """The floor: parse the Twilio form and answer empty TwiML (no signature, no database)."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    if scope["type"] != "http":
+        return
+    form = await Request(scope, receive).form()
+    await Response(ACK, status_code=200 if form.get("MessageSid") else 400, media_type="text/xml")(
+        scope, receive, send
+    )
+
+
+_LUA = """
+local bodies, sigs = {}, {}
+for line in io.lines("%s") do
+  local tab = line:find("\\t", 1, true)
+  sigs[#sigs + 1] = line:sub(1, tab - 1)
+  bodies[#bodies + 1] = line:sub(tab + 1)
+end
+local counter = 0
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) i = tonumber(wrk.thread:get("id")) or 0; step = tonumber(args[1]) or 1 end
+request = function()
+  i = i + step
+  local k = (i %% #bodies) + 1
+  return wrk.format("POST", "/hooks/sms", {["Content-Type"] = "application/x-www-form-urlencoded",
+                    ["X-Twilio-Signature"] = sigs[k]}, bodies[k])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "p50": %%f, "p99": %%f, "errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _bodies(run: str, count: int) -> list[tuple[str, str]]:
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(os.environ.get("BENCH_TWILIO_TOKEN", "test-twilio-auth-token"))
+    out = []
+    for i in range(count):
+        sid = "SM" + run + f"{i:x}".zfill(32 - len(run))  # 34 characters like Twilio's, unique per i
+        params = {
+            "ToCountry": "ID", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
+            "Body": "Izin PBG saya sudah tiga minggu belum selesai, mohon dibantu.", "FromCountry": "ID",
+            "To": "+6281809898222", "NumSegments": "1", "MessageSid": sid, "AccountSid": "AC" + "0" * 32,
+            "From": f"+62812{i % 5_000:08d}", "ApiVersion": "2010-04-01",
+        }
+        out.append((urlencode(params), validator.compute_signature(PUBLIC + "/hooks/sms", params)))
+    return out
+
+
+def _wrk(port: int, bodies: list[tuple[str, str]], workdir: Path, tag: str) -> dict[str, float]:
+    data = workdir / f"bodies_{tag}.tsv"
+    data.write_text("".join(f"{sig}\t{body}\n" for body, sig in bodies))
+    script = workdir / f"load_{tag}.lua"
+    script.write_text(_LUA % data)
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--timeout", "10s", "-s", str(script),
+         f"http://127.0.0.1:{port}", "--", "2"],
+        capture_output=True, text=True, timeout=DURATION + 60, check=False,
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
+    result: dict[str, float] = json.loads(line[len("RESULT "):])
+    non2xx = next((x for x in done.stdout.splitlines() if "Non-2xx" in x), "")
+    result["non2xx"] = int(non2xx.split(":")[-1].strip()) if non2xx else 0
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def _serve(app: str, workers: int, env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    from tests.faults.harness import free_port, wait_http
+
+    port = free_port()
+    log = (workdir / f"uvicorn-{port}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
+         str(workers), "--log-level", "warning", "--no-access-log"],
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
+    if app.startswith("inbox"):  # every worker up and warm: a few signed requests must pass
+        for body, sig in _bodies("warm" + str(port)[-4:], 8 * workers):
+            r = httpx.post(f"http://127.0.0.1:{port}/hooks/sms", content=body, timeout=30,
+                           headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+            if r.status_code != 200:
+                raise RuntimeError(f"warm-up answered {r.status_code}: {r.text[:200]}")
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _messages(url: str, run: str) -> tuple[int, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            total, distinct = conn.execute(sa.text(
+                "SELECT count(*), count(DISTINCT external_id) FROM message WHERE channel = 'sms' "
+                "AND external_id LIKE :p"), {"p": f"SM{run}%"}).one()
+    finally:
+        engine.dispose()
+    return int(total), int(distinct)
+
+
+def run() -> list[Row]:
+    """Measure 1 and 2 web processes on PostgreSQL and SQLite beside the bare endpoint."""
+    from intake import db
+    from tests.faults.harness import pg_binary, pg_cluster, server_env
+
+    if shutil.which("wrk") is None or pg_binary("initdb") is None:
+        print("bench_scale: needs wrk and PostgreSQL server binaries; skipped")
+        return []
+    workdir = Path(tempfile.mkdtemp(prefix="aduan-bench-scale-"))
+    results: dict[str, dict[str, float]] = {}
+    notes: dict[str, str] = {}
+    with pg_cluster() as cluster:
+        backends = {"PostgreSQL": cluster.create_database("bench"), "SQLite": f"sqlite:///{workdir / 'bench.db'}"}
+        for url in backends.values():
+            engine = db.create_engine(url)
+            db.upgrade(engine)
+            engine.dispose()
+        env = server_env(backends["PostgreSQL"]) | {"PYTHONPATH": str(ROOT)}
+        for workers in (1, 2):
+            proc, port = _serve("bench.bench_scale:bare_app", workers, env, workdir)
+            try:
+                results[f"bare{workers}"] = _wrk(port, _bodies("b", 2000), workdir, f"bare{workers}")
+            finally:
+                _stop(proc)
+        for name, url in backends.items():
+            for workers in (1, 2):
+                tag = f"{name[:2].lower()}{workers}{time.strftime('%H%M%S')}"
+                proc, port = _serve("inbox.asgi:app", workers, server_env(url), workdir)
+                try:
+                    measured = _wrk(port, _bodies(tag, BODIES), workdir, tag)
+                finally:
+                    _stop(proc)
+                total, distinct = _messages(url, tag)
+                ok = measured["requests"] - measured["non2xx"]
+                assert total == distinct >= ok - measured["errors"], (total, distinct, measured)
+                results[f"{name}{workers}"] = measured
+                notes[f"{name}{workers}"] = f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx"
+    rows: list[Row] = []
+    for name in backends:
+        for workers in (1, 2):
+            m, bare = results[f"{name}{workers}"], results[f"bare{workers}"]
+            label = f"{workers} process{'es' if workers > 1 else ''}"
+            rows.append(Row("scale", f"SMS webhook, {name}, {label}: throughput", m["rps"], "req/s",
+                            f"bare endpoint, {label}", bare["rps"], note=notes[f"{name}{workers}"]))
+            rows.append(Row("scale", f"SMS webhook, {name}, {label}: p99", m["p99"], "ms",
+                            f"bare endpoint, {label}", bare["p99"], higher_is_better=False,
+                            note=f"p50 {m['p50']:.1f} ms vs {bare['p50']:.1f} ms"))
+        one, two = results[f"{name}1"], results[f"{name}2"]
+        rows.append(Row("scale", f"SMS webhook, {name}: 2 processes vs 1", two["rps"], "req/s",
+                        "same, 1 process", one["rps"],
+                        note=f"{CONNECTIONS} connections, {DURATION} s each, 2 cores shared with wrk and the database"))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return rows
