@@ -37,9 +37,11 @@ def sweep(
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """Jalankan penjadwal (run the scheduler: sweep, outbox, pollers) until Ctrl+C; one leader at a time."""
+    from bot.logging_setup import configure as configure_logging
     from bot.scheduler import SchedulerRunner
 
     container = container_of(ctx)
+    configure_logging(container.settings)  # JSON lines, personal data redacted (UU 27/2022)
     runner = SchedulerRunner(container)
     stop = threading.Event()
 

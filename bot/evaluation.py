@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import channels
@@ -244,20 +245,27 @@ def _ratings(session: Session, office: OfficeProfile, period: Period) -> list[ik
     ]
 
 
-def _complaints(session: Session, office: OfficeProfile, period: Period) -> list[Complaint]:
+#: The columns a report reads: plain rows instead of ORM objects halve the time of a yearly report.
+_REPORT_COLUMNS = (
+    "id", "tracking_number", "kind", "channel", "service_code", "problem_type", "suggested_problem_type",
+    "text", "received_at", "due_date", "status", "track", "assignee_id", "answered_at",
+)
+
+
+def _complaints(session: Session, office: OfficeProfile, period: Period) -> list[Any]:
     first, after = period.bounds(office.calendar.timezone)
-    return list(
-        session.exec(
-            select(Complaint)
-            .where(
-                Complaint.office == office.code,
-                Complaint.received_at >= first,  # type: ignore[operator]
-                Complaint.received_at < after,  # type: ignore[operator]
-                Complaint.status != STATUS_MERGED,  # a merged record is counted in the one it joined
-            )
-            .order_by(Complaint.received_at, Complaint.id)  # type: ignore[arg-type]
-        ).all()
+    table = Complaint.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(*(table.c[name] for name in _REPORT_COLUMNS))
+        .where(
+            table.c.office == office.code,
+            table.c.received_at >= first,
+            table.c.received_at < after,
+            table.c.status != STATUS_MERGED,  # a merged record is counted in the one it joined
+        )
+        .order_by(table.c.received_at, table.c.id)
     )
+    return list(session.execute(query).all())
 
 
 def _officers(session: Session, ids: Iterable[int]) -> dict[int, str]:
@@ -303,7 +311,7 @@ def build_report(
     bucket_index = {b: i for i, b in enumerate(report.buckets)}
     series: dict[str, list[int]] = {}
     working_days: list[int] = []
-    by_month: dict[str, list[Complaint]] = defaultdict(list)
+    by_month: dict[str, list[Any]] = defaultdict(list)
     for c in complaints:
         by_month[cal.local_date(c.received_at).strftime("%Y-%m")].append(c)
     for month_key, month in months.items():
@@ -705,10 +713,10 @@ def to_xlsx(report: Report, *, charts: bool = True) -> bytes:
         ws.append(list(table.headers))
         for cell in ws[2]:
             cell.font = Font(bold=True)
-        for row in table.rows:
-            ws.append([_xlsx_cell(c) for c in row])
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str):
+        for r, row in enumerate(table.rows, start=3):
+            for c, value in enumerate(row, start=1):
+                cell = ws.cell(row=r, column=c, value=_xlsx_cell(value))
+                if isinstance(value, str):
                     cell.data_type = "s"  # a citizen's "=…" is text, never a formula
         for col, header in enumerate(table.headers, start=1):
             width = max([len(str(header))] + [len(str(r[col - 1])) for r in table.rows] + [8])

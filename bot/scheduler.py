@@ -239,7 +239,7 @@ class SchedulerRunner:
                 _guarded,
                 "interval",
                 seconds=seconds,
-                args=[job.id, func, self.container],
+                args=[job.id, func, self.container, seconds],
                 id=job.id,
                 next_run_time=dt.datetime.now(tz),  # run at once: the sweep catches up on start
             )
@@ -267,9 +267,28 @@ class SchedulerRunner:
             self.stop()
 
 
-def _guarded(job_id: str, func: Callable[..., Any], container: Container) -> None:
+def _guarded(
+    job_id: str, func: Callable[..., Any], container: Container, interval: float | None = None
+) -> None:
     """Run a job; an error is logged and the job runs again next time (it never kills the thread)."""
+    import time
+
+    started, status = time.perf_counter(), "ok"
     try:
         func(container)
-    except Exception:
+    except Exception as exc:
+        status = f"error: {type(exc).__name__}"
         log.exception("job %s failed", job_id)
+    _beat(job_id, container, time.perf_counter() - started, interval, status)
+
+
+def _beat(job_id: str, container: Container, duration: float, interval: float | None, status: str) -> None:
+    """Record the run in ops_heartbeat (bot/heartbeat.py), read by /readyz and /metrics of every process."""
+    try:
+        from bot import heartbeat
+
+        heartbeat.beat(container.engine, job_id, now=container.now(), duration=duration,
+                       interval=int(interval) if interval else None, status=status.split(":")[0],
+                       detail=status if status != "ok" else None, office=container.office.code)
+    except Exception as exc:  # the database may be down: the next run beats again
+        log.warning("heartbeat of job %s not recorded: %s", job_id, type(exc).__name__)

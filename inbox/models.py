@@ -47,6 +47,14 @@ _complaint = Complaint.__table__  # type: ignore[attr-defined]
 #: name search joins reporters. Declared here so the inbox's migration owns them.
 QUEUE_INDEXES = (
     sa.Index("ix_complaint_kind_status_due", _complaint.c.kind, _complaint.c.status, _complaint.c.due_date),
+    # "new" queue: unclaimed records of one status, in due-date order (count and page from the index).
+    sa.Index(
+        "ix_complaint_unclaimed_due",
+        _complaint.c.kind,
+        _complaint.c.status,
+        _complaint.c.claimed_by_id,
+        _complaint.c.due_date,
+    ),
     sa.Index("ix_complaint_claimed_by", _complaint.c.claimed_by_id),
     sa.Index("ix_complaint_apip_pending", _complaint.c.apip_requested_at, _complaint.c.apip_approved_at),
 )

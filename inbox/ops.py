@@ -39,6 +39,8 @@ log = logging.getLogger("aduan.ops")
 
 #: Statuses in which a complaint still waits for its R4 answer.
 OPEN_STATUSES = (STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)
+#: Heartbeat names of the R4 deadline sweep (bot/scheduler.py job id, or a plain "sweep").
+SWEEP_NAMES = ("deadline_sweep", "sweep")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -182,7 +184,7 @@ def _heartbeats(conn: sa.Connection, out: Exposition, now: dt.datetime) -> None:
         "How long the last run took, by name.",
         [({"name": r["name"]}, r["duration_ms"] / 1000) for r in rows if r["duration_ms"] is not None],
     )
-    sweep = [r for r in rows if r["name"] == "sweep" and r["duration_ms"] is not None]
+    sweep = [r for r in rows if r["name"] in SWEEP_NAMES and r["duration_ms"] is not None]
     out.metric(
         "aduan_sweep_duration_seconds",
         "gauge",
@@ -275,15 +277,22 @@ class _TooLarge(Exception):
 
 async def _too_large(send: Any, limit: int) -> None:
     body = json.dumps({"error": f"body larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 def request_limit(container: Container) -> int:
     """Return the outer body limit: the largest body or attachment the settings allow, plus form overhead."""
     storage = container.settings.section("storage")
-    largest = max(int(storage.get("max_body_bytes", 1_048_576)), int(storage.get("max_attachment_bytes", 10_485_760)))
+    largest = max(
+        int(storage.get("max_body_bytes", 1_048_576)), int(storage.get("max_attachment_bytes", 10_485_760))
+    )
     return largest + 65_536
 
 

@@ -21,7 +21,11 @@ from tests.conftest import ROOT, TEST_ENV
 def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A config on a fresh SQLite file, selected through ADUAN_CONFIG, with the test secrets."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('url = "sqlite:///aduan.db"', f'url = "{url}"')
+    text = (
+        (ROOT / "config.toml")
+        .read_text(encoding="utf-8")
+        .replace('url = "sqlite:///aduan.db"', f'url = "{url}"')
+    )
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))
@@ -44,8 +48,9 @@ def _users(url: str) -> dict[str, User]:
         return {u.username: u for u in s.exec(select(User))}
 
 
-def test_user_add_reads_the_password_from_stdin(cli_db: str, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_add_reads_the_password_from_stdin(
+    cli_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("rahasia-petugas-1\n"))
     code, out, _ = run(capsys, "user", "add", "dedi", "--role", "officer", "--password-stdin")
     assert code == 0 and "password" not in out
@@ -53,14 +58,17 @@ def test_user_add_reads_the_password_from_stdin(cli_db: str, capsys: pytest.Capt
     assert user.role == "officer" and auth.verify_password(user.password_hash, "rahasia-petugas-1")
 
 
-def test_user_add_without_stdin_prints_a_generated_password_once(cli_db: str,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_add_without_stdin_prints_a_generated_password_once(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "user", "add", "rina", "--role", "section_head")
     password = re.search(r"password \(shown once\): (\S+)", out).group(1)  # type: ignore[union-attr]
     assert code == 0 and auth.verify_password(_users(cli_db)["rina"].password_hash, password)
 
 
-def test_user_add_unknown_role_is_one_line_and_exit_2(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_add_unknown_role_is_one_line_and_exit_2(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "user", "add", "x", "--role", "boss")
     assert code == 2 and err.count("\n") == 1 and "known: officer" in err
 
@@ -79,8 +87,15 @@ def test_demo_is_idempotent_and_prints_the_admin_password_only_when_it_creates_i
     password = re.search(r"demo administrator: admin / (\S+)", first).group(1)  # type: ignore[union-attr]
     users = _users(cli_db)
     assert auth.verify_password(users["admin"].password_hash, password)
-    assert {u.role for u in users.values()} == {"admin", "head", "division_head", "section_head", "officer",
-                                                 "liaison", "auditor"}
+    assert {u.role for u in users.values()} == {
+        "admin",
+        "head",
+        "division_head",
+        "section_head",
+        "officer",
+        "liaison",
+        "auditor",
+    }
     assert users["petugas1"].superior_id == users["kasi"].id
     code, second, _ = run(capsys, "demo")
     assert code == 0 and second == "" and password not in second

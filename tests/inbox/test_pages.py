@@ -335,7 +335,12 @@ def test_static_htmx_is_served_from_the_package(client: TestClient) -> None:
 
 def test_openapi_documents_the_api_with_bearer_auth(client: TestClient) -> None:
     doc = client.get("/api/v1/openapi.json").json()
-    assert {"/api/v1/complaints", "/api/v1/complaints/{tracking}", "/api/v1/complaints/{tracking}/actions/{action}",
-            "/api/v1/queues", "/api/v1/dashboard"} <= set(doc["paths"])
+    assert {
+        "/api/v1/complaints",
+        "/api/v1/complaints/{tracking}",
+        "/api/v1/complaints/{tracking}/actions/{action}",
+        "/api/v1/queues",
+        "/api/v1/dashboard",
+    } <= set(doc["paths"])
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(path.startswith("/inbox") for path in doc["paths"])

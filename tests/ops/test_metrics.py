@@ -117,3 +117,18 @@ def test_heartbeat_upserts_one_row_per_name(container: Container, clock) -> None
         "TemporaryFailure",
         None,
     )
+
+
+def test_scheduler_jobs_beat_so_every_web_process_sees_the_sweep(container: Container, clock) -> None:
+    from bot.scheduler import _guarded
+
+    def failing(_: Container) -> None:
+        raise RuntimeError("imap down")
+
+    _guarded("deadline_sweep", lambda c: None, container, 60)
+    _guarded("email_watch", failing, container, 30)
+    samples = _parse(_router_app(container).get("/metrics").text)
+    assert samples["aduan_sweep_duration_seconds"] >= 0
+    code, doc = ops.readiness(container)
+    assert doc["workers"]["deadline_sweep"]["state"] == "ok"
+    assert (code, doc["status"], doc["workers"]["email_watch"]["state"]) == (200, "degraded", "error")

@@ -49,6 +49,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_api_token_user_id"), "api_token", ["user_id"], unique=False)
     op.create_index("ix_complaint_kind_status_due", "complaint", ["kind", "status", "due_date"], unique=False)
+    op.create_index(
+        "ix_complaint_unclaimed_due", "complaint", ["kind", "status", "claimed_by_id", "due_date"], unique=False
+    )
     op.create_index("ix_complaint_claimed_by", "complaint", ["claimed_by_id"], unique=False)
     op.create_index("ix_complaint_apip_pending", "complaint", ["apip_requested_at", "apip_approved_at"], unique=False)
 
@@ -56,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_complaint_apip_pending", table_name="complaint")
     op.drop_index("ix_complaint_claimed_by", table_name="complaint")
+    op.drop_index("ix_complaint_unclaimed_due", table_name="complaint")
     op.drop_index("ix_complaint_kind_status_due", table_name="complaint")
     op.drop_index(op.f("ix_api_token_user_id"), table_name="api_token")
     op.drop_table("api_token")
