@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-
 urlpatterns: list[object] = []
 
 
@@ -27,7 +26,9 @@ def main(corpus: Path, work: Path) -> None:
         USE_TZ=True,
         TIME_ZONE="Asia/Jakarta",
         SITE_ID=1,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "helpdesk.sqlite3")}},
+        DATABASES={
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "helpdesk.sqlite3")}
+        },
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",
@@ -39,13 +40,19 @@ def main(corpus: Path, work: Path) -> None:
             "rest_framework",
             "helpdesk",
         ],
-        TEMPLATES=[{
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "APP_DIRS": True,
-            "OPTIONS": {"context_processors": ["django.template.context_processors.request",
-                                               "django.contrib.auth.context_processors.auth",
-                                               "django.contrib.messages.context_processors.messages"]},
-        }],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
         MIDDLEWARE=[],
         ROOT_URLCONF="__main__",  # urlpatterns below: helpdesk mounted under its namespace
         MEDIA_ROOT=str(work / "media"),
@@ -56,7 +63,6 @@ def main(corpus: Path, work: Path) -> None:
     )
     django.setup()
     from django.core.management import call_command
-
     from django.urls import include, path
 
     global urlpatterns
@@ -66,8 +72,9 @@ def main(corpus: Path, work: Path) -> None:
     from helpdesk.email import extract_email_metadata
     from helpdesk.models import FollowUp, Queue, Ticket
 
-    queue = Queue.objects.create(title="Pengaduan", slug="PWK", email_address="pengaduan@example.test",
-                                 allow_email_submission=True)
+    queue = Queue.objects.create(
+        title="Pengaduan", slug="PWK", email_address="pengaduan@example.test", allow_email_submission=True
+    )
     logger = logging.getLogger("helpdesk-bench")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
@@ -75,9 +82,9 @@ def main(corpus: Path, work: Path) -> None:
     crashes: dict[str, int] = {}
     not_processed = 0
     t0 = time.perf_counter()
-    for path in files:
+    for eml in files:
         # what helpdesk's own imap_sync does with the fetched bytes
-        full_message = encoding.force_str(path.read_bytes(), errors="replace")
+        full_message = encoding.force_str(eml.read_bytes(), errors="replace")
         try:
             ticket = extract_email_metadata(message=full_message, queue=queue, logger=logger)
         except Exception as exc:  # a crash: the mail would stay in the mailbox, unprocessed
@@ -86,10 +93,19 @@ def main(corpus: Path, work: Path) -> None:
         if ticket is None:
             not_processed += 1
     seconds = time.perf_counter() - t0
-    print(json.dumps({
-        "n": len(files), "seconds": seconds, "crashes": sum(crashes.values()), "crash_types": crashes,
-        "not_processed": not_processed, "tickets": Ticket.objects.count(), "followups": FollowUp.objects.count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "n": len(files),
+                "seconds": seconds,
+                "crashes": sum(crashes.values()),
+                "crash_types": crashes,
+                "not_processed": not_processed,
+                "tickets": Ticket.objects.count(),
+                "followups": FollowUp.objects.count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
