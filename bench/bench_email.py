@@ -40,13 +40,13 @@ VENV = HERE / ".venv-helpdesk"
 HELPDESK = "django-helpdesk==2.6.1"
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
 
-WORDS = tuple(
+_VOCABULARY = (
     "izin usaha bangunan gedung petugas loket antrean berkas persyaratan biaya retribusi sertifikat "
     "restoran reklame praktik bidan dokter sudah belum selesai lama sekali minggu bulan mohon bantuan "
     "informasi kejelasan pelayanan aplikasi oss error unggah dokumen tolong segera ditindaklanjuti "
     "kantor dpmptsp purwakarta mal pelayanan publik parkir toilet ruang tunggu ramah kasar"
-    .split()
 )
+WORDS = tuple(_VOCABULARY.split())
 NAMES = (
     "Budi Santoso",
     "Siti Aminah",

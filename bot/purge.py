@@ -373,12 +373,39 @@ def _purge_orphans(s: Session, report: PurgeReport, *, before: dt.datetime, stor
         sa.select(c.c.contact_urn).where(c.c.contact_urn.is_not(None)),
         sa.select(m.c.sender_urn),
     )
-    report.contacts += _rows(s.execute(sa.delete(ct).where(ct.c.urn.not_in(used_urns))))
+    contact_ids = list(s.execute(sa.select(ct.c.id).where(ct.c.urn.not_in(used_urns))).scalars())
+    report.contacts += _delete_detached(s, ct, contact_ids)
     used_reporters = sa.union(
         sa.select(c.c.reporter_id).where(c.c.reporter_id.is_not(None)),
         sa.select(ct.c.reporter_id).where(ct.c.reporter_id.is_not(None)),
     )
-    report.reporters += _rows(s.execute(sa.delete(rp).where(rp.c.id.not_in(used_reporters))))
+    reporter_ids = list(s.execute(sa.select(rp.c.id).where(rp.c.id.not_in(used_reporters))).scalars())
+    report.reporters += _delete_detached(s, rp, reporter_ids)
+
+
+def _delete_detached(s: Session, table: Any, ids: list[int]) -> int:
+    """Delete rows of ``table`` after unlinking other parts' references to them.
+
+    A nullable reference (the inbox's access log keeps who looked at a record, not whom) is set to
+    NULL; a row still referenced by a NOT NULL column elsewhere is kept.
+    """
+    if not ids:
+        return 0
+    keep: set[int] = set()
+    for other in db.import_all_models().sorted_tables:
+        for column in other.c:
+            if not any(fk.column.table is table for fk in column.foreign_keys) or other is table:
+                continue
+            if other.name in ("complaint", "contact"):
+                continue  # already handled above
+            if column.nullable:
+                s.execute(sa.update(other).where(column.in_(ids)).values({column.name: None}))
+            else:
+                keep |= set(s.execute(sa.select(column).where(column.in_(ids))).scalars())
+    doomed = [i for i in ids if i not in keep]
+    if not doomed:
+        return 0
+    return _rows(s.execute(sa.delete(table).where(table.c.id.in_(doomed))))
 
 
 def _delete_files(storage_dir: Path | None, attachment_docs: Iterable[str | None]) -> int:

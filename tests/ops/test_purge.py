@@ -231,3 +231,30 @@ def test_cli_purge_refuses_a_future_date_and_a_bad_date(cli_config: Path, capsys
     assert code == 2 and "future" in err and len(err.strip().splitlines()) == 1
     code, _, err = _run(capsys, "purge", "--before", "kemarin")
     assert code == 2 and "ISO-8601" in err
+
+
+def test_purge_unlinks_the_access_log_and_keeps_who_looked(container: Container, clock) -> None:
+    from inbox.models import AccessLog
+    from intake.models import User
+
+    made = _file(container, 0)
+    with db.write_session(container.engine) as s:
+        officer = User(username="petugas1", role="officer")
+        s.add(officer)
+        s.flush()
+        s.add(
+            AccessLog(
+                user_id=officer.id,
+                complaint_id=made.id,
+                reporter_id=made.reporter_id,
+                what="reporter",
+                via="web",
+                at=clock.now,
+            )
+        )
+        s.execute(sa.update(Complaint).where(Complaint.id == made.id).values(status="closed"))  # type: ignore[arg-type]
+    report = purge_mod.purge(container.engine, before=BEFORE, now=clock.now)
+    assert report.reporters == 1
+    with db.session(container.engine) as s:
+        [entry] = s.exec(select(AccessLog)).all()
+        assert (entry.complaint_id, entry.reporter_id, entry.what) == (made.id, None, "reporter")
