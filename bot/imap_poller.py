@@ -317,7 +317,13 @@ def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.E
     try:
         deadline = time.monotonic() + settings.idle_renew
         while not stop.is_set() and time.monotonic() < deadline:
+            asked = time.monotonic()
             responses = client.idle_check(timeout=1.0)
+            # imapclient swallows EOF during IDLE and returns [] at once: that is a dropped link.
+            if not responses and time.monotonic() - asked < 0.5:
+                raise ConnectionError("IMAP connection closed during IDLE")
+            if any(isinstance(r, tuple) and b"BYE" in r[:2] for r in responses):
+                raise ConnectionError("IMAP server said BYE during IDLE")
             if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                 return
     finally:

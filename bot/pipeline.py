@@ -8,12 +8,14 @@ unprocessed raw row is picked up again by ``reprocess_pending``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from types import ModuleType
 
+import sqlalchemy as sa
 import sqlalchemy.exc
-from sqlmodel import select
+from sqlmodel import Session, select
 
 import channels
 from bot.bootstrap import Container
@@ -42,6 +44,8 @@ class Receipt:
     duplicate: bool = False
     reason: str | None = None
     results: list[IngestResult] = field(default_factory=list)
+    #: The payload is stored but deriving records failed; reprocess_pending will try again.
+    deferred: bool = False
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -89,6 +93,8 @@ def receive(
         _reject(container, channel, raw, f"body of {len(raw.body)} bytes exceeds {max_body}", 413)
         return Receipt(413, reason=f"body larger than {max_body} bytes")
     try:
+        # One transaction: the raw row and everything derived from it commit together, and a failure
+        # while deriving rolls back to a savepoint so the raw row still commits ("stored").
         with db.write_session(container.engine) as s:
             row, duplicate = store_raw(
                 session=s,
@@ -98,34 +104,60 @@ def receive(
                 now=now,
                 office=container.office.code,
             )
-            raw_id, raw_status = row.id, row.status
-    except sqlalchemy.exc.OperationalError as exc:
-        log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
-        raise DatabaseUnavailable(str(exc.orig)) from exc
-    if duplicate and raw_status != RAW_STORED:
-        return Receipt(200, raw_id=raw_id, duplicate=True, results=_earlier_results(container, raw_id))
-    assert raw_id is not None
-    try:
-        return process_raw(container, channel, raw_id, raw, complete=complete, duplicate=duplicate)
+            raw_id = row.id
+            replay = duplicate and row.status != RAW_STORED
+            receipt = (
+                None
+                if replay
+                else _process_in(
+                    container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
+                )
+            )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-        # The raw payload is committed (status "stored"): the provider's retry, or reprocess_pending,
-        # finishes it. Answer 503 so the provider does retry (a 500 some providers give up on).
-        log.error("database lost while processing %s payload #%s: %s", channel, raw_id, type(exc).__name__)
+        # Nothing was committed: answer 503 so the provider retries (a 500 some providers give up on).
+        log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
         raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc
+    if receipt is None:
+        return Receipt(200, raw_id=raw_id, duplicate=True, results=_earlier_results(container, raw_id))
+    _after_ingest(container, module, raw, receipt)
+    return receipt
 
 
 def process_raw(
-    container: Container,
-    channel: str,
-    raw_id: int,
-    raw: RawRequest,
-    *,
-    complete: bool = False,
-    duplicate: bool = False,
+    container: Container, channel: str, raw_id: int, raw: RawRequest, *, final: bool = False
 ) -> Receipt:
-    """Parse a stored payload and ingest its messages; quarantine it when it cannot be parsed."""
+    """Parse a stored payload again and ingest its messages (``reprocess_pending``).
+
+    With ``final`` a payload whose processing fails again is quarantined with the reason, so a
+    payload that trips a bug is shown to officers instead of being retried forever.
+    """
     module = channels.load(channel)
     now = container.now()
+    with db.write_session(container.engine) as s:
+        row = s.get(RawInbound, raw_id)
+        assert row is not None
+        receipt = _process_in(container, s, module, row, raw, complete=False, duplicate=False, now=now)
+        if final and receipt.status == 200 and receipt.deferred:
+            row.status, row.processed_at = RAW_QUARANTINED, now
+            s.add(row)
+            receipt = Receipt(400, raw_id=raw_id, reason=row.error)
+    _after_ingest(container, module, raw, receipt)
+    return receipt
+
+
+def _process_in(
+    container: Container,
+    s: Session,
+    module: ModuleType,
+    row: RawInbound,
+    raw: RawRequest,
+    *,
+    complete: bool,
+    duplicate: bool,
+    now: dt.datetime,
+) -> Receipt:
+    """Parse a stored payload and ingest its messages in the caller's transaction."""
+    channel, raw_id = row.channel, row.id
     try:
         messages: list[InboundMessage] = list(module.parse(raw))
     except Exception as exc:
@@ -134,39 +166,57 @@ def process_raw(
         # 500, which the provider would retry forever. Its text stays in the database, not the log.
         known = isinstance(exc, UnsupportedPayload)
         reason = str(exc) if known else f"parser error ({type(exc).__name__})"
-        with db.write_session(container.engine) as s:
-            row = s.get(RawInbound, raw_id)
-            assert row is not None
-            detail = reason if known else f"{reason}: {exc}"
-            row.status, row.error, row.processed_at = RAW_QUARANTINED, detail[:2000], now
-            s.add(row)
+        detail = reason if known else f"{reason}: {exc}"
+        row.status, row.error, row.processed_at = RAW_QUARANTINED, detail[:2000], now
+        s.add(row)
         if known:
             log.warning("quarantined %s payload #%s: %s", channel, raw_id, exc)
         else:
             log.error("quarantined %s payload #%s: %s", channel, raw_id, reason)
         return Receipt(400, raw_id=raw_id, reason=reason)
     results: list[IngestResult] = []
-    with db.write_session(container.engine) as s:
-        for message in messages:
-            # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
-            if complete and not message.complete and not message.extra.get("noise"):
-                message = dataclasses.replace(message, complete=True)
-            result = ingest(session=s, message=message, now=now, office=container.office, raw_id=raw_id)
-            results.append(result)
-            if not result.duplicate and not message.complete:
-                for hook in container.message_hooks:
-                    if hook(container, s, result, now):
-                        break
-        row = s.get(RawInbound, raw_id)
-        assert row is not None
-        row.status = RAW_PROCESSED if messages else RAW_IGNORED
-        row.processed_at = now
-        s.add(row)
-    handled = getattr(module, "after_ingest", None)
-    if handled is not None:
-        handled(container, raw, results)
+    try:
+        with s.begin_nested():
+            for message in messages:
+                # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
+                if complete and not message.complete and not message.extra.get("noise"):
+                    message = dataclasses.replace(message, complete=True)
+                result = ingest(session=s, message=message, now=now, office=container.office, raw_id=raw_id)
+                results.append(result)
+                if not result.duplicate and not message.complete:
+                    for hook in container.message_hooks:
+                        if hook(container, s, result, now):
+                            break
+            row.status = RAW_PROCESSED if messages else RAW_IGNORED
+            row.processed_at = now
+            s.add(row)
+            s.flush()
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
+        raise
+    except Exception as exc:
+        # A bug while deriving records must not lose the payload: the raw row commits as "stored"
+        # and reprocess_pending tries again. Only the exception's type is logged (no personal data).
+        log.error(
+            "processing %s payload #%s failed (%s); kept for reprocessing",
+            channel,
+            raw_id,
+            type(exc).__name__,
+        )
+        s.execute(
+            sa.update(RawInbound)
+            .where(RawInbound.id == raw_id)  # type: ignore[arg-type]
+            .values(error=f"processing failed: {type(exc).__name__}: {exc}"[:2000])
+        )
+        return Receipt(200, raw_id=raw_id, reason="stored; processing deferred", deferred=True)
     dup = duplicate or (bool(results) and all(r.duplicate for r in results))
     return Receipt(200, raw_id=raw_id, duplicate=dup, results=results)
+
+
+def _after_ingest(container: Container, module: ModuleType, raw: RawRequest, receipt: Receipt) -> None:
+    """Let a channel act after the commit (e.g. acknowledge a public mention), if it wants to."""
+    handled = getattr(module, "after_ingest", None)
+    if handled is not None and receipt.status == 200 and receipt.results:
+        handled(container, raw, receipt.results)
 
 
 def _earlier_results(container: Container, raw_id: int | None) -> list[IngestResult]:
@@ -204,7 +254,7 @@ def reprocess_pending(container: Container, *, limit: int = 100) -> int:
     for row in rows:
         assert row.id is not None
         raw = RawRequest(body=row.body, headers=_headers(row.headers), url=row.url)
-        process_raw(container, row.channel, row.id, raw)
+        process_raw(container, row.channel, row.id, raw, final=True)
         done += 1
     return done
 

@@ -67,7 +67,8 @@ _REPLY_PREFIX = re.compile(
     r"^\s*((re|aw|sv|balas|bls|fw|fwd|tr|terusan)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
 _FORWARD_MARKERS = re.compile(
-    r"-{2,}\s*(forwarded message|pesan terusan|pesan yang diteruskan|original message|pesan asli)\s*-{2,}"
+    # "Original Message" / "Pesan Asli" separate quoted replies, not forwards: not listed here.
+    r"-{2,}\s*(forwarded message|pesan terusan|pesan yang diteruskan)\s*-{2,}"
     r"|^begin forwarded message:",
     re.IGNORECASE | re.MULTILINE,
 )

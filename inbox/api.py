@@ -151,7 +151,7 @@ def build_router(container: Container) -> APIRouter:
         user: Annotated[User, Depends(require("view_queue"))],
         queue: Annotated[QueueName, Query()] = "all",
         q: Annotated[str, Query(max_length=200)] = "",
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # OFFSET must fit PostgreSQL's bigint
     ) -> list[ComplaintSummary]:
         """List records; filters: channel, service_code, problem_type, status, track, assignee_id."""
         filters = {k: request.query_params[k] for k in queries.FILTERS if request.query_params.get(k)}

@@ -160,9 +160,9 @@ def build_router(container: Container) -> APIRouter:
         comment = (fields.get("comment") or [""])[0][: survey.COMMENT_MAX]
         missing = tuple(code for code in ikm.ELEMENT_CODES if code not in chosen)
         if missing:
-            names = ", ".join(missing)
-            page = render(container, token=token, message=f"Mohon jawab pertanyaan {names}.", error=True,
-                          chosen=chosen, missing=missing, comment=comment)
+            numbers = ", ".join(code[1:] for code in missing)
+            page = render(container, token=token, message=f"Mohon jawab pertanyaan nomor {numbers}.",
+                          error=True, chosen=chosen, missing=missing, comment=comment)
             return HTMLResponse(page, status_code=400)
         with db.write_session(container.engine) as s:
             fresh = s.get(survey.SurveyInvitation, invitation.id)

@@ -75,7 +75,7 @@ def test_e1_web_form_missing_answer_is_asked_again_with_choices_kept(container: 
     data["u7"] = "9"
     page = client.post(path, data=data)
     assert page.status_code == 400
-    assert "U3, U7" in page.text
+    assert "pertanyaan nomor 3, 7." in page.text
     assert page.text.count("checked") == 7
     assert "Bagus</textarea>" in page.text
     with db.session(container.engine) as s:
