@@ -1,4 +1,4 @@
-"""Scale-out: signed SMS webhooks with 1 and 2 web processes on one PostgreSQL (and SQLite), vs a bare endpoint.
+"""Scale-out: signed SMS webhooks, 1 and 2 web processes on one PostgreSQL (and SQLite), vs a bare endpoint.
 
 Each case runs ``uvicorn --workers N`` (what ``aduan serve --workers N`` starts) on loopback, on a
 private PostgreSQL cluster (RECIPES.md §8) or a SQLite file; wrk replays pre-signed Twilio bodies,
@@ -80,10 +80,19 @@ def _bodies(run: str, count: int) -> list[tuple[str, str]]:
     for i in range(count):
         sid = "SM" + run + f"{i:x}".zfill(32 - len(run))  # 34 characters like Twilio's, unique per i
         params = {
-            "ToCountry": "ID", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-            "Body": "Izin PBG saya sudah tiga minggu belum selesai, mohon dibantu.", "FromCountry": "ID",
-            "To": "+6281809898222", "NumSegments": "1", "MessageSid": sid, "AccountSid": "AC" + "0" * 32,
-            "From": f"+62812{i % 5_000:08d}", "ApiVersion": "2010-04-01",
+            "ToCountry": "ID",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": "Izin PBG saya sudah tiga minggu belum selesai, mohon dibantu.",
+            "FromCountry": "ID",
+            "To": "+6281809898222",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+62812{i % 5_000:08d}",
+            "ApiVersion": "2010-04-01",
         }
         out.append((urlencode(params), validator.compute_signature(PUBLIC + "/hooks/sms", params)))
     return out
@@ -95,14 +104,28 @@ def _wrk(port: int, bodies: list[tuple[str, str]], workdir: Path, tag: str) -> d
     script = workdir / f"load_{tag}.lua"
     script.write_text(_LUA % data)
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--timeout", "10s", "-s", str(script),
-         f"http://127.0.0.1:{port}", "--", "2"],
-        capture_output=True, text=True, timeout=DURATION + 60, check=False,
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+            "--",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DURATION + 60,
+        check=False,
     )
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
-    result: dict[str, float] = json.loads(line[len("RESULT "):])
+    result: dict[str, float] = json.loads(line[len("RESULT ") :])
     non2xx = next((x for x in done.stdout.splitlines() if "Non-2xx" in x), "")
     result["non2xx"] = int(non2xx.split(":")[-1].strip()) if non2xx else 0
     result["rps"] = result["requests"] / result["seconds"]
@@ -115,16 +138,36 @@ def _serve(app: str, workers: int, env: dict[str, str], workdir: Path) -> tuple[
     port = free_port()
     log = (workdir / f"uvicorn-{port}.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
-         str(workers), "--log-level", "warning", "--no-access-log"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     log.close()
     wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
     if app.startswith("inbox"):  # every worker up and warm: a few signed requests must pass
         for body, sig in _bodies("warm" + str(port)[-4:], 8 * workers):
-            r = httpx.post(f"http://127.0.0.1:{port}/hooks/sms", content=body, timeout=30,
-                           headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/hooks/sms",
+                content=body,
+                timeout=30,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig},
+            )
             if r.status_code != 200:
                 raise RuntimeError(f"warm-up answered {r.status_code}: {r.text[:200]}")
     return proc, port
@@ -143,9 +186,13 @@ def _messages(url: str, run: str) -> tuple[int, int]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            total, distinct = conn.execute(sa.text(
-                "SELECT count(*), count(DISTINCT external_id) FROM message WHERE channel = 'sms' "
-                "AND external_id LIKE :p"), {"p": f"SM{run}%"}).one()
+            total, distinct = conn.execute(
+                sa.text(
+                    "SELECT count(*), count(DISTINCT external_id) FROM message WHERE channel = 'sms' "
+                    "AND external_id LIKE :p"
+                ),
+                {"p": f"SM{run}%"},
+            ).one()
     finally:
         engine.dispose()
     return int(total), int(distinct)
@@ -163,7 +210,10 @@ def run() -> list[Row]:
     results: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
     with pg_cluster() as cluster:
-        backends = {"PostgreSQL": cluster.create_database("bench"), "SQLite": f"sqlite:///{workdir / 'bench.db'}"}
+        backends = {
+            "PostgreSQL": cluster.create_database("bench"),
+            "SQLite": f"sqlite:///{workdir / 'bench.db'}",
+        }
         for url in backends.values():
             engine = db.create_engine(url)
             db.upgrade(engine)
@@ -187,20 +237,48 @@ def run() -> list[Row]:
                 ok = measured["requests"] - measured["non2xx"]
                 assert total == distinct >= ok - measured["errors"], (total, distinct, measured)
                 results[f"{name}{workers}"] = measured
-                notes[f"{name}{workers}"] = f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx"
+                notes[f"{name}{workers}"] = (
+                    f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx"
+                )
     rows: list[Row] = []
     for name in backends:
         for workers in (1, 2):
             m, bare = results[f"{name}{workers}"], results[f"bare{workers}"]
             label = f"{workers} process{'es' if workers > 1 else ''}"
-            rows.append(Row("scale", f"SMS webhook, {name}, {label}: throughput", m["rps"], "req/s",
-                            f"bare endpoint, {label}", bare["rps"], note=notes[f"{name}{workers}"]))
-            rows.append(Row("scale", f"SMS webhook, {name}, {label}: p99", m["p99"], "ms",
-                            f"bare endpoint, {label}", bare["p99"], higher_is_better=False,
-                            note=f"p50 {m['p50']:.1f} ms vs {bare['p50']:.1f} ms"))
+            rows.append(
+                Row(
+                    "scale",
+                    f"SMS webhook, {name}, {label}: throughput",
+                    m["rps"],
+                    "req/s",
+                    f"bare endpoint, {label}",
+                    bare["rps"],
+                    note=notes[f"{name}{workers}"],
+                )
+            )
+            rows.append(
+                Row(
+                    "scale",
+                    f"SMS webhook, {name}, {label}: p99",
+                    m["p99"],
+                    "ms",
+                    f"bare endpoint, {label}",
+                    bare["p99"],
+                    higher_is_better=False,
+                    note=f"p50 {m['p50']:.1f} ms vs {bare['p50']:.1f} ms",
+                )
+            )
         one, two = results[f"{name}1"], results[f"{name}2"]
-        rows.append(Row("scale", f"SMS webhook, {name}: 2 processes vs 1", two["rps"], "req/s",
-                        "same, 1 process", one["rps"],
-                        note=f"{CONNECTIONS} connections, {DURATION} s each, 2 cores shared with wrk and the database"))
+        rows.append(
+            Row(
+                "scale",
+                f"SMS webhook, {name}: 2 processes vs 1",
+                two["rps"],
+                "req/s",
+                "same, 1 process",
+                one["rps"],
+                note=f"{CONNECTIONS} connections, {DURATION} s each; cores shared with wrk and the database",
+            )
+        )
     shutil.rmtree(workdir, ignore_errors=True)
     return rows

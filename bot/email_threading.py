@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
+import mimetypes
 
 from sqlmodel import Session, select
 
@@ -159,6 +161,47 @@ def apply_bounce(session: Session, inbound: InboundMessage, stored: Message, *, 
     return changed
 
 
+def keep_attachments(
+    container: Container, session: Session, stored: Message, inbound: InboundMessage, now: dt.datetime
+) -> int:
+    """Write a mail's attachments into the attachment store (as ``bot.attachments`` lays it out).
+
+    Mail carries its files inside it, so there is nothing to download: the bytes are stored at once
+    and their ``path`` noted in the message's JSON, where the inbox and ``bot.purge`` find them.
+    Types and sizes outside the ``[storage]`` limits stay in the raw mail only.
+    """
+    try:
+        from bot.attachments import DEFAULT_TYPES
+    except ImportError:
+        return 0
+    storage = container.settings.section("storage")
+    cap = int(storage.get("max_attachment_bytes", 10_485_760))
+    allowed = tuple(storage.get("allowed_content_types") or DEFAULT_TYPES)
+    items = json.loads(stored.attachments or "[]")
+    kept = 0
+    for position, attachment in enumerate(inbound.attachments):
+        data = attachment.data
+        if data is None or len(data) > cap or attachment.content_type not in allowed:
+            continue
+        if position >= len(items) or not isinstance(items[position], dict):
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        ext = mimetypes.guess_extension(attachment.content_type) or ".bin"
+        rel = f"media/{container.office.calendar.local_date(now):%Y/%m}/{digest}{ext}"
+        target = container.storage_dir() / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            part = target.with_suffix(target.suffix + ".part")
+            part.write_bytes(data)
+            part.replace(target)
+        items[position].update({"path": rel, "size": len(data), "sha256": digest})
+        kept += 1
+    if kept:
+        stored.attachments = json.dumps(items, ensure_ascii=False)
+        session.add(stored)
+    return kept
+
+
 def handle(
     container: Container, session: Session, stored: Message, inbound: InboundMessage, now: dt.datetime
 ) -> bool:
@@ -170,6 +213,7 @@ def handle(
         changed = apply_bounce(session, inbound, stored, now=now) if noise == "bounce" else 0
         log.info("email #%s stored, not answered: %s (outbound failed: %s)", stored.id, noise, changed)
         return True
+    keep_attachments(container, session, stored, inbound, now)
     found = find_thread(session, inbound)
     if found is None:
         return False

@@ -539,7 +539,7 @@ def build_router(container: Container) -> APIRouter:
                 [(_channel_label(k), n) for k, n in figures["by_channel"]], title=t("dash.by_channel")
             ),
             "by_problem_type": queries.bar_chart_svg(
-                [(problem_names.get(k, k), n) for k, n in figures["by_problem_type"]],
+                [(problem_names.get(k, t("dash.unclassified")), n) for k, n in figures["by_problem_type"]],
                 title=t("dash.by_problem"),
             ),
             "by_officer": queries.bar_chart_svg(figures["by_officer"], title=t("dash.by_officer")),

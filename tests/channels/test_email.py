@@ -639,3 +639,26 @@ def test_aduan_ingest_channel_email_handles_every_fixture(name: str, cli_config:
 def test_every_email_fixture_is_parsed_by_a_test() -> None:
     assert EMAIL_FIXTURES and all(n.endswith(".eml") for n in EMAIL_FIXTURES)
     assert message_from_bytes(read_fixture("email", EMAIL_FIXTURES[0]), policy=policy.default) is not None
+
+
+def test_outlook_original_message_separator_is_a_reply_not_a_forward() -> None:
+    body = (
+        b"From: A <a@example.test>\r\nTo: x@example.test\r\nSubject: RE: Izin\r\nIn-Reply-To: <q@x.test>\r\n"
+        b"Message-ID: <r1@x.test>\r\n\r\nSudah saya kirim.\r\n\r\n-----Original Message-----\r\n"
+        b"From: Pengaduan\r\nSent: Monday\r\nTo: A\r\nSubject: Izin\r\n\r\nMohon kirim berkas.\r\n"
+    )
+    [msg] = mail.parse(RawRequest(body=body))
+    assert msg.text == "Sudah saya kirim." and "forwarded" not in msg.extra
+
+
+def test_mail_attachments_go_to_the_attachment_store(container: Container) -> None:
+    receipt = ingest_fixture(container, "new__attachments_sniffed.eml")
+    with db.session(container.engine) as s:
+        stored = s.get(Message, receipt.results[0].message.id)
+        assert stored is not None
+        items = json.loads(stored.attachments)
+    kept = {i["filename"]: i.get("path") for i in items}
+    assert kept["foto.jpg"] is None  # an executable claiming to be a photo is left in the raw mail only
+    path = kept["surat penolakan.pdf"]
+    assert path is not None and path.endswith(".pdf")
+    assert (container.storage_dir() / path).read_bytes().startswith(b"%PDF-")

@@ -312,3 +312,26 @@ def test_bounce_over_imap_marks_the_outbound_failed(
         fresh = s.get(outbox.OutboxMessage, row_id)
         assert fresh is not None and fresh.status == outbox.FAILED
     assert counts(wired)[2] == 1
+
+
+def test_scheduler_job_keeps_one_idle_watcher_alive(wired: Container, mailbox: Mailbox) -> None:
+    from bot.imap_poller import WATCHER, ensure_watching, stop_watching
+
+    ensure_watching(wired)
+    first = wired.services[WATCHER].thread
+    ensure_watching(wired)  # the next run of the job finds it alive and starts nothing
+    assert wired.services[WATCHER].thread is first and first.is_alive()
+    mailbox.append(citizen_mail(9))
+    assert wait_for(lambda: counts(wired)[2] == 1)
+    stop_watching(wired)
+    assert not first.is_alive()
+
+
+def test_scheduler_job_polls_when_idle_is_off(wired: Container, mailbox: Mailbox) -> None:
+    from bot.imap_poller import ensure_watching
+
+    wired.settings.channels["email"]["imap_idle"] = False
+    mailbox.append(citizen_mail(4))
+    ensure_watching(wired)
+    ensure_watching(wired)  # within poll_interval: no second poll
+    assert counts(wired) == (1, 1, 1)

@@ -1,4 +1,4 @@
-"""Database invariants the fault tests assert after a burst: nothing lost, nothing twice, nothing half-written."""
+"""Invariants the fault tests assert after a burst: nothing lost, nothing twice, nothing half-written."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ def inbound_invariants(url: str, channel: str, expected: int) -> dict[str, int]:
 
             counts = {
                 "raw": one("SELECT count(*) FROM raw_inbound WHERE channel = :ch"),
-                "raw_distinct": one("SELECT count(DISTINCT external_id) FROM raw_inbound WHERE channel = :ch"),
-                "raw_unprocessed": one("SELECT count(*) FROM raw_inbound WHERE channel = :ch AND status <> 'processed'"),
+                "raw_distinct": one(
+                    "SELECT count(DISTINCT external_id) FROM raw_inbound WHERE channel = :ch"
+                ),
+                "raw_unprocessed": one(
+                    "SELECT count(*) FROM raw_inbound WHERE channel = :ch AND status <> 'processed'"
+                ),
                 "messages": one("SELECT count(*) FROM message WHERE channel = :ch"),
-                "messages_distinct": one("SELECT count(DISTINCT external_id) FROM message WHERE channel = :ch"),
+                "messages_distinct": one(
+                    "SELECT count(DISTINCT external_id) FROM message WHERE channel = :ch"
+                ),
                 "messages_without_raw": one(
                     "SELECT count(*) FROM message m LEFT JOIN raw_inbound r ON r.id = m.raw_id "
                     "WHERE m.channel = :ch AND r.id IS NULL"
@@ -36,12 +42,21 @@ def inbound_invariants(url: str, channel: str, expected: int) -> dict[str, int]:
                     "SELECT count(*) FROM complaint c WHERE c.channel = :ch AND NOT EXISTS "
                     "(SELECT 1 FROM message m WHERE m.complaint_id = c.id)"
                 ),
-                "tracking_distinct": one("SELECT count(DISTINCT tracking_number) FROM complaint WHERE channel = :ch"),
+                "tracking_distinct": one(
+                    "SELECT count(DISTINCT tracking_number) FROM complaint WHERE channel = :ch"
+                ),
             }
             # tracking numbers of the year have no gaps: max(seq) == count per prefix and year
-            gaps = conn.execute(
-                sa.text("SELECT max(seq) - count(*) FROM complaint GROUP BY substr(tracking_number, 1, 8), year")
-            ).scalars().all()
+            gaps = (
+                conn.execute(
+                    sa.text(
+                        "SELECT max(seq) - count(*) FROM complaint "
+                        "GROUP BY substr(tracking_number, 1, 8), year"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             counts["tracking_gaps"] = int(sum(gaps))
     finally:
         engine.dispose()

@@ -94,9 +94,25 @@ class WebProcess:
         self.log = self.workdir / f"web-{self.port}.log"
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "2"],
-            cwd=self.workdir, env=server_env(self.database_url), stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                self.app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "2",
+            ],
+            cwd=self.workdir,
+            env=server_env(self.database_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         out.close()
         wait_http(self.url + "/healthz", timeout, self.proc)
@@ -122,18 +138,42 @@ class WebProcess:
 # -- signed Twilio webhooks ------------------------------------------------------------------------
 
 
+#: What one citizen writes, message after message, so the dialogue files a complaint.
+CONVERSATION = (
+    "Izin PBG saya nomor {n} belum keluar sudah tiga minggu, mohon dibantu",
+    "Budi Santoso",
+    "1 Maret 2026",
+    "YA",
+)
+
+
 def sms_form(n: int, *, senders: int = 500, run: str = "") -> dict[str, str]:
     """The n-th inbound SMS of a burst, as Twilio posts it (fake numbers, unique MessageSid)."""
     sid = "SM" + uuid.uuid5(uuid.NAMESPACE_URL, f"aduan-fault-{run}-{n}").hex
     sender = f"+62812{77000000 + n % senders:08d}"
+    # each sender holds a whole conversation: the matter, a name, the service date, a confirmation
+    step = (n // senders) % len(CONVERSATION)
+    body = CONVERSATION[step].format(n=n)
     return {
-        "ToCountry": "ID", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-        "Body": f"Izin PBG nomor {n} belum keluar sudah tiga minggu", "FromCountry": "ID", "To": OFFICE_NUMBER,
-        "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": sender, "ApiVersion": "2010-04-01",
+        "ToCountry": "ID",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "FromCountry": "ID",
+        "To": OFFICE_NUMBER,
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
     }
 
 
-def signed_sms(form: dict[str, str], path: str = "/hooks/sms", token: str = TWILIO_TOKEN) -> tuple[bytes, dict[str, str]]:
+def signed_sms(
+    form: dict[str, str], path: str = "/hooks/sms", token: str = TWILIO_TOKEN
+) -> tuple[bytes, dict[str, str]]:
     """Return the body and headers of a Twilio webhook signed like Twilio does (RequestValidator)."""
     from twilio.request_validator import RequestValidator
 
@@ -267,9 +307,20 @@ class PgCluster:
             shutil.chown(self.root, "nobody", "nogroup")
         self.port = self.port or free_port()
         subprocess.run(
-            self._as_owner(initdb, "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                           "--locale=C.UTF-8"),
-            check=True, capture_output=True, timeout=120,
+            self._as_owner(
+                initdb,
+                "-D",
+                str(self.root / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         return self
 
@@ -278,17 +329,32 @@ class PgCluster:
         pg_ctl = pg_binary("pg_ctl")
         assert pg_ctl is not None
         subprocess.run(
-            self._as_owner(pg_ctl, "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-w",
-                           "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200", "start"),
-            check=True, capture_output=True, timeout=60,
+            self._as_owner(
+                pg_ctl,
+                "-D",
+                str(self.root / "data"),
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200",
+                "start",
+            ),
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``immediate`` is a crash: no checkpoint)."""
         pg_ctl = pg_binary("pg_ctl")
         assert pg_ctl is not None
-        subprocess.run(self._as_owner(pg_ctl, "-D", str(self.root / "data"), "-m", mode, "-w", "stop"),
-                       check=False, capture_output=True, timeout=60)
+        subprocess.run(
+            self._as_owner(pg_ctl, "-D", str(self.root / "data"), "-m", mode, "-w", "stop"),
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
 
     def create_database(self, name: str) -> str:
         """Create a database and return its URL."""

@@ -19,12 +19,22 @@ import pytest
 from intake import db
 from tests.conftest import missing_dependency
 from tests.faults.checks import inbound_invariants
-from tests.faults.harness import PgCluster, WebProcess, blast, pg_binary, pg_cluster, signed_sms, sms_form
+from tests.faults.harness import (
+    CONVERSATION,
+    PgCluster,
+    WebProcess,
+    blast,
+    pg_binary,
+    pg_cluster,
+    signed_sms,
+    sms_form,
+)
 
 pytestmark = pytest.mark.slow
 
 BURST = 600
 STOP_AT = 150
+SENDERS = BURST // len(CONVERSATION)  # each sender's whole conversation is in the burst
 OUTAGE_SECONDS = 10.0
 
 
@@ -37,14 +47,16 @@ def cluster() -> Iterator[PgCluster]:
         yield c
 
 
-def test_database_down_for_10_seconds_gives_503_then_everything_is_in(cluster: PgCluster, tmp_path: Path) -> None:
+def test_database_down_for_10_seconds_gives_503_then_everything_is_in(
+    cluster: PgCluster, tmp_path: Path
+) -> None:
     url = cluster.create_database("aduan")
     engine = db.create_engine(url)
     db.upgrade(engine)
     engine.dispose()
     web = WebProcess(url, tmp_path).start()
     run = uuid.uuid4().hex[:8]
-    requests = [("/hooks/sms", *signed_sms(sms_form(i, run=run))) for i in range(BURST)]
+    requests = [("/hooks/sms", *signed_sms(sms_form(i, senders=SENDERS, run=run))) for i in range(BURST)]
     outage: dict[str, object] = {}
     started = threading.Event()
 
@@ -82,4 +94,5 @@ def test_database_down_for_10_seconds_gives_503_then_everything_is_in(cluster: P
     # while the database was down the providers were told to come back later, never "bad request"
     assert result.causes["503"] > 0, result.causes
     assert set(result.causes) <= {"503"}, result.causes
-    inbound_invariants(url, "sms", BURST)
+    counts = inbound_invariants(url, "sms", BURST)
+    assert counts["complaints"] == SENDERS, counts

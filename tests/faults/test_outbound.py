@@ -1,4 +1,5 @@
-"""Outbound under provider faults: a local Twilio answering 500, 429 and too slowly (client timeout).
+"""Outbound under provider faults: local Twilio, Telegram and Instagram APIs answering 500, 429, 400
+and (Twilio) too slowly for the client's timeout.
 
 Every outbox message is delivered eventually or marked failed after its last attempt, and none is
 accepted by the provider twice, also with two workers delivering at the same moment.
@@ -89,7 +90,9 @@ def test_outbox_under_500_429_and_timeouts_delivers_or_fails_and_never_twice(
                 outbox.enqueue(s, channel="sms", to=f"tel:+6281277{i:06d}", text=f"{plan}|{i}", now=clock.now)
     for _ in range(len(outbox.RETRY_DELAYS) + 3):
         # two workers at the same moment: a row is claimed by one of them only
-        workers = [threading.Thread(target=outbox.deliver_due, args=(wired,), kwargs={"limit": 7}) for _ in range(2)]
+        workers = [
+            threading.Thread(target=outbox.deliver_due, args=(wired,), kwargs={"limit": 7}) for _ in range(2)
+        ]
         for w in workers:
             w.start()
         for w in workers:
@@ -116,3 +119,110 @@ def test_outbox_under_500_429_and_timeouts_delivers_or_fails_and_never_twice(
     # a timed-out attempt may have reached the provider anyway: at-least-once, documented in
     # docs/scaling.md; the row shows the retry (attempts 2) and was accepted once in time
     assert sum(handler.late.values()) == MESSAGES_PER_PLAN
+
+
+# -- the same for Telegram's Bot API and Instagram's Graph API -------------------------------------
+
+CHAT_PLANS: dict[str, list[int]] = {
+    "ok": [],
+    "500_once": [500],
+    "429_then_500": [429, 500],
+    "always_500": [500] * 10,
+    "400_refused": [400],
+}
+
+
+def _telegram_text(req: Recorded) -> str:
+    return str((req.json or {}).get("text") or req.form.get("text", ""))
+
+
+def _telegram_reply(status: int) -> Reply:
+    if status == 200:
+        return Reply(
+            200,
+            {
+                "ok": True,
+                "result": {
+                    "message_id": int(uuid.uuid4().int % 10**9),
+                    "date": 1770000000,
+                    "chat": {"id": 123, "type": "private"},
+                    "text": "ok",
+                },
+            },
+        )
+    extra = {"parameters": {"retry_after": 1}} if status == 429 else {}
+    return Reply(status, {"ok": False, "error_code": status, "description": f"fault {status}"} | extra)
+
+
+def _instagram_text(req: Recorded) -> str:
+    return str(((req.json or {}).get("message") or {}).get("text", ""))
+
+
+def _instagram_reply(status: int) -> Reply:
+    if status == 200:
+        return Reply(200, {"recipient_id": "456", "message_id": "mid." + uuid.uuid4().hex})
+    return Reply(status, {"error": {"code": 4 if status == 429 else 2, "message": f"fault {status}"}})
+
+
+CHAT_CHANNELS = {
+    "telegram": ("api_base_url", "/bot", "telegram:123", _telegram_text, _telegram_reply),
+    "instagram": ("graph_base_url", "", "instagram:456", _instagram_text, _instagram_reply),
+}
+
+
+@pytest.mark.parametrize("channel", sorted(CHAT_CHANNELS))
+def test_chat_outbox_under_500_429_and_400_delivers_or_fails_and_never_twice(
+    settings: Settings, engine: Any, clock: Any, channel: str
+) -> None:
+    key, suffix, to, text_of, reply = CHAT_CHANNELS[channel]
+    lock = threading.Lock()
+    tries: Counter[str] = Counter()
+    accepted: Counter[str] = Counter()
+
+    def handler(req: Recorded) -> Reply:
+        text = text_of(req)
+        plan = CHAT_PLANS.get(text.split("|")[0], [])
+        with lock:
+            attempt = tries[text]
+            tries[text] += 1
+            step = plan[attempt] if attempt < len(plan) else 200
+            if step == 200:
+                accepted[text] += 1
+        return reply(step)
+
+    with FakeAPI({("POST", "/"): handler}) as api:
+        settings.channels.setdefault(channel, {}).update({"enabled": True, key: api.url + suffix})
+        wired = build(settings, engine=engine, clock=clock, migrate=False)
+        assert channel in wired.senders
+        with db.write_session(wired.engine) as s:
+            for plan in CHAT_PLANS:
+                for i in range(MESSAGES_PER_PLAN):
+                    outbox.enqueue(s, channel=channel, to=to, text=f"{plan}|{i}", now=clock.now)
+        for _ in range(len(outbox.RETRY_DELAYS) + 3):
+            workers = [
+                threading.Thread(target=outbox.deliver_due, args=(wired,), kwargs={"limit": 5})
+                for _ in range(2)
+            ]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(60)
+            while outbox.deliver_due(wired):
+                pass
+            clock.advance(seconds=max(outbox.RETRY_DELAYS) + 1)
+    with db.session(wired.engine) as s:
+        rows = {r.text: r for r in s.exec(select(outbox.OutboxMessage)).all()}
+    assert len(rows) == len(CHAT_PLANS) * MESSAGES_PER_PLAN
+    for text, row in rows.items():
+        plan = text.split("|")[0]
+        if plan == "always_500":
+            assert (row.status, row.attempts) == (outbox.FAILED, len(outbox.RETRY_DELAYS) + 1), (
+                text,
+                row.last_error,
+            )
+        elif plan == "400_refused":
+            assert (row.status, row.attempts) == (outbox.FAILED, 1), (text, row.last_error)
+        else:
+            assert row.status == outbox.SENT and row.provider_id, (text, row.status, row.last_error)
+            assert row.attempts == len(CHAT_PLANS[plan]) + 1, (text, row.last_error)
+        assert accepted[text] == (0 if plan in ("always_500", "400_refused") else 1), text

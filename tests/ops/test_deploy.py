@@ -28,7 +28,9 @@ def test_systemd_unit_runs_an_existing_aduan_command(unit) -> None:
     parser.read(unit)
     service = parser["Service"]
     assert service["User"] == "aduan"
-    assert "Environment=ADUAN_CONFIG=/etc/aduan/config.toml" in unit.read_text()  # repeated keys: not in parser
+    assert (
+        "Environment=ADUAN_CONFIG=/etc/aduan/config.toml" in unit.read_text()
+    )  # repeated keys: not in parser
     command = re.search(r"aduan (\S+)", service["ExecStart"])
     assert command and command.group(1) in _commands(), service["ExecStart"]
 

@@ -33,7 +33,9 @@ def api(container: Container) -> tuple[Any, dict[str, str]]:
     with db.write_session(container.engine) as s:
         users = {u.role: u for u in s.exec(select(User)).all()}
         for role in ("admin", "officer"):
-            tokens[role] = auth.create_token(s, user=users[role], name=f"schemathesis-{role}", now=container.now())
+            tokens[role] = auth.create_token(
+                s, user=users[role], name=f"schemathesis-{role}", now=container.now()
+            )
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(container))
     return schema.include(path_regex=r"^/api/v1/"), tokens
 
@@ -51,7 +53,12 @@ def test_api_never_answers_5xx(api: tuple[Any, dict[str, str]]) -> None:
         def check(case: Any, role: str) -> None:
             response = case.call(headers={"Authorization": f"Bearer {tokens[role]}"})
             assert response.status_code < 500, (
-                case.method, case.formatted_path, role, response.status_code, response.text[:300])
+                case.method,
+                case.formatted_path,
+                role,
+                response.status_code,
+                response.text[:300],
+            )
 
         check()
     assert any(s.startswith("GET /api/v1/complaints") for s in seen), seen
@@ -60,4 +67,7 @@ def test_api_never_answers_5xx(api: tuple[Any, dict[str, str]]) -> None:
 def test_api_without_a_valid_token_is_refused(container: Container) -> None:
     client = TestClient(create_app(container))
     assert client.get("/api/v1/complaints").status_code in (401, 403)
-    assert client.get("/api/v1/complaints", headers={"Authorization": "Bearer forged"}).status_code in (401, 403)
+    assert client.get("/api/v1/complaints", headers={"Authorization": "Bearer forged"}).status_code in (
+        401,
+        403,
+    )

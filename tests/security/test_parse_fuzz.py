@@ -23,13 +23,33 @@ from tests.conftest import FIXTURES
 from tests.ops.util import existing_channels
 
 CHANNELS = [name for name in existing_channels() if hasattr(channels.load(name), "parse")]
-TWILIO_KEYS = ["MessageSid", "SmsSid", "AccountSid", "From", "To", "Body", "NumMedia", "MediaUrl0",
-               "MediaContentType0", "ProfileName", "WaId", "Latitude", "Longitude", "ButtonPayload",
-               "MessageType", "OriginalRepliedMessageSid", "MessageStatus", "ErrorCode"]
+TWILIO_KEYS = [
+    "MessageSid",
+    "SmsSid",
+    "AccountSid",
+    "From",
+    "To",
+    "Body",
+    "NumMedia",
+    "MediaUrl0",
+    "MediaContentType0",
+    "ProfileName",
+    "WaId",
+    "Latitude",
+    "Longitude",
+    "ButtonPayload",
+    "MessageType",
+    "OriginalRepliedMessageSid",
+    "MessageStatus",
+    "ErrorCode",
+]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False)
     | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=15,
@@ -43,7 +63,9 @@ def _fixtures(channel: str) -> list[Path]:
 
 def _check(channel: str, body: bytes, content_type: str) -> None:
     module = channels.load(channel)
-    raw = RawRequest(body=body, headers={"content-type": content_type}, url=f"https://aduan.example.test/hooks/{channel}")
+    raw = RawRequest(
+        body=body, headers={"content-type": content_type}, url=f"https://aduan.example.test/hooks/{channel}"
+    )
     try:
         messages = module.parse(raw)
     except UnsupportedPayload:
@@ -80,8 +102,12 @@ def _replace(doc: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
 
 @pytest.mark.parametrize("channel", CHANNELS)
 @FUZZ
-@given(body=st.binary(max_size=3000), ctype=st.sampled_from(
-    ["application/json", "application/x-www-form-urlencoded", "message/rfc822", "text/plain", ""]))
+@given(
+    body=st.binary(max_size=3000),
+    ctype=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "message/rfc822", "text/plain", ""]
+    ),
+)
 def test_random_bytes_parse_or_raise_unsupported(channel: str, body: bytes, ctype: str) -> None:
     _check(channel, body, ctype)
 
@@ -95,7 +121,11 @@ def test_random_json_parses_or_raises_unsupported(channel: str, doc: Any) -> Non
 
 @pytest.mark.parametrize("channel", CHANNELS)
 @FUZZ
-@given(form=st.dictionaries(st.sampled_from(TWILIO_KEYS) | st.text(max_size=10), st.text(max_size=60), max_size=12))
+@given(
+    form=st.dictionaries(
+        st.sampled_from(TWILIO_KEYS) | st.text(max_size=10), st.text(max_size=60), max_size=12
+    )
+)
 def test_random_forms_parse_or_raise_unsupported(channel: str, form: dict[str, str]) -> None:
     _check(channel, urlencode(form).encode(), "application/x-www-form-urlencoded")
 
@@ -112,8 +142,12 @@ KNOWN_FRAGILE = {
 
 @pytest.mark.parametrize(
     "channel",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_FRAGILE[c], strict=False)) if c in KNOWN_FRAGILE else c
-     for c in CHANNELS],
+    [
+        pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_FRAGILE[c], strict=False))
+        if c in KNOWN_FRAGILE
+        else c
+        for c in CHANNELS
+    ],
 )
 @FUZZ
 @given(data=st.data())
@@ -129,7 +163,9 @@ def test_mutated_fixtures_parse_or_raise_unsupported(channel: str, data: st.Data
         doc, path = None, path.with_suffix(".bin")
     if path.suffix == ".json":
         where = data.draw(st.sampled_from(_paths(doc)))
-        mutated = _replace(doc, where, data.draw(json_values), delete=bool(where) and data.draw(st.booleans()))
+        mutated = _replace(
+            doc, where, data.draw(json_values), delete=bool(where) and data.draw(st.booleans())
+        )
         _check(channel, json.dumps(mutated).encode(), "application/json")
     elif path.suffix == ".form":
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
@@ -141,11 +177,16 @@ def test_mutated_fixtures_parse_or_raise_unsupported(channel: str, data: st.Data
         _check(channel, urlencode(form).encode(), "application/x-www-form-urlencoded")
     elif path.suffix == ".eml":
         msg = email.message_from_bytes(body)
-        header = data.draw(st.sampled_from(["From", "To", "Subject", "Message-ID", "In-Reply-To", "Date",
-                                            "Content-Type", "Reply-To"]))
+        header = data.draw(
+            st.sampled_from(
+                ["From", "To", "Subject", "Message-ID", "In-Reply-To", "Date", "Content-Type", "Reply-To"]
+            )
+        )
         del msg[header]
         if data.draw(st.booleans()):
-            msg[header] = data.draw(st.text(max_size=80).map(lambda t: t.replace("\n", " ").replace("\r", " ")))
+            msg[header] = data.draw(
+                st.text(max_size=80).map(lambda t: t.replace("\n", " ").replace("\r", " "))
+            )
         try:
             mutated = msg.as_bytes() if isinstance(msg, email.message.Message) else body
         except Exception:  # the stdlib cannot serialise every mutation; the fixture itself then

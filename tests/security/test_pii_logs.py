@@ -33,8 +33,11 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.ops.util import enable_existing
 from tests.security.test_webhook_signatures import PUBLIC, ROUTES, _webhook_paths
 
-WEB_SUBMISSION = {"name": "Wulan Sekarsari", "contact": "wulan.sekar@example.test",
-                  "text": "Petugas parkir di kantor meminta uang sepuluh ribu"}
+WEB_SUBMISSION = {
+    "name": "Wulan Sekarsari",
+    "contact": "wulan.sekar@example.test",
+    "text": "Petugas parkir di kantor meminta uang sepuluh ribu",
+}
 
 
 class Snapshot(logging.Handler):
@@ -53,15 +56,19 @@ class Snapshot(logging.Handler):
 
 
 def _content_type(path: Path) -> str:
-    return {".json": "application/json", ".form": "application/x-www-form-urlencoded",
-            ".eml": "message/rfc822"}.get(path.suffix, "application/octet-stream")
+    return {
+        ".json": "application/json",
+        ".form": "application/x-www-form-urlencoded",
+        ".eml": "message/rfc822",
+    }.get(path.suffix, "application/octet-stream")
 
 
 def _personal_values(channel: str, path: Path) -> set[str]:
     """The personal data a fixture carries: sender address, names, message text."""
     try:
-        messages = channels.load(channel).parse(RawRequest(body=path.read_bytes(),
-                                                           headers={"content-type": _content_type(path)}))
+        messages = channels.load(channel).parse(
+            RawRequest(body=path.read_bytes(), headers={"content-type": _content_type(path)})
+        )
     except UnsupportedPayload:
         return set()
     values: set[str] = set()
@@ -76,8 +83,9 @@ def _personal_values(channel: str, path: Path) -> set[str]:
 
 
 @pytest.fixture
-def scan(config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any,
-         caplog: pytest.LogCaptureFixture) -> Any:
+def scan(
+    config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any, caplog: pytest.LogCaptureFixture
+) -> Any:
     """Logging as in production, at DEBUG, captured twice: raw records and the written JSON lines."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -96,8 +104,13 @@ def scan(config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any,
 
 
 def test_full_scenario_writes_no_personal_data_in_any_log_line(
-    scan: Any, engine: Any, clock: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    scan: Any,
+    engine: Any,
+    clock: Any,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings, stream = scan
     # a snapshot handler goes first: it keeps each line as emitted, before the redacting filter
@@ -107,8 +120,18 @@ def test_full_scenario_writes_no_personal_data_in_any_log_line(
     personal: set[str] = set(WEB_SUBMISSION.values())
     with FakeAPI() as provider:
         # the provider refuses with the number in its error text, as Twilio's 21211 does
-        provider.route("POST", "/2010-04-01/Accounts/", lambda req: Reply(
-            400, {"code": 21211, "status": 400, "message": f"The 'To' number {req.form.get('To')} is not valid"}))
+        provider.route(
+            "POST",
+            "/2010-04-01/Accounts/",
+            lambda req: Reply(
+                400,
+                {
+                    "code": 21211,
+                    "status": 400,
+                    "message": f"The 'To' number {req.form.get('To')} is not valid",
+                },
+            ),
+        )
         for name in ("sms", "whatsapp"):
             settings.channels.setdefault(name, {})["api_base_url"] = provider.url
         container = build(settings, engine=engine, clock=clock, migrate=False)
@@ -124,21 +147,35 @@ def test_full_scenario_writes_no_personal_data_in_any_log_line(
         for channel in enable_existing({"channels": {}}):
             for path in sorted((FIXTURES / channel).glob("*.*")) if (FIXTURES / channel).is_dir() else []:
                 personal |= _personal_values(channel, path)
-                receive(container, channel, RawRequest(body=path.read_bytes(),
-                                                       headers={"content-type": _content_type(path)}), verify=False)
+                receive(
+                    container,
+                    channel,
+                    RawRequest(body=path.read_bytes(), headers={"content-type": _content_type(path)}),
+                    verify=False,
+                )
         # 3. the web form as `aduan ingest --channel web` does it
         sub = tmp_path / "lapor.json"
         sub.write_text(json.dumps(WEB_SUBMISSION), encoding="utf-8")
         cfg = tmp_path / "config.toml"
-        cfg.write_text((ROOT / "config.toml").read_text(encoding="utf-8").replace(
-            'url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"'), encoding="utf-8")
+        cfg.write_text(
+            (ROOT / "config.toml")
+            .read_text(encoding="utf-8")
+            .replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"'),
+            encoding="utf-8",
+        )
         monkeypatch.setenv("ADUAN_CONFIG", str(cfg))
         for key, value in TEST_ENV.items():
             monkeypatch.setenv(key, value)
         with pytest.raises(SystemExit) as done:
             main(["ingest", str(sub), "--channel", "web"])
         assert done.value.code in (0, None)
-        receive(container, "web", RawRequest(body=json.dumps(WEB_SUBMISSION).encode()), verify=False, complete=True)
+        receive(
+            container,
+            "web",
+            RawRequest(body=json.dumps(WEB_SUBMISSION).encode()),
+            verify=False,
+            complete=True,
+        )
         # 4. replies and answers go out and are refused; then officers' reads
         for _ in range(len(outbox.RETRY_DELAYS) + 2):
             outbox.deliver_due(container)
@@ -150,5 +187,7 @@ def test_full_scenario_writes_no_personal_data_in_any_log_line(
     raw_lines = snapshot.lines
     written = stream.getvalue().splitlines()
     assert raw_lines and written
-    leaks = sorted({(value, line[:160]) for value in personal for line in raw_lines + written if value in line})
+    leaks = sorted(
+        {(value, line[:160]) for value in personal for line in raw_lines + written if value in line}
+    )
     assert leaks == [], leaks[:10]

@@ -43,14 +43,18 @@ def twilio(path: str, body: bytes) -> dict[str, str]:
 
 def meta(path: str, body: bytes) -> dict[str, str]:
     """Headers of a Meta webhook: X-Hub-Signature-256, HMAC-SHA256 of the body with the app secret."""
-    return {"content-type": "application/json",
-            "x-hub-signature-256": _meta.signature(body, TEST_ENV["ADUAN_META_APP_SECRET"])}
+    return {
+        "content-type": "application/json",
+        "x-hub-signature-256": _meta.signature(body, TEST_ENV["ADUAN_META_APP_SECRET"]),
+    }
 
 
 def telegram(path: str, body: bytes) -> dict[str, str]:
     """Headers of a Telegram webhook: the secret token set with setWebhook (it does not cover the body)."""
-    return {"content-type": "application/json",
-            "x-telegram-bot-api-secret-token": TEST_ENV["ADUAN_TELEGRAM_WEBHOOK_SECRET"]}
+    return {
+        "content-type": "application/json",
+        "x-telegram-bot-api-secret-token": TEST_ENV["ADUAN_TELEGRAM_WEBHOOK_SECRET"],
+    }
 
 
 def _form_variant(body: bytes) -> bytes:
@@ -107,11 +111,15 @@ def all_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, set[str]]
 
 
 def _webhook_paths(app: Any) -> list[str]:
-    return sorted({path for path, methods in all_routes(app.routes) if path.startswith("/hooks/") and "POST" in methods})
+    return sorted(
+        {path for path, methods in all_routes(app.routes) if path.startswith("/hooks/") and "POST" in methods}
+    )
 
 
 @pytest.fixture(params=["twilio", "meta"])
-def client(request: pytest.FixtureRequest, config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any) -> Any:
+def client(
+    request: pytest.FixtureRequest, config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any
+) -> Any:
     """The whole app with every existing channel on (WhatsApp through Twilio, then through Meta)."""
     settings = _settings(config_data, tmp_path, request.param)
     container = build(settings, engine=engine, clock=clock, migrate=False)
@@ -151,7 +159,9 @@ def test_a_forged_signature_is_refused_with_403(client: Any) -> None:
     for path in client.paths:
         _, channel, fixture, _, _ = client.routes[path]
         body = read_fixture(channel, fixture)
-        response = client.post(path, content=body, headers=FORGED_HEADERS | {"content-type": "application/json"})
+        response = client.post(
+            path, content=body, headers=FORGED_HEADERS | {"content-type": "application/json"}
+        )
         assert response.status_code == 403, (path, response.status_code)
 
 
@@ -169,18 +179,26 @@ def test_a_signature_replayed_with_another_body_is_refused_with_403(client: Any)
 def test_a_signature_for_another_host_is_refused(client: Any) -> None:
     # X-Forwarded-Host is ignored without trust_proxy: a signature made for evil.example must not pass
     for path in client.paths:
-        signer, channel, fixture, _, covers_body = client.routes[path]
+        signer, channel, fixture, _, _covers_body = client.routes[path]
         if signer is not twilio:
             continue
         body = read_fixture(channel, fixture)
         params = dict(parse_qsl(body.decode(), keep_blank_values=True))
         from twilio.request_validator import RequestValidator
 
-        evil = RequestValidator(TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]).compute_signature("https://evil.example" + path,
-                                                                                        params)
-        response = client.post(path, content=body, headers={
-            "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": evil,
-            "x-forwarded-host": "evil.example", "x-forwarded-proto": "https"})
+        evil = RequestValidator(TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]).compute_signature(
+            "https://evil.example" + path, params
+        )
+        response = client.post(
+            path,
+            content=body,
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-twilio-signature": evil,
+                "x-forwarded-host": "evil.example",
+                "x-forwarded-proto": "https",
+            },
+        )
         assert response.status_code == 403, path
 
 
@@ -216,5 +234,7 @@ def test_a_body_above_the_outer_limit_is_refused_before_it_is_read(client: Any) 
         for _ in range(limit // 65_536 + 2):
             yield b"y" * 65_536
 
-    response = client.post("/hooks/sms", content=chunks(), headers={"content-type": "application/octet-stream"})
+    response = client.post(
+        "/hooks/sms", content=chunks(), headers={"content-type": "application/octet-stream"}
+    )
     assert response.status_code == 413
