@@ -448,11 +448,49 @@ def run_floor(mails: list[bytes], work: Path) -> dict[str, float]:
     return {"seconds": seconds, "crashes": crashes}
 
 
+def run_parse(mails: list[bytes]) -> tuple[dict[str, float], dict[str, float]]:
+    """Time Aduan's parse alone beside the naive stdlib reading (policy.default, get_body)."""
+    from email import policy
+
+    from channels import email as email_channel
+    from channels.base import RawRequest, UnsupportedPayload
+
+    refused = 0
+    t0 = time.perf_counter()
+    for body in mails:
+        try:
+            email_channel.parse(RawRequest(body=body))
+        except UnsupportedPayload:
+            refused += 1
+    ours = {"seconds": time.perf_counter() - t0, "crashes": 0.0, "refused": refused}
+    crashes = 0
+    t0 = time.perf_counter()
+    for body in mails:
+        try:
+            msg = message_from_bytes(body, policy=policy.default)
+            part = msg.get_body(("plain", "html"))  # type: ignore[attr-defined]
+            _ = (str(msg["From"]), str(msg["Subject"]), part.get_content() if part is not None else "")
+        except Exception:
+            crashes += 1
+    return ours, {"seconds": time.perf_counter() - t0, "crashes": crashes}
+
+
 def run() -> list[Row]:
     """Time Aduan's e-mail ingestion beside django-helpdesk's (or the floor) on the same corpus."""
     mails = corpus()
     work = Path(tempfile.mkdtemp(prefix="aduan-bench-email-"))
     try:
+        parsed, naive = run_parse(mails)
+        parse_row = Row(
+            bench="email",
+            case="parse only (text, charsets, quotes, attachments)",
+            value=N / parsed["seconds"],
+            unit="mails/s",
+            baseline_name="message_from_bytes(policy.default) + get_body",
+            baseline=N / naive["seconds"],
+            note=f"Aduan refused {parsed['refused']:.0f} (quarantined, kept raw); "
+            f"naive crashes {naive['crashes']:.0f}",
+        )
         aduan = run_aduan(mails, work)
         helpdesk, reason = run_helpdesk(mails, work)
         rate = N / aduan["seconds"]
@@ -463,6 +501,7 @@ def run() -> list[Row]:
         if helpdesk is not None:
             crash_rate = 100.0 * helpdesk["crashes"] / max(1, helpdesk["n"])
             return [
+                parse_row,
                 Row(
                     bench="email",
                     case="mails → complaints (SQLite)",
@@ -481,6 +520,7 @@ def run() -> list[Row]:
             ]
         floor = run_floor(mails, work)
         return [
+            parse_row,
             Row(
                 bench="email",
                 case="mails → complaints (SQLite)",

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from bot.bootstrap import Container
-from bot.email_store import mailbox_state
+from bot.email_store import MailboxState, mailbox_state
 from bot.pipeline import DatabaseUnavailable, receive
 from channels.base import RawRequest
 from intake import db
@@ -311,11 +311,25 @@ def stop_watching(container: Container, timeout: float = 10.0) -> None:
         watcher.thread.join(timeout)
 
 
+def _pending(container: Container, client: IMAPClient, settings: ImapSettings) -> bool:
+    """Tell whether mail came in while we were storing (checked before IDLE, which would not announce it).
+
+    A server reports mail that arrived during a command with that command's response; IDLE then
+    stays silent about it. NOOP brings the folder's view up to date, and a UID search finds it.
+    """
+    client.noop()
+    with db.session(container.engine) as s:
+        state = s.get(MailboxState, settings.mailbox)
+        last = int(state.last_uid) if state is not None else 0
+    return any(u > last for u in client.search(["UID", f"{last + 1}:*"]))
+
+
 def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.Event) -> None:
     """IDLE until the server announces new mail, ``idle_renew`` passes, or ``stop`` is set."""
     client.idle()
     try:
-        deadline = time.monotonic() + settings.idle_renew
+        # Re-check at least every poll_interval even in IDLE: a lost notification delays, never loses.
+        deadline = time.monotonic() + min(settings.idle_renew, settings.poll_interval)
         while not stop.is_set() and time.monotonic() < deadline:
             asked = time.monotonic()
             responses = client.idle_check(timeout=1.0)
@@ -346,6 +360,8 @@ def run(container: Container, stop: threading.Event, settings: ImapSettings | No
                 result = sync(container, client, settings)
                 _beat(container, settings, started, result)
                 if use_idle:
+                    if _pending(container, client, settings):
+                        continue
                     _wait_for_mail(client, settings, stop)
                 elif stop.wait(settings.poll_interval):
                     break

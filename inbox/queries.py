@@ -55,6 +55,12 @@ class QueueQuery:
     q: str = ""
     page: int = 1
 
+    def __post_init__(self) -> None:
+        # Found by schemathesis: PostgreSQL refuses NUL bytes in text (500), and a huge page number
+        # overflows OFFSET's bigint (500). Both come straight from the query string.
+        self.q = self.q.replace("\x00", "")
+        self.page = min(max(self.page, 1), 1_000_000)
+
 
 def due_soon_limit(office: OfficeProfile, today: dt.date) -> dt.date:
     """Return the last date that is within ``DUE_SOON_WORKING_DAYS`` working days of today."""

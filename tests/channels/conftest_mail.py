@@ -6,6 +6,7 @@ Dovecot follows RECIPES.md §1 (root and non-root), aiosmtpd §2. Ports are alwa
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -122,6 +123,8 @@ def dovecot() -> Iterator[dict[str, Any]]:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+        with contextlib.suppress(OSError):  # kept for a look after a failure
+            shutil.copy(f"{root}/dovecot.log", os.path.join(tempfile.gettempdir(), "aduan-dovecot-last.log"))
         shutil.rmtree(root, ignore_errors=True)
 
 
