@@ -226,3 +226,81 @@ def test_chat_outbox_under_500_429_and_400_delivers_or_fails_and_never_twice(
             assert row.status == outbox.SENT and row.provider_id, (text, row.status, row.last_error)
             assert row.attempts == len(CHAT_PLANS[plan]) + 1, (text, row.last_error)
         assert accepted[text] == (0 if plan in ("always_500", "400_refused") else 1), text
+
+
+# -- SMTP: the server refuses for a while, then is down, then accepts ---------------------------------
+
+
+def test_email_outbox_survives_an_smtp_server_that_refuses_then_is_down(
+    settings: Settings, engine: Any, clock: Any
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.faults.harness import free_port
+
+    class Flaky:
+        """451 for the first sessions, then 250; records what it accepted."""
+
+        def __init__(self) -> None:
+            self.refusals_left = 2
+            self.accepted: Counter[str] = Counter()
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if self.refusals_left > 0:
+                self.refusals_left -= 1
+                return "451 4.3.0 Mailbox busy, try again later"
+            import email as email_lib
+
+            msg = email_lib.message_from_bytes(envelope.content)
+            body = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
+            text = (body.get_content() if body is not None else str(msg.get_payload())).strip()
+            self.accepted[text.split("\n")[0]] += 1
+            return "250 OK"
+
+    handler = Flaky()
+    port = free_port()
+    settings.channels.setdefault("email", {}).update(
+        {
+            "enabled": True,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_security": "none",
+            "smtp_user": "",
+            "address": "pengaduan@example.test",
+            "smtp_timeout": 5,
+        }
+    )
+    wired = build(settings, engine=engine, clock=clock, migrate=False)
+    assert "email" in wired.senders
+    with db.write_session(wired.engine) as s:
+        for i in range(3):
+            outbox.enqueue(
+                s,
+                channel="email",
+                to=f"mailto:warga{i}@example.test",
+                text=f"jawaban|{i}",
+                now=clock.now,
+                subject="Jawaban pengaduan",
+            )
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        outbox.deliver_due(wired)  # 451, 451, then one accepted
+        clock.advance(seconds=max(outbox.RETRY_DELAYS) + 1)
+    finally:
+        controller.stop()
+    outbox.deliver_due(wired)  # the server is down: connection refused, retried later
+    clock.advance(seconds=max(outbox.RETRY_DELAYS) + 1)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        for _ in range(3):
+            outbox.deliver_due(wired)
+            clock.advance(seconds=max(outbox.RETRY_DELAYS) + 1)
+    finally:
+        controller.stop()
+    with db.session(wired.engine) as s:
+        rows = list(s.exec(select(outbox.OutboxMessage)).all())
+    assert all(r.status == outbox.SENT for r in rows), [(r.text, r.status, r.last_error) for r in rows]
+    assert sorted(handler.accepted.values()) == [1, 1, 1], handler.accepted
+    assert sum(r.attempts for r in rows) >= 3 + 2 + 2  # 451 twice, and the two caught by the outage
