@@ -11,14 +11,13 @@ our own echoes are ignored on purpose (no complaint in them, SPEC R5a reading).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import Any
 
 import httpx
 
-from channels import _meta
+from channels import _meta, _shape
 from channels.base import (
     Attachment,
     InboundMessage,
@@ -76,17 +75,15 @@ def _load(raw: RawRequest) -> dict[str, Any]:
     return data
 
 
-def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for entry in data["entry"]:
-        if not isinstance(entry, dict):
-            raise UnsupportedPayload("entry items must be objects")
-        for event in entry.get("messaging") or []:
-            events.append(event)
+def _events(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Return ``(path, event)`` of every ``entry[].messaging[]`` event and ``changes[]`` message value."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for entry_path, entry in _shape.objects(data["entry"], "entry"):
+        events += _shape.objects(entry.get("messaging"), f"{entry_path}.messaging")
         # Subscriptions through the "messages" field of changes[] carry the same event in value.
-        for change in entry.get("changes") or []:
+        for change_path, change in _shape.objects(entry.get("changes"), f"{entry_path}.changes"):
             if change.get("field") == "messages" and isinstance(change.get("value"), dict):
-                events.append(change["value"])
+                events.append((f"{change_path}.value", change["value"]))
     return events
 
 
@@ -94,47 +91,51 @@ def external_id(raw: RawRequest) -> str:
     """Return the message ids (``mid``) of the payload; Meta repeats them on a retry."""
     mids = [
         str(e["message"]["mid"])
-        for e in _events(_load(raw))
+        for _, e in _events(_load(raw))
         if isinstance(e.get("message"), dict) and e["message"].get("mid")
     ]
     key = "mid:" + ",".join(mids)
     return key if mids and len(key) <= 255 else raw.body_hash()
 
 
-def _message(event: dict[str, Any]) -> InboundMessage | None:
+def _message(event: dict[str, Any], path: str) -> InboundMessage | None:
     msg = event["message"]
+    where = f"{path}.message"
     if msg.get("is_echo") or msg.get("is_deleted") or msg.get("is_unsupported"):
         return None  # our own reply echoed back, a deletion, or a type Instagram cannot show us
-    reply_to = msg.get("reply_to") or {}
+    reply_to = _shape.opt_obj(msg.get("reply_to"), f"{where}.reply_to")
     if "story" in reply_to:
         return None  # a reply to the office's story: a reaction to content, not a complaint
     attachments = []
-    for att in msg.get("attachments") or []:
-        kind = att.get("type")
+    for att_path, att in _shape.objects(msg.get("attachments"), f"{where}.attachments"):
+        kind = _shape.opt_str(att.get("type"), f"{att_path}.type")
         if kind in IGNORED_ATTACHMENTS:
             continue
-        if kind not in ATTACHMENT_TYPES:
+        if kind is None or kind not in ATTACHMENT_TYPES:
             known = list(ATTACHMENT_TYPES) + list(IGNORED_ATTACHMENTS)
             raise UnsupportedPayload(f"unknown attachment type {kind!r}; known: {known}")
-        url = (att.get("payload") or {}).get("url")
+        payload = _shape.opt_obj(att.get("payload"), f"{att_path}.payload")
+        url = _shape.opt_str(payload.get("url"), f"{att_path}.payload.url")
         attachments.append(Attachment(content_type=ATTACHMENT_TYPES[kind], url=url))
-    text = str(msg.get("text") or "").strip()
+    text = _shape.text(msg.get("text"), f"{where}.text").strip()
     if not text and not attachments:
         return None  # only a story mention or a shared post: nothing addressed to the office
-    sender = str((event.get("sender") or {}).get("id") or "")
-    if not sender or not msg.get("mid"):
+    sender = _shape.text(_shape.opt_obj(event.get("sender"), f"{path}.sender").get("id"), f"{path}.sender.id")
+    mid = _shape.text(msg.get("mid"), f"{where}.mid")
+    if not sender or not mid:
         raise UnsupportedPayload("a message event needs sender.id and message.mid")
-    stamp = event.get("timestamp")
-    sent_at = dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC) if stamp else None
+    recipient = _shape.opt_obj(event.get("recipient"), f"{path}.recipient")
+    reply_mid = _shape.opt_str(reply_to.get("mid"), f"{where}.reply_to.mid")
     return InboundMessage(
         channel=NAME,
-        external_id=str(msg["mid"]),
+        external_id=mid,
         sender=f"instagram:{sender}",
-        recipient=str((event.get("recipient") or {}).get("id") or "") or None,
+        recipient=_shape.opt_str(recipient.get("id"), f"{path}.recipient.id") or None,
         text=text,
-        sent_at=sent_at,
+        # Meta's messaging timestamps are milliseconds.
+        sent_at=_shape.epoch(event.get("timestamp") or None, f"{path}.timestamp", scale=1000),
         attachments=tuple(attachments),
-        reply_to=str(reply_to["mid"]) if reply_to.get("mid") else None,
+        reply_to=reply_mid or None,
         thread_id=sender,
     )
 
@@ -142,9 +143,9 @@ def _message(event: dict[str, Any]) -> InboundMessage | None:
 def parse(raw: RawRequest) -> list[InboundMessage]:
     """Turn an Instagram messaging webhook into inbound messages (ignored events give none)."""
     out = []
-    for event in _events(_load(raw)):
+    for path, event in _events(_load(raw)):
         if isinstance(event.get("message"), dict):
-            found = _message(event)
+            found = _message(event, path)
             if found is not None:
                 out.append(found)
         elif not any(k in event for k in IGNORED_EVENTS):

@@ -23,6 +23,7 @@ from typing import Any
 import telegram
 import telegram.error
 
+from channels import _shape
 from channels.base import (
     Attachment,
     InboundMessage,
@@ -182,18 +183,72 @@ def _message(update: telegram.Update, field: str) -> InboundMessage | None:
     )
 
 
+def _check_user(value: Any, path: str) -> None:
+    user = _shape.opt_obj(value, path)
+    if user:
+        _shape.integer(user.get("id"), f"{path}.id")
+        _shape.opt_bool(user.get("is_bot"), f"{path}.is_bot")
+        _shape.opt_str(user.get("first_name"), f"{path}.first_name")
+        _shape.opt_str(user.get("last_name"), f"{path}.last_name")
+
+
+def _check_message(value: Any, path: str) -> None:
+    """Check the types of every field ``_message`` reads (PTB's de_json does not check types)."""
+    msg = _shape.obj(value, path)
+    _shape.integer(msg.get("message_id"), f"{path}.message_id")
+    # Unix seconds as integers; epoch() refuses the ones datetime cannot represent.
+    _shape.epoch(_shape.integer(msg.get("date"), f"{path}.date"), f"{path}.date")
+    _shape.epoch(_shape.opt_int(msg.get("edit_date"), f"{path}.edit_date"), f"{path}.edit_date")
+    chat = _shape.obj(msg.get("chat"), f"{path}.chat")
+    _shape.integer(chat.get("id"), f"{path}.chat.id")
+    _shape.text(chat.get("type"), f"{path}.chat.type")
+    _check_user(msg.get("from"), f"{path}.from")
+    _shape.opt_str(msg.get("text"), f"{path}.text")
+    _shape.opt_str(msg.get("caption"), f"{path}.caption")
+    reply = _shape.opt_obj(msg.get("reply_to_message"), f"{path}.reply_to_message")
+    if reply:
+        _check_message(reply, f"{path}.reply_to_message")
+    contact = _shape.opt_obj(msg.get("contact"), f"{path}.contact")
+    if contact:
+        _shape.text(contact.get("phone_number"), f"{path}.contact.phone_number")
+        _shape.opt_int(contact.get("user_id"), f"{path}.contact.user_id")
+        _shape.opt_str(contact.get("first_name"), f"{path}.contact.first_name")
+        _shape.opt_str(contact.get("last_name"), f"{path}.contact.last_name")
+    location = _shape.opt_obj(msg.get("location"), f"{path}.location")
+    if location:
+        _shape.number(location.get("latitude"), f"{path}.location.latitude")
+        _shape.number(location.get("longitude"), f"{path}.location.longitude")
+    for size_path, size in _shape.objects(msg.get("photo"), f"{path}.photo"):
+        _shape.text(size.get("file_id"), f"{size_path}.file_id")
+        _shape.integer(size.get("width"), f"{size_path}.width")
+        _shape.integer(size.get("height"), f"{size_path}.height")
+        _shape.opt_int(size.get("file_size"), f"{size_path}.file_size")
+    document = _shape.opt_obj(msg.get("document"), f"{path}.document")
+    if document:
+        _shape.text(document.get("file_id"), f"{path}.document.file_id")
+        _shape.opt_str(document.get("mime_type"), f"{path}.document.mime_type")
+        _shape.opt_str(document.get("file_name"), f"{path}.document.file_name")
+        _shape.opt_int(document.get("file_size"), f"{path}.document.file_size")
+    _shape.opt_obj(msg.get("sticker"), f"{path}.sticker")
+
+
 def parse(raw: RawRequest) -> list[InboundMessage]:
     """Turn one Telegram update into zero or one inbound message (non-message updates: none)."""
     data = _load(raw)
     kinds = [k for k in data if k != "update_id"]
-    try:
-        update = telegram.Update.de_json(data, None)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a Telegram update: {type(exc).__name__}: {exc}") from exc
     for field in MESSAGE_FIELDS:
-        if getattr(update, field) is not None:
-            found = _message(update, field)
-            return [found] if found else []
+        if data.get(field) is None:
+            continue
+        _check_message(data[field], field)
+        try:
+            # Only the part Aduan reads goes to PTB: an ignored field cannot break the parse.
+            update = telegram.Update.de_json({"update_id": data["update_id"], field: data[field]}, None)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+            # A field Aduan does not read but PTB converts (entities, forward_origin, …) has a wrong
+            # type: de_json then fails on dict methods or datetime conversion of that value.
+            raise UnsupportedPayload(f"not a Telegram update: {type(exc).__name__}: {exc}") from exc
+        found = _message(update, field)
+        return [found] if found else []
     if any(k in IGNORED_FIELDS for k in kinds):
         return []
     raise UnsupportedPayload(

@@ -10,11 +10,10 @@ both wire shapes (a Twilio form or a Meta JSON document), so ``aduan ingest`` re
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 from typing import Any
 
-from channels import _meta, _twilio
+from channels import _meta, _shape, _twilio
 from channels.base import (
     Attachment,
     InboundMessage,
@@ -110,22 +109,35 @@ def _document(raw: RawRequest) -> dict[str, Any]:
     return doc
 
 
-def _values(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def _values(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Return ``(path, value)`` of every ``entry[].changes[].value`` (a change without a value is skipped)."""
     out = []
-    for entry in doc.get("entry") or []:
-        for change in entry.get("changes") or []:
+    for entry_path, entry in _shape.objects(doc.get("entry"), "entry"):
+        for change_path, change in _shape.objects(entry.get("changes"), f"{entry_path}.changes"):
             value = change.get("value")
-            if isinstance(value, dict):
-                out.append(value)
+            if value is not None:
+                out.append((f"{change_path}.value", _shape.obj(value, f"{change_path}.value")))
     return out
 
 
-def _cloud_message(item: dict[str, Any], names: dict[str, str], own: str | None) -> InboundMessage | None:
-    kind = str(item.get("type", ""))
+def _own_urn(own: str | None, path: str) -> str | None:
+    if not own:
+        return None
+    try:
+        return phone_urn("whatsapp", "+" + own.lstrip("+"))
+    except InvalidContact as exc:
+        raise UnsupportedPayload(f"{path} is not a phone number ({exc})") from exc
+
+
+def _cloud_message(
+    item: dict[str, Any], path: str, names: dict[str, str], own: str | None, recipient: str | None
+) -> InboundMessage | None:
+    kind = _shape.text(item.get("type"), f"{path}.type")
     if kind not in META_TYPES:
         raise UnsupportedPayload(f"unknown WhatsApp message type {kind!r}; known: {', '.join(META_TYPES)}")
-    wa_id = str(item.get("from", ""))
-    if not item.get("id") or not wa_id:
+    wa_id = _shape.text(item.get("from"), f"{path}.from")
+    message_id = _shape.text(item.get("id"), f"{path}.id")
+    if not message_id or not wa_id:
         raise UnsupportedPayload("a WhatsApp message needs id and from")
     if not META_TYPES[kind] or (own and wa_id.lstrip("+") == own.lstrip("+")):
         return None
@@ -137,51 +149,56 @@ def _cloud_message(item: dict[str, Any], names: dict[str, str], own: str | None)
     attachments: list[Attachment] = []
     location = None
     extra: dict[str, Any] = {"message_type": kind}
-    body = item.get(kind) or {}
+    where = f"{path}.{kind}"
+    # A contacts message carries a list of cards; every other type one object named after the type.
+    body = {} if kind == "contacts" else _shape.opt_obj(item.get(kind), where)
     if kind == "text":
-        text = str(body.get("body", ""))
+        text = _shape.text(body.get("body"), f"{where}.body")
     elif kind in ("image", "document", "audio", "video", "sticker"):
-        if not body.get("id"):
+        media_id = _shape.text(body.get("id"), f"{where}.id")
+        if not media_id:
             raise UnsupportedPayload(f"{kind} message without a media id")
+        mime = _shape.text(body.get("mime_type"), f"{where}.mime_type") or "application/octet-stream"
         attachments.append(
             Attachment(
-                content_type=str(body.get("mime_type", "application/octet-stream")).split(";")[0].strip(),
-                url=META_MEDIA_SCHEME + str(body["id"]),
-                filename=body.get("filename"),
+                content_type=mime.split(";")[0].strip(),
+                url=META_MEDIA_SCHEME + media_id,
+                filename=_shape.opt_str(body.get("filename"), f"{where}.filename"),
             )
         )
-        text = str(body.get("caption", ""))
+        text = _shape.text(body.get("caption"), f"{where}.caption")
     elif kind == "location":
+        label = _shape.opt_str(body.get("name"), f"{where}.name") or _shape.opt_str(
+            body.get("address"), f"{where}.address"
+        )
         try:
-            location = Location(float(body["latitude"]), float(body["longitude"]),
-                                body.get("name") or body.get("address") or None)
-        except (KeyError, TypeError, ValueError) as exc:
+            location = Location(float(body["latitude"]), float(body["longitude"]), label or None)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UnsupportedPayload(f"location without latitude/longitude: {exc}") from exc
     elif kind == "interactive":
-        reply = body.get(body.get("type", "")) or {}
-        text = str(reply.get("title", ""))
-        extra["button_payload"] = str(reply.get("id", ""))
+        reply_kind = _shape.text(body.get("type"), f"{where}.type")
+        reply = _shape.opt_obj(body.get(reply_kind), f"{where}.{reply_kind}")
+        text = _shape.text(reply.get("title"), f"{where}.{reply_kind}.title")
+        extra["button_payload"] = _shape.text(reply.get("id"), f"{where}.{reply_kind}.id")
     elif kind == "button":
-        text = str(body.get("text", ""))
-        extra["button_payload"] = str(body.get("payload", ""))
+        text = _shape.text(body.get("text"), f"{where}.text")
+        extra["button_payload"] = _shape.text(body.get("payload"), f"{where}.payload")
     elif kind == "contacts":
-        extra["contacts"] = len(body) if isinstance(body, list) else 1
-    sent_at = None
-    if str(item.get("timestamp", "")).isdigit():
-        sent_at = dt.datetime.fromtimestamp(int(item["timestamp"]), dt.UTC)
-    context = item.get("context") or {}
+        cards = item.get(kind)
+        extra["contacts"] = len(cards) if isinstance(cards, list) else 1
+    context = _shape.opt_obj(item.get("context"), f"{path}.context")
     return InboundMessage(
         channel=NAME,
-        external_id=str(item["id"]),
+        external_id=message_id,
         sender=sender,
-        recipient=phone_urn("whatsapp", "+" + own.lstrip("+")) if own else None,
+        recipient=recipient,
         text=text.strip(),
-        sent_at=sent_at,
+        sent_at=_shape.epoch(item.get("timestamp"), f"{path}.timestamp"),
         # R5a: the profile name is a hint the bot confirms, not an identity.
         sender_name=names.get(wa_id) or None,
         attachments=tuple(attachments),
         location=location,
-        reply_to=context.get("id"),
+        reply_to=_shape.opt_str(context.get("id"), f"{path}.context.id"),
         extra=extra,
     )
 
@@ -189,14 +206,20 @@ def _cloud_message(item: dict[str, Any], names: dict[str, str], own: str | None)
 def parse_cloud(raw: RawRequest) -> list[InboundMessage]:
     """Return every citizen message of one Cloud API delivery (it may carry several)."""
     out = []
-    for value in _values(_document(raw)):
-        names = {
-            str(c.get("wa_id")): str((c.get("profile") or {}).get("name", ""))
-            for c in value.get("contacts") or []
-        }
-        own = (value.get("metadata") or {}).get("display_phone_number")
-        for item in value.get("messages") or []:
-            message = _cloud_message(item, names, str(own) if own else None)
+    for path, value in _values(_document(raw)):
+        names = {}
+        for contact_path, contact in _shape.objects(value.get("contacts"), f"{path}.contacts"):
+            profile = _shape.opt_obj(contact.get("profile"), f"{contact_path}.profile")
+            names[_shape.text(contact.get("wa_id"), f"{contact_path}.wa_id")] = _shape.text(
+                profile.get("name"), f"{contact_path}.profile.name"
+            )
+        metadata = _shape.opt_obj(value.get("metadata"), f"{path}.metadata")
+        own_path = f"{path}.metadata.display_phone_number"
+        own = _shape.opt_str(metadata.get("display_phone_number"), own_path)
+        # Only a delivery with messages needs our own number as their recipient (statuses do not).
+        recipient = _own_urn(own, own_path) if value.get("messages") else None
+        for item_path, item in _shape.objects(value.get("messages"), f"{path}.messages"):
+            message = _cloud_message(item, item_path, names, own, recipient)
             if message is not None:
                 out.append(message)
     return out
@@ -205,19 +228,22 @@ def parse_cloud(raw: RawRequest) -> list[InboundMessage]:
 def parse_statuses(raw: RawRequest) -> list[_twilio.StatusUpdate]:
     """Return the delivery statuses of a Cloud API delivery; raise UnsupportedPayload on an unknown one."""
     out = []
-    for value in _values(_document(raw)):
-        for item in value.get("statuses") or []:
-            given = str(item.get("status", ""))
+    for path, value in _values(_document(raw)):
+        for item_path, item in _shape.objects(value.get("statuses"), f"{path}.statuses"):
+            given = _shape.text(item.get("status"), f"{item_path}.status")
             if given not in META_STATUSES:
                 known = ", ".join(META_STATUSES)
                 raise UnsupportedPayload(f"unknown WhatsApp status {given!r}; known: {known}")
-            errors = item.get("errors") or []
+            errors = _shape.objects(item.get("errors"), f"{item_path}.errors")
             error = None
             if errors:
-                first = errors[0]
-                error = f"Meta error {first.get('code')}: {first.get('title', '')}".strip()
-            out.append(_twilio.StatusUpdate(provider_id=str(item.get("id", "")), status=META_STATUSES[given],
-                                            error=error))
+                first_path, first = errors[0]
+                title = _shape.text(first.get("title"), f"{first_path}.title")
+                error = f"Meta error {first.get('code')}: {title}".strip()
+            provider_id = _shape.text(item.get("id"), f"{item_path}.id")
+            out.append(
+                _twilio.StatusUpdate(provider_id=provider_id, status=META_STATUSES[given], error=error)
+            )
     return out
 
 

@@ -5,6 +5,7 @@ Built once from ``config.toml`` by ``bot.config``; intake code receives it as a 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -70,8 +71,12 @@ DEFAULT_PROBLEM_TYPES: tuple[ProblemType, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_text(text: str) -> str:
-    """Lower-case, strip accents and collapse whitespace, for keyword matching."""
+    """Lower-case, strip accents and collapse whitespace, for keyword matching.
+
+    Cached: catalogue names and keywords are normalised again for every message otherwise.
+    """
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"\s+", " ", plain.lower()).strip()

@@ -130,26 +130,13 @@ def test_random_forms_parse_or_raise_unsupported(channel: str, form: dict[str, s
     _check(channel, urlencode(form).encode(), "application/x-www-form-urlencoded")
 
 
-#: Channels whose parse still raises something else than UnsupportedPayload on a mutated fixture
-#: (found by this test; the pipeline quarantines such payloads anyway, see the test below). Remove
-#: a channel from here once its parse checks the types of nested objects.
-KNOWN_FRAGILE = {
-    "whatsapp": "Cloud API: entry/changes/contacts items that are null or not objects",
-    "instagram": "entry[].messaging[] items that are null",
-    "telegram": "first_name/last_name that are not strings; reply_to_message/my_chat_member not objects",
-}
+#: More examples for the mutated fixtures: they reach the nested shapes the parsers must check
+#: (null ``entry``/``changes``/``messaging`` items, non-string names, wrong types).
+FUZZ_MUTATED = settings(FUZZ, max_examples=600)
 
 
-@pytest.mark.parametrize(
-    "channel",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_FRAGILE[c], strict=False))
-        if c in KNOWN_FRAGILE
-        else c
-        for c in CHANNELS
-    ],
-)
-@FUZZ
+@pytest.mark.parametrize("channel", CHANNELS)
+@FUZZ_MUTATED
 @given(data=st.data())
 def test_mutated_fixtures_parse_or_raise_unsupported(channel: str, data: st.DataObject) -> None:
     files = _fixtures(channel)
