@@ -62,6 +62,24 @@ def _external_id(module: ModuleType, raw: RawRequest) -> str:
         return raw.body_hash()
 
 
+def max_body_bytes(container: Container, channel: str) -> int:
+    """Return the largest body ``channel`` accepts: its own ``max_body_bytes``, else ``[storage]``'s."""
+    # A channel may allow larger bodies than webhooks get (a mail with attachments, fetched by IMAP).
+    return int(
+        container.settings.channel(channel).get("max_body_bytes")
+        or container.settings.section("storage").get("max_body_bytes", 1_048_576)
+    )
+
+
+def oversized(container: Container, channel: str, raw: RawRequest) -> Receipt | None:
+    """Record and return a 413 receipt when the body passes the channel's limit; None when it fits."""
+    limit = max_body_bytes(container, channel)
+    if len(raw.body) <= limit:
+        return None
+    _reject(container, channel, raw, f"body of {len(raw.body)} bytes exceeds {limit}", 413)
+    return Receipt(413, reason=f"body larger than {limit} bytes")
+
+
 def receive(
     container: Container,
     channel: str,
@@ -76,11 +94,6 @@ def receive(
     """
     module = channels.load(channel)
     now = container.now()
-    # A channel may allow larger bodies than webhooks get (a mail with attachments, fetched by IMAP).
-    max_body = int(
-        container.settings.channel(channel).get("max_body_bytes")
-        or container.settings.section("storage").get("max_body_bytes", 1_048_576)
-    )
     if verify and hasattr(module, "verify"):
         try:
             module.verify(raw, container.channel_config(channel))
@@ -89,9 +102,9 @@ def receive(
             log.warning("rejected %s webhook: %s", channel, exc)
             _reject(container, channel, raw, f"signature: {exc}", 403)
             return Receipt(403, reason=str(exc))
-    if len(raw.body) > max_body:
-        _reject(container, channel, raw, f"body of {len(raw.body)} bytes exceeds {max_body}", 413)
-        return Receipt(413, reason=f"body larger than {max_body} bytes")
+    too_large = oversized(container, channel, raw)
+    if too_large is not None:
+        return too_large
     try:
         # One transaction: the raw row and everything derived from it commit together, and a failure
         # while deriving rolls back to a savepoint so the raw row still commits ("stored").

@@ -3,9 +3,10 @@
 UU 27/2022 (Pelindungan Data Pribadi) asks that personal data be kept no longer than its purpose
 needs. A purged complaint keeps what the office reports on (office, kind, reasons, channel,
 service, problem type, dates, status, track, agency, tracking number) and loses who wrote and what
-they wrote: names, contact URNs, message text, raw bodies, attachments and free-text review
-fields are replaced by :data:`MARK` or removed. Records still open are never touched, and neither
-are raw payloads not yet processed. Running it twice changes nothing the second time.
+they wrote: names, contact URNs, message text, raw bodies, attachments, free-text review fields
+and survey invitations' URNs and comments (E1; the ratings stay) are replaced by :data:`MARK` or
+removed. Records still open are never touched, and neither are raw payloads not yet processed.
+Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class PurgeReport:
     events: int = 0
     linked_rows: int = 0
     attachment_files: int = 0
+    surveys: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counts by kind of row."""
@@ -233,6 +235,7 @@ def _purge_batch(
         )
     )
     report.linked_rows += _scrub_linked(s, ids)
+    report.surveys += _scrub_surveys(s, complaint_ids=ids)
     for complaint_id in ids:
         s.add(
             Event(
@@ -308,6 +311,51 @@ def _scrub_linked(s: Session, ids: list[int]) -> int:
     return total
 
 
+def _scrub_surveys(
+    s: Session, *, complaint_ids: list[int] | None = None, before: dt.datetime | None = None
+) -> int:
+    """Forget who was invited to the survey (E1) and what they wrote; keep the ratings (statistics).
+
+    With ``complaint_ids``: the invitations and responses of those records. With ``before``: the
+    quarterly invitations, which belong to no record, invited before the date and no longer open,
+    and the responses to them. Return how many invitations lost their contact URN.
+    """
+    meta = db.import_all_models()
+    inv, resp = meta.tables.get("survey_invitation"), meta.tables.get("survey_response")
+    if inv is None:
+        return 0
+    from bot.survey import OPEN_STATES
+
+    which: sa.ColumnElement[bool]
+    if complaint_ids is not None:
+        which = inv.c.complaint_id.in_(complaint_ids)
+    else:
+        which = sa.and_(
+            inv.c.complaint_id.is_(None),
+            inv.c.invited_at < before,
+            sa.or_(inv.c.state.not_in(OPEN_STATES), inv.c.expires_at < before),
+        )
+    which = sa.and_(which, sa.not_(inv.c.contact_urn.startswith("purged:")))
+    if resp is not None:
+        owner = (
+            resp.c.complaint_id.in_(complaint_ids)
+            if complaint_ids is not None
+            else sa.and_(resp.c.complaint_id.is_(None), resp.c.submitted_at < before)
+        )
+        s.execute(
+            sa.update(resp)
+            .where(
+                sa.or_(owner, resp.c.invitation_id.in_(sa.select(inv.c.id).where(which))),
+                resp.c.comment.is_not(None),
+                resp.c.comment != MARK,
+            )
+            .values(comment=MARK)
+        )
+    # contact_urn is NOT NULL and unique per office and quarter: an id-based placeholder, as for messages
+    placeholder = sa.literal("purged:") + sa.cast(inv.c.id, sa.String)
+    return _rows(s.execute(sa.update(inv).where(which).values(contact_urn=placeholder)))
+
+
 def _orphan_raw_filter(r: Any, m: Any, c: Any, before: dt.datetime) -> Any:
     """Raw payloads before the date that no open record needs: quarantined, ignored, or orphaned chat."""
     open_raw = (
@@ -348,6 +396,7 @@ def _purge_orphans(s: Session, report: PurgeReport, *, before: dt.datetime, stor
             .values(body=b"", headers="{}", url="", error=sa.case((r.c.error.is_(None), None), else_=MARK))
         )
     )
+    report.surveys += _scrub_surveys(s, before=before)
     report.rejections += _rows(
         s.execute(
             sa.update(rej)

@@ -52,20 +52,20 @@ def objects(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     return [(f"{path}[{i}]", obj(item, f"{path}[{i}]")) for i, item in enumerate(value)]
 
 
-def opt_str(value: Any, path: str) -> str | None:
-    """Return an optional string (numbers are read as their text); other types are refused."""
+def opt_str(value: Any, path: str, *, numbers: bool = True) -> str | None:
+    """Return an optional string (numbers read as their text unless ``numbers=False``); else refuse."""
     if value is None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise UnsupportedPayload(f"{path} must be a string, not {kind(value)}")
 
 
-def text(value: Any, path: str) -> str:
+def text(value: Any, path: str, *, numbers: bool = True) -> str:
     """Return an optional string, ``""`` when missing."""
-    return opt_str(value, path) or ""
+    return opt_str(value, path, numbers=numbers) or ""
 
 
 def epoch(value: Any, path: str, *, scale: int = 1) -> dt.datetime | None:

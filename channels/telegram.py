@@ -188,8 +188,8 @@ def _check_user(value: Any, path: str) -> None:
     if user:
         _shape.integer(user.get("id"), f"{path}.id")
         _shape.opt_bool(user.get("is_bot"), f"{path}.is_bot")
-        _shape.opt_str(user.get("first_name"), f"{path}.first_name")
-        _shape.opt_str(user.get("last_name"), f"{path}.last_name")
+        _shape.opt_str(user.get("first_name"), f"{path}.first_name", numbers=False)
+        _shape.opt_str(user.get("last_name"), f"{path}.last_name", numbers=False)
 
 
 def _check_message(value: Any, path: str) -> None:
@@ -201,33 +201,33 @@ def _check_message(value: Any, path: str) -> None:
     _shape.epoch(_shape.opt_int(msg.get("edit_date"), f"{path}.edit_date"), f"{path}.edit_date")
     chat = _shape.obj(msg.get("chat"), f"{path}.chat")
     _shape.integer(chat.get("id"), f"{path}.chat.id")
-    _shape.text(chat.get("type"), f"{path}.chat.type")
+    _shape.text(chat.get("type"), f"{path}.chat.type", numbers=False)
     _check_user(msg.get("from"), f"{path}.from")
-    _shape.opt_str(msg.get("text"), f"{path}.text")
-    _shape.opt_str(msg.get("caption"), f"{path}.caption")
+    _shape.opt_str(msg.get("text"), f"{path}.text", numbers=False)
+    _shape.opt_str(msg.get("caption"), f"{path}.caption", numbers=False)
     reply = _shape.opt_obj(msg.get("reply_to_message"), f"{path}.reply_to_message")
     if reply:
         _check_message(reply, f"{path}.reply_to_message")
     contact = _shape.opt_obj(msg.get("contact"), f"{path}.contact")
     if contact:
-        _shape.text(contact.get("phone_number"), f"{path}.contact.phone_number")
+        _shape.text(contact.get("phone_number"), f"{path}.contact.phone_number", numbers=False)
         _shape.opt_int(contact.get("user_id"), f"{path}.contact.user_id")
-        _shape.opt_str(contact.get("first_name"), f"{path}.contact.first_name")
-        _shape.opt_str(contact.get("last_name"), f"{path}.contact.last_name")
+        _shape.opt_str(contact.get("first_name"), f"{path}.contact.first_name", numbers=False)
+        _shape.opt_str(contact.get("last_name"), f"{path}.contact.last_name", numbers=False)
     location = _shape.opt_obj(msg.get("location"), f"{path}.location")
     if location:
         _shape.number(location.get("latitude"), f"{path}.location.latitude")
         _shape.number(location.get("longitude"), f"{path}.location.longitude")
     for size_path, size in _shape.objects(msg.get("photo"), f"{path}.photo"):
-        _shape.text(size.get("file_id"), f"{size_path}.file_id")
+        _shape.text(size.get("file_id"), f"{size_path}.file_id", numbers=False)
         _shape.integer(size.get("width"), f"{size_path}.width")
         _shape.integer(size.get("height"), f"{size_path}.height")
         _shape.opt_int(size.get("file_size"), f"{size_path}.file_size")
     document = _shape.opt_obj(msg.get("document"), f"{path}.document")
     if document:
-        _shape.text(document.get("file_id"), f"{path}.document.file_id")
-        _shape.opt_str(document.get("mime_type"), f"{path}.document.mime_type")
-        _shape.opt_str(document.get("file_name"), f"{path}.document.file_name")
+        _shape.text(document.get("file_id"), f"{path}.document.file_id", numbers=False)
+        _shape.opt_str(document.get("mime_type"), f"{path}.document.mime_type", numbers=False)
+        _shape.opt_str(document.get("file_name"), f"{path}.document.file_name", numbers=False)
         _shape.opt_int(document.get("file_size"), f"{path}.document.file_size")
     _shape.opt_obj(msg.get("sticker"), f"{path}.sticker")
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import outbox
 from bot.bootstrap import Container
-from bot.pipeline import DatabaseUnavailable, receive
+from bot.pipeline import DatabaseUnavailable, oversized, receive
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from inbox.hooks import raw_request, writer_turn
@@ -70,6 +70,10 @@ def _twilio_status(container: Container, raw: RawRequest, channel: str) -> tuple
         log.warning("rejected Twilio status callback: %s", exc)
         _reject(container, "sms", raw, f"status signature: {exc}", 403)
         return 403, str(exc)
+    # Same limit and size-capped rejection record as the inbound pipeline: 413, not a parse error.
+    too_large = oversized(container, channel, raw)
+    if too_large is not None:
+        return too_large.status, too_large.reason or "body too large"
     try:
         update = _twilio.parse_status(raw)
     except UnsupportedPayload as exc:

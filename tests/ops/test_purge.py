@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -242,6 +243,7 @@ def test_purge_unlinks_the_access_log_and_keeps_who_looked(container: Container,
         officer = User(username="petugas1", role="officer")
         s.add(officer)
         s.flush()
+        assert officer.id is not None
         s.add(
             AccessLog(
                 user_id=officer.id,
@@ -258,3 +260,52 @@ def test_purge_unlinks_the_access_log_and_keeps_who_looked(container: Container,
     with db.session(container.engine) as s:
         [entry] = s.exec(select(AccessLog)).all()
         assert (entry.complaint_id, entry.reporter_id, entry.what) == (made.id, None, "reporter")
+
+
+def test_e1_purge_clears_survey_contacts_and_comments_of_purged_records(
+    container: Container, records: list[Complaint], clock
+) -> None:
+    from bot.survey import COMPLETED, INVITED, REASON_QUARTERLY, SurveyInvitation, SurveyResponse
+
+    def invitation(s: Any, n: int, urn: str, *, complaint_id: int | None, state: str) -> SurveyInvitation:
+        row = SurveyInvitation(
+            nonce=f"nonce-{n}",
+            complaint_id=complaint_id,
+            contact_urn=urn,
+            channel="sms",
+            reason=REASON_QUARTERLY if complaint_id is None else "answered",
+            period="2026-Q1",
+            state=state,
+            invited_at=clock.now,
+            expires_at=clock.now + dt.timedelta(days=14),
+        )
+        s.add(row)
+        s.flush()
+        if state == COMPLETED:
+            s.add(
+                SurveyResponse(
+                    invitation_id=row.id,
+                    complaint_id=complaint_id,
+                    channel="sms",
+                    comment=f"Terima kasih, saya {PEOPLE[n][0]}",
+                    period="2026-Q1",
+                    submitted_at=clock.now,
+                    u1=3, u2=3, u3=3, u4=3, u5=3, u6=3, u7=3, u8=3, u9=3,
+                )
+            )
+        return row
+
+    with db.write_session(container.engine) as s:
+        closed = invitation(s, 0, "tel:+6281234500001", complaint_id=records[0].id, state=COMPLETED)
+        quarterly = invitation(s, 1, "mailto:budi.santoso@example.test", complaint_id=None, state=COMPLETED)
+        still_open = invitation(s, 2, "tel:+6281234500003", complaint_id=records[2].id, state=INVITED)
+        ids = (closed.id, quarterly.id, still_open.id)
+    report = purge_mod.purge(container.engine, before=BEFORE, now=clock.now)
+    assert report.surveys == 2
+    with db.session(container.engine) as s:
+        urns = {row.id: row.contact_urn for row in s.exec(select(SurveyInvitation)).all()}
+        comments = sorted(str(row.comment) for row in s.exec(select(SurveyResponse)).all())
+        ratings = {row.scores for row in s.exec(select(SurveyResponse)).all()}
+    assert [urns[i] for i in ids] == [f"purged:{ids[0]}", f"purged:{ids[1]}", "tel:+6281234500003"]
+    assert comments == [purge_mod.MARK] * 2 and ratings == {(3,) * 9}  # the ratings are statistics
+    assert purge_mod.purge(container.engine, before=BEFORE, now=clock.now).surveys == 0

@@ -183,6 +183,40 @@ def test_mutated_fixtures_parse_or_raise_unsupported(channel: str, data: st.Data
         _check(channel, body, "application/octet-stream")
 
 
+#: (channel, fixture, path to replace, new value, the reason UnsupportedPayload must give)
+WRONG_SHAPES = [
+    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "messages", 1), None,
+     "entry[0].changes[0].value.messages[1] must be an object, not null"),
+    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "contacts", 0), "x",
+     "entry[0].changes[0].value.contacts[0] must be an object, not a string"),
+    ("whatsapp", "cloud_message__multi.json", ("entry", 0), None, "entry[0] must be an object, not null"),
+    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "messages", 0, "text"),
+     [1], "entry[0].changes[0].value.messages[0].text must be an object, not a list"),
+    ("instagram", "message__text.json", ("entry", 0, "messaging", 0), None,
+     "entry[0].messaging[0] must be an object, not null"),
+    ("instagram", "message__text.json", ("entry", 0, "messaging", 0, "sender"), "1122",
+     "entry[0].messaging[0].sender must be an object, not a string"),
+    ("telegram", "message__contact.json", ("message", "from", "first_name"), 7,
+     "message.from.first_name must be a string, not a number"),
+    ("telegram", "message__contact.json", ("message", "reply_to_message"), "17",
+     "message.reply_to_message must be an object, not a string"),
+    ("telegram", "message__text.json", ("message", "date"), 10**20,
+     "message.date is not a Unix timestamp"),
+]
+
+
+@pytest.mark.parametrize(("channel", "fixture", "where", "value", "reason"), WRONG_SHAPES)
+def test_a_wrong_shape_is_refused_with_its_path(
+    channel: str, fixture: str, where: tuple[Any, ...], value: Any, reason: str
+) -> None:
+    """The reason an officer sees names the bad value's place in the payload."""
+    doc = _replace(json.loads((FIXTURES / channel / fixture).read_bytes()), where, value, delete=False)
+    raw = RawRequest(body=json.dumps(doc).encode(), headers={"content-type": "application/json"})
+    with pytest.raises(UnsupportedPayload) as caught:
+        channels.load(channel).parse(raw)
+    assert reason in str(caught.value)
+
+
 def test_a_parser_bug_is_quarantined_not_a_500(container: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a parser raises, the raw payload is kept and quarantined and the provider gets 400."""
     from bot.pipeline import receive
