@@ -45,7 +45,8 @@ DEFAULT_TYPES = (
     "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 )
-_REMOTE = ("http://", "https://", "meta-media:")
+# Remote references a download job fetches: plain URLs, Meta media ids, Telegram file ids.
+_REMOTE = ("http://", "https://", "meta-media:", "tg-file:")
 
 
 class AttachmentDownload(SQLModel, table=True):

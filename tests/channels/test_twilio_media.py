@@ -125,3 +125,23 @@ def test_r2f_cloud_media_id_is_resolved_through_the_graph_api(container: Contain
     assert row.status == "stored"
     bearer = f"Bearer {TEST_ENV['ADUAN_META_ACCESS_TOKEN']}"
     assert [r.header("Authorization") for r in api.requests] == [bearer, bearer]
+
+
+def test_telegram_photo_file_id_is_resolved_with_getfile(container: Container, api: FakeAPI) -> None:
+    token = TEST_ENV["ADUAN_TELEGRAM_BOT_TOKEN"]
+    container.settings.channels["telegram"].update(
+        {"enabled": True, "api_base_url": api.url + "/bot", "file_base_url": api.url + "/file/bot"}
+    )
+    api.route(
+        "GET",
+        f"/bot{token}/getFile",
+        lambda r: Reply(200, {"ok": True, "result": {"file_id": "x", "file_path": "photos/file_7.jpg"}}),
+    )
+    api.route(
+        "GET", f"/file/bot{token}/photos/file_7.jpg", lambda r: Reply(200, JPEG, content_type="image/jpeg")
+    )
+    ingest_fixture(container, "telegram", "message__photo_caption.json")
+    download_pending(container)
+    [row] = downloads(container)
+    assert (row.status, row.error) == ("stored", None)
+    assert any(r.path.endswith("/getFile") for r in api.requests)
