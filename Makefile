@@ -12,7 +12,7 @@ DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC000000000000
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
             ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)}
 
-.PHONY: install dev run test bench lint system-deps clean
+.PHONY: install dev run demo-webhook test bench lint system-deps clean
 
 $(BIN)/aduan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: install var/session-secret
 	$(BIN)/aduan db upgrade
 	$(DEMO_ENV) $(BIN)/aduan demo
 	$(DEMO_ENV) $(BIN)/aduan serve --host $(HOST) --port $(PORT)
+
+## make demo-webhook: post one signed demo SMS to the service `make run` started.
+demo-webhook: install var/session-secret
+	$(DEMO_ENV) $(BIN)/aduan dev sign-webhook | sh
 
 ## make test: install test dependencies (system packages included), then run the whole suite.
 test: dev system-deps

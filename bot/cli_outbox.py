@@ -17,9 +17,6 @@ from sqlmodel import select
 from bot.cli import app, container_of, echo_json, fail, settings_of
 from channels.urns import mask
 
-#: The placeholder auth token of the demo profile (Makefile DEMO_ENV); never a real secret.
-DEMO_AUTH_TOKEN = "demo-twilio-auth-token"
-
 dev_app = typer.Typer(help="Alat pengembang (developer tools).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 
@@ -107,9 +104,10 @@ def sign_webhook(
     settings = settings_of(ctx)
     token = settings.secret(_twilio.AUTH_TOKEN_ENV)
     if not token:
-        # The placeholder `make run` gives the demo office, so a newcomer's first webhook just works.
-        token = DEMO_AUTH_TOKEN
-        typer.echo(f"{_twilio.AUTH_TOKEN_ENV} not set: signing with the demo token of `make run`", err=True)
+        # Sign only with the secret the server checks against; `make demo-webhook` sets the demo one.
+        fail(
+            f"environment variable {_twilio.AUTH_TOKEN_ENV} is not set (the demo office: `make demo-webhook`)"
+        )
     account = settings.secret(_twilio.ACCOUNT_SID_ENV) or "AC" + "0" * 32
     base = settings.public_base_url or "http://127.0.0.1:8000"
     target = url or f"{base}/hooks/{channel}"

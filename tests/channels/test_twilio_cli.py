@@ -74,14 +74,14 @@ def test_sign_webhook_for_a_channel_twilio_does_not_sign_is_one_line_exit_2(cli_
     )
 
 
-def test_sign_webhook_without_secret_signs_with_the_demo_token(cli_env: Path, capsys, monkeypatch) -> None:
+def test_sign_webhook_without_secret_names_the_variable_and_exits_2(
+    cli_env: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.delenv("ADUAN_TWILIO_AUTH_TOKEN")
     code, out, err = run(capsys, "dev", "sign-webhook")
-    assert code == 0 and "demo token" in err
-    sms.verify(
-        curl_request(out.strip()),
-        ChannelConfig(name="sms", table={}, secrets={"ADUAN_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token"}),
-    )
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
+    assert line.startswith("aduan: error: environment variable ADUAN_TWILIO_AUTH_TOKEN is not set")
 
 
 def test_r8_outbox_lists_failed_messages_with_masked_numbers(cli_env: Path, capsys) -> None:
