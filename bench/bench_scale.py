@@ -10,7 +10,6 @@ Aduan case the database is checked: one message per MessageSid, none twice.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,58 +17,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy as sa
 
+from bench import load
 from bench.common import Row
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = 8  # seconds per measured case (2 cores: kept short so the whole benchmark stays < 3 min)
 CONNECTIONS = 16
 BODIES = 12_000
-ACK = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 PUBLIC = "https://aduan.example.test"
 
 
-async def bare_app(scope: Any, receive: Any, send: Any) -> None:
-    """The floor: parse the Twilio form and answer empty TwiML (no signature, no database)."""
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    if scope["type"] != "http":
-        return
-    form = await Request(scope, receive).form()
-    await Response(ACK, status_code=200 if form.get("MessageSid") else 400, media_type="text/xml")(
-        scope, receive, send
-    )
-
-
-_LUA = """
-local bodies, sigs = {}, {}
-for line in io.lines("%s") do
-  local tab = line:find("\\t", 1, true)
-  sigs[#sigs + 1] = line:sub(1, tab - 1)
-  bodies[#bodies + 1] = line:sub(tab + 1)
-end
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-function init(args) i = tonumber(wrk.thread:get("id")) or 0; step = tonumber(args[1]) or 1 end
-request = function()
-  i = i + step
-  local k = (i %% #bodies) + 1
-  return wrk.format("POST", "/hooks/sms", {["Content-Type"] = "application/x-www-form-urlencoded",
-                    ["X-Twilio-Signature"] = sigs[k]}, bodies[k])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "p50": %%f, "p99": %%f, "errors": %%d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
+bare_app = load.bare_app  # uvicorn imports the floor from here: bench.bench_scale:bare_app
 
 
 def _bodies(run: str, count: int) -> list[tuple[str, str]]:
@@ -99,37 +62,7 @@ def _bodies(run: str, count: int) -> list[tuple[str, str]]:
 
 
 def _wrk(port: int, bodies: list[tuple[str, str]], workdir: Path, tag: str) -> dict[str, float]:
-    data = workdir / f"bodies_{tag}.tsv"
-    data.write_text("".join(f"{sig}\t{body}\n" for body, sig in bodies))
-    script = workdir / f"load_{tag}.lua"
-    script.write_text(_LUA % data)
-    done = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{CONNECTIONS}",
-            f"-d{DURATION}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}",
-            "--",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=DURATION + 60,
-        check=False,
-    )
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
-    result: dict[str, float] = json.loads(line[len("RESULT ") :])
-    non2xx = next((x for x in done.stdout.splitlines() if "Non-2xx" in x), "")
-    result["non2xx"] = int(non2xx.split(":")[-1].strip()) if non2xx else 0
-    result["rps"] = result["requests"] / result["seconds"]
-    return result
+    return load.wrk(port, bodies, connections=CONNECTIONS, duration=DURATION, workdir=workdir, tag=tag)
 
 
 def _serve(app: str, workers: int, env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

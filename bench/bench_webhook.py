@@ -9,7 +9,6 @@ requests/s and p50/p99 latency at 16 and 64 connections, and the errors.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import socket
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench import load
 from bench.common import Row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,25 +30,12 @@ ACCOUNT = "AC" + "0" * 32
 DURATION = 5  # seconds per measured run
 CONNECTIONS = (16, 64)
 BODIES = 20_000  # unique signed bodies per run; beyond that a run replays (the cheaper dedupe path)
-ACK = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 # -- the baseline: parse the same form, answer empty TwiML -------------------------------------
 
 
-async def _bare(scope: Any, receive: Any, send: Any) -> None:
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    if scope["type"] != "http":
-        return
-    request = Request(scope, receive)
-    form = await request.form()
-    status = 200 if form.get("MessageSid") else 400
-    await Response(ACK, status_code=status, media_type="text/xml")(scope, receive, send)
-
-
-bare_app = _bare
+bare_app = load.bare_app  # uvicorn imports the floor from here: bench.bench_webhook:bare_app
 
 
 def pipeline_app() -> Any:
@@ -93,59 +80,35 @@ def _bodies(base: str, start: int, count: int) -> list[tuple[str, str]]:
     for i in range(start, start + count):
         sid = f"SM{i:032x}"
         params = {
-            "ToCountry": "ID", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-            "Body": "Izin PBG saya sudah tiga minggu belum selesai, mohon dibantu.", "FromCountry": "ID",
-            "To": "+6281809898222", "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT,
-            "From": f"+62812{i % 10_000_000:07d}", "ApiVersion": "2010-04-01",
+            "ToCountry": "ID",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": "Izin PBG saya sudah tiga minggu belum selesai, mohon dibantu.",
+            "FromCountry": "ID",
+            "To": "+6281809898222",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": ACCOUNT,
+            "From": f"+62812{i % 10_000_000:07d}",
+            "ApiVersion": "2010-04-01",
         }
         out.append((urlencode(params), validator.compute_signature(url, params)))
     return out
 
 
-_LUA = """
-local bodies, sigs = {}, {}
-for line in io.lines("%s") do
-  local tab = line:find("\t", 1, true)
-  sigs[#sigs + 1] = line:sub(1, tab - 1)
-  bodies[#bodies + 1] = line:sub(tab + 1)
-end
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-function init(args) i = tonumber(wrk.thread:get("id")) or 0; step = tonumber(args[1]) or 1 end
-request = function()
-  i = i + step
-  local k = (i %% #bodies) + 1
-  return wrk.format("POST", "/hooks/sms", {["Content-Type"] = "application/x-www-form-urlencoded",
-                    ["X-Twilio-Signature"] = sigs[k]}, bodies[k])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "p50": %%f, "p99": %%f, "errors": %%d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
 def _wrk(port: int, bodies: list[tuple[str, str]], connections: int, workdir: Path) -> dict[str, float]:
-    data_file = workdir / f"bodies_{port}_{connections}.tsv"
-    data_file.write_text("".join(f"{sig}\t{body}\n" for body, sig in bodies))
-    script = workdir / f"load_{port}_{connections}.lua"
-    script.write_text(_LUA % data_file)
-    threads = 2
-    done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{DURATION}s", "--timeout", "5s", "-s", str(script),
-         f"http://127.0.0.1:{port}", "--", str(threads)],
-        capture_output=True, text=True, timeout=DURATION + 60,
+    data = load.wrk(
+        port,
+        bodies,
+        connections=connections,
+        duration=DURATION,
+        workdir=workdir,
+        tag=f"{port}_{connections}",
+        timeout="5s",
     )
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
-    data = json.loads(line[len("RESULT "):])
-    # wrk counts non-2xx answers apart from socket errors
-    non2xx = next((x for x in done.stdout.splitlines() if "Non-2xx" in x), "")
-    data["errors"] += int(non2xx.split(":")[-1].strip() or 0) if non2xx else 0
-    data["rps"] = data["requests"] / data["seconds"]
+    data["errors"] += data["non2xx"]
     return data
 
 
@@ -166,8 +129,14 @@ def _httpx(port: int, bodies: list[tuple[str, str]], connections: int) -> dict[s
                     body, sig = bodies[next(counter) % len(bodies)]
                     t0 = time.perf_counter()
                     try:
-                        r = await client.post("/hooks/sms", content=body, headers={
-                            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+                        r = await client.post(
+                            "/hooks/sms",
+                            content=body,
+                            headers={
+                                "Content-Type": "application/x-www-form-urlencoded",
+                                "X-Twilio-Signature": sig,
+                            },
+                        )
                         errors += r.status_code != 200
                     except httpx.HTTPError:
                         errors += 1
@@ -177,17 +146,38 @@ def _httpx(port: int, bodies: list[tuple[str, str]], connections: int) -> dict[s
             await asyncio.gather(*(worker() for _ in range(connections)))
             seconds = time.perf_counter() - t0
         q = statistics.quantiles(latencies, n=100)
-        return {"requests": len(latencies), "seconds": seconds, "p50": q[49], "p99": q[98], "errors": errors,
-                "rps": len(latencies) / seconds}
+        return {
+            "requests": len(latencies),
+            "seconds": seconds,
+            "p50": q[49],
+            "p99": q[98],
+            "errors": errors,
+            "rps": len(latencies) / seconds,
+        }
 
     return asyncio.run(main())
 
 
 def _serve(app: str, port: int, env: dict[str, str], *, factory: bool = False) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level",
-         "warning", "--no-access-log", *(["--factory"] if factory else [])],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *(["--factory"] if factory else []),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     _wait(port, proc)
     return proc
@@ -198,8 +188,12 @@ def _warm(base: str, start: int) -> None:
     import httpx
 
     for body, sig in _bodies(base, start, 30):
-        r = httpx.post(base + "/hooks/sms", content=body, timeout=30, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+        r = httpx.post(
+            base + "/hooks/sms",
+            content=body,
+            timeout=30,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig},
+        )
         if r.status_code != 200:
             raise RuntimeError(f"{base} answered {r.status_code}: {r.text[:200]}")
 
@@ -220,10 +214,12 @@ def run() -> list[Row]:
             folder.mkdir()
             config = (ROOT / "config.toml").read_text(encoding="utf-8")
             config = config.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{folder / "bench.db"}"')
-            config = config.replace('public_base_url = "http://127.0.0.1:8000"',
-                                    f'public_base_url = "http://127.0.0.1:{port}"')
-            config = config.replace('attachments_dir = "var/attachments"',
-                                    f'attachments_dir = "{folder / "att"}"')
+            config = config.replace(
+                'public_base_url = "http://127.0.0.1:8000"', f'public_base_url = "http://127.0.0.1:{port}"'
+            )
+            config = config.replace(
+                'attachments_dir = "var/attachments"', f'attachments_dir = "{folder / "att"}"'
+            )
             (folder / "config.toml").write_text(config, encoding="utf-8")
             envs[name] = {k: v for k, v in os.environ.items() if not k.startswith("ADUAN_")} | {
                 "ADUAN_CONFIG": str(folder / "config.toml"),
@@ -231,8 +227,13 @@ def run() -> list[Row]:
                 "ADUAN_TWILIO_AUTH_TOKEN": TOKEN,
                 "ADUAN_SESSION_SECRET": "bench-session-secret-0123456789abcdef",
             }
-            subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=envs[name],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+                cwd=ROOT,
+                env=envs[name],
+                check=True,
+                capture_output=True,
+            )
         procs.append(_serve("inbox.asgi:app", full_port, envs["full"]))
         procs.append(_serve("bench.bench_webhook:pipeline_app", path_port, envs["path"], factory=True))
         procs.append(_serve("bench.bench_webhook:bare_app", bare_port, envs["full"]))
@@ -248,17 +249,46 @@ def run() -> list[Row]:
             for label, port in (("webhook path", path_port), ("whole app", full_port)):
                 got = measure(port, n * BODIES, connections)
                 replayed = max(0, int(got["requests"]) - BODIES)
-                note = (f"{tool} {DURATION}s; {int(got['requests'])} requests, errors {int(got['errors'])} "
-                        f"vs {int(floor['errors'])}" + (f", {replayed} replays" if replayed else ""))
+                note = (
+                    f"{tool} {DURATION}s; {int(got['requests'])} requests, errors {int(got['errors'])} "
+                    f"vs {int(floor['errors'])}" + (f", {replayed} replays" if replayed else "")
+                )
                 base = "bare Starlette form + TwiML"
-                rows.append(Row("webhook", f"{label}: signed SMS, {connections} conns", got["rps"], "req/s",
-                                base, floor["rps"], note=note,
-                                extra={"errors": got["errors"], "baseline_errors": floor["errors"]}))
-                rows.append(Row("webhook", f"{label}: p50, {connections} conns", got["p50"], "ms", base,
-                                floor["p50"], higher_is_better=False))
-                rows.append(Row("webhook", f"{label}: p99, {connections} conns", got["p99"], "ms", base,
-                                floor["p99"], higher_is_better=False,
-                                note="target < 50 ms" if connections == 64 else ""))
+                rows.append(
+                    Row(
+                        "webhook",
+                        f"{label}: signed SMS, {connections} conns",
+                        got["rps"],
+                        "req/s",
+                        base,
+                        floor["rps"],
+                        note=note,
+                        extra={"errors": got["errors"], "baseline_errors": floor["errors"]},
+                    )
+                )
+                rows.append(
+                    Row(
+                        "webhook",
+                        f"{label}: p50, {connections} conns",
+                        got["p50"],
+                        "ms",
+                        base,
+                        floor["p50"],
+                        higher_is_better=False,
+                    )
+                )
+                rows.append(
+                    Row(
+                        "webhook",
+                        f"{label}: p99, {connections} conns",
+                        got["p99"],
+                        "ms",
+                        base,
+                        floor["p99"],
+                        higher_is_better=False,
+                        note="target < 50 ms" if connections == 64 else "",
+                    )
+                )
     finally:
         for proc in procs:
             proc.terminate()
