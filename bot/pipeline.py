@@ -136,6 +136,54 @@ def receive(
     return receipt
 
 
+def receive_many(
+    container: Container,
+    channel: str,
+    raws: list[RawRequest],
+    *,
+    complete: bool = False,
+    received_at: list[dt.datetime | None] | None = None,
+) -> list[Receipt]:
+    """Store and process several trusted payloads (a poller's fetch, an import) in one transaction.
+
+    One commit for the lot instead of one per payload; each payload still derives its records in
+    its own savepoint, so one that fails is kept as "stored" for ``reprocess_pending`` and the
+    others commit. Signatures are not checked (pollers fetch from the provider themselves).
+    ``received_at`` gives each payload's receipt moment (an import's original ``Date``).
+    """
+    module = channels.load(channel)
+    receipts: list[Receipt] = []
+    try:
+        with db.write_session(container.engine) as s:
+            for i, raw in enumerate(raws):
+                now = (received_at[i] if received_at else None) or container.now()
+                if len(raw.body) > max_body_bytes(container, channel):
+                    receipts.append(Receipt(413, reason="body too large"))
+                    continue
+                row, duplicate = store_raw(
+                    session=s,
+                    channel=channel,
+                    raw=raw,
+                    external_id=_external_id(module, raw),
+                    now=now,
+                    office=container.office.code,
+                )
+                if duplicate and row.status != RAW_STORED:
+                    receipts.append(Receipt(200, raw_id=row.id, duplicate=True))
+                    continue
+                receipts.append(
+                    _process_in(
+                        container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
+                    )
+                )
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        log.error("database unavailable while storing %s payloads: %s", channel, type(exc).__name__)
+        raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc
+    for raw, receipt in zip(raws, receipts, strict=True):
+        _after_ingest(container, module, raw, receipt)
+    return receipts
+
+
 def process_raw(
     container: Container, channel: str, raw_id: int, raw: RawRequest, *, final: bool = False
 ) -> Receipt:
