@@ -180,7 +180,7 @@ def simulate(
                 attachments=attachments,
             )
             moment = container.now()
-            with db.write_session(engine) as s:  # the same steps as bot.pipeline.process_raw
+            with db.write_session(engine) as s:  # the same steps as bot.accept.drain
                 result = ingest(session=s, message=message, now=moment, office=container.office)
                 if not result.duplicate:
                     for hook in container.message_hooks:

@@ -184,28 +184,6 @@ def receive_many(
     return receipts
 
 
-def process_raw(
-    container: Container, channel: str, raw_id: int, raw: RawRequest, *, final: bool = False
-) -> Receipt:
-    """Parse a stored payload again and ingest its messages (``reprocess_pending``).
-
-    With ``final`` a payload whose processing fails again is quarantined with the reason, so a
-    payload that trips a bug is shown to officers instead of being retried forever.
-    """
-    module = channels.load(channel)
-    now = container.now()
-    with db.write_session(container.engine) as s:
-        row = s.get(RawInbound, raw_id)
-        assert row is not None
-        receipt = _process_in(container, s, module, row, raw, complete=False, duplicate=False, now=now)
-        if final and receipt.status == 200 and receipt.deferred:
-            row.status, row.processed_at = RAW_QUARANTINED, now
-            s.add(row)
-            receipt = Receipt(400, raw_id=raw_id, reason=row.error)
-    _after_ingest(container, module, raw, receipt)
-    return receipt
-
-
 def _process_in(
     container: Container,
     s: Session,
@@ -242,12 +220,16 @@ def _process_in(
                 # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
                 if complete and not message.complete and not message.extra.get("noise"):
                     message = dataclasses.replace(message, complete=True)
-                result = ingest(session=s, message=message, now=now, office=container.office, raw_id=raw_id)
-                results.append(result)
-                if not result.duplicate and not message.complete:
-                    for hook in container.message_hooks:
-                        if hook(container, s, result, now):
-                            break
+                # The office it was sent to (bot.routing): its numbering, calendar, replies and staff.
+                with container.using_office(container.office_for(channel, message, raw=raw)):
+                    row.office = container.office.code
+                    office = container.office
+                    result = ingest(session=s, message=message, now=now, office=office, raw_id=raw_id)
+                    results.append(result)
+                    if not result.duplicate and not message.complete:
+                        for hook in container.message_hooks:
+                            if hook(container, s, result, now):
+                                break
             row.status = RAW_PROCESSED if messages else RAW_IGNORED
             row.processed_at = now
             s.add(row)
@@ -306,18 +288,15 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
 
 
 def reprocess_pending(container: Container, *, limit: int = 100) -> int:
-    """Process raw payloads stored but never processed (a crash between commit and parse)."""
-    with db.session(container.engine) as s:
-        rows = s.exec(
-            select(RawInbound).where(RawInbound.status == RAW_STORED).order_by(RawInbound.id).limit(limit)  # type: ignore[arg-type]
-        ).all()
-    done = 0
-    for row in rows:
-        assert row.id is not None
-        raw = RawRequest(body=row.body, headers=_headers(row.headers), url=row.url)
-        process_raw(container, row.channel, row.id, raw, final=True)
-        done += 1
-    return done
+    """Process raw payloads stored but never processed, retrying failed ones once (scheduler job).
+
+    Runs under the drainer's lock (``bot.accept.drain``), so it never processes a payload that a
+    webhook process's drainer is processing; a payload that fails a second time is quarantined.
+    """
+    from bot import accept  # accept builds on this module
+
+    del limit  # kept for callers; the drain works in bounded transactions of its own
+    return accept.drain(container, retry_failed=True)
 
 
 def _headers(text: str) -> dict[str, str]:

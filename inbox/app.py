@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from bot import accept
 from bot.bootstrap import Container
 from inbox import ops
 
@@ -27,12 +30,22 @@ ROUTER_MODULES: list[str] = [
     "inbox.public",
     "inbox.ops",
     "inbox.survey_form",
+    "inbox.admin",
 ]
 
 
 def create_app(container: Container) -> FastAPI:
     """Build the FastAPI application around a wired Container."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if accept.processing_mode(container) == "background":
+            accept.drainer_of(container).kick()  # payloads a previous process stored but never processed
+        yield
+        accept.shutdown(container)  # commit what is queued, finish the drain transaction
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Aduan",
         description="Pengaduan multikanal untuk kantor pelayanan publik (complaint intake and inbox)",
         version="0.1.0",

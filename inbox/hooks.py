@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import threading
+import logging
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 import channels
+from bot import accept
 from bot.bootstrap import Container
-from bot.pipeline import DatabaseUnavailable, Receipt, receive
-from channels.base import RawRequest
-from intake import db
+from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, receive
+from bot.pipeline import _reject as reject
+from channels.base import RawRequest, SignatureError
+
+log = logging.getLogger("aduan.hooks")
+
+
+def _unavailable() -> JSONResponse:
+    """Answer 503 with Retry-After: providers retry, nothing was stored."""
+    return JSONResponse(
+        {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"}
+    )
 
 
 def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
@@ -53,18 +64,10 @@ async def raw_request(request: Request, container: Container) -> RawRequest:
     )
 
 
-#: SQLite has one writer at a time: threads that queue on a lock in this process hand over at once,
-#: where threads left to SQLite's busy handler sleep in growing steps and throughput collapses.
-_SQLITE_WRITER = threading.Lock()
-
-
 @contextlib.contextmanager
 def writer_turn(container: Container) -> Iterator[None]:
-    """Hold this process's SQLite writer turn (nothing to hold on PostgreSQL)."""
-    if not db.is_sqlite(container.engine):
-        yield
-        return
-    with _SQLITE_WRITER:
+    """Hold this process's SQLite writer turn (nothing to hold on PostgreSQL); see ``bot.accept``."""
+    with accept.writer_turn(container.engine):
         yield
 
 
@@ -73,23 +76,62 @@ def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> 
         return receive(container, channel, raw)
 
 
+def _reject_serialised(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
+    with writer_turn(container):
+        reject(container, channel, raw, reason, status)
+
+
 def webhook_endpoint(container: Container, channel: str):  # type: ignore[no-untyped-def]
     """Return the endpoint function for one channel's webhook."""
     module = importlib.import_module(channels.info(channel).module or "")
     ack_body = getattr(module, "ACK_BODY", "")
     ack_type = getattr(module, "ACK_CONTENT_TYPE", "text/plain")
 
+    verify = getattr(module, "verify", None)
+    parse = module.parse
+    external_id = getattr(module, "external_id", None)
+    background = accept.processing_mode(container) == "background"
+
     async def endpoint(request: Request) -> Response:
         raw = await raw_request(request, container)
+        if not background:
+            return await _inline(raw)
+        # The fast path: the signature is an HMAC (checked on the event loop), the payload goes into
+        # the next group commit, and the answer leaves once that commit is done.
+        if verify is not None:
+            try:
+                verify(raw, container.channel_config(channel))
+            except SignatureError as exc:
+                log.warning("rejected %s webhook: %s", channel, exc)  # channel and reason only
+                await run_in_threadpool(_reject_serialised, container, channel, raw, f"signature: {exc}", 403)
+                return JSONResponse({"error": "invalid signature"}, status_code=403)
+        limit = max_body_bytes(container, channel)
+        if len(raw.body) > limit:
+            reason = f"body of {len(raw.body)} bytes exceeds {limit}"
+            await run_in_threadpool(_reject_serialised, container, channel, raw, reason, 413)
+            return JSONResponse({"error": f"body larger than {limit} bytes"}, status_code=413)
+        try:
+            # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
+            parse(raw)
+            key = str(external_id(raw)) if external_id is not None else raw.body_hash()
+        except Exception:
+            # The inline path stores it as received, quarantines it with the reason and answers 400
+            # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).
+            return await _inline(raw)
+        arrival = accept.Arrival(channel, key, raw, container.now(), container.office.code)
+        try:
+            await accept.writer_of(container).store(arrival)
+        except DatabaseUnavailable:
+            return _unavailable()
+        accept.drainer_of(container).kick()
+        return Response(ack_body, media_type=ack_type)
+
+    async def _inline(raw: RawRequest) -> Response:
         try:
             # The pipeline is synchronous database work: run it off the event loop.
-            from starlette.concurrency import run_in_threadpool
-
             receipt = await run_in_threadpool(_receive_serialised, container, channel, raw)
         except DatabaseUnavailable:
-            return JSONResponse(
-                {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"}
-            )
+            return _unavailable()
         if receipt.status == 200:
             return Response(ack_body, media_type=ack_type)
         if receipt.status == 403:

@@ -143,9 +143,22 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def container(settings: config_mod.Settings, engine: sa.Engine, clock: Clock) -> Container:
-    """A wired Aduan on the test database with the settable clock."""
-    return build(settings, engine=engine, clock=clock, migrate=False)
+def container(settings: config_mod.Settings, engine: sa.Engine, clock: Clock) -> Iterator[Container]:
+    """A wired Aduan on the test database with the settable clock (its threads stopped after)."""
+    from bot import accept
+
+    built = build(settings, engine=engine, clock=clock, migrate=False)
+    yield built
+    accept.shutdown(built)
+
+
+@pytest.fixture(autouse=True)
+def _stop_background_threads() -> Iterator[None]:
+    """Stop every raw writer and drainer a test started, so none touches the next test's data."""
+    from bot import accept
+
+    yield
+    accept.shutdown_all()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -156,3 +169,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped and session.exitstatus == 0:
         session.exitstatus = 1
+
+
+def settle(container: Container) -> int:
+    """Process what webhooks accepted (a background drainer does it in a running service).
+
+    Webhooks answer once the raw payload is committed; this drains the same way the drainer thread
+    does, waiting for it if it is mid-transaction, so a test sees the derived records.
+    """
+    from bot import accept
+
+    return accept.drain(container)

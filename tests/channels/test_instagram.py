@@ -25,7 +25,7 @@ from channels.base import (
 )
 from intake import db
 from intake.models import Message, RawInbound, Rejection
-from tests.conftest import FIXTURES, TEST_ENV, read_fixture
+from tests.conftest import FIXTURES, TEST_ENV, read_fixture, settle
 from tests.fakeapi_channels import FakeAPI
 
 APP_SECRET = TEST_ENV["ADUAN_META_APP_SECRET"]
@@ -158,6 +158,7 @@ def test_signed_post_stores_raw_then_message(ig_container: Any) -> None:
     good = raw("message__text.json")
     answer = client.post(ig.WEBHOOK_PATH, content=good.body, headers=good.headers)
     assert answer.status_code == 200
+    settle(ig_container)
     with db.session(ig_container.engine) as s:
         [row] = s.exec(select(RawInbound)).all()
         assert row.channel == "instagram" and row.body == good.body

@@ -25,7 +25,7 @@ from channels.base import (
 )
 from intake import db
 from intake.models import Message, RawInbound, Rejection
-from tests.conftest import FIXTURES, TEST_ENV, read_fixture
+from tests.conftest import FIXTURES, TEST_ENV, read_fixture, settle
 from tests.fakeapi_channels import FakeAPI
 
 SECRET = TEST_ENV["ADUAN_TELEGRAM_WEBHOOK_SECRET"]
@@ -176,6 +176,7 @@ def test_webhook_stores_raw_and_message(tg_container: Any) -> None:
     ok = client.post(tg.WEBHOOK_PATH, content=body, headers={tg.SECRET_HEADER: SECRET})
     again = client.post(tg.WEBHOOK_PATH, content=body, headers={tg.SECRET_HEADER: SECRET})
     assert (ok.status_code, again.status_code) == (200, 200)
+    settle(tg_container)
     with db.session(tg_container.engine) as s:
         rows = s.exec(select(RawInbound).where(RawInbound.channel == "telegram")).all()
         assert [r.external_id for r in rows] == ["update:810001"]

@@ -7,6 +7,35 @@ import sqlalchemy as sa
 from intake import db
 
 
+def wait_processed(url: str, channel: str, expected: int, timeout: float = 180.0) -> int:
+    """Wait until ``expected`` payloads of ``channel`` are stored and none awaits processing.
+
+    Webhooks answer once the raw payload is committed; the web process's drainer derives the
+    records right after. Returns the seconds it took; fails with the counts after ``timeout``.
+    """
+    import time
+
+    engine = db.create_engine(url)
+    started = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as conn:
+                stored, waiting = conn.execute(
+                    sa.text(
+                        "SELECT count(*), count(*) FILTER (WHERE status = 'stored') "
+                        "FROM raw_inbound WHERE channel = :ch"
+                    ),
+                    {"ch": channel},
+                ).one()
+            if stored >= expected and waiting == 0:
+                return int(time.monotonic() - started)
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"{waiting} of {stored} payloads unprocessed after {timeout:.0f} s")
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 def inbound_invariants(url: str, channel: str, expected: int) -> dict[str, int]:
     """Assert the record after ``expected`` distinct webhooks on ``channel``; return the counts."""
     engine = db.create_engine(url)

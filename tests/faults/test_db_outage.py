@@ -18,7 +18,7 @@ import pytest
 
 from intake import db
 from tests.conftest import missing_dependency
-from tests.faults.checks import inbound_invariants
+from tests.faults.checks import inbound_invariants, wait_processed
 from tests.faults.harness import (
     CONVERSATION,
     PgCluster,
@@ -84,6 +84,7 @@ def test_database_down_for_10_seconds_gives_503_then_everything_is_in(
         assert isinstance(thread, threading.Thread)
         thread.join(60)
         ready = httpx.get(web.url + "/readyz", timeout=10)
+        wait_processed(url, "sms", BURST)  # the drainer catches up once the database is back
     finally:
         web.stop()
     assert started.is_set() and "up_at" in outage

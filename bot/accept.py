@@ -1,0 +1,349 @@
+"""Fast, safe acceptance of provider webhooks: group-committed raw payloads, processed behind.
+
+A provider (Twilio, Meta, Telegram) needs one thing from a webhook: an answer once its payload is
+safely stored. Everything derived from it (message, contact, dialogue, reply in the outbox) can
+follow a few milliseconds later. So a webhook in ``background`` mode (the default):
+
+1. verifies the signature on the event loop (an HMAC, microseconds);
+2. hands the payload to this process's ``GroupCommitWriter``: one writer thread stores the
+   payloads of all requests waiting at that moment in ONE transaction (group commit, as database
+   logs do), idempotently on ``(channel, external_id)``; every waiting request is answered after
+   that commit, and a replay of a stored payload is answered the same way and stores nothing new;
+3. kicks this process's ``Drainer``, a thread that takes stored payloads oldest first and runs the
+   same ``_process_in`` as the inline path, a few per transaction.
+
+Nothing is lost: a payload is answered only once committed, and a stored payload that was never
+processed (the process died between the two) is found by the next drain in any process. Nothing is
+doubled: one drainer at a time in the whole deployment (a PostgreSQL advisory lock, SQLite's write
+lock), rows re-read inside that lock, and the raw row's status changes in the same transaction as
+the records derived from it. Messages of one sender are processed in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+import channels
+from bot.bootstrap import Container
+from bot.pipeline import DatabaseUnavailable, Receipt, _after_ingest, _headers, _process_in
+from channels.base import RawRequest
+from intake import db
+from intake.models import RAW_QUARANTINED, RAW_STORED, RawInbound
+
+log = logging.getLogger("aduan.accept")
+
+#: PostgreSQL advisory lock key of the drainer (727000 migrations, 727001 scheduler leader).
+DRAIN_LOCK_KEY = 727002
+#: A drain transaction stops taking new payloads after this long, so that on SQLite the webhooks'
+#: group commits (which need the same write lock) never wait much longer than one payload.
+DRAIN_SLICE_SECONDS = 0.02
+DRAIN_BATCH = 64
+#: Payloads per group commit at most (a burst larger than this takes several commits).
+MAX_GROUP = 256
+
+PROCESSING_MODES = ("background", "inline")
+
+#: SQLite has one writer at a time: threads that queue on a lock in this process hand over at once,
+#: where threads left to SQLite's busy handler sleep in growing steps and throughput collapses.
+_SQLITE_WRITER = threading.Lock()
+
+
+@contextlib.contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Hold this process's SQLite writer turn (nothing to hold on PostgreSQL)."""
+    if not db.is_sqlite(engine):
+        yield
+        return
+    with _SQLITE_WRITER:
+        yield
+
+
+def processing_mode(container: Container) -> str:
+    """Return ``[intake] processing``: ``background`` (answer after the raw commit) or ``inline``."""
+    mode = str(container.settings.section("intake").get("processing", "background"))
+    return mode if mode in PROCESSING_MODES else "background"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One payload waiting for the group commit."""
+
+    channel: str
+    external_id: str
+    raw: RawRequest
+    received_at: dt.datetime
+    office: str
+
+    def row(self) -> dict[str, Any]:
+        """Return the ``raw_inbound`` values of this payload (stored exactly as received)."""
+        return {
+            "office": self.office,
+            "channel": self.channel,
+            "external_id": self.external_id[:255],
+            "received_at": self.received_at,
+            "headers": json.dumps(self.raw.headers, ensure_ascii=False, sort_keys=True),
+            "body": self.raw.body,
+            "url": self.raw.url,
+            "status": RAW_STORED,
+        }
+
+
+_Pending = tuple[Arrival, "concurrent.futures.Future[None]"]
+
+#: Every writer and drainer of this process, so that ``shutdown_all`` can stop them (tests, exit).
+_LIVE: weakref.WeakSet[GroupCommitWriter | Drainer] = weakref.WeakSet()
+
+
+class GroupCommitWriter:
+    """One thread that stores the raw payloads of concurrent requests in shared transactions.
+
+    ``submit`` returns a future that completes once the payload is committed (or raises
+    ``DatabaseUnavailable``, which a webhook answers with 503 so the provider retries).
+    """
+
+    def __init__(self, engine: Engine, *, max_group: int = MAX_GROUP) -> None:
+        self.engine = engine
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        table = RawInbound.__table__  # type: ignore[attr-defined]
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert(table).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        self._bound = engine.execution_options(sqlite_begin="IMMEDIATE") if db.is_sqlite(engine) else engine
+        #: Commits and payloads so far (``/metrics`` and the benchmark read them).
+        self.commits = 0
+        self.stored = 0
+        _LIVE.add(self)
+
+    def submit(self, arrival: Arrival) -> concurrent.futures.Future[None]:
+        """Queue a payload for the next group commit; the future completes after that commit."""
+        if self._closed:
+            raise RuntimeError("the raw payload writer is closed")
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._ensure_thread()
+        self._queue.put((arrival, future))
+        return future
+
+    async def store(self, arrival: Arrival) -> None:
+        """Await the commit of ``arrival`` from the event loop."""
+        await asyncio.wrap_future(self.submit(arrival))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="aduan-raw-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            # Everything that arrived while the previous commit ran goes into this one.
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
+            self._write(group)
+            if stop:
+                return
+
+    def _write(self, group: list[_Pending]) -> None:
+        try:
+            self._commit([arrival.row() for arrival, _ in group])
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+            log.error("database unavailable while storing %d payloads: %s", len(group), type(exc).__name__)
+            error = DatabaseUnavailable(type(exc).__name__)
+            for _, future in group:
+                future.set_exception(error)
+            return
+        except Exception:
+            if len(group) == 1:
+                log.exception("could not store a %s payload", group[0][0].channel)
+                group[0][1].set_exception(DatabaseUnavailable("payload could not be stored"))
+                return
+            # One bad row must not fail its neighbours: store them one by one to find it.
+            for item in group:
+                self._write([item])
+            return
+        self.commits += 1
+        self.stored += len(group)
+        for _, future in group:
+            future.set_result(None)
+
+    def _commit(self, rows: list[dict[str, Any]]) -> None:
+        with writer_turn(self.engine), self._bound.begin() as conn:
+            conn.execute(self._insert, rows)
+
+
+class Drainer:
+    """A thread that processes stored payloads whenever it is kicked (and every few seconds)."""
+
+    def __init__(self, container: Container, *, idle_poll: float = 5.0) -> None:
+        self.container = container
+        self.idle_poll = idle_poll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        #: Payloads processed by this drainer (``/metrics``).
+        self.processed = 0
+        _LIVE.add(self)
+
+    def kick(self) -> None:
+        """Ask for a drain soon (a new payload was committed)."""
+        if self._stop.is_set():
+            return
+        self._wake.set()
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="aduan-drainer", daemon=True)
+                    self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after the current transaction."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.idle_poll)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.processed += drain(self.container, stop=self._stop)
+            except DatabaseUnavailable:
+                time.sleep(1.0)  # the database is down: the next kick or poll tries again
+            except Exception:
+                # Never let the thread die silently: log (no personal data) and keep serving.
+                log.exception("drainer failed; retrying on the next kick")
+                time.sleep(1.0)
+
+
+def drain(container: Container, *, stop: threading.Event | None = None, retry_failed: bool = False) -> int:
+    """Process every stored payload, oldest first; return how many were processed.
+
+    Payloads whose processing failed before (``error`` set) are left for ``reprocess_pending``
+    unless ``retry_failed``: then a second failure quarantines them, shown to officers.
+    """
+    total = 0
+    while stop is None or not stop.is_set():
+        done = _drain_slice(container, retry_failed=retry_failed)
+        if not done:
+            return total
+        total += done
+    return total
+
+
+def _drain_slice(container: Container, *, retry_failed: bool) -> int:
+    """Process stored payloads in one transaction for at most ``DRAIN_SLICE_SECONDS``."""
+    engine = container.engine
+    after: list[tuple[Any, RawRequest, Receipt]] = []
+    done = 0
+    try:
+        with writer_turn(engine), db.write_session(engine) as s:
+            if engine.dialect.name == "postgresql":
+                # One drainer at a time in the deployment keeps each sender's messages in order.
+                s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DRAIN_LOCK_KEY})
+            query = select(RawInbound).where(RawInbound.status == RAW_STORED)
+            if not retry_failed:
+                query = query.where(RawInbound.error.is_(None))  # type: ignore[union-attr]
+            rows = s.exec(query.order_by(RawInbound.id).limit(DRAIN_BATCH)).all()  # type: ignore[arg-type]
+            deadline = time.monotonic() + DRAIN_SLICE_SECONDS
+            for row in rows:
+                module = channels.load(row.channel)
+                raw = RawRequest(body=row.body, headers=_headers(row.headers), url=row.url)
+                failed_before = row.error is not None
+                receipt = _process_in(
+                    container, s, module, row, raw, complete=False, duplicate=False, now=container.now()
+                )
+                if receipt.deferred and failed_before:
+                    row.status, row.processed_at = RAW_QUARANTINED, container.now()
+                    s.add(row)
+                after.append((module, raw, receipt))
+                done += 1
+                if time.monotonic() > deadline:
+                    break
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        log.error("database unavailable while processing payloads: %s", type(exc).__name__)
+        raise DatabaseUnavailable(type(exc).__name__) from exc
+    for module, raw, receipt in after:
+        _after_ingest(container, module, raw, receipt)
+    return done
+
+
+# -- per-process services -------------------------------------------------------------------------
+
+
+def writer_of(container: Container) -> GroupCommitWriter:
+    """Return this container's raw payload writer (created on first use)."""
+    writer = container.services.get("raw_writer")
+    if writer is None:
+        writer = container.services.setdefault("raw_writer", GroupCommitWriter(container.engine))
+    return writer  # type: ignore[no-any-return]
+
+
+def drainer_of(container: Container) -> Drainer:
+    """Return this container's drainer (created on first use)."""
+    drainer = container.services.get("drainer")
+    if drainer is None:
+        drainer = container.services.setdefault("drainer", Drainer(container))
+    return drainer  # type: ignore[no-any-return]
+
+
+def shutdown(container: Container) -> None:
+    """Stop the writer and the drainer of this container (tests, process exit)."""
+    writer = container.services.pop("raw_writer", None)
+    if writer is not None:
+        writer.close()
+    drainer = container.services.pop("drainer", None)
+    if drainer is not None:
+        drainer.close()
+
+
+def shutdown_all() -> None:
+    """Stop every writer and drainer of this process (a test's teardown)."""
+    for service in list(_LIVE):
+        service.close()
