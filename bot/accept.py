@@ -54,7 +54,9 @@ log = logging.getLogger("aduan.accept")
 DRAIN_LOCK_KEY = 727002
 #: A drain transaction stops taking new payloads after this long, so that on SQLite the webhooks'
 #: group commits (which need the same write lock) never wait much longer than one payload.
-DRAIN_SLICE_SECONDS = 0.02
+DRAIN_SLICE_SECONDS = 0.01
+#: While webhooks arrive, the drainer sleeps this many times as long as each slice took.
+YIELD_FACTOR = 3.0
 DRAIN_BATCH = 64
 #: Payloads per group commit at most (a burst larger than this takes several commits).
 MAX_GROUP = 256
@@ -253,7 +255,8 @@ class Drainer:
             if self._stop.is_set():
                 return
             try:
-                self.processed += drain(self.container, stop=self._stop)
+                writer = self.container.services.get("raw_writer")
+                self.processed += drain(self.container, stop=self._stop, yield_to=writer)
             except DatabaseUnavailable:
                 time.sleep(1.0)  # the database is down: the next kick or poll tries again
             except Exception:
@@ -262,18 +265,32 @@ class Drainer:
                 time.sleep(1.0)
 
 
-def drain(container: Container, *, stop: threading.Event | None = None, retry_failed: bool = False) -> int:
+def drain(
+    container: Container,
+    *,
+    stop: threading.Event | None = None,
+    retry_failed: bool = False,
+    yield_to: GroupCommitWriter | None = None,
+) -> int:
     """Process every stored payload, oldest first; return how many were processed.
 
     Payloads whose processing failed before (``error`` set) are left for ``reprocess_pending``
-    unless ``retry_failed``: then a second failure quarantines them, shown to officers.
+    unless ``retry_failed``: then a second failure quarantines them, shown to officers. With
+    ``yield_to``, the drain pauses after each slice during which that writer committed payloads.
     """
     total = 0
     while stop is None or not stop.is_set():
+        commits = yield_to.commits if yield_to is not None else 0
+        started = time.monotonic()
         done = _drain_slice(container, retry_failed=retry_failed)
         if not done:
             return total
         total += done
+        if yield_to is not None and yield_to.commits != commits:
+            # Webhooks are arriving: answering providers comes first (a slow answer is retried and
+            # costs more than a reply that leaves a little later), so processing takes a back seat
+            # (a quarter of the time) until the burst is over, then runs flat out again.
+            time.sleep(YIELD_FACTOR * (time.monotonic() - started))
     return total
 
 

@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -17,12 +18,13 @@ from fastapi.responses import JSONResponse
 
 from bot import accept
 from bot.bootstrap import Container
-from inbox import ops
+from inbox import hooks, ops
 
 log = logging.getLogger("aduan.web")
 
 ROUTER_MODULES: list[str] = [
     "inbox.hooks",
+    "bot.routing",  # /hooks/<office>/<channel> of a province's other offices
     "inbox.web",
     "inbox.api",
     "inbox.provider_hooks",
@@ -32,6 +34,19 @@ ROUTER_MODULES: list[str] = [
     "inbox.survey_form",
     "inbox.admin",
 ]
+
+
+class AduanApp(FastAPI):
+    """The FastAPI application, with provider webhooks answered before its middleware stack."""
+
+    fast_path: hooks.WebhookFastPath | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve a request: webhook POSTs through ``fast_path``, the rest through FastAPI."""
+        if self.fast_path is not None:
+            await self.fast_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -44,7 +59,7 @@ def create_app(container: Container) -> FastAPI:
         yield
         accept.shutdown(container)  # commit what is queued, finish the drain transaction
 
-    app = FastAPI(
+    app = AduanApp(
         lifespan=lifespan,
         title="Aduan",
         description="Pengaduan multikanal untuk kantor pelayanan publik (complaint intake and inbox)",
@@ -54,6 +69,8 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.add_middleware(ops.BodyLimit, max_bytes=ops.request_limit(container))  # 413 before memory fills
+    # Provider webhooks are served ahead of the whole stack (they enforce their channel's own limit).
+    app.fast_path = hooks.WebhookFastPath(super(AduanApp, app).__call__, container)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import channels
 from bot import accept
-from bot.bootstrap import Container
+from bot.bootstrap import ChannelConfig, Container
 from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, receive
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
@@ -27,11 +28,9 @@ from channels.base import RawRequest, SignatureError
 log = logging.getLogger("aduan.hooks")
 
 
-def _unavailable() -> JSONResponse:
+def _unavailable() -> Answer:
     """Answer 503 with Retry-After: providers retry, nothing was stored."""
-    return JSONResponse(
-        {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "10"}
-    )
+    return _json(503, {"error": "database unavailable, retry later"}, {"Retry-After": "10"})
 
 
 def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
@@ -76,70 +75,195 @@ def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> 
         return receive(container, channel, raw)
 
 
-def _reject_serialised(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
-    with writer_turn(container):
-        reject(container, channel, raw, reason, status)
+Answer = tuple[int, bytes, str, dict[str, str]]
+"""An HTTP answer: status, body, content type, extra headers."""
 
 
-def webhook_endpoint(container: Container, channel: str):  # type: ignore[no-untyped-def]
-    """Return the endpoint function for one channel's webhook."""
-    module = importlib.import_module(channels.info(channel).module or "")
-    ack_body = getattr(module, "ACK_BODY", "")
-    ack_type = getattr(module, "ACK_CONTENT_TYPE", "text/plain")
+def _json(status: int, doc: dict[str, str], headers: dict[str, str] | None = None) -> Answer:
+    return status, json.dumps(doc).encode(), "application/json", headers or {}
 
-    verify = getattr(module, "verify", None)
-    parse = module.parse
-    external_id = getattr(module, "external_id", None)
-    background = accept.processing_mode(container) == "background"
 
-    async def endpoint(request: Request) -> Response:
-        raw = await raw_request(request, container)
-        if not background:
-            return await _inline(raw)
+class WebhookHandler:
+    """One channel's webhook: verify, store (group commit or inline), answer.
+
+    Reached through ``WebhookFastPath`` (plain ASGI, ahead of the framework's middleware and
+    router) or through the FastAPI route of the same path; both call ``handle``.
+    """
+
+    def __init__(self, container: Container, channel: str) -> None:
+        self.container = container
+        self.channel = channel
+        self.module = importlib.import_module(channels.info(channel).module or "")
+        self.path: str = self.module.WEBHOOK_PATH
+        self.ack_body = str(getattr(self.module, "ACK_BODY", "")).encode()
+        self.ack_type = str(getattr(self.module, "ACK_CONTENT_TYPE", "text/plain"))
+        self.background = accept.processing_mode(container) == "background"
+        self.limit = max_body_bytes(container, channel)
+        self._configs: dict[str, ChannelConfig] = {}
+        self._verify = getattr(self.module, "verify", None)
+        self._external_id = getattr(self.module, "external_id", None)
+
+    async def handle(self, raw: RawRequest) -> Answer:
+        """Take one request in and say what to answer."""
+        if not self.background:
+            return await self._inline(raw)
         # The fast path: the signature is an HMAC (checked on the event loop), the payload goes into
         # the next group commit, and the answer leaves once that commit is done.
-        if verify is not None:
+        if self._verify is not None:
             try:
-                verify(raw, container.channel_config(channel))
+                self._verify(raw, self._config())
             except SignatureError as exc:
-                log.warning("rejected %s webhook: %s", channel, exc)  # channel and reason only
-                await run_in_threadpool(_reject_serialised, container, channel, raw, f"signature: {exc}", 403)
-                return JSONResponse({"error": "invalid signature"}, status_code=403)
-        limit = max_body_bytes(container, channel)
-        if len(raw.body) > limit:
-            reason = f"body of {len(raw.body)} bytes exceeds {limit}"
-            await run_in_threadpool(_reject_serialised, container, channel, raw, reason, 413)
-            return JSONResponse({"error": f"body larger than {limit} bytes"}, status_code=413)
+                log.warning("rejected %s webhook: %s", self.channel, exc)  # channel and reason only
+                await run_in_threadpool(self._reject, raw, f"signature: {exc}", 403)
+                return _json(403, {"error": "invalid signature"})
+        if len(raw.body) > self.limit:
+            await run_in_threadpool(
+                self._reject, raw, f"body of {len(raw.body)} bytes exceeds {self.limit}", 413
+            )
+            return _json(413, {"error": f"body larger than {self.limit} bytes"})
         try:
             # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
-            parse(raw)
-            key = str(external_id(raw)) if external_id is not None else raw.body_hash()
+            self.module.parse(raw)
+            key = str(self._external_id(raw)) if self._external_id is not None else raw.body_hash()
         except Exception:
             # The inline path stores it as received, quarantines it with the reason and answers 400
             # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).
-            return await _inline(raw)
-        arrival = accept.Arrival(channel, key, raw, container.now(), container.office.code)
+            return await self._inline(raw)
+        container = self.container
+        arrival = accept.Arrival(self.channel, key, raw, container.now(), container.office.code)
         try:
             await accept.writer_of(container).store(arrival)
         except DatabaseUnavailable:
             return _unavailable()
         accept.drainer_of(container).kick()
-        return Response(ack_body, media_type=ack_type)
+        return 200, self.ack_body, self.ack_type, {}
 
-    async def _inline(raw: RawRequest) -> Response:
+    async def _inline(self, raw: RawRequest) -> Answer:
         try:
             # The pipeline is synchronous database work: run it off the event loop.
-            receipt = await run_in_threadpool(_receive_serialised, container, channel, raw)
+            receipt = await run_in_threadpool(_receive_serialised, self.container, self.channel, raw)
         except DatabaseUnavailable:
             return _unavailable()
         if receipt.status == 200:
-            return Response(ack_body, media_type=ack_type)
+            return 200, self.ack_body, self.ack_type, {}
         if receipt.status == 403:
-            return JSONResponse({"error": "invalid signature"}, status_code=403)
-        return JSONResponse({"error": receipt.reason or "bad request"}, status_code=receipt.status)
+            return _json(403, {"error": "invalid signature"})
+        return _json(receipt.status, {"error": receipt.reason or "bad request"})
 
-    endpoint.__name__ = f"webhook_{channel}"
-    return endpoint
+    def _config(self) -> ChannelConfig:
+        """The channel's config and secrets for the current office (kept per office)."""
+        code = self.container.office.code
+        config = self._configs.get(code)
+        if config is None:
+            config = self._configs[code] = self.container.channel_config(self.channel)
+        return config
+
+    def _reject(self, raw: RawRequest, reason: str, status: int) -> None:
+        with writer_turn(self.container):
+            reject(self.container, self.channel, raw, reason, status)
+
+    async def endpoint(self, request: Request) -> Response:
+        """The FastAPI route (reached when the fast path is not installed)."""
+        status, body, content_type, headers = await self.handle(await raw_request(request, self.container))
+        return Response(body, status_code=status, media_type=content_type, headers=headers)
+
+    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve the request as plain ASGI: read the body (up to the limit), handle, answer."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the provider hung up before sending everything: nothing to store
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                # Keep a capped trace like every refusal, without reading the rest into memory.
+                raw = _raw_from_scope(scope, b"".join(chunks) + chunk, self.container)
+                await run_in_threadpool(self._reject, raw, f"body exceeds {self.limit} bytes", 413)
+                await _send(send, _json(413, {"error": f"body larger than {self.limit} bytes"}))
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        raw = _raw_from_scope(scope, b"".join(chunks), self.container)
+        await _send(send, await self.handle(raw))
+
+
+def _raw_from_scope(scope: Any, body: bytes, container: Container) -> RawRequest:
+    """Build the RawRequest of an ASGI request (the same fields ``raw_request`` reads)."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    path = scope["path"] + (f"?{query_string}" if query_string else "")
+    return RawRequest(
+        body=body,
+        headers=headers,
+        url=_public_url(path, headers, scope, container.settings),
+        method=scope["method"],
+        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+    )
+
+
+def _public_url(path: str, headers: dict[str, str], scope: Any, settings: Any) -> str:
+    """``public_url`` for an ASGI scope (the same rules: see there)."""
+    base_url, trust_proxy = settings.public_base_url, settings.trust_proxy
+    if trust_proxy and headers.get("x-forwarded-host"):
+        proto = headers.get("x-forwarded-proto", scope.get("scheme", "http")).split(",")[0].strip()
+        host = headers["x-forwarded-host"].split(",")[0].strip()
+        return f"{proto}://{host}{path}"
+    if base_url:
+        base = urlsplit(base_url)
+        return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{path}"
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    return f"{scope.get('scheme', 'http')}://{host}{path}"
+
+
+async def _send(send: Any, answer: Answer) -> None:
+    status, body, content_type, extra = answer
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def webhook_endpoint(container: Container, channel: str) -> Any:
+    """Return the FastAPI endpoint of one channel's webhook (routes mounted elsewhere use it)."""
+    return WebhookHandler(container, channel).endpoint
+
+
+def webhook_handlers(container: Container) -> dict[str, WebhookHandler]:
+    """Return the webhook handler of every enabled channel that takes webhooks, by path."""
+    handlers: dict[str, WebhookHandler] = {}
+    for name in container.settings.enabled_channels():
+        entry = channels.info(name)
+        if entry.module is None:
+            continue
+        if getattr(importlib.import_module(entry.module), "WEBHOOK_PATH", None):
+            handler = WebhookHandler(container, name)
+            handlers[handler.path] = handler
+    return handlers
+
+
+class WebhookFastPath:
+    """ASGI middleware: provider webhooks go straight to their handler, ahead of the framework.
+
+    A provider burst is thousands of small POSTs that need no session, no routing table and no
+    dependency injection; serving them here halves the CPU each costs. Everything else (and a
+    webhook's GET, e.g. a verification handshake) goes on to the application.
+    """
+
+    def __init__(self, app: Any, container: Container) -> None:
+        self.app = app
+        self.handlers = webhook_handlers(container)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve a webhook POST, or pass the request on."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.handlers.get(scope["path"])
+            if handler is not None:
+                await handler.asgi(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def build_router(container: Container) -> APIRouter:
@@ -152,9 +276,8 @@ def build_router(container: Container) -> APIRouter:
         module = importlib.import_module(entry.module)
         path = getattr(module, "WEBHOOK_PATH", None)
         if path:
-            router.add_api_route(
-                path, webhook_endpoint(container, name), methods=["POST"], include_in_schema=False
-            )
+            handler = WebhookHandler(container, name)
+            router.add_api_route(path, handler.endpoint, methods=["POST"], include_in_schema=False)
         extra = getattr(module, "build_router", None)
         if extra is not None:
             router.include_router(extra(container))
