@@ -2,14 +2,21 @@
 
 The corpus is generated (seeded) from twenty shapes real mail takes: declared and undeclared
 charsets, bad bytes, QP/base64, HTML only, inline images, attachments, nested multiparts, forwards,
-Indonesian replies, auto-replies, bounces, broken headers, no Message-ID. Aduan runs each mail
-through ``bot.pipeline.receive(..., complete=True)`` on a fresh SQLite file; the baseline is
+Indonesian replies, auto-replies, bounces, broken headers, no Message-ID. Aduan takes it in as the
+product takes a mailbox in: the corpus is written to one mbox file (as Google Takeout exports a
+box; not timed) and ``aduan import mbox``'s ``import_mailbox`` brings it in on a fresh SQLite file,
+then on a fresh PostgreSQL database when one runs: every mail stored raw, parsed, through the
+e-mail hook (loops, bounces, threading, attachments) and R3/R4/R5 into the record, ``BATCH_SIZE``
+mails to a transaction (the IMAP poller stores each fetch the same way). The baseline is
 django-helpdesk's email-to-ticket function ``helpdesk.email.extract_email_metadata`` on the same
-files, in a bench-only virtualenv ``bench/.venv-helpdesk`` that this benchmark creates with pip
-(minimal Django project, SQLite). A crash is an exception out of the ingest function; a mail
-Aduan quarantines (kept raw, shown to officers) is not a crash. When django-helpdesk cannot be
-installed, the baseline falls back to ``email.message_from_bytes`` + one SQLite insert, and the
-row's note says so.
+mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
+``bench/.venv-helpdesk`` that this benchmark creates with pip (minimal Django project, SQLite).
+Both sides run ``REPEATS`` times in turns on fresh databases and the fastest run of each is
+reported (the machine's other load slows both alike; PostgreSQL runs once). A crash is an
+exception out of the ingest function (for Aduan: out of the import, or a mail whose processing
+raised and was kept for a retry); a mail Aduan quarantines (kept raw, shown to officers) is not a
+crash. When django-helpdesk cannot be installed, the baseline falls back to
+``email.message_from_bytes`` + one SQLite insert, and the row's note says so.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import mailbox
 import os
 import quopri
 import random
@@ -27,18 +35,23 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
 from collections.abc import Callable
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 from bench.common import Row
 
 N = 3000
+#: Each side runs this many times, in turns; the fastest run of each is reported.
+REPEATS = 2
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV = HERE / ".venv-helpdesk"
 HELPDESK = "django-helpdesk==2.6.1"
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
+PG_ADMIN = os.environ.get("ADUAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _VOCABULARY = (
     "izin usaha bangunan gedung petugas loket antrean berkas persyaratan biaya retribusi sertifikat "
@@ -349,40 +362,104 @@ def corpus(n: int = N, seed: int = 20261127) -> list[bytes]:
     return mails
 
 
-def run_aduan(mails: list[bytes], work: Path) -> dict[str, float]:
-    """Ingest every mail as ``aduan ingest`` does (complete submissions) on a fresh SQLite file."""
+def write_mbox(mails: list[bytes], path: Path) -> Path:
+    """Write the corpus as one mbox file, as Google Takeout exports a mailbox (not timed)."""
+    box = mailbox.mbox(path)
+    for body in mails:
+        box.add(body)
+    box.flush()
+    box.close()
+    return path
+
+
+def run_aduan(mails: list[bytes], work: Path, url: str | None = None) -> dict[str, float]:
+    """Bring the corpus in as the product does with a mailbox: ``aduan import mbox`` (timed).
+
+    The same path as the IMAP poller's batches (``bot.pipeline``'s store raw → parse → ingest →
+    e-mail hook for loops, bounces, threading and attachments → R3/R4/R5 and the record), several
+    mails to a transaction. Afterwards the database is checked: every mail kept raw, and any mail
+    whose processing raised (kept "stored" for a retry) counts as a crash, like an exception out.
+    """
     from bot import config as config_mod
     from bot.bootstrap import build
-    from bot.pipeline import receive
-    from channels.base import RawRequest
+    from bot.mail_import import import_mailbox
     from intake import db
 
     data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     for name, table in data["channels"].items():
         table["enabled"] = name == "email"
-    data["database"]["url"] = f"sqlite:///{work / 'aduan.sqlite3'}"
+    data["channels"]["email"]["address"] = OFFICE
+    data["database"]["url"] = url or f"sqlite:///{work / 'aduan.sqlite3'}"
     data.setdefault("storage", {})["attachments_dir"] = str(work / "attachments")
     settings = config_mod.from_dict(data, env={"ADUAN_IMAP_PASSWORD": "x"})
     engine = db.create_engine(settings.database_url)
     container = build(settings, engine=engine, migrate=True)
-    for body in corpus(40, seed=1):  # warm up: lazy imports, holiday tables (not timed, other ids)
-        body = body.replace(b"Message-ID: <", b"Message-ID: <warmup-")
-        receive(container, "email", RawRequest(body=body), verify=False, complete=True)
-    crashes = quarantined = filed = 0
+    # Warm up (lazy imports, holiday tables): another source with other Message-IDs, not timed.
+    warm = [b.replace(b"Message-ID: <", b"Message-ID: <warmup-") for b in corpus(40, seed=1)]
+    import_mailbox(container, "mbox", write_mbox(warm, work / "warmup.mbox"))
+    source = write_mbox(mails, work / "corpus.mbox")
+    before = _counts(engine)
+    crashes, imported = 0, 0
     t0 = time.perf_counter()
-    for body in mails:
-        try:
-            receipt = receive(container, "email", RawRequest(body=body), verify=False, complete=True)
-        except Exception:  # a crash: would stop the poller's batch
-            crashes += 1
-            continue
-        if receipt.status != 200:
-            quarantined += 1
-        elif receipt.results and receipt.results[0].complaint is not None:
-            filed += 1
+    try:
+        imported = import_mailbox(container, "mbox", source).imported
+    except Exception:  # a crash stops the import (what is stored stays; the count below shows it)
+        crashes += 1
     seconds = time.perf_counter() - t0
+    after = _counts(engine)
     engine.dispose()
-    return {"seconds": seconds, "crashes": crashes, "quarantined": quarantined, "filed": filed}
+    return {
+        "seconds": seconds,
+        "crashes": crashes + after["deferred"] - before["deferred"],
+        "quarantined": after["quarantined"] - before["quarantined"],
+        "filed": after["filed"] - before["filed"],
+        "kept": after["kept"] - before["kept"],
+        "imported": imported,
+    }
+
+
+def _counts(engine: Any) -> dict[str, int]:
+    """Count raw mails kept, still unprocessed (their processing raised), quarantined; complaints."""
+    import sqlalchemy as sa
+
+    from intake import db
+    from intake.models import RAW_QUARANTINED, RAW_STORED, Complaint, RawInbound
+
+    status = RawInbound.status
+    with db.session(engine) as s:
+
+        def count(model: Any, *where: Any) -> int:
+            return int(s.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one())
+
+        return {
+            "kept": count(RawInbound),
+            "deferred": count(RawInbound, status == RAW_STORED),
+            "quarantined": count(RawInbound, status == RAW_QUARANTINED),
+            "filed": count(Complaint),
+        }
+
+
+def run_aduan_postgres(mails: list[bytes], work: Path) -> tuple[dict[str, float] | None, str]:
+    """The same import on a fresh PostgreSQL database (None when there is no server)."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"aduan_bench_email_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        return None, f"no PostgreSQL at {PG_ADMIN.rsplit('@', 1)[-1]}: {type(exc).__name__}"
+    url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    pg_work = work / "pg"
+    pg_work.mkdir()
+    try:
+        return run_aduan(mails, pg_work, url), ""
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _helpdesk_python() -> tuple[Path | None, str]:
@@ -484,56 +561,87 @@ def run() -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="aduan-bench-email-"))
     try:
         parsed, naive = run_parse(mails)
-        parse_row = Row(
-            bench="email",
-            case="parse only (text, charsets, quotes, attachments)",
-            value=N / parsed["seconds"],
-            unit="mails/s",
-            baseline_name="message_from_bytes(policy.default) + get_body",
-            baseline=N / naive["seconds"],
-            note=f"Aduan refused {parsed['refused']:.0f} (quarantined, kept raw); "
-            f"naive crashes {naive['crashes']:.0f}",
-        )
-        aduan = run_aduan(mails, work)
-        helpdesk, reason = run_helpdesk(mails, work)
-        rate = N / aduan["seconds"]
-        note = (
-            f"{N} mails, {len(SHAPES)} shapes; Aduan crashes {aduan['crashes']:.0f}, "
-            f"quarantined {aduan['quarantined']:.0f}, filed {aduan['filed']:.0f}"
-        )
-        if helpdesk is not None:
-            crash_rate = 100.0 * helpdesk["crashes"] / max(1, helpdesk["n"])
-            return [
-                parse_row,
-                Row(
-                    bench="email",
-                    case="mails → complaints (SQLite)",
-                    value=rate,
-                    unit="mails/s",
-                    baseline_name="django-helpdesk 2.6.1 extract_email_metadata",
-                    baseline=N / helpdesk["seconds"],
-                    note=f"{note}; helpdesk crashes {helpdesk['crashes']} ({crash_rate:.1f}%) "
-                    f"{helpdesk.get('crash_types')}",
-                    extra={
-                        "aduan_crashes": aduan["crashes"],
-                        "helpdesk_crashes": helpdesk["crashes"],
-                        "aduan_quarantined": aduan["quarantined"],
-                    },
-                ),
-            ]
-        floor = run_floor(mails, work)
-        return [
-            parse_row,
+        rows = [
             Row(
                 bench="email",
-                case="mails → complaints (SQLite)",
-                value=rate,
+                case="parse only (text, charsets, quotes, attachments)",
+                value=N / parsed["seconds"],
                 unit="mails/s",
-                baseline_name="message_from_bytes + SQLite insert (fallback)",
-                baseline=N / floor["seconds"],
-                note=f"{note}; django-helpdesk unavailable ({reason}); floor crashes {floor['crashes']:.0f}",
-            ),
+                baseline_name="message_from_bytes(policy.default) + get_body",
+                baseline=N / naive["seconds"],
+                note=f"Aduan refused {parsed['refused']:.0f} (quarantined, kept raw); "
+                f"naive crashes {naive['crashes']:.0f}",
+            )
         ]
+        # Best of REPEATS for both sides, taken in turns: the machine's other load hits both alike.
+        aduan_runs: list[dict[str, float]] = []
+        helpdesk_runs: list[dict[str, float]] = []
+        reason = ""
+        for repeat in range(REPEATS):
+            turn = work / f"turn-{repeat}"
+            turn.mkdir()
+            aduan_runs.append(run_aduan(mails, turn))
+            measured, reason = run_helpdesk(mails, turn)
+            if measured is not None:
+                helpdesk_runs.append(measured)
+        aduan = min(aduan_runs, key=lambda r: r["seconds"])
+        helpdesk = min(helpdesk_runs, key=lambda r: r["seconds"]) if helpdesk_runs else None
+        if helpdesk is not None:
+            crash_rate = 100.0 * helpdesk["crashes"] / max(1, helpdesk["n"])
+            baseline_name = "django-helpdesk 2.6.1 extract_email_metadata (SQLite)"
+            baseline = N / helpdesk["seconds"]
+            base_note = (
+                f"helpdesk crashes {helpdesk['crashes']} ({crash_rate:.1f}%) {helpdesk.get('crash_types')}"
+            )
+        else:
+            floor = run_floor(mails, work)
+            baseline_name = "message_from_bytes + SQLite insert (fallback)"
+            baseline = N / floor["seconds"]
+            base_note = f"django-helpdesk unavailable ({reason}); floor crashes {floor['crashes']:.0f}"
+        rows.append(_import_row("SQLite", aduan, baseline_name, baseline, base_note))
+        postgres, why = run_aduan_postgres(mails, work)
+        if postgres is not None:
+            rows.append(
+                _import_row("PostgreSQL", postgres, baseline_name, baseline, "baseline as above", runs=1)
+            )
+        else:
+            print(f"(PostgreSQL row skipped: {why})", flush=True)
+        return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
         os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+
+
+def _import_row(
+    database: str,
+    aduan: dict[str, float],
+    baseline_name: str,
+    baseline: float,
+    base_note: str,
+    runs: int = REPEATS,
+) -> Row:
+    """One "mails → complaints" row: Aduan's import rate beside the baseline, with every count."""
+    from bot.mail_import import BATCH_SIZE
+
+    note = (
+        f"{N} mails, {len(SHAPES)} shapes, `aduan import mbox` ({BATCH_SIZE} mails a transaction), "
+        f"{'best of ' + str(runs) if runs > 1 else 'one run'}; "
+        f"Aduan crashes {aduan['crashes']:.0f}, kept raw {aduan['kept']:.0f}/{N}, "
+        f"quarantined {aduan['quarantined']:.0f}, filed {aduan['filed']:.0f}; {base_note}"
+    )
+    return Row(
+        bench="email",
+        case=f"mails → complaints, mailbox import ({database})",
+        value=N / aduan["seconds"],
+        unit="mails/s",
+        baseline_name=baseline_name,
+        baseline=baseline,
+        note=note,
+        extra={
+            "database": database,
+            "aduan_crashes": aduan["crashes"],
+            "aduan_kept": aduan["kept"],
+            "aduan_quarantined": aduan["quarantined"],
+            "aduan_filed": aduan["filed"],
+        },
+    )

@@ -25,7 +25,8 @@ from bot.bootstrap import Container
 from intake import db
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, OVERDUE, PROGRESS_NOTICE
 from intake.models import Complaint, User
-from intake.roles import ROLES, SECTION_HEAD
+from intake.office import OfficeProfile
+from intake.roles import ROLES, SECTION_HEAD, stored_codes
 from intake.workflow_models import ALERT_FAILED, ALERT_PENDING, ALERT_SENDING, ALERT_SENT, DeadlineAlert
 
 log = logging.getLogger("aduan.alerts")
@@ -180,23 +181,39 @@ def _per_role(table: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]
     return out
 
 
+def _alert_settings(container: Container, table: Mapping[str, Any]) -> AlertSettings:
+    tg = table.get("telegram", {}) if isinstance(table.get("telegram"), dict) else {}
+    mail = table.get("email", {}) if isinstance(table.get("email"), dict) else {}
+    return AlertSettings(
+        link_template=str(table.get("link_template", AlertSettings.link_template)),
+        base_url=container.settings.public_base_url,
+        telegram_chats=_per_role(tg.get("chat_ids", {}), "alerts.telegram.chat_ids"),
+        email_addresses=_per_role(mail.get("addresses", {}), "alerts.email.addresses"),
+    )
+
+
 def install(container: Container) -> None:
-    """Build the alert senders the ``[alerts]`` table switches on (tests put fakes in instead)."""
+    """Build the alert senders the ``[alerts]`` table switches on (tests put fakes in instead).
+
+    Senders are the deployment's; who receives is per office: an office profile's own ``[alerts]``
+    chats and addresses lie over config.toml's (``alert_settings_by_office``).
+    """
     from bot.config import ConfigError
 
     table = container.settings.section("alerts")
     tg = table.get("telegram", {}) if isinstance(table.get("telegram"), dict) else {}
     mail = table.get("email", {}) if isinstance(table.get("email"), dict) else {}
-    try:
-        settings = AlertSettings(
-            link_template=str(table.get("link_template", AlertSettings.link_template)),
-            base_url=container.settings.public_base_url,
-            telegram_chats=_per_role(tg.get("chat_ids", {}), "alerts.telegram.chat_ids"),
-            email_addresses=_per_role(mail.get("addresses", {}), "alerts.email.addresses"),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    container.services["alert_settings"] = settings
+    by_office: dict[str, AlertSettings] = {}
+    for office in container.offices.values():
+        try:
+            by_office[office.code] = _alert_settings(
+                container, container.settings.office_section(office, "alerts")
+            )
+        except ValueError as exc:
+            where = f"{office.source}: " if office.source else ""
+            raise ConfigError(f"{where}{exc}") from None
+    container.services["alert_settings"] = by_office[container.primary.code]
+    container.services["alert_settings_by_office"] = by_office
     senders: list[AlertSender] = container.services.setdefault("alert_senders", [])
     if tg.get("enabled"):
         token = container.settings.secret("ADUAN_TELEGRAM_ALERT_BOT_TOKEN") or container.settings.secret(
@@ -218,8 +235,12 @@ def install(container: Container) -> None:
         )
 
 
-def settings_of(container: Container) -> AlertSettings:
-    """Return the alert settings installed on the container (defaults when not installed)."""
+def settings_of(container: Container, office: OfficeProfile | None = None) -> AlertSettings:
+    """Return the alert settings of ``office`` (default: the current office), defaults when not installed."""
+    code = (office or container.office).code
+    by_office = container.services.get("alert_settings_by_office")
+    if isinstance(by_office, dict) and isinstance(by_office.get(code), AlertSettings):
+        return by_office[code]  # type: ignore[no-any-return]
     value = container.services.get("alert_settings")
     return (
         value
@@ -291,8 +312,18 @@ def progress_text(*, tracking: str, due_date: dt.date, office_name: str) -> str:
 # -- recipients and delivery ----------------------------------------------------------------------
 
 
-def recipients_for(session: Session, alert: DeadlineAlert, settings: AlertSettings) -> Recipients:
-    """Resolve who gets an alert: the assignee, or every active user of the role, plus configured chats."""
+def recipients_for(
+    session: Session,
+    alert: DeadlineAlert,
+    settings: AlertSettings,
+    *,
+    staff_offices: Sequence[str] | None = None,
+) -> Recipients:
+    """Resolve who gets an alert: the assignee, or every active user of the role, plus configured chats.
+
+    ``staff_offices`` limits the role's users to the ``User.office`` values of the complaint's
+    office (``intake.roles.stored_codes``): a head of one office never gets another office's alerts.
+    """
     users: list[User] = []
     role = alert.notify
     if alert.notify == NOTIFY_ASSIGNEE:
@@ -302,7 +333,10 @@ def recipients_for(session: Session, alert: DeadlineAlert, settings: AlertSettin
         else:
             role = SECTION_HEAD  # nobody holds it: that itself is the section head's business
     if not users:
-        users = list(session.exec(select(User).where(User.role == role, User.is_active == True)).all())  # noqa: E712
+        query = select(User).where(User.role == role, User.is_active == True)  # noqa: E712
+        if staff_offices is not None:
+            query = query.where(User.office.in_(list(staff_offices)))  # type: ignore[attr-defined]
+        users = list(session.exec(query).all())
     chats = [u.telegram_chat_id for u in users if u.telegram_chat_id] + list(
         settings.telegram_chats.get(role, ())
     )
@@ -349,14 +383,17 @@ def deliver_pending(
     """Copy pending staff alerts to Telegram and email; return how many were completed."""
     now = now or container.now()
     senders: list[AlertSender] = list(container.services.get("alert_senders", []))
-    settings = settings_of(container)
+    several = len(container.offices) > 1
     done = 0
     for alert_id in _claim(container, now, limit, ids):
         with db.session(container.engine) as s:
             alert = s.get(DeadlineAlert, alert_id)
             assert alert is not None
             complaint = s.get(Complaint, alert.complaint_id)
-            recipients = recipients_for(s, alert, settings)
+            # The complaint's office decides who hears of it: its staff, its chats and addresses.
+            office = container.office_of(complaint.office if complaint else None)
+            staff = stored_codes(office.code, container.primary.code) if several else None
+            recipients = recipients_for(s, alert, settings_of(container, office), staff_offices=staff)
         message = AlertMessage(
             alert_id=alert_id,
             tracking_number=complaint.tracking_number if complaint else "?",
@@ -393,12 +430,23 @@ def deliver_pending(
 
 
 def alerts_for(
-    session: Session, *, user: User | None = None, complaint_id: int | None = None, limit: int = 100
+    session: Session,
+    *,
+    user: User | None = None,
+    complaint_id: int | None = None,
+    limit: int = 100,
+    offices: Sequence[str] | None = None,
 ) -> list[DeadlineAlert]:
-    """Return alerts for the inbox, newest first: a user's own and their role's, or a complaint's."""
+    """Return alerts for the inbox, newest first: a user's own and their role's, or a complaint's.
+
+    ``offices`` keeps the alerts of those offices' complaints only (a user's own office).
+    """
     query = select(DeadlineAlert).where(DeadlineAlert.notify != NOTIFY_CITIZEN)
     if complaint_id is not None:
         query = select(DeadlineAlert).where(DeadlineAlert.complaint_id == complaint_id)
+    if offices is not None:
+        of_offices = select(Complaint.id).where(Complaint.office.in_(list(offices)))  # type: ignore[attr-defined]
+        query = query.where(DeadlineAlert.complaint_id.in_(of_offices))  # type: ignore[attr-defined]
     if user is not None:
         query = query.where(
             sa.or_(DeadlineAlert.recipient_id == user.id, DeadlineAlert.notify == user.role)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,13 @@ class Settings:
     channels: dict[str, dict[str, Any]]
     sections: dict[str, Any]
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: Every office of the deployment by code, the primary (``office``) first.
+    offices: dict[str, OfficeProfile] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.offices = {self.office.code: self.office} | {
+            k: v for k, v in self.offices.items() if k != self.office.code
+        }
 
     def section(self, name: str) -> dict[str, Any]:
         """Return a top-level table of the file (``[scheduler]``, ``[inbox]``…), empty if absent."""
@@ -48,6 +56,16 @@ class Settings:
     def channel(self, name: str) -> dict[str, Any]:
         """Return a channel's table (empty when the file has none)."""
         return self.channels.get(name, {})
+
+    def office_channel(self, office: OfficeProfile, name: str) -> dict[str, Any]:
+        """Return a channel's table as ``office`` uses it: the deployment's, with the office's own keys."""
+        own = office.channels.get(name)
+        return merged(self.channel(name), own) if own else self.channel(name)
+
+    def office_section(self, office: OfficeProfile, name: str) -> dict[str, Any]:
+        """Return ``[escalation]``/``[alerts]`` as ``office`` uses it (its own keys over the deployment's)."""
+        own = office.sections.get(name)
+        return merged(self.section(name), own) if own else self.section(name)
 
     def enabled_channels(self) -> list[str]:
         """Return the names of the channels switched on."""
@@ -72,6 +90,15 @@ class Settings:
                 if not self.env.get(var):
                     missing.append(f"{name}: {var}")
         return missing
+
+
+def merged(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``own``'s keys laid over it, tables merged key by key."""
+    out = dict(base)
+    for key, value in own.items():
+        below = out.get(key)
+        out[key] = merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return out
 
 
 def required_secrets(name: str, table: Mapping[str, Any]) -> tuple[str, ...]:
@@ -139,20 +166,30 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     return from_dict(data, env=env, path=chosen)
 
 
-def from_dict(
-    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, path: Path | None = None
-) -> Settings:
-    """Build Settings from an already parsed TOML document (tests build theirs this way)."""
-    env = dict(os.environ if env is None else env)
-    office_t = data.get("office", {})
-    cal_t = data.get("calendar", {})
-    rules_t = data.get("rules", {})
-    db_t = data.get("database", {})
-    tz_name = _get(office_t, "timezone", str, "Asia/Jakarta", "office")
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"office.timezone {tz_name!r} is not a known timezone") from None
+#: Tables an office profile may hold (``offices/*.toml``); everything else is deployment-wide.
+OFFICE_TABLES = (
+    "office",
+    "calendar",
+    "rules",
+    "services",
+    "problem_types",
+    "channels",
+    "escalation",
+    "alerts",
+)
+#: An office code is part of URLs (``/hooks/<code>/sms``) and of secret names (``ADUAN_<CODE>_…``).
+_OFFICE_CODE = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+#: Channel keys that say where an office is reached: no two offices may share a value.
+ADDRESS_KEYS: dict[str, tuple[str, ...]] = {
+    "sms": ("from_number", "messaging_service_sid"),
+    "whatsapp": ("from_number", "phone_number_id"),
+    "email": ("address",),
+    "instagram": ("account_id",),
+    "twitter": ("account_id", "account"),
+}
+
+
+def _calendar(cal_t: Mapping[str, Any], tz: ZoneInfo) -> WorkingCalendar:
     weekdays = _get(cal_t, "working_weekdays", list, [1, 2, 3, 4, 5], "calendar")
     if not weekdays or any(not isinstance(d, int) or not 1 <= d <= 7 for d in weekdays):
         raise ConfigError("calendar.working_weekdays must list ISO weekdays 1 (Monday) … 7 (Sunday)")
@@ -161,27 +198,148 @@ def from_dict(
         working = frozenset(parse_dates(_get(cal_t, "extra_working_dates", list, [], "calendar")))
     except ValueError as exc:
         raise ConfigError(f"calendar: bad date: {exc}") from None
-    calendar = WorkingCalendar(
+    return WorkingCalendar(
         weekdays=frozenset(weekdays), extra_closed=closed, extra_working=working, timezone=tz
     )
+
+
+def _office(data: Mapping[str, Any], *, base: Mapping[str, Any] | None = None) -> OfficeProfile:
+    """Build one office profile; tables ``data`` leaves out are taken from ``base`` (config.toml)."""
+    base = base or {}
+
+    def table(name: str) -> Any:
+        return data[name] if name in data else base.get(name, {})
+
+    office_t = data.get("office", {})
+    if not isinstance(office_t, dict):
+        raise ConfigError("[office] must be a table")
+    tz_name = _get(office_t, "timezone", str, "Asia/Jakarta", "office")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"office.timezone {tz_name!r} is not a known timezone") from None
+    rules_t = table("rules")
+    hosts = _get(office_t, "hosts", list, [], "office")
     office = OfficeProfile(
         code=str(_get(office_t, "code", str, "default", "office")),
         name=str(_get(office_t, "name", str, "Aduan", "office")),
         tracking_prefix=str(_get(office_t, "tracking_prefix", str, "ADU", "office")).upper(),
-        calendar=calendar,
+        calendar=_calendar(table("calendar"), tz),
         complaint_window_days=int(_get(rules_t, "complaint_window_days", int, 30, "rules")),
         answer_deadline_working_days=int(_get(rules_t, "answer_deadline_working_days", int, 14, "rules")),
-        services=_services(data.get("services", [])),
-        problem_types=_problem_types(data.get("problem_types")),
+        services=_services(table("services") or []),
+        problem_types=_problem_types(table("problem_types") or None),
         extra={"languages": office_t.get("languages", ["id", "en"])},
+        hosts=tuple(str(h).lower() for h in hosts),
     )
     if office.answer_deadline_working_days < 1:
         raise ConfigError("rules.answer_deadline_working_days must be at least 1")
+    return office
+
+
+def _profile(path: Path, base: Mapping[str, Any]) -> OfficeProfile:
+    """Read one ``offices/<code>.toml``; every error names the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        extra = sorted(set(data) - set(OFFICE_TABLES))
+        if extra:
+            raise ConfigError(
+                f"[{extra[0]}] is deployment-wide: set it in config.toml; an office profile holds "
+                f"{', '.join(OFFICE_TABLES)}"
+            )
+        if not isinstance(data.get("office"), dict) or "code" not in data["office"]:
+            raise ConfigError("[office] code is missing")
+        for key in ("name", "tracking_prefix"):
+            if key not in data["office"]:
+                raise ConfigError(f"office.{key} is missing")
+        office = _office(data, base=base)
+        if not _OFFICE_CODE.match(office.code):
+            raise ConfigError(
+                f"office.code {office.code!r}: 2-16 lower-case letters and digits, a letter first"
+            )
+        channel_tables = data.get("channels", {})
+        for name, value in channel_tables.items():
+            if name not in channels.REGISTRY:
+                raise ConfigError(
+                    f"[channels.{name}]: unknown channel; known: {', '.join(channels.REGISTRY)}"
+                )
+            if not isinstance(value, dict):
+                raise ConfigError(f"[channels.{name}] must be a table")
+            if "enabled" in value:
+                raise ConfigError(f"channels.{name}.enabled: channels are switched on in config.toml only")
+        office.channels = {k: dict(v) for k, v in channel_tables.items()}
+        office.sections = {
+            k: dict(data[k]) for k in ("escalation", "alerts") if isinstance(data.get(k), dict)
+        }
+        office.source = str(path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return office
+
+
+def _offices_dir(data: Mapping[str, Any], path: Path | None, env: Mapping[str, str]) -> Path | None:
+    """Return the folder of office profiles (``[offices] dir``, relative to config.toml), if any."""
+    value = env.get("ADUAN_OFFICES_DIR") or _get(data.get("offices", {}), "dir", str, "", "offices")
+    if not value:
+        return None
+    folder = Path(value)
+    if not folder.is_absolute() and path is not None:
+        folder = path.parent / folder
+    if not folder.is_dir():
+        raise ConfigError(f"offices.dir: {folder} is not a folder")
+    return folder
+
+
+def _check_offices(offices: Mapping[str, OfficeProfile], channel_tables: Mapping[str, Any]) -> None:
+    """Refuse codes, prefixes and addresses two offices share: routing and numbering need them unique."""
+    prefixes: dict[str, str] = {}
+    addresses: dict[tuple[str, str, str], str] = {}
+    for code, office in offices.items():
+        where = f"{office.source}: " if office.source else ""
+        if len(offices) > 1 and not _OFFICE_CODE.match(code):
+            raise ConfigError(f"office.code {code!r}: 2-16 lower-case letters and digits, a letter first")
+        other = prefixes.setdefault(office.tracking_prefix, code)
+        if other != code:
+            raise ConfigError(
+                f"{where}offices {other} and {code} share the tracking prefix {office.tracking_prefix}"
+            )
+        for channel, keys in ADDRESS_KEYS.items():
+            # the primary office's addresses are the deployment's tables; the others' their own
+            own = office.channels.get(channel, {}) if office.source else channel_tables.get(channel, {})
+            for key in keys:
+                value = str(own.get(key) or "").strip().lower()
+                if not value:
+                    continue
+                holder = addresses.setdefault((channel, key, value), code)
+                if holder != code:
+                    raise ConfigError(
+                        f"{where}offices {holder} and {code} share channels.{channel}.{key} = {value!r}"
+                    )
+
+
+def from_dict(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, path: Path | None = None
+) -> Settings:
+    """Build Settings from an already parsed TOML document (tests build theirs this way)."""
+    env = dict(os.environ if env is None else env)
+    office_t = data.get("office", {})
+    db_t = data.get("database", {})
+    office = _office(data)
     channel_tables = data.get("channels", {})
     for name in channel_tables:
         if name not in channels.REGISTRY:
             raise ConfigError(f"[channels.{name}]: unknown channel; known: {', '.join(channels.REGISTRY)}")
-    known = {"office", "calendar", "rules", "database", "services", "problem_types", "channels"}
+    offices = {office.code: office}
+    folder = _offices_dir(data, path, env)
+    for file in sorted(folder.glob("*.toml")) if folder else []:
+        profile = _profile(file, data)
+        if profile.code in offices:
+            raise ConfigError(f"{file}: office code {profile.code!r} is already used")
+        offices[profile.code] = profile
+    _check_offices(offices, channel_tables)
+    known = {"office", "calendar", "rules", "database", "services", "problem_types", "channels", "offices"}
     return Settings(
         path=path,
         office=office,
@@ -194,6 +352,7 @@ def from_dict(
         channels={k: dict(v) for k, v in channel_tables.items()},
         sections={k: v for k, v in data.items() if k not in known} | {"storage": data.get("storage", {})},
         env=env,
+        offices=offices,
     )
 
 

@@ -28,7 +28,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from bot import dialogue_text as txt
 from bot.dateparse import parse_date
 from intake import db, rules
-from intake.ingest import _insert_ignore, file_complaint, known_name, record_event
+from intake.ingest import file_complaint, loaded, record_event, run, write_changes
 from intake.models import (
     STATUS_CLOSED,
     STATUS_IN_FOLLOW_UP,
@@ -37,6 +37,7 @@ from intake.models import (
     Complaint,
     Contact,
     Message,
+    Reporter,
     ts,
     utcnow,
 )
@@ -314,6 +315,9 @@ class Turn:
     parts: list[str] = field(default_factory=list)
     complaint: Complaint | None = None
     purpose: str = "reply"
+    contact: Contact | None = None  # the sender's contact row, when ingest handed it over
+    latest: LatestComplaint | None = None  # the sender's newest complaint, once looked up
+    looked_up: bool = False  # whether ``latest`` was looked up in this turn
 
     @property
     def office(self) -> OfficeProfile:
@@ -349,11 +353,16 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     """Take one new chat message through the conversation of its sender; always handles it."""
     message = result.message
     conf = dialogue_settings(container)
-    draft = _lock_draft(session, message, now)
+    draft, latest_id = _lock_draft(session, message, now)
     text = (message.text or "").strip()
     if text.startswith("/start"):  # Telegram's first message of a chat is a command, not a report
         text = text[len("/start") :].strip()
     turn = Turn(container, session, draft, message, text, _attachment_count(message), now, conf)
+    turn.contact = result.contact
+    # No complaint of this sender: nothing to look up. On PostgreSQL the subquery sees the
+    # statement's snapshot, so a complaint filed by a message that held the draft lock while we
+    # waited is missed by it; but that filing also set last_complaint_id on the row we now hold.
+    turn.looked_up = latest_id is None and draft.last_complaint_id is None
     if _flooded(draft, now, conf):
         # Flood guard: keep the message (and attach it to the report) but stop answering.
         if draft.state != IDLE:
@@ -363,7 +372,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
             turn.say("flood")
         log.info("flood guard on a %s sender: %s messages in the window", message.channel, draft.window_count)
         draft.last_inbound_at, draft.updated_at = now, now
-        session.add(draft)
+        write_changes(session, draft)
         _reply(turn)
         return True
     language = detect_language(text)
@@ -373,6 +382,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     if draft.state != IDLE and previous is not None and now - previous > conf.draft_timeout:
         # The scheduler did not get to it (down, or not running): file it before starting anew.
         _file_timeout(container, session, draft, now, conf)
+        turn.looked_up = False  # it may have filed one
         previous = None
     turn.previous = previous
     turn.joined = draft.state != IDLE and previous is not None and now - previous <= conf.join_window
@@ -384,46 +394,56 @@ def on_message(container: Container, session: Session, result: IngestResult, now
             _attach(turn)
             draft.state = HANDLERS.get(draft.state, _on_what)(turn)
     draft.updated_at = now
-    session.add(draft)
+    write_changes(session, draft)
     _reply(turn)
     log.info("dialogue %s message #%s: state %s", message.channel, message.id, draft.state)
     return True
 
 
-def _lock_draft(session: Session, message: Message, now: dt.datetime) -> DialogueDraft:
-    """Return the sender's draft row, created when new and locked until the transaction ends.
-
-    INSERT … ON CONFLICT DO NOTHING makes the row exactly once even when two processes race;
-    SELECT … FOR UPDATE then makes the second wait for the first to commit (PostgreSQL). On SQLite
-    the write transaction (BEGIN IMMEDIATE) already serialises writers.
-    """
-    _insert_ignore(
-        session,
-        DialogueDraft,
-        {
-            "sender_urn": message.sender_urn,
-            "channel": message.channel,
-            "state": IDLE,
-            "language": "id",
-            "text": "",
-            "service_decided": False,
-            "anonymous": False,
-            "date_decided": False,
-            "misses": 0,
-            "message_ids": "[]",
-            "attachment_count": 0,
-            "window_count": 0,
-            "flood_notified": False,
-            "updated_at": now,
-        },
-        ["sender_urn"],
+def _draft_upsert(ins: Any) -> Any:
+    table = DialogueDraft.__table__  # type: ignore[attr-defined]
+    stmt = ins(table).values(
+        sender_urn=sa.bindparam("sender_urn"),
+        channel=sa.bindparam("channel"),
+        state=IDLE,
+        language="id",
+        text="",
+        service_decided=False,
+        anonymous=False,
+        date_decided=False,
+        misses=0,
+        message_ids="[]",
+        attachment_count=0,
+        window_count=0,
+        flood_notified=False,
+        updated_at=sa.bindparam("now", type_=table.c.updated_at.type),
     )
-    query = select(DialogueDraft).where(DialogueDraft.sender_urn == message.sender_urn)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    draft = session.exec(query.execution_options(populate_existing=True)).one()
-    draft.channel = message.channel  # answer on the channel the citizen uses now
-    return draft
+    # The newest complaint of the sender comes along (NULL: none), so a first message, which
+    # looks for a complaint to reopen or mention, needs no query of its own when there is none.
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    latest = sa.select(sa.func.max(c.c.id)).where(c.c.contact_urn == sa.bindparam("sender_urn"))
+    # DO UPDATE (not DO NOTHING) so the one statement also returns an existing row, locked.
+    return stmt.on_conflict_do_update(
+        index_elements=["sender_urn"], set_={"channel": stmt.excluded.channel}
+    ).returning(*table.c, latest.scalar_subquery().label(_LATEST_ID))
+
+
+_LATEST_ID = "latest_complaint_id_"
+
+
+def _lock_draft(session: Session, message: Message, now: dt.datetime) -> tuple[DialogueDraft, int | None]:
+    """Return the sender's draft row, created when new and locked until the transaction ends,
+    and the id of the sender's newest complaint (None: none).
+
+    One INSERT … ON CONFLICT DO UPDATE … RETURNING: it makes the row exactly once even when two
+    processes race, and on PostgreSQL the update takes the row lock, so the second waits for the
+    first to commit and then reads its draft. On SQLite the write transaction (BEGIN IMMEDIATE)
+    already serialises writers. The draft answers on the channel the citizen uses now.
+    """
+    params = {"sender_urn": message.sender_urn, "channel": message.channel, "now": now}
+    values = run(session, "dialogue_draft", _draft_upsert, params).one()._asdict()
+    latest_id = values.pop(_LATEST_ID)
+    return loaded(session, DialogueDraft, values), latest_id
 
 
 def _attachment_count(message: Message) -> int:
@@ -479,20 +499,28 @@ def _reply(turn: Turn) -> None:
     )
 
 
+#: A draft with no report in progress (the flood counters are not part of the report).
+_CLEARED: dict[str, object] = {
+    "state": IDLE,
+    "text": "",
+    "service_code": None,
+    "service_decided": False,
+    "name": None,
+    "anonymous": False,
+    "service_date": None,
+    "date_decided": False,
+    "misses": 0,
+    "message_ids": "[]",
+    "attachment_count": 0,
+    "started_at": None,
+}
+
+
 def _clear(draft: DialogueDraft) -> None:
     """Forget the report in progress (the flood counters stay)."""
-    draft.state = IDLE
-    draft.text = ""
-    draft.service_code = None
-    draft.service_decided = False
-    draft.name = None
-    draft.anonymous = False
-    draft.service_date = None
-    draft.date_decided = False
-    draft.misses = 0
-    draft.message_ids = "[]"
-    draft.attachment_count = 0
-    draft.started_at = None
+    for name, value in _CLEARED.items():
+        if getattr(draft, name) != value:  # a model attribute set costs; most are clear already
+            setattr(draft, name, value)
 
 
 def _begin(turn: Turn) -> None:
@@ -500,20 +528,85 @@ def _begin(turn: Turn) -> None:
     draft = turn.draft
     _clear(draft)
     draft.started_at = turn.now
-    draft.name = known_name(turn.session, draft.sender_urn)  # R5a: known from an earlier complaint
+    draft.name = _known_name(turn)  # R5a: known from an earlier complaint
     _attach(turn)
     turn.say("greet", office=turn.office.name)
-    open_one = turn.session.exec(
-        select(Complaint)
-        .where(
-            Complaint.contact_urn == draft.sender_urn,
-            Complaint.status.in_((STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)),  # type: ignore[attr-defined]
-        )
-        .order_by(Complaint.id.desc())  # type: ignore[union-attr]
+    tracking = _open_tracking_number(turn)
+    if tracking is not None:
+        turn.say("open_complaint_hint", tracking=tracking)
+
+
+def _contact(turn: Turn) -> Contact | None:
+    """The sender's contact row: the one ingest handed over, else looked up."""
+    if turn.contact is None or turn.contact.urn != turn.draft.sender_urn:
+        with turn.session.no_autoflush:
+            turn.contact = turn.session.exec(
+                select(Contact).where(Contact.urn == turn.draft.sender_urn)
+            ).first()
+    return turn.contact
+
+
+def _known_name(turn: Turn) -> str | None:
+    """The name the sender gave in an earlier complaint, if any."""
+    contact = _contact(turn)
+    if contact is None or contact.reporter_id is None:
+        return None
+    with turn.session.no_autoflush:
+        reporter = turn.session.get(Reporter, contact.reporter_id)
+    return reporter.name if reporter else None
+
+
+OPEN_STATUSES = (STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)
+
+
+@dataclass(frozen=True)
+class LatestComplaint:
+    """The few columns of a sender's newest complaint the dialogue decides on."""
+
+    id: int
+    status: str
+    kind: str
+    tracking_number: str
+    closed_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+def _latest_query(_ins: Any) -> Any:
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    columns = (c.c.id, c.c.status, c.c.kind, c.c.tracking_number, c.c.closed_at, c.c.updated_at)
+    return sa.select(*columns).where(c.c.contact_urn == sa.bindparam("urn")).order_by(c.c.id.desc()).limit(1)
+
+
+def _latest_open_query(_ins: Any) -> Any:
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(c.c.tracking_number)
+        .where(c.c.contact_urn == sa.bindparam("urn"), c.c.status.in_(OPEN_STATUSES))
+        .order_by(c.c.id.desc())
         .limit(1)
-    ).first()
-    if open_one is not None:
-        turn.say("open_complaint_hint", tracking=open_one.tracking_number)
+    )
+
+
+def _latest(turn: Turn) -> LatestComplaint | None:
+    """The sender's newest complaint (one indexed query per turn; drafts never change it meanwhile)."""
+    if not turn.looked_up:
+        params = {"urn": turn.draft.sender_urn}
+        # No autoflush: the changes pending now are this turn's draft, which the query does not read.
+        row = run(turn.session, "dialogue_latest", _latest_query, params).first()
+        turn.latest = LatestComplaint(*row) if row is not None else None
+        turn.looked_up = True
+    return turn.latest
+
+
+def _open_tracking_number(turn: Turn) -> str | None:
+    """The tracking number of the sender's newest complaint still being handled, if any."""
+    latest = _latest(turn)
+    if latest is None:
+        return None  # no complaint at all
+    if latest.status in OPEN_STATUSES:
+        return latest.tracking_number
+    params = {"urn": turn.draft.sender_urn}
+    return run(turn.session, "dialogue_latest_open", _latest_open_query, params).scalar()  # type: ignore[no-any-return]
 
 
 # -- fallbacks: commands that work in any state ---------------------------------------------------
@@ -570,7 +663,7 @@ def _prompt(turn: Turn, state: str) -> None:
 
 def _name_hint(turn: Turn) -> str | None:
     """The chat profile name (WhatsApp, Telegram): only a hint the citizen must confirm (SPEC R5a)."""
-    contact = turn.session.exec(select(Contact).where(Contact.urn == turn.draft.sender_urn)).first()
+    contact = _contact(turn)
     hint = contact.display_name.strip() if contact is not None and contact.display_name else None
     return hint if hint and rules.has_identity(hint) else None
 
@@ -1046,8 +1139,11 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
                 or draft.last_inbound_at >= cutoff
             ):
                 continue
-            if _file_timeout(container, s, draft, now, conf) is not None:
-                filed += 1
+            from bot.routing import draft_office  # several offices: file it for the one written to
+
+            with container.using_office(draft_office(container, s, draft)):
+                if _file_timeout(container, s, draft, now, conf) is not None:
+                    filed += 1
     return filed
 
 
@@ -1056,18 +1152,14 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
 
 def _recent_closed(turn: Turn) -> Complaint | None:
     """The sender's latest complaint when it was closed within the reopen window."""
-    latest = turn.session.exec(
-        select(Complaint)
-        .where(Complaint.contact_urn == turn.draft.sender_urn)
-        .order_by(Complaint.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).first()
+    latest = _latest(turn)
     if latest is None or latest.status != STATUS_CLOSED or latest.kind != rules.KIND_PENGADUAN:
         return None
     closed_at = latest.closed_at or latest.updated_at
     if turn.now - closed_at > dt.timedelta(days=turn.conf.reopen_window_days):
         return None
-    return latest
+    turn.looked_up = False  # reopening changes it
+    return turn.session.get(Complaint, latest.id)
 
 
 def _reopen(turn: Turn, complaint: Complaint) -> bool:

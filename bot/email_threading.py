@@ -20,7 +20,9 @@ import hashlib
 import json
 import logging
 import mimetypes
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.bootstrap import Container
@@ -38,14 +40,16 @@ CHANNEL = "email"
 MAX_REFERENCES = 20
 
 
-@functools.lru_cache(maxsize=16)
 def _parse_body(body: bytes) -> InboundMessage | None:
-    """Parse a stored mail again (the hook gets the stored row, not the parse result); cached."""
+    """Parse a stored mail again (the hook gets the stored row, not the parse result).
+
+    ``channels.email`` remembers the last few mails it parsed, so right after the pipeline parsed
+    this one it is not parsed a second time. The message is shared: only read here.
+    """
     try:
-        parsed = email_channel.parse(RawRequest(body=body))
+        return email_channel.parsed(RawRequest(body=body))
     except UnsupportedPayload:
         return None
-    return parsed[0] if parsed else None
 
 
 def inbound_of(session: Session, stored: Message) -> InboundMessage | None:
@@ -53,7 +57,11 @@ def inbound_of(session: Session, stored: Message) -> InboundMessage | None:
     if stored.raw_id is None:
         return None
     raw = session.get(RawInbound, stored.raw_id)
-    return _parse_body(bytes(raw.body)) if raw is not None else None
+    if raw is None:
+        return None
+    # The same bytes object the pipeline parsed when the row was written in this session: the
+    # parse cache finds it by identity, without hashing the whole mail again.
+    return _parse_body(raw.body if isinstance(raw.body, bytes) else bytes(raw.body))
 
 
 def own_addresses(container: Container) -> set[str]:
@@ -76,36 +84,44 @@ def _live(session: Session, complaint: Complaint | None) -> Complaint | None:
     return complaint
 
 
+@functools.cache
+def _by_references() -> Any:
+    """The complaints a reply's References name: through Aduan's outbound mails, then earlier mails.
+
+    One statement (one round trip) for both ways: rank 0 rows come from the outbox (an answer of
+    ours), rank 1 rows from stored inbound mail; newest first within each. Built once.
+    """
+    ids: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+    out = OutboxMessage.__table__  # type: ignore[attr-defined]
+    inbound = Message.__table__  # type: ignore[attr-defined]
+    ours = sa.select(
+        out.c.complaint_id.label("complaint_id"), sa.literal_column("0").label("rank"), out.c.id.label("id")
+    ).where(out.c.channel == CHANNEL, out.c.provider_id.in_(ids), out.c.complaint_id.is_not(None))
+    earlier = sa.select(
+        inbound.c.complaint_id.label("complaint_id"),
+        sa.literal_column("1").label("rank"),
+        inbound.c.id.label("id"),
+    ).where(inbound.c.channel == CHANNEL, inbound.c.external_id.in_(ids), inbound.c.complaint_id.is_not(None))
+    found = sa.union_all(ours, earlier).subquery("found")
+    return (
+        select(Complaint, found.c.rank)
+        .join(found, Complaint.id == found.c.complaint_id)  # type: ignore[arg-type]
+        .order_by(found.c.rank, found.c.id.desc())
+    )
+
+
 def find_thread(session: Session, inbound: InboundMessage) -> tuple[Complaint, str] | None:
     """Return the complaint a reply belongs to and how it was found, or None for a new matter."""
     ids = [i for i in inbound.extra.get("references", []) if isinstance(i, str)]
     if ids:
-        row = session.exec(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.channel == CHANNEL,
-                OutboxMessage.provider_id.in_(ids),  # type: ignore[union-attr]
-                OutboxMessage.complaint_id.is_not(None),  # type: ignore[union-attr]
-            )
-            .order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
-        ).first()
-        if row is not None and row.complaint_id is not None:
-            complaint = _live(session, session.get(Complaint, row.complaint_id))
-            if complaint is not None:
-                return complaint, "in-reply-to"
-        earlier = session.exec(
-            select(Message)
-            .where(
-                Message.channel == CHANNEL,
-                Message.external_id.in_(ids),  # type: ignore[attr-defined]
-                Message.complaint_id.is_not(None),  # type: ignore[union-attr]
-            )
-            .order_by(Message.id.desc())  # type: ignore[union-attr]
-        ).first()
-        if earlier is not None and earlier.complaint_id is not None:
-            complaint = _live(session, session.get(Complaint, earlier.complaint_id))
-            if complaint is not None:
-                return complaint, "references"
+        tried: set[int] = set()
+        for complaint, rank in session.exec(_by_references(), params={"ids": ids}).all():
+            if rank in tried:  # only the newest row of each way counts, as the way it was found
+                continue
+            tried.add(rank)
+            live = _live(session, complaint)
+            if live is not None:
+                return live, "in-reply-to" if rank == 0 else "references"
     number = inbound.extra.get("tracking_number")
     if number:
         complaint = session.exec(select(Complaint).where(Complaint.tracking_number == number)).first()
@@ -177,8 +193,11 @@ def keep_attachments(
     storage = container.settings.section("storage")
     cap = int(storage.get("max_attachment_bytes", 10_485_760))
     allowed = tuple(storage.get("allowed_content_types") or DEFAULT_TYPES)
+    if not inbound.attachments:
+        return 0
     items = json.loads(stored.attachments or "[]")
     kept = 0
+    root = container.storage_dir()
     for position, attachment in enumerate(inbound.attachments):
         data = attachment.data
         if data is None or len(data) > cap or attachment.content_type not in allowed:
@@ -188,7 +207,7 @@ def keep_attachments(
         digest = hashlib.sha256(data).hexdigest()
         ext = mimetypes.guess_extension(attachment.content_type) or ".bin"
         rel = f"media/{container.office.calendar.local_date(now):%Y/%m}/{digest}{ext}"
-        target = container.storage_dir() / rel
+        target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             part = target.with_suffix(target.suffix + ".part")
@@ -200,6 +219,40 @@ def keep_attachments(
         stored.attachments = json.dumps(items, ensure_ascii=False)
         session.add(stored)
     return kept
+
+
+def keep_filed_attachments(container: Container, raw: RawRequest, results: list[IngestResult]) -> int:
+    """Store the files of a mail filed at once (``aduan ingest``), after its commit; return how many.
+
+    Polled and imported mail has its files stored by the e-mail hook, in the mail's own transaction;
+    a complete submission skips the hooks, so the channel's ``after_ingest`` calls this instead.
+    Machine mail (never filed) and replays are left alone; files already stored are not redone.
+    """
+    filed = [r for r in results if r.complaint is not None and not r.duplicate and _unkept(r.message)]
+    if not filed:
+        return 0
+    try:
+        inbound = email_channel.parsed(raw)
+    except UnsupportedPayload:
+        return 0
+    from intake import db
+
+    kept = 0
+    with db.write_session(container.engine) as s:
+        for result in filed:
+            stored = s.get(Message, result.message.id)
+            if stored is not None:
+                kept += keep_attachments(container, s, stored, inbound, stored.received_at)
+    return kept
+
+
+def _unkept(stored: Message) -> bool:
+    """Tell whether a stored message lists an attachment with no file in the store yet."""
+    try:
+        items = json.loads(stored.attachments or "[]")
+    except ValueError:
+        return False
+    return isinstance(items, list) and any(isinstance(i, dict) and not i.get("path") for i in items)
 
 
 def handle(

@@ -52,18 +52,23 @@ class SweepReport:
 
 
 def install(container: Container) -> None:
-    """Read ``[escalation]`` once and put the policy on the office profile (ingest reads it there)."""
+    """Read ``[escalation]`` once per office and put the policy on its profile (ingest reads it there).
+
+    An office profile's own ``[escalation]`` keys (its ladder, checkpoints) lie over config.toml's.
+    """
     from bot.config import ConfigError
 
-    try:
-        policy = deadlines.policy_from_config(container.settings.section("escalation"))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    container.office.extra["escalation_policy"] = policy
+    for office in container.offices.values():
+        try:
+            policy = deadlines.policy_from_config(container.settings.office_section(office, "escalation"))
+        except ValueError as exc:
+            where = f"{office.source}: " if office.source else ""
+            raise ConfigError(f"{where}{exc}") from None
+        office.extra["escalation_policy"] = policy
 
 
 def policy_of(container: Container) -> EscalationPolicy:
-    """Return the escalation policy of the container's office."""
+    """Return the escalation policy of the current office."""
     return deadlines.policy_of(container.office)
 
 
@@ -93,10 +98,19 @@ def due_query(now: dt.datetime, *, limit: int, lock: bool = False) -> sa.Select[
 
 #: Columns of an alert row as the sweep writes them, with their PostgreSQL array types.
 _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("complaint_id", "integer"), ("checkpoint", "varchar"), ("occurrence", "integer"), ("notify", "varchar"),
-    ("recipient_id", "integer"), ("scheduled_at", "timestamptz"), ("created_at", "timestamptz"),
-    ("late", "boolean"), ("days_left", "integer"), ("text", "text"), ("status", "varchar"),
-    ("attempts", "integer"), ("channels_sent", "varchar"),
+    ("complaint_id", "integer"),
+    ("checkpoint", "varchar"),
+    ("occurrence", "integer"),
+    ("notify", "varchar"),
+    ("recipient_id", "integer"),
+    ("scheduled_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+    ("late", "boolean"),
+    ("days_left", "integer"),
+    ("text", "text"),
+    ("status", "varchar"),
+    ("attempts", "integer"),
+    ("channels_sent", "varchar"),
 )
 
 
@@ -167,11 +181,6 @@ def sweep(
     from bot import alerts, outbox
 
     now = now or container.now()
-    office = container.office
-    policy = policy_of(container)
-    calendar = office.calendar
-    settings = alerts.settings_of(container)
-    today = calendar.local_date(now)
     report = SweepReport(now=now)
     new_staff_alerts: list[int] = []
     inbox_only = not container.services.get("alert_senders")
@@ -192,6 +201,12 @@ def sweep(
             moves: list[dict[str, Any]] = []
             by_id = {r.id: r for r in rows}
             for r in rows:
+                # Each record runs on its own office's calendar, policy, words and alert settings.
+                office = container.office_of(r.office)
+                policy = deadlines.policy_of(office)
+                calendar = office.calendar
+                today = calendar.local_date(now)
+                settings = alerts.settings_of(container, office)
                 for d in deadlines.due_in_window(
                     received_at=r.received_at,
                     due_date=r.due_date,

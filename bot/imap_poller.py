@@ -5,12 +5,13 @@ RFC 3501 (IMAP4rev1), RFC 2177 (IDLE); client: https://imapclient.readthedocs.io
 Never loses a mail, never doubles one:
 
 1. fetch with ``BODY.PEEK[]`` (a plain ``RFC822`` fetch would set ``\\Seen`` before we stored it);
-2. ``bot.pipeline.receive`` stores the raw mail and commits before it returns;
-3. only then mark the mail ``\\Seen`` (or move it to the processed folder);
+2. ``bot.pipeline.receive_many`` stores the fetched batch (``fetch_batch`` mails) and commits it in
+   one transaction before it returns;
+3. only then mark those mails ``\\Seen`` (or move them to the processed folder);
 4. only then advance the mailbox's last UID in ``email_mailbox_state``.
 
 A crash or a dropped connection between any two steps makes the next run fetch the same mails
-again, and ``receive`` dedupes them on their Message-ID. A UIDVALIDITY change (the server renumbered
+again, and the pipeline dedupes them on their Message-ID. A UIDVALIDITY change (the server renumbered
 the folder) restarts from UID 1 and the same dedupe keeps it to one record per mail.
 
 ``bot/scheduler.py`` calls ``ensure_watching(container)`` every 30 s (its ``JOBS`` line
@@ -33,7 +34,7 @@ from imapclient import IMAPClient
 
 from bot.bootstrap import Container
 from bot.email_store import MailboxState, mailbox_state
-from bot.pipeline import DatabaseUnavailable, receive
+from bot.pipeline import DatabaseUnavailable, oversized, receive_many
 from channels.base import RawRequest
 from intake import db
 
@@ -134,7 +135,7 @@ def _start(container: Container, client: IMAPClient, settings: ImapSettings, res
         state = mailbox_state(s, settings.mailbox)
         if state.uidvalidity != validity:
             if state.uidvalidity is not None:
-                # The server renumbered the folder: rescan from the start; receive() dedupes by Message-ID.
+                # The server renumbered the folder: rescan from the start; the pipeline dedupes by Message-ID.
                 log.warning("UIDVALIDITY of %s changed: rescanning", settings.folder)
                 state.rescans += 1
                 result.rescanned = True
@@ -176,7 +177,7 @@ def sync(container: Container, client: IMAPClient, settings: ImapSettings) -> Po
     uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
     for batch in _chunks(uids, settings.batch_size):
         fetched = client.fetch(batch, ["BODY.PEEK[]"])
-        handled: list[int] = []
+        pending: list[tuple[int, RawRequest]] = []
         for uid in batch:
             item = fetched.get(uid)
             if item is None:  # expunged meanwhile by someone else: nothing to store
@@ -190,8 +191,8 @@ def sync(container: Container, client: IMAPClient, settings: ImapSettings) -> Po
                 "x-imap-mailbox": settings.mailbox,
                 "x-imap-uid": str(uid),
             }
-            receipt = receive(container, CHANNEL, RawRequest(body=body, headers=headers), verify=False)
-            if receipt.status == 413:
+            raw = RawRequest(body=body, headers=headers)
+            if oversized(container, CHANNEL, raw) is not None:
                 # Left unread in the mailbox for a person to see; only a size-capped trace is stored.
                 result.too_large += 1
                 log.warning(
@@ -199,6 +200,15 @@ def sync(container: Container, client: IMAPClient, settings: ImapSettings) -> Po
                     uid,
                     settings.folder,
                 )
+                continue
+            pending.append((uid, raw))
+        # The whole fetch in one transaction (one commit, not one per mail); it has committed when
+        # receive_many returns, and raises (DatabaseUnavailable) having stored nothing otherwise.
+        receipts = receive_many(container, CHANNEL, [raw for _, raw in pending]) if pending else []
+        handled: list[int] = []
+        for (uid, _), receipt in zip(pending, receipts, strict=True):
+            if receipt.status == 413:  # the limit changed meanwhile: left unread, as above
+                result.too_large += 1
                 continue
             if receipt.status == 400:
                 result.quarantined += 1

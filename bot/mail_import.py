@@ -5,8 +5,9 @@ Each mail goes through the same pipeline as IMAP mail (raw stored first, parsed,
 threading), with its own ``Date`` as the receipt time so R3/R4 are counted from when it came.
 History is never answered: the import runs with the e-mail hook and a filing hook only (no
 dialogue, no survey), and each new citizen mail is filed at once with its display name as the
-name given (nobody can be asked any more). Progress is checkpointed in ``email_import``: an
-interrupted import resumes where it stopped, and Message-ID dedupe makes any overlap harmless.
+name given (nobody can be asked any more). Mails are stored ``BATCH_SIZE`` to a transaction, and
+the checkpoint in ``email_import`` commits with the batch it covers: an interrupted import resumes
+at the first mail not committed, and Message-ID dedupe makes any other overlap (a re-export) harmless.
 Registered through ``bot.cli.OPTIONAL_COMMANDS``.
 """
 
@@ -19,26 +20,38 @@ import logging
 import mailbox
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy.exc
 import typer
 from sqlmodel import Session
 
+import channels
 from bot.bootstrap import Container
 from bot.email_store import MailImport, import_progress
 from bot.email_threading import email_hook, inbound_of
-from bot.pipeline import receive
+from bot.pipeline import (
+    DatabaseUnavailable,
+    Receipt,
+    _after_ingest,
+    _external_id,
+    _process_in,
+    max_body_bytes,
+)
 from channels import email as email_channel
-from channels.base import RawRequest
+from channels.base import RawRequest, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, file_complaint
+from intake.ingest import IngestResult, file_complaint, record_rejection, store_raw
+from intake.models import RAW_STORED
 
 log = logging.getLogger("aduan.mail_import")
 
 KINDS = ("mbox", "maildir")
-#: Progress is committed every this many mails (at most this many are read again after a crash).
-CHECKPOINT_EVERY = 50
+CHANNEL = "email"
+#: Mails stored per transaction; the checkpoint commits with them, so a crash redoes one batch at most.
+BATCH_SIZE = 200
 
 
 def import_file_hook(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
@@ -109,6 +122,31 @@ def iter_mails(
         yield index, data, key
 
 
+def receipt_time(box: mailbox.Mailbox[mailbox.Message], key: str, raw: RawRequest) -> dt.datetime | None:
+    """Return when a mail came: its ``Date``, else the mbox "From " line or the Maildir delivery time."""
+    try:
+        # Parsed here for the Date; the pipeline's parse of the same mail right after is remembered.
+        when = email_channel.parsed(raw).sent_at
+    except UnsupportedPayload:  # quarantined by the pipeline; its Date still dates the raw row
+        when = email_channel.parse_date(raw.body)
+    if when is None:
+        try:
+            when = _fallback_date(box.get_message(key))
+        except (KeyError, OSError, ValueError):
+            when = None
+    return when
+
+
+@dataclass
+class _Tally:
+    """What one batch did, applied to the import's counts only once the batch has committed."""
+
+    position: int
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
 def import_mailbox(
     container: Container,
     kind: str,
@@ -116,7 +154,7 @@ def import_mailbox(
     *,
     restart: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    batch_size: int = BATCH_SIZE,
 ) -> MailImport:
     """Import every mail of a source not yet imported; return the progress row (counts)."""
     box = open_source(kind, path)
@@ -131,51 +169,139 @@ def import_mailbox(
         row.total = len(keys)
         state = MailImport(**row.model_dump())
     moment: list[dt.datetime] = [container.now()]
-    # History is never answered: only the e-mail hook (loops, bounces, threading) and the filing hook run.
+    # History is never answered: only the e-mail hook (loops, bounces, threading) and the filing hook
+    # run. Anything that reads the clock while a mail is processed sees that mail's receipt time.
     history = dataclasses.replace(
         container, clock=lambda: moment[0], message_hooks=[email_hook, import_file_hook]
     )
     if progress:
         progress(state.position, state.total)
-    since_checkpoint = 0
-    for index, data, key in iter_mails(box, keys, state.position):
-        when = email_channel.parse_date(data)
-        if when is None:
-            try:
-                when = _fallback_date(box.get_message(key))
-            except (KeyError, OSError, ValueError):
-                when = None
-        moment[0] = when or container.now()
-        receipt = receive(
-            history, "email", RawRequest(body=data, headers={"x-import-source": kind}), verify=False
-        )
-        if receipt.status != 200:
-            state.quarantined += 1
-        elif receipt.duplicate:
-            state.duplicates += 1
-        else:
-            state.imported += 1
-        state.position = index + 1
-        since_checkpoint += 1
-        if since_checkpoint >= checkpoint_every:
-            _checkpoint(container, state)
-            since_checkpoint = 0
-        if progress:
-            progress(state.position, state.total)
+    batch: list[tuple[int, bytes, str]] = []
+    for item in iter_mails(box, keys, state.position):
+        batch.append(item)
+        if len(batch) >= max(1, batch_size):
+            _import_batch(container, history, moment, box, kind, batch, state, progress)
+            batch = []
+    if batch:
+        _import_batch(container, history, moment, box, kind, batch, state, progress)
     state.position = state.total
     state.finished_at = container.now()
-    _checkpoint(container, state)
+    with db.write_session(container.engine) as s:
+        _checkpoint(s, container, state)
     return state
 
 
-def _checkpoint(container: Container, state: MailImport) -> None:
-    with db.write_session(container.engine) as s:
-        row = s.get(MailImport, state.id)
-        assert row is not None
-        for name in ("position", "total", "imported", "duplicates", "quarantined", "finished_at"):
-            setattr(row, name, getattr(state, name))
-        row.updated_at = container.now()
-        s.add(row)
+def _import_batch(
+    container: Container,
+    history: Container,
+    moment: list[dt.datetime],
+    box: mailbox.Mailbox[mailbox.Message],
+    kind: str,
+    batch: list[tuple[int, bytes, str]],
+    state: MailImport,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Store and process a batch of mails and move the checkpoint past them, in one transaction.
+
+    Either the mails and the checkpoint that covers them commit together, or neither does: an
+    interruption anywhere (Ctrl-C, kill -9, the database gone) resumes at the first mail of the
+    batch, and nothing of it was kept, so nothing is read twice or counted twice.
+    """
+    tally = _Tally(position=state.position)
+    raws = [RawRequest(body=data, headers={"x-import-source": kind}) for _, data, _ in batch]
+
+    def each(i: int, receipt: Receipt) -> None:
+        if receipt.status != 200:
+            tally.quarantined += 1
+        elif receipt.duplicate:
+            tally.duplicates += 1
+        else:
+            tally.imported += 1
+        tally.position = batch[i][0] + 1
+        if progress:
+            progress(tally.position, state.total)
+
+    def when(i: int) -> dt.datetime:
+        moment[0] = receipt_time(box, batch[i][2], raws[i]) or container.now()
+        return moment[0]
+
+    def checkpoint(session: Session) -> None:
+        done = MailImport(**state.model_dump())
+        done.position = tally.position
+        done.imported += tally.imported
+        done.duplicates += tally.duplicates
+        done.quarantined += tally.quarantined
+        _checkpoint(session, container, done)
+
+    receive_batch(history, raws, received_at=when, each=each, before_commit=checkpoint)
+    state.position = tally.position
+    state.imported += tally.imported
+    state.duplicates += tally.duplicates
+    state.quarantined += tally.quarantined
+
+
+def receive_batch(
+    container: Container,
+    raws: list[RawRequest],
+    *,
+    received_at: Callable[[int], dt.datetime],
+    each: Callable[[int, Receipt], None],
+    before_commit: Callable[[Session], None],
+) -> list[Receipt]:
+    """``bot.pipeline.receive_many`` for mail, with the caller's own write in the same transaction.
+
+    The same steps as ``receive_many`` (store raw, parse, ingest, hooks; a savepoint per mail),
+    plus ``before_commit(session)`` at the end, so the import's checkpoint commits with the mails it
+    covers; ``each(i, receipt)`` reports every mail as it is done (the progress bar).
+    """
+    module = channels.load(CHANNEL)
+    limit = max_body_bytes(container, CHANNEL)
+    receipts: list[Receipt] = []
+    try:
+        with db.write_session(container.engine) as s:
+            for i, raw in enumerate(raws):
+                now = received_at(i)
+                if len(raw.body) > limit:
+                    # Left in the mailbox file; a size-capped trace is kept, as for any refused payload.
+                    reason = f"body of {len(raw.body)} bytes exceeds {limit}"
+                    record_rejection(
+                        session=s, channel=CHANNEL, reason=reason, body=raw.body, status_code=413, now=now
+                    )
+                    receipt = Receipt(413, reason=reason)
+                else:
+                    row, duplicate = store_raw(
+                        session=s,
+                        channel=CHANNEL,
+                        raw=raw,
+                        external_id=_external_id(module, raw),
+                        now=now,
+                        office=container.office.code,
+                    )
+                    if duplicate and row.status != RAW_STORED:
+                        receipt = Receipt(200, raw_id=row.id, duplicate=True)
+                    else:
+                        receipt = _process_in(
+                            container, s, module, row, raw, complete=False, duplicate=duplicate, now=now
+                        )
+                receipts.append(receipt)
+                each(i, receipt)
+            before_commit(s)
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        log.error("database unavailable while importing mail: %s", type(exc).__name__)
+        raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc
+    for raw, receipt in zip(raws, receipts, strict=True):
+        _after_ingest(container, module, raw, receipt)
+    return receipts
+
+
+def _checkpoint(session: Session, container: Container, state: MailImport) -> None:
+    """Write the import's position and counts into its progress row (in the caller's transaction)."""
+    row = session.get(MailImport, state.id)
+    assert row is not None
+    for name in ("position", "total", "imported", "duplicates", "quarantined", "finished_at"):
+        setattr(row, name, getattr(state, name))
+    row.updated_at = container.now()
+    session.add(row)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -201,7 +327,10 @@ def _run(ctx: typer.Context, kind: str, path: Path, restart: bool, as_json: bool
         def show(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        state = import_mailbox(container, kind, path, restart=restart, progress=show)
+        try:
+            state = import_mailbox(container, kind, path, restart=restart, progress=show)
+        except DatabaseUnavailable:
+            fail("the database is unavailable; run the same command again to resume the import", 1)
     summary = {
         "source": str(path),
         "total": state.total,

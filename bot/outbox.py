@@ -20,6 +20,7 @@ from bot.bootstrap import Container
 from bot.config import ConfigError
 from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
 from intake import db
+from intake.ingest import create
 from intake.models import ts, utcnow
 
 log = logging.getLogger("aduan.outbox")
@@ -111,7 +112,9 @@ def enqueue(
     extra: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     """Add a message to the outbox in the caller's transaction (it is sent after commit)."""
-    row = OutboxMessage(
+    return create(
+        session,
+        OutboxMessage,
         office=office,
         channel=channel,
         to_urn=to,
@@ -128,9 +131,6 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def _claim(container: Container, now: dt.datetime, limit: int) -> list[OutboxMessage]:
@@ -158,7 +158,9 @@ def deliver_due(container: Container, *, limit: int = 50) -> int:
     now = container.now()
     rows = _claim(container, now, limit)
     for row in rows:
-        _deliver_one(container, row)
+        # Each office's messages leave from its own number, mailbox or bot (bot.routing.install).
+        with container.using_office(container.office_of(row.office)):
+            _deliver_one(container, row)
     return len(rows)
 
 

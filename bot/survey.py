@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from bot import outbox
 from channels.urns import urn_scheme
 from intake import ikm
 from intake.calendar import JAKARTA
-from intake.ingest import IngestResult
+from intake.ingest import IngestResult, run
 from intake.models import Complaint, ts, utcnow
 from intake.office import normalise_text
 
@@ -490,6 +490,29 @@ def open_invitation(session: Session, office: str, urn: str, now: dt.datetime) -
     ).first()
 
 
+def _open_probe(_ins: Any) -> Any:
+    inv = SurveyInvitation.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(inv.c.id)
+        .where(
+            inv.c.office == sa.bindparam("office"),
+            inv.c.contact_urn == sa.bindparam("urn"),
+            inv.c.state.in_(OPEN_STATES),
+            inv.c.expires_at > sa.bindparam("now", type_=inv.c.expires_at.type),
+        )
+        .order_by(inv.c.id.desc())
+        .limit(1)
+    )
+
+
+def _open_invitation_of(session: Session, office: str, urn: str, now: dt.datetime) -> SurveyInvitation | None:
+    """``open_invitation`` for every chat message: one cached id-only query, the row only when found."""
+    params = {"office": office, "urn": urn, "now": now}
+    # No autoflush: nothing pending can be an invitation of this sender (this hook changes them).
+    found = run(session, "survey_open", _open_probe, params).scalar()
+    return None if found is None else session.get(SurveyInvitation, found)
+
+
 def _dialogue_busy(session: Session, urn: str) -> bool:
     """Tell whether the intake dialogue is in the middle of a report with this sender."""
     try:
@@ -503,7 +526,7 @@ def _dialogue_busy(session: Session, urn: str) -> bool:
 def on_message(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
     """Message hook: take a chat message that answers an open survey; False leaves it to the dialogue."""
     message = result.message
-    invitation = open_invitation(session, container.office.code, message.sender_urn, now)
+    invitation = _open_invitation_of(session, container.office.code, message.sender_urn, now)
     if invitation is None:
         return False
     config = _configured

@@ -9,6 +9,7 @@ Courier serves its Twilio-style channels from one handler.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -73,8 +74,24 @@ class StatusUpdate:
 
 def form(raw: RawRequest) -> dict[str, str]:
     """Decode a form-encoded Twilio body (UTF-8) into single values; raise UnsupportedPayload."""
+    if len(raw.body) <= _FORM_CACHE_BYTES:
+        return dict(_cached_form(raw.body))  # a copy: the cached one is shared
+    return _form(raw.body)
+
+
+#: Bodies up to this size are parsed once: the pipeline reads the same body for its idempotency
+#: key and then parses it (a Twilio form is ~1 KB; larger ones are not kept in the cache).
+_FORM_CACHE_BYTES = 16384
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_form(body: bytes) -> dict[str, str]:
+    return _form(body)
+
+
+def _form(body: bytes) -> dict[str, str]:
     try:
-        text = raw.body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnsupportedPayload(f"body is not UTF-8: {exc}") from exc
     if not text.strip():
@@ -97,7 +114,7 @@ def external_id(raw: RawRequest) -> str:
 
 def verify(raw: RawRequest, auth_token: str) -> None:
     """Raise SignatureError unless ``X-Twilio-Signature`` matches the public URL and the form."""
-    from twilio.request_validator import RequestValidator
+    from twilio.request_validator import RequestValidator, compare
 
     given = raw.header(SIGNATURE_HEADER)
     if not given:
@@ -106,15 +123,27 @@ def verify(raw: RawRequest, auth_token: str) -> None:
         params: Mapping[str, str] = dict(parse_qsl(raw.body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise SignatureError("body is not UTF-8, cannot be a signed Twilio form") from None
-    if not RequestValidator(auth_token).validate(raw.url, params, given):
+    validator = RequestValidator(auth_token)
+    # Twilio signs the exact URL it called: check that first (one HMAC); the library's full check
+    # (the URL with and without its port, two more HMACs) runs only when that does not match.
+    if compare(validator.compute_signature(raw.url, params), given):
+        return
+    if not validator.validate(raw.url, params, given):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the URL and body")
 
 
 def _urn(scheme: str, value: str, field: str) -> str:
     try:
-        return phone_urn(scheme, value)
+        return _phone_urn(scheme, value)
     except InvalidContact as exc:
         raise UnsupportedPayload(f"{field} is not a phone number ({exc})") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _phone_urn(scheme: str, value: str) -> str:
+    # Cached: the office's own number comes in every payload, a citizen's in every message of a
+    # conversation, and parsing a number (phonenumbers) costs more than the rest of the form.
+    return phone_urn(scheme, value)
 
 
 def _float(params: Mapping[str, str], key: str) -> float:

@@ -5,14 +5,17 @@ RFC 3834 (``Auto-Submitted``), RFC 2177 (IMAP IDLE); Python's ``email`` package
 (https://docs.python.org/3/library/email.html).
 
 ``parse`` is pure: the IMAP poller (``bot/imap_poller.py``), ``aduan ingest`` and the mailbox import
-all hand it the ``.eml`` bytes. Mail that must never be answered (auto-replies, bulk mail, bounces,
-mailer-daemon, our own echo) is returned flagged with ``extra["noise"]`` so it is stored but the
-bot stays silent; ``bot/email_threading.py`` acts on the flags.
+all hand it the ``.eml`` bytes, and it remembers its last few results (``external_id``, the
+pipeline and the e-mail hook each read the same mail: it is parsed once). Mail that must never be
+answered (auto-replies, bulk mail, bounces, mailer-daemon, our own echo) is returned flagged with
+``extra["noise"]`` so it is stored but the bot stays silent; ``bot/email_threading.py`` acts on
+the flags.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import email.errors
 import email.utils
@@ -164,10 +167,13 @@ def strip_quoted(text: str) -> str:
 
 # -- header helpers ------------------------------------------------------------------------------------
 
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_SPACES = re.compile(r"\s+")
+
 
 def _fix_surrogates(value: str) -> str:
     """Undo ``surrogateescape`` of undeclared 8-bit header bytes: UTF-8 first, then windows-1252."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not _SURROGATES.search(value):
         return value
     data = value.encode("utf-8", "surrogateescape")
     try:
@@ -178,7 +184,9 @@ def _fix_surrogates(value: str) -> str:
 
 def _clean(value: str) -> str:
     """Unfold a header and drop control characters."""
-    value = re.sub(r"\s+", " ", value)
+    value = _SPACES.sub(" ", value)
+    if value.isprintable():  # no character of category C (the common case): skip the scan
+        return value.strip()
     return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
 
 
@@ -227,6 +235,11 @@ def tracking_number(subject: str) -> str | None:
 
 def external_id(raw: RawRequest) -> str:
     """The mail's Message-ID (what dedupes IMAP re-reads and imports); the body hash when it has none."""
+    try:
+        # The full parse, remembered: the pipeline's parse right after store_raw costs nothing then.
+        return _parse_body(raw.body).external_id
+    except UnsupportedPayload:
+        pass  # no sender, not a mail at all: the header block alone still names it
     try:
         head = BytesParser(policy=policy.compat32).parsebytes(raw.body, headersonly=True)
         ids = message_ids(_fix_surrogates(str(head.get("Message-ID", ""))))
@@ -614,9 +627,45 @@ def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
     )
 
 
+#: How many recently parsed mails ``parse`` remembers (a mail is read about three times in a row).
+PARSE_CACHE_SIZE = 4
+
+
 def parse(raw: RawRequest) -> list[InboundMessage]:
     """Turn one ``.eml`` into one citizen message; raise UnsupportedPayload when it is no mail at all."""
-    data = raw.body
+    message = _parse_body(raw.body)
+    # The remembered message is shared between callers: each one gets its own ``extra`` to change.
+    return [dataclasses.replace(message, extra=_copied(message.extra))]
+
+
+def parsed(raw: RawRequest) -> InboundMessage:
+    """Return the message ``parse`` makes of a mail, shared with other callers: read it, never change it.
+
+    For code that only looks at a mail the pipeline has just parsed (threading, the import's dates):
+    no copy at all. Raises UnsupportedPayload like ``parse``.
+    """
+    return _parse_body(raw.body)
+
+
+def _copied(value: Any) -> Any:
+    """Copy the dicts and lists of a message's ``extra`` (the rest is immutable)."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_body(original: bytes) -> InboundMessage:
+    """Parse one mail; the last few are remembered by their bytes.
+
+    The pipeline parses a mail to ingest it, then the e-mail hook and the mailbox import ask for the
+    same mail again (from its raw row): remembering a pure function's last results makes that one
+    parse instead of three. A refused mail is not remembered (it raises again, which is cheap).
+    """
+    raw = RawRequest(body=original)
+    data = original
     if not data or not data.strip():
         raise UnsupportedPayload("empty mail")
     head = data[:8192].lstrip()
@@ -626,18 +675,29 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
         raise UnsupportedPayload("not an e-mail message: it does not start with a header line")
     try:
         msg = BytesParser(policy=DEFAULT_POLICY).parsebytes(data)
-        return [_extract(msg, raw)]
+        return _extract(msg, raw)
     except UnsupportedPayload:
         raise
     except Exception as exc:  # policy.default trips over some broken headers: compat32 is lenient
         log.info("policy.default failed (%s); parsing again with compat32", type(exc).__name__)
     try:
         lenient: Message = BytesParser(policy=policy.compat32).parsebytes(data)
-        return [_extract(lenient, raw)]
+        return _extract(lenient, raw)
     except UnsupportedPayload:
         raise
     except Exception as exc:
         raise UnsupportedPayload(f"the mail cannot be read: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def after_ingest(container: Any, raw: RawRequest, results: list[Any]) -> None:
+    """After the commit: store the files of a mail filed at once (``aduan ingest``).
+
+    Polled and imported mail has its files stored by the e-mail hook; a complete submission skips
+    the hooks. The work is the runtime's (``bot.email_threading``), not this translator's.
+    """
+    from bot.email_threading import keep_filed_attachments
+
+    keep_filed_attachments(container, raw, results)
 
 
 # -- sending -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.bootstrap import Container
 from bot.outbox import failed_messages
 from inbox import queries
-from inbox.auth import can, user_for_token
+from inbox.auth import can, home_office, user_for_token, visible_offices
 from inbox.web import (
     ACTION_PERMISSION,
     apply_action,
@@ -131,7 +131,7 @@ def build_router(container: Container) -> APIRouter:
             "channel": c.channel,
             "received_at": c.received_at,
             "due_date": c.due_date,
-            "working_days_left": queries.working_days_left(c, office=container.office, now=now),
+            "working_days_left": queries.working_days_left(c, office=container.office_of(c.office), now=now),
             "service_code": c.service_code,
             "problem_type": c.problem_type,
             "track": c.track,
@@ -143,7 +143,9 @@ def build_router(container: Container) -> APIRouter:
     def queue_counts(user: Annotated[User, Depends(require("view_queue"))]) -> dict[str, int]:
         """Return how many records each queue holds."""
         with db.session(container.engine) as s:
-            return queries.queue_counts(s, user=user, office=container.office, now=container.now())
+            offices = visible_offices(container, user)
+            now = container.now()
+            return queries.queue_counts(s, user=user, office=container.office, now=now, offices=offices)
 
     @router.get("/complaints", summary="A queue, filtered and searched, soonest deadline first")
     def list_complaints(
@@ -152,6 +154,7 @@ def build_router(container: Container) -> APIRouter:
         queue: Annotated[QueueName, Query()] = "all",
         q: Annotated[str, Query(max_length=200)] = "",
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # OFFSET must fit PostgreSQL's bigint
+        office: Annotated[str, Query(max_length=32, description="province staff: one office")] = "",
     ) -> list[ComplaintSummary]:
         """List records; filters: channel, service_code, problem_type, status, track, assignee_id."""
         filters = {k: request.query_params[k] for k in queries.FILTERS if request.query_params.get(k)}
@@ -166,6 +169,7 @@ def build_router(container: Container) -> APIRouter:
                 now=now,
                 personal=can(user, "view_personal"),
                 anonymous=can(user, "view_anonymous"),
+                offices=visible_offices(container, user, office),
             )
             names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
         return [ComplaintSummary(**summary(c, names, now)) for c in rows]
@@ -177,7 +181,7 @@ def build_router(container: Container) -> APIRouter:
         """Return a record; the reporter only as the role allows, and the view is access-logged."""
         now = container.now()
         with db.write_session(container.engine) as s:
-            c = load_complaint(s, tracking)
+            c = load_complaint(s, tracking, container=container, user=user)
             reporter = reporter_view(s, c, user=user, via="api", now=now)
             names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
             items = queries.timeline(s, c)
@@ -254,7 +258,7 @@ def build_router(container: Container) -> APIRouter:
         wf = workflow()
         try:
             with db.write_session(container.engine) as s:
-                c = load_complaint(s, tracking)
+                c = load_complaint(s, tracking, container=container, user=user)
                 actor = s.get(User, user.id)
                 assert actor is not None
                 apply_action(
@@ -277,7 +281,9 @@ def build_router(container: Container) -> APIRouter:
     def dashboard(user: Annotated[User, Depends(require("dashboard"))]) -> dict[str, Any]:
         """Open, due soon, overdue, on-time answers this month and quarter, and breakdowns."""
         with db.session(container.engine) as s:
-            return queries.dashboard(s, office=container.office, now=container.now())
+            offices = visible_offices(container, user)
+            home = home_office(container, user)
+            return queries.dashboard(s, office=home, now=container.now(), offices=offices)
 
     @router.get("/outbox/failed", summary="Outbound messages that gave up")
     def failed(user: Annotated[User, Depends(require("view_failed"))]) -> list[dict[str, Any]]:

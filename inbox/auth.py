@@ -14,10 +14,11 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
@@ -26,7 +27,8 @@ from sqlmodel import Session, select
 
 from bot.bootstrap import Container
 from intake import db, roles
-from intake.models import User
+from intake.models import Complaint, User
+from intake.office import OfficeProfile
 
 log = logging.getLogger("aduan.inbox.auth")
 
@@ -82,6 +84,52 @@ def can(user: User | None, action: str) -> bool:
     return user is not None and user.is_active and user.role in PERMISSIONS.get(action, frozenset())
 
 
+# -- offices (a province deployment) --------------------------------------------------------------
+
+
+def is_province_wide(user: User) -> bool:
+    """Tell whether ``user`` belongs to the whole province (an auditor or administrator of it)."""
+    return user.office == roles.PROVINCE and user.role in roles.PROVINCE_ROLES
+
+
+def home_office(container: Container, user: User | None) -> OfficeProfile:
+    """Return the office ``user`` works for (the primary office for the province's staff)."""
+    if user is None or is_province_wide(user):
+        return container.primary
+    return container.office_of(roles.home_office(user.office, container.primary.code))
+
+
+def visible_offices(container: Container, user: User, chosen: str | None = None) -> list[str] | None:
+    """Return the offices whose records ``user`` sees (None: every record, no filter at all).
+
+    Staff see their own office; the province's auditors and administrators see every office, or
+    the one they ``chosen`` among them. A deployment of one office filters nothing.
+    """
+    if is_province_wide(user):
+        return [chosen] if chosen and chosen in container.offices else None
+    if len(container.offices) == 1:
+        return None
+    return [home_office(container, user).code]
+
+
+def works_for(container: Container, user: User, office: str) -> bool:
+    """Tell whether ``user`` is on the staff of ``office`` (anyone, in a deployment of one office)."""
+    return len(container.offices) == 1 or user.office in roles.stored_codes(office, container.primary.code)
+
+
+def staff_clause(container: Container, office: str) -> Any:
+    """Return a WHERE clause for the staff of ``office`` (true in a deployment of one office)."""
+    if len(container.offices) == 1:
+        return sa.true()
+    return User.office.in_(roles.stored_codes(office, container.primary.code))  # type: ignore[attr-defined]
+
+
+def may_see(container: Container, user: User, complaint: Complaint) -> bool:
+    """Tell whether ``complaint`` belongs to an office ``user`` sees (else it is a 404 for them)."""
+    offices = visible_offices(container, user)
+    return offices is None or complaint.office in offices
+
+
 # -- passwords -----------------------------------------------------------------------------------
 
 
@@ -114,9 +162,16 @@ def create_user(
     full_name: str = "",
     superior_id: int | None = None,
     email: str | None = None,
+    office: str = "",
+    known_offices: Sequence[str] | None = None,
 ) -> User:
-    """Add a staff account (the caller commits); raise ValueError for a taken name or bad role."""
+    """Add a staff account (the caller commits); raise ValueError for a taken name, bad role or office.
+
+    ``office`` is the office they work for (``""`` the primary, ``roles.PROVINCE`` the province's
+    auditors and administrators); checked against ``known_offices`` when given.
+    """
     roles.check_role(role)
+    roles.check_office(role, office, tuple(known_offices) if known_offices is not None else (office,))
     if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise ValueError(f"invalid username {username!r}: letters, digits, '.', '_' and '-' only")
     if session.exec(select(User).where(User.username == username)).first() is not None:
@@ -130,6 +185,7 @@ def create_user(
         password_hash=hash_password(password),
         superior_id=superior_id,
         email=email,
+        office=office,
     )
     session.add(user)
     session.flush()

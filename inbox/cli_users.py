@@ -89,12 +89,26 @@ def user_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Baca kata sandi dari stdin.")
     ] = False,
+    office: Annotated[
+        str,
+        typer.Option(
+            "--office",
+            help="Kantor (office code; default: the primary office). 'province' or '*': the whole "
+            "province, for auditor and admin only.",
+        ),
+    ] = "",
 ) -> None:
     """Buat akun petugas (create a staff account; prints a generated password once)."""
     if role not in roles.ROLES:
         fail(str(roles.UnknownRole(role)))
-    password, generated = _read_password(password_stdin)
+    office = office.strip().lower()
+    office = roles.PROVINCE if office == "province" else office
     container = container_of(ctx)
+    try:
+        roles.check_office(role, office, list(container.offices))
+    except ValueError as exc:
+        fail(str(exc))
+    password, generated = _read_password(password_stdin)
     with db.write_session(container.engine) as s:
         boss_id = None
         if superior:
@@ -104,11 +118,19 @@ def user_add(
             boss_id = boss.id
         try:
             auth.create_user(
-                s, username=name, role=role, password=password, full_name=full_name, superior_id=boss_id
+                s,
+                username=name,
+                role=role,
+                password=password,
+                full_name=full_name,
+                superior_id=boss_id,
+                office=office,
+                known_offices=list(container.offices),
             )
         except ValueError as exc:
             fail(str(exc))
-    typer.echo(f"user {name} ({role}) created")
+    where = "the province" if office == roles.PROVINCE else (office or container.primary.code)
+    typer.echo(f"user {name} ({role}, {where}) created")
     if generated:
         typer.echo(f"password (shown once): {password}")
 

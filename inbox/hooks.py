@@ -24,6 +24,7 @@ from bot.bootstrap import ChannelConfig, Container
 from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, receive
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
+from intake.office import OfficeProfile
 
 log = logging.getLogger("aduan.hooks")
 
@@ -231,16 +232,24 @@ def webhook_endpoint(container: Container, channel: str) -> Any:
     return WebhookHandler(container, channel).endpoint
 
 
-def webhook_handlers(container: Container) -> dict[str, WebhookHandler]:
-    """Return the webhook handler of every enabled channel that takes webhooks, by path."""
-    handlers: dict[str, WebhookHandler] = {}
+def webhook_handlers(container: Container) -> dict[str, tuple[WebhookHandler, OfficeProfile | None]]:
+    """Return the handler of every enabled channel's webhook by path, with the office it acts for.
+
+    Besides ``/hooks/<channel>``, every office with a profile of its own gets
+    ``/hooks/<office>/<channel>`` (``bot.routing`` mounts the same paths as framework routes).
+    """
+    handlers: dict[str, tuple[WebhookHandler, OfficeProfile | None]] = {}
     for name in container.settings.enabled_channels():
         entry = channels.info(name)
         if entry.module is None:
             continue
         if getattr(importlib.import_module(entry.module), "WEBHOOK_PATH", None):
             handler = WebhookHandler(container, name)
-            handlers[handler.path] = handler
+            handlers[handler.path] = (handler, None)
+            if len(container.offices) > 1 and handler.path.startswith("/hooks/"):
+                for office in container.offices.values():
+                    if office.source is not None:
+                        handlers[f"/hooks/{office.code}/{handler.path[len('/hooks/') :]}"] = (handler, office)
     return handlers
 
 
@@ -259,9 +268,14 @@ class WebhookFastPath:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve a webhook POST, or pass the request on."""
         if scope["type"] == "http" and scope["method"] == "POST":
-            handler = self.handlers.get(scope["path"])
-            if handler is not None:
-                await handler.asgi(scope, receive, send)
+            found = self.handlers.get(scope["path"])
+            if found is not None:
+                handler, office = found
+                if office is None:
+                    await handler.asgi(scope, receive, send)
+                else:
+                    with handler.container.using_office(office):  # signature checked with its secrets
+                        await handler.asgi(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

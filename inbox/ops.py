@@ -25,6 +25,7 @@ from bot import heartbeat
 from bot.bootstrap import Container
 from intake.models import (
     RAW_QUARANTINED,
+    RAW_STORED,
     STATUS_IN_FOLLOW_UP,
     STATUS_RECEIVED,
     STATUS_UNDER_REVIEW,
@@ -108,6 +109,21 @@ def collect(container: Container) -> str:
             "gauge",
             "Raw payloads that could not be parsed (kept for officers).",
             [({}, quarantined)],
+        )
+        waiting, oldest = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(raw.c.received_at)).where(raw.c.status == RAW_STORED)
+        ).one()
+        out.metric(
+            "aduan_raw_waiting",
+            "gauge",
+            "Payloads answered and stored, not yet processed (the drainer's backlog).",
+            [({}, waiting)],
+        )
+        out.metric(
+            "aduan_raw_waiting_oldest_seconds",
+            "gauge",
+            "Age of the oldest payload waiting for processing (0 when none waits).",
+            [({}, round((now - _aware(oldest)).total_seconds(), 3) if oldest else 0.0)],
         )
         out.metric(
             "aduan_rejected_requests_total",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.outbox import FINAL, OutboxMessage
 from channels.urns import InvalidContact, e164
-from intake import rules
+from intake import rules, search
 from intake.models import (
     STATUS_ACKNOWLEDGED,
     STATUS_ANSWERED,
@@ -26,7 +27,6 @@ from intake.models import (
     STATUS_UNDER_REVIEW,
     Complaint,
     Message,
-    Reporter,
     User,
 )
 from intake.office import OfficeProfile
@@ -105,11 +105,12 @@ def _filter_clauses(filters: dict[str, str]) -> list[Any]:
     return clauses
 
 
-def search_clause(q: str, *, personal: bool, anonymous: bool) -> Any:
+def search_clause(q: str, *, personal: bool, anonymous: bool, how: str = "like") -> Any:
     """Turn a search box entry into a WHERE clause: tracking number, phone, e-mail, name or words.
 
     Searching by phone, e-mail or name is itself a use of personal data: only for roles that may
     see it, and ANONIM reporters are found by identity only by roles that may see them (R5a).
+    Names and words go through the trigram indexes of ``intake.search`` (``how`` = its ``method``).
     """
     q = q.strip()
     if _TRACKING.match(q):
@@ -125,12 +126,7 @@ def search_clause(q: str, *, personal: bool, anonymous: bool) -> Any:
         if number:
             urns = [f"{scheme}:{number}" for scheme in ("tel", "whatsapp", "sms")]
             return sa.and_(_c.contact_urn.in_(urns), hidden)
-    like = f"%{_escape_like(q.lower())}%"
-    words = sa.func.lower(_c.text).like(like, escape="\\")
-    if personal and len(q) >= 3:
-        names = select(Reporter.id).where(sa.func.lower(Reporter.name).like(like, escape="\\"))  # type: ignore[arg-type]
-        return sa.or_(words, sa.and_(_c.reporter_id.in_(names), hidden))
-    return words
+    return search.words_clause(q, how=how, names=personal and len(q) >= 3, hidden=hidden)
 
 
 def searches_personal_data(q: str) -> bool:
@@ -139,10 +135,6 @@ def searches_personal_data(q: str) -> bool:
     if _TRACKING.match(q):
         return False
     return bool(_EMAIL.match(q) or (_PHONE.match(q) and sum(ch.isdigit() for ch in q) >= 7) or len(q) >= 3)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_complaints(
@@ -155,13 +147,20 @@ def list_complaints(
     personal: bool,
     anonymous: bool,
     limit: int = PAGE_SIZE,
+    offices: Sequence[str] | None = None,
 ) -> list[Complaint]:
-    """Return one page of a queue, filtered and searched, soonest deadline first."""
+    """Return one page of a queue, filtered and searched, soonest deadline first.
+
+    ``offices``: only records of these offices (``inbox.auth.visible_offices``; None = all).
+    """
     today = office.calendar.local_date(now)
     where = [_queue_clause(query.queue, user=user, today=today, soon=due_soon_limit(office, today))]
+    if offices is not None:
+        where.append(_c.office.in_(list(offices)))
     where += _filter_clauses(query.filters)
     if query.q.strip():
-        where.append(search_clause(query.q, personal=personal, anonymous=anonymous))
+        how = search.method(session)
+        where.append(search_clause(query.q, personal=personal, anonymous=anonymous, how=how))
     stmt = (
         select(Complaint)
         .where(*where)
@@ -172,18 +171,27 @@ def list_complaints(
     return list(session.exec(stmt).all())
 
 
-def queue_counts(session: Session, *, user: User, office: OfficeProfile, now: dt.datetime) -> dict[str, int]:
+def queue_counts(
+    session: Session,
+    *,
+    user: User,
+    office: OfficeProfile,
+    now: dt.datetime,
+    offices: Sequence[str] | None = None,
+) -> dict[str, int]:
     """Return the number of records in each queue (and of failed outbound messages).
 
     One statement of scalar subqueries: one round trip, each count on its own index.
+    ``offices``: count only records of these offices (None = all).
     """
     today = office.calendar.local_date(now)
     soon = due_soon_limit(office, today)
     names = [q for q in QUEUES if q not in ("failed", "all")]
+    mine = sa.true() if offices is None else _c.office.in_(list(offices))
     columns = [
         sa.select(sa.func.count())
         .select_from(Complaint)
-        .where(_queue_clause(q, user=user, today=today, soon=soon))
+        .where(_queue_clause(q, user=user, today=today, soon=soon), mine)
         .scalar_subquery()
         .label(q)
         for q in names
@@ -192,6 +200,7 @@ def queue_counts(session: Session, *, user: User, office: OfficeProfile, now: dt
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
         .where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
+        .where(sa.true() if offices is None else OutboxMessage.office.in_(list(offices)))  # type: ignore[attr-defined]
         .scalar_subquery()
         .label("failed")
     )
@@ -302,11 +311,18 @@ def _period_start(today: dt.date, period: str) -> dt.date:
     return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
 
 
-def dashboard(session: Session, *, office: OfficeProfile, now: dt.datetime) -> dict[str, Any]:
-    """Return the managers' figures: open, due soon, overdue, on-time answers, and breakdowns."""
+def dashboard(
+    session: Session, *, office: OfficeProfile, now: dt.datetime, offices: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Return the managers' figures: open, due soon, overdue, on-time answers, and breakdowns.
+
+    ``offices``: figures of these offices' records only (None = all).
+    """
     today = office.calendar.local_date(now)
     soon = due_soon_limit(office, today)
     pengaduan = _c.kind == KIND_PENGADUAN
+    if offices is not None:
+        pengaduan = sa.and_(pengaduan, _c.office.in_(list(offices)))
     open_ = sa.and_(pengaduan, _c.status.in_(OPEN_STATUSES))
 
     def count(*where: Any) -> int:

@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import json
 import logging
+import mimetypes
 import re
 import uuid
 from pathlib import Path
@@ -77,7 +78,7 @@ def page(request: Request, name: str, context: dict[str, Any], status_code: int 
         "lang": session.lang,
         "t": translator(session.lang),
         "can": lambda action: can(session.user, action),
-        "office": container.office,
+        "office": auth.home_office(container, session.user),
         "channel_label": _channel_label,
         "fmt_date": _fmt_date,
         "fmt_time": lambda moment: _fmt_time(moment, container),
@@ -164,10 +165,12 @@ def reporter_view(
     }
 
 
-def load_complaint(session: Session, tracking: str) -> Complaint:
-    """Return the record with this tracking number or raise 404."""
+def load_complaint(
+    session: Session, tracking: str, *, container: Container | None = None, user: User | None = None
+) -> Complaint:
+    """Return the record with this tracking number or raise 404 (also for another office's record)."""
     complaint = session.exec(select(Complaint).where(Complaint.tracking_number == tracking.upper())).first()
-    if complaint is None:
+    if complaint is None or (user and container and not auth.may_see(container, user, complaint)):
         raise HTTPException(status_code=404, detail="no such tracking number")
     return complaint
 
@@ -241,6 +244,8 @@ def build_router(container: Container) -> APIRouter:
             key = "login.locked" if result.locked else "login.failed"
             return page(request, "login.html", {"next": _safe_next(next), "error": key}, status_code=401)
         log.info("user #%s logged in", result.user.id)
+        with db.write_session(container.engine) as s:  # last login, for the admin page (inbox.admin)
+            log_access(s, user=result.user, complaint=None, what="login", via="web", now=container.now())
         response = RedirectResponse(_safe_next(next), status_code=303)
         auth.manager_of(request).set_cookie(
             response, auth.manager_of(request).login_data(result.user, session.lang)
@@ -278,8 +283,9 @@ def build_router(container: Container) -> APIRouter:
     def _queue_context(request: Request, user: User) -> dict[str, Any]:
         query = queue_query(request)
         now = container.now()
+        offices = auth.visible_offices(container, user, request.query_params.get("office"))
         with db.session(container.engine) as s:
-            counts = queries.queue_counts(s, user=user, office=container.office, now=now)
+            counts = queries.queue_counts(s, user=user, office=container.office, now=now, offices=offices)
             if query.queue == "failed":
                 failed = failed_messages(s, limit=queries.PAGE_SIZE) if can(user, "view_failed") else []
                 ids = {f.complaint_id for f in failed if f.complaint_id}
@@ -297,12 +303,16 @@ def build_router(container: Container) -> APIRouter:
                     now=now,
                     personal=can(user, "view_personal"),
                     anonymous=can(user, "view_anonymous"),
+                    offices=offices,
                 )
             if query.q and can(user, "view_personal") and queries.searches_personal_data(query.q):
                 with db.write_session(container.engine) as w:
                     log_access(w, user=user, complaint=None, what="search", via="web", now=now)
             names = staff_names(s)
-        left = {c.id: queries.working_days_left(c, office=container.office, now=now) for c in rows}
+        left = {
+            c.id: queries.working_days_left(c, office=container.office_of(c.office), now=now)
+            for c in rows
+        }
         return {
             "query": query,
             "counts": counts,
@@ -329,7 +339,7 @@ def build_router(container: Container) -> APIRouter:
     ) -> Response:
         now = container.now()
         with db.write_session(container.engine) as s:
-            complaint = load_complaint(s, tracking)
+            complaint = load_complaint(s, tracking, container=container, user=user)
             reporter = reporter_view(s, complaint, user=user, via="web", now=now)
             context = _complaint_context(
                 s, complaint, user=user, now=now, reporter=reporter, lang=auth.current_session(request).lang
@@ -341,7 +351,7 @@ def build_router(container: Container) -> APIRouter:
     def _complaint_context(
         s: Session, complaint: Complaint, *, user: User, now: dt.datetime, reporter: dict[str, Any], lang: str
     ) -> dict[str, Any]:
-        office = container.office
+        office = container.office_of(complaint.office)
         names = staff_names(s)
         events = list(s.exec(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)))  # type: ignore[arg-type]
         notes: list[Any] = []
@@ -379,7 +389,14 @@ def build_router(container: Container) -> APIRouter:
             "notes": notes,
             "events": events,
             "names": names,
-            "staff": [u for u in s.exec(select(User).where(User.is_active.is_(True)))],  # type: ignore[attr-defined]
+            "staff": list(
+                s.exec(
+                    select(User).where(
+                        User.is_active.is_(True),  # type: ignore[attr-defined]
+                        auth.staff_clause(container, complaint.office),
+                    )
+                )
+            ),
             "claimer": names.get(complaint.claimed_by_id) if complaint.claimed_by_id else None,
             "claimed_by_other": complaint.claimed_by_id not in (None, user.id),
             "allowed": allowed,
@@ -396,7 +413,7 @@ def build_router(container: Container) -> APIRouter:
     ) -> Response:
         """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
         with db.session(container.engine) as s:
-            complaint = load_complaint(s, tracking)
+            complaint = load_complaint(s, tracking, container=container, user=user)
             items = queries.timeline(s, complaint)
             last = queries.last_outbox_id(s, complaint)
             claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
@@ -438,7 +455,7 @@ def build_router(container: Container) -> APIRouter:
         now = container.now()
         try:
             with db.write_session(container.engine) as s:
-                complaint = load_complaint(s, tracking)
+                complaint = load_complaint(s, tracking, container=container, user=user)
                 actor = s.get(User, user.id)
                 assert actor is not None
                 apply_action(
@@ -515,11 +532,46 @@ def build_router(container: Container) -> APIRouter:
             url = f"/inbox/files/{name}"
             message = s.exec(select(Message).where(Message.attachments.contains(url))).first()  # type: ignore[attr-defined]
             complaint = s.get(Complaint, message.complaint_id) if message and message.complaint_id else None
+            if complaint is not None and not auth.may_see(container, user, complaint):
+                raise HTTPException(status_code=404)  # another office's letter: not told it exists
             if complaint is not None and complaint.anonymous and not can(user, "view_anonymous"):
                 raise HTTPException(status_code=403)
             log_access(s, user=user, complaint=complaint, what="scan", via="web", now=container.now())
-        return FileResponse(
-            path, headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"}
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return attachment_response(path, content_type=content_type, filename=name)
+
+    @router.get("/c/{tracking}/media/{message_id}/{position}")
+    def media_file(
+        tracking: str,
+        message_id: int,
+        position: int,
+        user: Annotated[User, Depends(require_page("view_personal"))],
+    ) -> Response:
+        """Serve an attachment kept in the attachment store: known images inline, the rest as downloads."""
+        root = container.storage_dir().resolve()
+        with db.write_session(container.engine) as s:
+            complaint = load_complaint(s, tracking, container=container, user=user)
+            if complaint.anonymous and not can(user, "view_anonymous"):
+                raise HTTPException(status_code=403)
+            message = s.get(Message, message_id)
+            if message is None or message.complaint_id != complaint.id:
+                raise HTTPException(status_code=404)
+            try:
+                items = json.loads(message.attachments or "[]")
+            except ValueError:
+                items = []
+            item = items[position] if isinstance(items, list) and 0 <= position < len(items) else None
+            rel = str(item.get("path") or "") if isinstance(item, dict) else ""
+            path = (root / rel).resolve()
+            # The path comes from our own JSON, but a stored file must never lead outside the store.
+            if not rel or not path.is_relative_to(root) or not path.is_file():
+                raise HTTPException(status_code=404)
+            log_access(s, user=user, complaint=complaint, what="media", via="web", now=container.now())
+        assert isinstance(item, dict)
+        return attachment_response(
+            path,
+            content_type=str(item.get("content_type") or "application/octet-stream"),
+            filename=str(item.get("filename") or path.name),
         )
 
     @router.get("/dashboard")
@@ -528,7 +580,9 @@ def build_router(container: Container) -> APIRouter:
     ) -> Response:
         """Show the managers' figures with small charts."""
         with db.session(container.engine) as s:
-            figures = queries.dashboard(s, office=container.office, now=container.now())
+            offices = auth.visible_offices(container, user, request.query_params.get("office"))
+            home = auth.home_office(container, user)
+            figures = queries.dashboard(s, office=home, now=container.now(), offices=offices)
         lang = auth.current_session(request).lang
         t = translator(lang)
         problem_names = {
@@ -554,6 +608,42 @@ def _staff_value(names: dict[int, str], field: str | None, value: str | None) ->
     if value and field in ("claimed_by_id", "assignee_id", "apip_approved_by_id") and value.isdigit():
         return names.get(int(value), value)
     return value or ""
+
+
+#: Images shown inline, with the first bytes each must start with (a declared type is not trusted).
+#: Everything else, SVG and HTML above all (script on our origin), is sent as a download.
+INLINE_IMAGES: dict[str, tuple[bytes, ...]] = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+def attachment_response(path: Path, *, content_type: str, filename: str) -> Response:
+    """Send a stored file: a known image inline when its bytes agree, anything else as a download."""
+    from urllib.parse import quote
+
+    ctype = content_type.split(";")[0].strip().lower()
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    magic = INLINE_IMAGES.get(ctype, ())
+    inline = any(head.startswith(m) for m in magic) and (ctype != "image/webp" or head[8:12] == b"WEBP")
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:100] or "lampiran"
+    disposition = (
+        f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; "
+        f"filename*=UTF-8''{quote(filename[:100])}"
+    )
+    return FileResponse(
+        path,
+        media_type=ctype if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",  # personal data: not kept in shared or disk caches
+        },
+    )
 
 
 def _safe_next(target: str) -> str:
@@ -628,8 +718,8 @@ def apply_action(
         return wf.release(session, complaint, **kw)
     if action == "assign":
         assignee = session.get(User, int(form.get("assignee_id") or 0))
-        if assignee is None:
-            raise ValueError("choose a member of staff to assign")
+        if assignee is None or not auth.works_for(container, assignee, complaint.office):
+            raise ValueError("choose a member of staff of this office to assign")
         return wf.assign(session, complaint, assignee=assignee, **kw)
     if action == "reply":
         return _reply(session, complaint, form=form, actor=actor, now=now)
@@ -682,8 +772,8 @@ def apply_action(
         into = session.exec(
             select(Complaint).where(Complaint.tracking_number == (field("into") or "").upper())
         ).first()
-        if into is None or into.id == complaint.id:
-            raise ValueError("give the tracking number of another record to merge into")
+        if into is None or into.id == complaint.id or into.office != complaint.office:
+            raise ValueError("give the tracking number of another record of this office to merge into")
         return wf.merge(session, complaint, into=into, **kw)
     raise ValueError(f"unknown action {action!r}")
 
@@ -793,7 +883,7 @@ def create_from_form(
             )
         complaint = file_complaint(
             session=s,
-            office=container.office,
+            office=auth.home_office(container, user),
             channel=channel,
             contact_urn=urn,
             text=text,

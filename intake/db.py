@@ -25,6 +25,7 @@ MODEL_MODULES: list[str] = [
     "bot.channel_state",
     "bot.dialogue",
     "bot.email_store",
+    "intake.search",  # search indexes: DDL only, no tables
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")

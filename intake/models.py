@@ -134,6 +134,8 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=64, unique=True)
     full_name: str = Field(default="", max_length=200)
     role: str = Field(max_length=32)
+    # The office they work for ("" = the primary office, "*" = the whole province: intake.roles).
+    office: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     password_hash: str = Field(default="", max_length=255)
     email: str | None = Field(default=None, max_length=255)
     telegram_chat_id: str | None = Field(default=None, max_length=64)

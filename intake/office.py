@@ -1,6 +1,7 @@
 """The office profile: who the office is, its calendar, its service catalogue and R5c problem types.
 
-Built once from ``config.toml`` by ``bot.config``; intake code receives it as a plain value.
+Built once from ``config.toml`` (the primary office) and ``offices/*.toml`` (the other offices of a
+province deployment) by ``bot.config``; intake code receives it as a plain value.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from intake.calendar import WorkingCalendar
 
@@ -95,6 +97,15 @@ class OfficeProfile:
     services: tuple[Service, ...] = ()
     problem_types: tuple[ProblemType, ...] = DEFAULT_PROBLEM_TYPES
     extra: dict[str, object] = field(default_factory=dict)
+    #: The office's own values for ``[channels.<name>]`` keys (its numbers, mailbox, bot, templates):
+    #: laid over the deployment's table when the office receives or sends (``bot.routing``).
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The office's own ``[escalation]`` and ``[alerts]`` keys, laid over the deployment's.
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Host names its public pages are reached at (behind a proxy with ``trust_proxy``).
+    hosts: tuple[str, ...] = ()
+    #: The profile file it came from (None: the ``[office]`` of config.toml).
+    source: str | None = None
 
     def service(self, code: str | None) -> Service | None:
         """Return the catalogue entry with this code or KBLI code, if any."""

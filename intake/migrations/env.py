@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from intake.db import import_all_models
+from intake.search import include_name
 
 config = context.config
 target_metadata = import_all_models()
@@ -23,6 +24,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,  # intake.search's FTS5 tables and trigram indexes
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -662,3 +662,49 @@ def test_mail_attachments_go_to_the_attachment_store(container: Container) -> No
     path = kept["surat penolakan.pdf"]
     assert path is not None and path.endswith(".pdf")
     assert (container.storage_dir() / path).read_bytes().startswith(b"%PDF-")
+
+
+def test_aduan_ingest_stores_the_mails_attachments_like_the_poller(
+    cli_config: Path, tmp_path: Path, capsys: Any
+) -> None:
+    from bot.cli import main
+
+    store = tmp_path / "store"
+    text = cli_config.read_text(encoding="utf-8")
+    cli_config.write_text(
+        text.replace('attachments_dir = "var/attachments"', f'attachments_dir = "{store}"'), encoding="utf-8"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ingest", "--channel", "email", str(FIXTURES / "email" / "new__attachments_sniffed.eml")])
+    out, err = capsys.readouterr()
+    assert int(exit_info.value.code or 0) == 0, err
+    assert json.loads(out)["tracking_number"].startswith("PWK-")
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with db.session(engine) as s:
+        [stored] = s.exec(select(Message)).all()
+        kept = {i["filename"]: i.get("path") for i in json.loads(stored.attachments)}
+    engine.dispose()
+    assert kept["foto.jpg"] is None  # an executable claiming to be a photo stays in the raw mail only
+    path = kept["surat penolakan.pdf"]
+    assert path is not None and (store / path).read_bytes().startswith(b"%PDF-")
+
+
+def test_complete_ingest_of_machine_mail_stores_no_attachment(container: Container) -> None:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "Sistem <sistem@perizinan.example.test>", OFFICE, "Laporan harian"
+    m["Message-ID"], m["Auto-Submitted"] = "<harian-1@perizinan.example.test>", "auto-generated"
+    m.set_content("Terlampir laporan harian.")
+    m.add_attachment(b"%PDF-1.4\n%%EOF\n", maintype="application", subtype="pdf", filename="laporan.pdf")
+    receipt = receive(container, "email", RawRequest(body=m.as_bytes()), verify=False, complete=True)
+    assert receipt.status == 200 and receipt.results[0].complaint is None  # never filed
+    assert not (container.storage_dir() / "media").exists()  # and its files are not kept
+
+
+def test_parse_is_remembered_but_each_caller_gets_its_own_extra() -> None:
+    raw = RawRequest(body=read_fixture("email", "reply__gmail_indonesian_quote.eml"))
+    [first] = mail.parse(raw)
+    first.extra["references"].append("<changed@example.test>")
+    first.extra["subject"] = "changed"
+    [again] = mail.parse(RawRequest(body=bytes(raw.body)))  # equal bytes, another object
+    assert again.extra["subject"] != "changed" and "<changed@example.test>" not in again.extra["references"]
+    assert again.text == first.text and mail.external_id(raw) == again.external_id

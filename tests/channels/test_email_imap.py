@@ -15,12 +15,14 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+import sqlalchemy.exc
 from sqlmodel import Session, select
 
 from bot import outbox
 from bot.bootstrap import Container
 from bot.email_store import MailboxState
 from bot.imap_poller import RECOVERABLE, ImapSettings, poll_once, run
+from bot.pipeline import DatabaseUnavailable
 from channels import email as mail
 from intake import db
 from intake.ingest import IngestResult, file_complaint
@@ -194,6 +196,34 @@ def test_connection_cut_after_store_before_seen_flag_doubles_nothing(
     assert all(b"\\Seen" not in flags for flags in mailbox.flags().values())
     result = poll_once(wired)  # the same mails come again and are recognised by Message-ID
     assert (result.fetched, result.stored, result.duplicates) == (3, 0, 3)
+    assert counts(wired) == (3, 3, 3)
+    assert all(b"\\Seen" in flags for flags in mailbox.flags().values())
+
+
+def test_database_lost_mid_batch_stores_nothing_of_it_and_marks_nothing(
+    wired: Container, mailbox: Mailbox
+) -> None:
+    for n in range(3):
+        mailbox.append(citizen_mail(n))
+    seen: list[int] = []
+
+    def database_gone_at_the_second(
+        container: Container, session: Session, result: IngestResult, now: dt.datetime
+    ) -> bool:
+        seen.append(1)
+        if len(seen) == 2:
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, ConnectionError("server closed"))
+        return False
+
+    wired.message_hooks.insert(0, database_gone_at_the_second)
+    with pytest.raises(DatabaseUnavailable):
+        poll_once(wired)
+    # The fetch is one transaction: the first mail went with it, and the server still has all three new.
+    assert counts(wired) == (0, 0, 0)
+    assert all(b"\\Seen" not in flags for flags in mailbox.flags().values())
+    wired.message_hooks.remove(database_gone_at_the_second)
+    result = poll_once(wired)
+    assert (result.fetched, result.stored, result.duplicates) == (3, 3, 0)
     assert counts(wired) == (3, 3, 3)
     assert all(b"\\Seen" in flags for flags in mailbox.flags().values())
 

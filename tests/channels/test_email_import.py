@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import mailbox
+import multiprocessing
+import os
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from bot.bootstrap import Container
 from bot.email_store import MailImport
 from bot.mail_import import import_mailbox
 from intake import db
-from intake.models import Complaint, Message
+from intake.models import Complaint, Message, RawInbound, Rejection
 from tests.conftest import ROOT, TEST_ENV, read_fixture
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
@@ -113,20 +115,74 @@ def test_r4_mbox_import_files_history_with_its_own_dates_threaded_and_unanswered
 def test_interrupted_import_resumes_without_duplicates(container: Container, tmp_path: Path) -> None:
     path = write_mbox(tmp_path / "takeout.mbox")
 
-    def crash_after_three(done: int, total: int) -> None:
-        if done == 3:
+    def interrupt_at_the_third(done: int, total: int) -> None:
+        if done == 3:  # Ctrl-C after the third mail, in the middle of the second batch
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_mailbox(container, "mbox", path, progress=crash_after_three, checkpoint_every=2)
+        import_mailbox(container, "mbox", path, progress=interrupt_at_the_third, batch_size=2)
     with db.session(container.engine) as s:
-        assert s.exec(select(MailImport)).one().position == 2  # the last checkpoint
-    state = import_mailbox(container, "mbox", path, checkpoint_every=2)
+        assert s.exec(select(MailImport)).one().position == 2  # the first batch and its checkpoint
+        assert len(s.exec(select(Message)).all()) == 2  # the third mail went with its batch
+    state = import_mailbox(container, "mbox", path, batch_size=2)
     assert state.finished_at is not None and state.position == 5
-    assert state.duplicates == 1  # the third mail was stored before the crash
+    assert (state.imported, state.duplicates, state.quarantined) == (5, 0, 0)
     with db.session(container.engine) as s:
         assert len(s.exec(select(Message)).all()) == 5
         assert len(s.exec(select(Complaint)).all()) == 2
+
+
+def numbered_mbox(path: Path, n: int) -> Path:
+    """An mbox of ``n`` citizen mails, each its own complaint."""
+    box = mailbox.mbox(path)
+    for i in range(n):
+        box.add(
+            mailbox.mboxMessage(
+                mail(
+                    f"n{i}",
+                    f"Warga {i} <warga{i}@example.test>",
+                    f"Izin usaha nomor {i} belum selesai",
+                    f"Pengajuan izin usaha saya nomor {i} belum selesai sejak bulan lalu.",
+                    "Mon, 2 Feb 2026 09:00:00 +0700",
+                )
+            )
+        )
+    box.flush()
+    box.close()
+    return path
+
+
+def test_import_killed_mid_batch_resumes_with_no_mail_lost_or_doubled(
+    container: Container, tmp_path: Path
+) -> None:
+    path = numbered_mbox(tmp_path / "takeout.mbox", 10)
+
+    def import_then_die() -> None:
+        # A forked process must not use the parent's pooled connections: open its own.
+        container.engine.dispose(close=False)
+
+        def die_at_the_seventh(done: int, total: int) -> None:
+            if done == 7:  # the process dies outright: no rollback, no cleanup, no exit handlers
+                os._exit(9)
+
+        import_mailbox(container, "mbox", path, progress=die_at_the_seventh, batch_size=4)
+        os._exit(0)
+
+    child = multiprocessing.get_context("fork").Process(target=import_then_die)
+    child.start()
+    child.join(120)
+    assert child.exitcode == 9
+    with db.session(container.engine) as s:
+        # Only the first batch of four committed, with its checkpoint; mails 5-7 died with theirs.
+        assert s.exec(select(MailImport)).one().position == 4
+        assert len(s.exec(select(Message)).all()) == 4
+    state = import_mailbox(container, "mbox", path, batch_size=4)
+    assert (state.position, state.imported, state.duplicates, state.quarantined) == (10, 10, 0, 0)
+    with db.session(container.engine) as s:
+        ids = sorted(m.external_id for m in s.exec(select(Message)).all())
+        assert ids == sorted(f"<n{i}@example.test>" for i in range(10))  # each mail exactly once
+        assert len(s.exec(select(RawInbound)).all()) == 10
+        assert len(s.exec(select(Complaint)).all()) == 10
 
 
 def test_maildir_import_reads_new_and_cur(container: Container, tmp_path: Path) -> None:
@@ -186,3 +242,22 @@ def test_aduan_import_mbox_cli_twice_and_restart(cli_config: Path, tmp_path: Pat
     assert code == 0 and json.loads(out)["duplicates"] == 5
     code, _, err = run_cli(capsys, "import", "maildir", str(tmp_path))
     assert code == 2 and "not a Maildir" in err
+
+
+def test_mail_over_the_size_cap_is_counted_and_traced_and_the_batch_goes_on(
+    container: Container, tmp_path: Path
+) -> None:
+    container.settings.channels["email"]["max_body_bytes"] = 2000
+    box = mailbox.mbox(tmp_path / "big.mbox")
+    big = mail("big1", "Budi <budi@example.test>", "Lampiran besar", "x" * 4000, None)
+    small = mail("s1", "Siti <siti@example.test>", "Petugas tidak ramah", "Petugas loket kasar.", None)
+    for msg in (big, small):
+        box.add(mailbox.mboxMessage(msg))
+    box.flush()
+    box.close()
+    state = import_mailbox(container, "mbox", tmp_path / "big.mbox")
+    assert (state.imported, state.quarantined) == (1, 1)
+    with db.session(container.engine) as s:
+        [rejected] = s.exec(select(Rejection)).all()
+        assert rejected.status_code == 413 and rejected.body_size > 2000
+        assert [m.external_id for m in s.exec(select(Message)).all()] == ["<s1@example.test>"]

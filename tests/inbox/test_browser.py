@@ -7,6 +7,7 @@ Twilio's REST API (tests/fakeapi.py). Screenshots go to ``artifacts/screenshots/
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -231,3 +232,56 @@ def test_officer_handles_a_whatsapp_complaint_end_to_end(
         finally:
             browser.close()
     (SHOTS / "README.txt").write_text(json.dumps({"tracking": tracking}))
+
+
+def test_admin_manages_staff_and_an_officer_searches_by_name(live: tuple[str, Container]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, container = live
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with db.write_session(container.engine) as s:
+        s.add(User(username="admin", role="admin", full_name="Admin", password_hash=password_hash()))
+    tracking = _whatsapp_arrives(container)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            # An officer finds the complaint by a part of the reporter's name.
+            officer = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page_errors: list[str] = []
+            officer.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            _login(officer, base, "petugas1")
+            officer.get_by_label("Cari").fill("santo")
+            officer.get_by_role("button", name="Terapkan").click()
+            expect(officer.locator(f'tr[data-tracking="{tracking}"]')).to_be_visible()
+            officer.screenshot(path=str(SHOTS / "search.png"), full_page=True)
+            officer.get_by_label("Cari").fill("tidak ada yang begini")
+            officer.get_by_role("button", name="Terapkan").click()
+            expect(officer.get_by_text("Tidak ada data.")).to_be_visible()
+            officer.goto(f"{base}/inbox/c/{tracking}")  # a view of personal data, for the access log
+            officer.goto(f"{base}/inbox/admin")
+            expect(officer.get_by_test_id("forbidden")).to_have_text("Akses ditolak")
+
+            # The admin adds an account, sees its one-time password, and reads the access log.
+            admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            admin.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            _login(admin, base, "admin")
+            admin.get_by_role("link", name="Admin").click()
+            expect(admin.locator('tr[data-user="petugas1"] [data-testid="last-login"]')).not_to_have_text("—")
+            admin.get_by_label("Nama pengguna").fill("rina")
+            admin.get_by_label("Nama lengkap").fill("Rina Marlina")
+            admin.get_by_label("Peran", exact=True).select_option("officer")
+            admin.get_by_role("button", name="Buat akun").click()
+            expect(admin.get_by_test_id("one-time-password")).to_have_text(re.compile(r"^\S{12,}$"))
+            admin.goto(f"{base}/inbox/admin")
+            admin.locator('button[data-action="disable-petugas2"]').click()
+            expect(admin.get_by_test_id("flash")).to_have_text("Akun dinonaktifkan.")
+            admin.screenshot(path=str(SHOTS / "admin-users.png"), full_page=True)
+            admin.get_by_role("link", name="Log akses data pribadi").click()
+            admin.get_by_label("Nomor pelacakan").fill(tracking)
+            admin.get_by_role("button", name="Terapkan").click()
+            expect(admin.get_by_test_id("access-row").first).to_contain_text("Petugas1")
+            expect(admin.get_by_test_id("access-row").first).to_contain_text("melihat data pelapor")
+            admin.screenshot(path=str(SHOTS / "admin-access-log.png"), full_page=True)
+            assert page_errors == []
+        finally:
+            browser.close()

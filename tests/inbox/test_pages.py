@@ -24,7 +24,9 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 def _access_rows(container: Container) -> list[AccessLog]:
     with db.session(container.engine) as s:
-        return list(s.exec(select(AccessLog).order_by(AccessLog.id)))  # type: ignore[arg-type]
+        # Logins are logged too (the admin page's "last login"); these tests look at data views.
+        rows = s.exec(select(AccessLog).where(AccessLog.what != "login").order_by(AccessLog.id))  # type: ignore[arg-type]
+        return list(rows)
 
 
 def test_viewing_the_reporter_is_recorded_in_the_access_log(

@@ -132,3 +132,22 @@ def test_scheduler_jobs_beat_so_every_web_process_sees_the_sweep(container: Cont
     code, doc = ops.readiness(container)
     assert doc["workers"]["deadline_sweep"]["state"] == "ok"
     assert (code, doc["status"], doc["workers"]["email_watch"]["state"]) == (200, "degraded", "error")
+
+
+def test_metrics_show_the_drainers_backlog_and_its_age(container: Container, clock) -> None:
+    from bot import accept
+
+    client = _router_app(container)
+    assert _parse(client.get("/metrics").text)["aduan_raw_waiting"] == 0
+    body = json.dumps({"id": "w1", "name": "Siti Aminah", "contact": "+628123450000", "text": "x"}).encode()
+    arrival = accept.Arrival("web", "w1", RawRequest(body=body), clock.now, container.office.code)
+    writer = accept.GroupCommitWriter(container.engine)
+    writer.submit(arrival).result(10)  # answered and stored, the drainer has not run yet
+    writer.close()
+    clock.advance(seconds=90)
+    samples = _parse(client.get("/metrics").text)
+    assert samples["aduan_raw_waiting"] == 1
+    assert samples["aduan_raw_waiting_oldest_seconds"] == 90
+    accept.drain(container)
+    samples = _parse(client.get("/metrics").text)
+    assert (samples["aduan_raw_waiting"], samples["aduan_raw_waiting_oldest_seconds"]) == (0, 0)
