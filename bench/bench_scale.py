@@ -2,10 +2,11 @@
 
 Each case runs ``uvicorn --workers N`` (what ``aduan serve --workers N`` starts) on loopback, on a
 private PostgreSQL cluster (RECIPES.md §8) or a SQLite file; wrk replays pre-signed Twilio bodies,
-each with its own MessageSid, so every request stores, dedupes and ingests a new message through
-the whole app (dialogue included). The baseline is a bare ASGI endpoint that parses the same form
-and answers the same empty TwiML, with the same number of processes, in the same run. After each
-Aduan case the database is checked: one message per MessageSid, none twice.
+each with its own MessageSid, so every request stores a new payload that the drainers then take
+through the whole app (dialogue included); each case waits until all are processed. The baseline
+is a bare ASGI endpoint that parses the same form and answers the same empty TwiML, with the same
+number of processes, in the same run. After each Aduan case the database is checked: one message
+per MessageSid, none twice.
 """
 
 from __future__ import annotations
@@ -131,6 +132,27 @@ def _messages(url: str, run: str) -> tuple[int, int]:
     return int(total), int(distinct)
 
 
+def _wait_drained(url: str, run: str, timeout: float = 600) -> float:
+    """Wait until no payload of this run awaits processing; return the seconds waited."""
+    engine = sa.create_engine(url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            with engine.connect() as conn:
+                waiting = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM raw_inbound WHERE status = 'stored' AND external_id LIKE :p"
+                    ),
+                    {"p": f"SM{run}%"},
+                ).scalar_one()
+            if not waiting:
+                break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
+
+
 def run() -> list[Row]:
     """Measure 1 and 2 web processes on PostgreSQL and SQLite beside the bare endpoint."""
     from intake import db
@@ -164,6 +186,7 @@ def run() -> list[Row]:
                 proc, port = _serve("inbox.asgi:app", workers, server_env(url), workdir)
                 try:
                     measured = _wrk(port, _bodies(tag, BODIES), workdir, tag)
+                    drained = _wait_drained(url, tag)  # answered = stored; the drainers catch up
                 finally:
                     _stop(proc)
                 total, distinct = _messages(url, tag)
@@ -171,7 +194,8 @@ def run() -> list[Row]:
                 assert total == distinct >= ok - measured["errors"], (total, distinct, measured)
                 results[f"{name}{workers}"] = measured
                 notes[f"{name}{workers}"] = (
-                    f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx"
+                    f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx; "
+                    f"all processed {drained:.0f} s after the load ended"
                 )
     rows: list[Row] = []
     for name in backends:

@@ -526,6 +526,12 @@ def _dialogue_busy(session: Session, urn: str) -> bool:
 def on_message(container: Container, session: Session, result: IngestResult, now: dt.datetime) -> bool:
     """Message hook: take a chat message that answers an open survey; False leaves it to the dialogue."""
     message = result.message
+    contact = result.contact
+    if contact is not None and contact.urn == message.sender_urn and contact.reporter_id is None:
+        # No query for most messages: invitations are made only for complaints (``invite``), and
+        # filing a complaint gives its contact a reporter (intake.ingest, never undone, not even by
+        # a purge). A sender whose contact has none was never invited.
+        return False
     invitation = _open_invitation_of(session, container.office.code, message.sender_urn, now)
     if invitation is None:
         return False
