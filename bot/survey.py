@@ -529,8 +529,8 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     contact = result.contact
     if contact is not None and contact.urn == message.sender_urn and contact.reporter_id is None:
         # No query for most messages: invitations are made only for complaints (``invite``), and
-        # filing a complaint gives its contact a reporter (intake.ingest, never undone, not even by
-        # a purge). A sender whose contact has none was never invited.
+        # filing a complaint gives its contact a reporter (intake.ingest; nothing unsets it, and a
+        # purge deletes a contact only when no record names it). A sender without one was never invited.
         return False
     invitation = _open_invitation_of(session, container.office.code, message.sender_urn, now)
     if invitation is None:

@@ -150,6 +150,22 @@ def _register_indonesian() -> None:
 _register_indonesian()
 
 
+_REPLY_LANGUAGES = ("id", "en")
+
+
+@functools.cache
+def _reply_patterns() -> dict[str, re.Pattern[str]]:
+    """The reply parser's three patterns for our languages, built once instead of on every mail."""
+    from mailparser_reply.parser import EmailMessage as ReplyMessage
+
+    parser = ReplyMessage(text="", languages=list(_REPLY_LANGUAGES), keep_hyphen_lists=True)
+    return {
+        "_header_regex": parser.HEADER_REGEX,
+        "_disclaimers_regex": parser.DISCLAIMERS_REGEX,
+        "_signature_regex": parser.SIGNATURE_REGEX,
+    }
+
+
 def strip_quoted(text: str) -> str:
     """Return the newest reply of a mail body: quoted history, signatures and disclaimers removed."""
     from mailparser_reply.parser import EmailMessage as ReplyMessage
@@ -157,7 +173,10 @@ def strip_quoted(text: str) -> str:
     if len(text) > MAX_STRIP_CHARS:
         return text
     try:
-        parsed = ReplyMessage(text=text, languages=["id", "en"], keep_hyphen_lists=True).read()
+        # The parser builds and compiles its patterns per message unless handed them: a fifth of its time.
+        parsed = ReplyMessage(
+            text=text, languages=list(_REPLY_LANGUAGES), keep_hyphen_lists=True, **_reply_patterns()
+        ).read()
     except (re.error, RecursionError, IndexError):
         return text
     if not parsed.replies:

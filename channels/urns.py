@@ -6,6 +6,7 @@ Phone numbers are E.164 through ``phonenumbers`` with region ID, so ``0818…``,
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -19,6 +20,9 @@ class InvalidContact(ValueError):
     """The text is neither a phone number nor an e-mail address."""
 
 
+# Parsing a number is the costliest step of reading a Twilio webhook, and the same numbers come back
+# all the time (the office's own number on every message, a citizen's on each of their messages).
+@functools.lru_cache(maxsize=16_384)
 def e164(number: str, region: str = DEFAULT_REGION) -> str:
     """Return ``number`` in E.164 (``+6281809898222``); raise InvalidContact when it is not one."""
     cleaned = number.strip()

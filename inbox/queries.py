@@ -105,12 +105,22 @@ def _filter_clauses(filters: dict[str, str]) -> list[Any]:
     return clauses
 
 
-def search_clause(q: str, *, personal: bool, anonymous: bool, how: str = "like") -> Any:
+def search_clause(
+    q: str,
+    *,
+    personal: bool,
+    anonymous: bool,
+    how: str = "like",
+    scope: Sequence[Any] = (),
+    first: int | None = None,
+) -> Any:
     """Turn a search box entry into a WHERE clause: tracking number, phone, e-mail, name or words.
 
     Searching by phone, e-mail or name is itself a use of personal data: only for roles that may
     see it, and ANONIM reporters are found by identity only by roles that may see them (R5a).
-    Names and words go through the trigram indexes of ``intake.search`` (``how`` = its ``method``).
+    Names and words go through the trigram indexes of ``intake.search`` (``how`` = its ``method``);
+    ``scope`` and ``first``: the page's other conditions and how many rows it needs in due-date
+    order (see ``search.words_clause``).
     """
     q = q.strip()
     if _TRACKING.match(q):
@@ -126,7 +136,9 @@ def search_clause(q: str, *, personal: bool, anonymous: bool, how: str = "like")
         if number:
             urns = [f"{scheme}:{number}" for scheme in ("tel", "whatsapp", "sms")]
             return sa.and_(_c.contact_urn.in_(urns), hidden)
-    return search.words_clause(q, how=how, names=personal and len(q) >= 3, hidden=hidden)
+    return search.words_clause(
+        q, how=how, names=personal and len(q) >= 3, hidden=hidden, scope=scope, first=first
+    )
 
 
 def searches_personal_data(q: str) -> bool:
@@ -158,14 +170,18 @@ def list_complaints(
     if offices is not None:
         where.append(_c.office.in_(list(offices)))
     where += _filter_clauses(query.filters)
+    offset = max(query.page - 1, 0) * limit
     if query.q.strip():
         how = search.method(session)
-        where.append(search_clause(query.q, personal=personal, anonymous=anonymous, how=how))
+        found = search_clause(
+            query.q, personal=personal, anonymous=anonymous, how=how, scope=list(where), first=offset + limit
+        )
+        where.append(found)
     stmt = (
         select(Complaint)
         .where(*where)
         .order_by(_c.due_date, _c.id)
-        .offset(max(query.page - 1, 0) * limit)
+        .offset(offset)
         .limit(limit)
     )
     return list(session.exec(stmt).all())

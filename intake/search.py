@@ -20,6 +20,7 @@ comparison to leave them alone.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -202,19 +203,29 @@ def name_ids(words: list[str], *, how: str) -> Any:
     return sa.select(_r.id).where(_contains_all(how, "reporter_fts", _r.id, _r.name, words))
 
 
-def words_clause(q: str, *, how: str, names: bool, hidden: Any) -> Any:
+def words_clause(
+    q: str, *, how: str, names: bool, hidden: Any, scope: Sequence[Any] = (), first: int | None = None
+) -> Any:
     """WHERE clause on ``complaint``: the text, or (when ``names``) the reporter's name, has every word.
 
     ``hidden`` limits the name match (ANONIM reporters for roles that may not see them, R5a).
-    The two lookups are joined as a UNION of ids so each uses its own index, where an OR would
-    make the planner scan.
+    The text and the name lookups are a UNION of ids, so each can use its own index (an OR would
+    make the planner scan). When the caller shows only the ``first`` rows in (due date, id) order
+    within ``scope`` (its queue and filters), each branch is cut to those rows too: the planner
+    then walks the due-date index for a common word ("siti") and stops early, or reads a rare
+    one's few rows from the trigram index, instead of joining every match. The first rows of the
+    union are among the first rows of its branches, so the page is the same.
     """
     words = words_of(q)
     if not words:
         return sa.true()
-    by_text = text_clause(words, how=how)
-    if not names:
-        return by_text
-    by_name = sa.and_(_c.reporter_id.in_(name_ids(words, how=how)), hidden)
-    ids = sa.union(sa.select(_c.id).where(by_text), sa.select(_c.id).where(by_name))
-    return _c.id.in_(ids)
+    branches = [sa.select(_c.id).where(*scope, text_clause(words, how=how))]
+    if names:
+        by_name = sa.and_(_c.reporter_id.in_(name_ids(words, how=how)), hidden)
+        branches.append(sa.select(_c.id).where(*scope, by_name))
+    if first is not None:
+        cut = [b.order_by(_c.due_date, _c.id).limit(first).subquery() for b in branches]
+        branches = [sa.select(c.c.id) for c in cut]  # a subquery each: SQLite refuses LIMIT in a UNION arm
+    if len(branches) == 1:
+        return _c.id.in_(branches[0])
+    return _c.id.in_(sa.union(*branches))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from bot.bootstrap import Container
 from inbox import queries
 from intake import db, search
 from intake.models import Complaint
+from tests.conftest import Clock
 from tests.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -197,3 +199,32 @@ def test_odd_search_input_is_taken_literally(container: Container, as_user: Logi
     assert _found(officer, '"TUTUP*"') == {a.tracking_number}
     assert _found(officer, "NEAR(loket)") == {a.tracking_number}
     assert _found(officer, "tutup OR buka") == set()  # no operators: "OR" is a word that does not occur
+
+
+def test_search_pages_through_name_and_word_matches_in_due_date_order(
+    container: Container, as_user: Login, clock: Clock
+) -> None:
+    # 60 found by name, 60 by word, received on different days: each lookup has more than a page.
+    expected = []
+    start = clock.now
+    for i in range(120):
+        clock.set(start - dt.timedelta(hours=120 - i))
+        by_name = i % 2 == 0
+        c = file_one(
+            container,
+            name="Euis Kurniasih" if by_name else f"Warga {i}",
+            text="Loket ramai" if by_name else "Kurniasih bilang loket tutup",
+            contact=f"whatsapp:+62812345{i:05d}",
+            received_at=clock.now,
+        )
+        expected.append(c.tracking_number)
+    clock.set(start)
+    file_one(container, name="Asep", text="Tidak ada hubungannya", contact="whatsapp:+6281299999999")
+    officer, _ = as_user("officer")
+
+    def page(n: int) -> list[str]:
+        html = officer.get("/inbox", params={"queue": "all", "q": "kurnia", "page": str(n)}).text
+        return re.findall(r'data-tracking="([^"]+)"', html)
+
+    assert page(1) + page(2) + page(3) == expected  # soonest due first, none lost or repeated
+    assert len(page(3)) == 20 and page(4) == []

@@ -6,6 +6,7 @@ Revises: 0001_foundation
 The statements are written out here, not imported, so this migration stays what it was when
 ``intake.search`` changes. ``tests/inbox/test_search.py`` checks they build what ``create_all`` does.
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -43,8 +44,10 @@ def upgrade() -> None:
     elif conn.dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         schema = conn.execute(
-            sa.text("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                    "WHERE e.extname = 'pg_trgm'")
+            sa.text(
+                "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                "WHERE e.extname = 'pg_trgm'"
+            )
         ).scalar_one()
         for index, (table, column) in TRGM.items():
             op.execute(f'CREATE INDEX {index} ON {table} USING gin ({column} "{schema}".gin_trgm_ops)')
