@@ -432,8 +432,7 @@ _LATEST_ID = "latest_complaint_id_"
 
 
 def _lock_draft(session: Session, message: Message, now: dt.datetime) -> tuple[DialogueDraft, int | None]:
-    """Return the sender's draft row, created when new and locked until the transaction ends,
-    and the id of the sender's newest complaint (None: none).
+    """Return the sender's draft (made when new, locked until the transaction ends), newest complaint id.
 
     One INSERT … ON CONFLICT DO UPDATE … RETURNING: it makes the row exactly once even when two
     processes race, and on PostgreSQL the update takes the row lock, so the second waits for the

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
-import logging
 import mailbox
 import sys
 from collections.abc import Callable, Iterator
@@ -24,29 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy.exc
 import typer
 from sqlmodel import Session
 
-import channels
 from bot.bootstrap import Container
 from bot.email_store import MailImport, import_progress
 from bot.email_threading import email_hook, inbound_of
-from bot.pipeline import (
-    DatabaseUnavailable,
-    Receipt,
-    _after_ingest,
-    _external_id,
-    _process_in,
-    max_body_bytes,
-)
+from bot.pipeline import DatabaseUnavailable, Receipt, receive_many
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, file_complaint, record_rejection, store_raw
-from intake.models import RAW_STORED
-
-log = logging.getLogger("aduan.mail_import")
+from intake.ingest import IngestResult, file_complaint
 
 KINDS = ("mbox", "maildir")
 CHANNEL = "email"
@@ -233,65 +220,11 @@ def _import_batch(
         done.quarantined += tally.quarantined
         _checkpoint(session, container, done)
 
-    receive_batch(history, raws, received_at=when, each=each, before_commit=checkpoint)
+    receive_many(history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint)
     state.position = tally.position
     state.imported += tally.imported
     state.duplicates += tally.duplicates
     state.quarantined += tally.quarantined
-
-
-def receive_batch(
-    container: Container,
-    raws: list[RawRequest],
-    *,
-    received_at: Callable[[int], dt.datetime],
-    each: Callable[[int, Receipt], None],
-    before_commit: Callable[[Session], None],
-) -> list[Receipt]:
-    """``bot.pipeline.receive_many`` for mail, with the caller's own write in the same transaction.
-
-    The same steps as ``receive_many`` (store raw, parse, ingest, hooks; a savepoint per mail),
-    plus ``before_commit(session)`` at the end, so the import's checkpoint commits with the mails it
-    covers; ``each(i, receipt)`` reports every mail as it is done (the progress bar).
-    """
-    module = channels.load(CHANNEL)
-    limit = max_body_bytes(container, CHANNEL)
-    receipts: list[Receipt] = []
-    try:
-        with db.write_session(container.engine) as s:
-            for i, raw in enumerate(raws):
-                now = received_at(i)
-                if len(raw.body) > limit:
-                    # Left in the mailbox file; a size-capped trace is kept, as for any refused payload.
-                    reason = f"body of {len(raw.body)} bytes exceeds {limit}"
-                    record_rejection(
-                        session=s, channel=CHANNEL, reason=reason, body=raw.body, status_code=413, now=now
-                    )
-                    receipt = Receipt(413, reason=reason)
-                else:
-                    row, duplicate = store_raw(
-                        session=s,
-                        channel=CHANNEL,
-                        raw=raw,
-                        external_id=_external_id(module, raw),
-                        now=now,
-                        office=container.office.code,
-                    )
-                    if duplicate and row.status != RAW_STORED:
-                        receipt = Receipt(200, raw_id=row.id, duplicate=True)
-                    else:
-                        receipt = _process_in(
-                            container, s, module, row, raw, complete=False, duplicate=duplicate, now=now
-                        )
-                receipts.append(receipt)
-                each(i, receipt)
-            before_commit(s)
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-        log.error("database unavailable while importing mail: %s", type(exc).__name__)
-        raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc
-    for raw, receipt in zip(raws, receipts, strict=True):
-        _after_ingest(container, module, raw, receipt)
-    return receipts
 
 
 def _checkpoint(session: Session, container: Container, state: MailImport) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -142,40 +143,53 @@ def receive_many(
     raws: list[RawRequest],
     *,
     complete: bool = False,
-    received_at: list[dt.datetime | None] | None = None,
+    received_at: Callable[[int], dt.datetime | None] | None = None,
+    each: Callable[[int, Receipt], None] | None = None,
+    before_commit: Callable[[Session], None] | None = None,
 ) -> list[Receipt]:
     """Store and process several trusted payloads (a poller's fetch, an import) in one transaction.
 
     One commit for the lot instead of one per payload; each payload still derives its records in
     its own savepoint, so one that fails is kept as "stored" for ``reprocess_pending`` and the
     others commit. Signatures are not checked (pollers fetch from the provider themselves).
-    ``received_at`` gives each payload's receipt moment (an import's original ``Date``).
+    ``received_at(i)`` gives a payload's receipt moment (an import's original ``Date``);
+    ``each(i, receipt)`` reports every payload as it is done (a progress bar); ``before_commit``
+    writes the caller's own rows in the same transaction (an import's checkpoint).
     """
     module = channels.load(channel)
+    limit = max_body_bytes(container, channel)
     receipts: list[Receipt] = []
     try:
         with db.write_session(container.engine) as s:
             for i, raw in enumerate(raws):
-                now = (received_at[i] if received_at else None) or container.now()
-                if len(raw.body) > max_body_bytes(container, channel):
-                    receipts.append(Receipt(413, reason="body too large"))
-                    continue
-                row, duplicate = store_raw(
-                    session=s,
-                    channel=channel,
-                    raw=raw,
-                    external_id=_external_id(module, raw),
-                    now=now,
-                    office=container.office.code,
-                )
-                if duplicate and row.status != RAW_STORED:
-                    receipts.append(Receipt(200, raw_id=row.id, duplicate=True))
-                    continue
-                receipts.append(
-                    _process_in(
-                        container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
+                now = (received_at(i) if received_at else None) or container.now()
+                if len(raw.body) > limit:
+                    # Not stored; a size-capped trace is kept, as for any refused payload.
+                    reason = f"body of {len(raw.body)} bytes exceeds {limit}"
+                    record_rejection(
+                        session=s, channel=channel, reason=reason, body=raw.body, status_code=413, now=now
                     )
-                )
+                    receipt = Receipt(413, reason=reason)
+                else:
+                    row, duplicate = store_raw(
+                        session=s,
+                        channel=channel,
+                        raw=raw,
+                        external_id=_external_id(module, raw),
+                        now=now,
+                        office=container.office.code,
+                    )
+                    if duplicate and row.status != RAW_STORED:
+                        receipt = Receipt(200, raw_id=row.id, duplicate=True)
+                    else:
+                        receipt = _process_in(
+                            container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
+                        )
+                receipts.append(receipt)
+                if each is not None:
+                    each(i, receipt)
+            if before_commit is not None:
+                before_commit(s)
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
         log.error("database unavailable while storing %s payloads: %s", channel, type(exc).__name__)
         raise DatabaseUnavailable(str(getattr(exc, "orig", exc))) from exc

@@ -134,16 +134,9 @@ def verify(raw: RawRequest, auth_token: str) -> None:
 
 def _urn(scheme: str, value: str, field: str) -> str:
     try:
-        return _phone_urn(scheme, value)
+        return phone_urn(scheme, value)  # cached in channels.urns: the same numbers come again and again
     except InvalidContact as exc:
         raise UnsupportedPayload(f"{field} is not a phone number ({exc})") from exc
-
-
-@functools.lru_cache(maxsize=4096)
-def _phone_urn(scheme: str, value: str) -> str:
-    # Cached: the office's own number comes in every payload, a citizen's in every message of a
-    # conversation, and parsing a number (phonenumbers) costs more than the rest of the form.
-    return phone_urn(scheme, value)
 
 
 def _float(params: Mapping[str, str], key: str) -> float:

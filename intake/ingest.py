@@ -245,9 +245,12 @@ def write_changes(session: Session, obj: Any) -> None:
         return
     table = type(obj).__table__
     values = {name: state.dict[name] for name in state.committed_state}
-    # No .values(): SET takes the parameters' columns, so one statement serves every set of them.
-    build: Callable[[Any], Any] = lambda _ins: sa.update(table).where(table.c.id == sa.bindparam("row_id_"))  # noqa: E731
-    run(session, ("update", table.name), build, {**values, "row_id_": state.dict["id"]})
+
+    def update_by_id(_ins: Any) -> Any:
+        # No .values(): SET takes the parameters' columns, so one statement serves every set of them.
+        return sa.update(table).where(table.c.id == sa.bindparam("row_id_"))
+
+    run(session, ("update", table.name), update_by_id, {**values, "row_id_": state.dict["id"]})
     for name, value in values.items():
         set_committed_value(obj, name, value)
 
