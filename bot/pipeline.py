@@ -22,7 +22,7 @@ import channels
 from bot.bootstrap import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, ingest, record_rejection, store_raw
+from intake.ingest import IngestResult, ingest, record_rejection, store_raw, write_changes
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -236,8 +236,9 @@ def _process_in(
                     message = dataclasses.replace(message, complete=True)
                 # The office it was sent to (bot.routing): its numbering, calendar, replies and staff.
                 with container.using_office(container.office_for(channel, message, raw=raw)):
-                    row.office = container.office.code
                     office = container.office
+                    if row.office != office.code:
+                        row.office = office.code
                     result = ingest(session=s, message=message, now=now, office=office, raw_id=raw_id)
                     results.append(result)
                     if not result.duplicate and not message.complete:
@@ -246,7 +247,7 @@ def _process_in(
                                 break
             row.status = RAW_PROCESSED if messages else RAW_IGNORED
             row.processed_at = now
-            s.add(row)
+            write_changes(s, row)  # one cached UPDATE instead of a unit-of-work flush of the row
             s.flush()
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
         raise

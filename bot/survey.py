@@ -316,7 +316,7 @@ def invite_due(container: Container, *, now: dt.datetime | None = None) -> int:
     from intake.models import STATUS_ANSWERED, STATUS_CLOSED, STATUS_REPORTED
     from intake.rules import KIND_PENGADUAN
 
-    config = _configured
+    config = office_settings(container)
     if not config.invite_after_answer:
         return 0
     now = now or container.now()
@@ -348,7 +348,7 @@ def invite_quarter(container: Container, *, now: dt.datetime | None = None) -> i
     from intake import db
     from intake.models import STATUS_MERGED
 
-    config = _configured
+    config = office_settings(container)
     now = now or container.now()
     today = now.astimezone(config.timezone).date()
     first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
@@ -389,12 +389,32 @@ def quarterly_due(today: dt.date, config: SurveySettings | None = None) -> bool:
     return (today.month, today.day) in config.quarterly_dates
 
 
+def office_settings(container: Container) -> SurveySettings:
+    """Return the survey settings as the current office uses them: its code, name and timezone.
+
+    ``[survey]`` is deployment-wide; only what the citizen reads (the office's name) and the
+    office's own day (its timezone, for quarters and quarterly days) differ between offices.
+    """
+    import dataclasses
+
+    office = container.office
+    return dataclasses.replace(
+        _configured, office_code=office.code, office_name=office.name, timezone=office.calendar.timezone
+    )
+
+
 def run_scheduled(container: Container) -> dict[str, int]:
-    """The scheduler's job: invite answered complaints, and everyone on a quarterly day."""
+    """The scheduler's job, for every office in turn: invite answered complaints, and everyone on a
+    quarterly day; return the counts summed over the offices."""
     now = container.now()
-    done = {"answered": invite_due(container, now=now), "quarterly": 0}
-    if quarterly_due(now.astimezone(_configured.timezone).date()):
-        done["quarterly"] = invite_quarter(container, now=now)
+    done = {"answered": 0, "quarterly": 0}
+    # Each office's citizens are invited by that office, in its name (invite_due and
+    # invite_quarter select on container.office), so the job enters every office once.
+    for office in container.offices.values():
+        with container.using_office(office):
+            done["answered"] += invite_due(container, now=now)
+            if quarterly_due(now.astimezone(office.calendar.timezone).date()):
+                done["quarterly"] += invite_quarter(container, now=now)
     return done
 
 

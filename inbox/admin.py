@@ -4,6 +4,11 @@ Only the ``manage_users`` permission (the admin role) opens them; anyone else ge
 Every change (account created, role changed, disabled, enabled, password reset) is written to
 the access log as ``<action>#<user id>[:<role>]``, beside the views of personal data it already
 holds; logins are there too (``login``), which is where "last login" comes from.
+
+In a province deployment an office's administrator sees and manages the staff of their office
+only (another office's account is a 404, as a record of another office is) and adds staff to it;
+the province's administrators (``User.office == "*"``) see everyone and choose each account's
+office when creating it or later (``/users/<id>/office``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ log = logging.getLogger("aduan.inbox.admin")
 PERMISSION = "manage_users"
 LOG_PAGE_SIZE = 50
 #: Access-log ``what`` values written by this module (the viewer names them).
-ACTIONS = ("user_add", "user_role", "user_disable", "user_enable", "user_password")
-_ADMIN_WHAT = re.compile(r"^(?P<action>[a-z_]+)#(?P<uid>\d+)(?::(?P<role>[a-z_]+))?$")
+ACTIONS = ("user_add", "user_role", "user_disable", "user_enable", "user_password", "user_office")
+#: ``<action>#<user id>[:<role, or the new office of user_office>]``
+_ADMIN_WHAT = re.compile(r"^(?P<action>[a-z_]+)#(?P<uid>\d+)(?::(?P<role>[a-z0-9_*]+))?$")
 
 _log = AccessLog.__table__.c  # type: ignore[attr-defined]
 
@@ -78,11 +84,34 @@ def last_logins(s: Session) -> dict[int, dt.datetime]:
     return {int(uid): at for uid, at in rows}
 
 
-def staff_rows(s: Session, now: dt.datetime) -> list[dict[str, Any]]:
-    """Return every staff account with its role, office (when the model has one), last login, lock."""
+def staff_clause(container: Container, admin: User) -> Any:
+    """Return a WHERE clause for the accounts ``admin`` sees: every account for the province's
+    administrators (and in a deployment of one office), else the staff of their office."""
+    offices = auth.visible_offices(container, admin)
+    if offices is None:
+        return sa.true()
+    return sa.or_(*(auth.staff_clause(container, code) for code in offices))
+
+
+def may_manage(container: Container, admin: User, target: User) -> bool:
+    """Tell whether ``admin`` sees and manages ``target`` (else the account is a 404 for them)."""
+    offices = auth.visible_offices(container, admin)
+    return offices is None or any(auth.works_for(container, target, code) for code in offices)
+
+
+def office_names(container: Container, lang: str) -> dict[str, str]:
+    """Return stored ``User.office`` value → what the page shows (the office's name)."""
+    names = {"": container.primary.name, roles.PROVINCE: i18n.t("admin.province", lang)}
+    names |= {code: office.name for code, office in container.offices.items()}
+    return names
+
+
+def staff_rows(s: Session, now: dt.datetime, where: Any = None) -> list[dict[str, Any]]:
+    """Return the staff accounts (those ``where`` selects, else all) with role, office, last login, lock."""
     logins = last_logins(s)
     out = []
-    for user in s.exec(select(User).order_by(User.username)):  # type: ignore[arg-type]
+    query = select(User) if where is None else select(User).where(where)
+    for user in s.exec(query.order_by(User.username)):  # type: ignore[arg-type]
         assert user.id is not None
         locked = user.locked_until is not None and _aware(user.locked_until) > now
         out.append(
@@ -136,11 +165,23 @@ def build_router(container: Container) -> APIRouter:
         request: Request, admin: User, *, error: str | None = None, done: str | None = None, status: int = 200
     ) -> Response:
         with db.session(container.engine) as s:
-            rows = staff_rows(s, container.now())
+            rows = staff_rows(s, container.now(), staff_clause(container, admin))
+        province = auth.is_province_wide(admin)
+        lang = auth.current_session(request).lang
+        names = office_names(container, lang)
+        # What a province administrator may choose: the primary ("" as stored), the others, the province.
+        choices = [("", container.primary.name)] + [
+            (code, office.name)
+            for code, office in container.offices.items()
+            if code != container.primary.code
+        ]
         context = {
             "rows": rows,
             "roles": list(roles.ROLES),
-            "has_office": "office" in User.model_fields,
+            "has_office": True,
+            "office_names": names,
+            "may_move": province and len(container.offices) > 1,
+            "office_choices": [*choices, (roles.PROVINCE, names[roles.PROVINCE])],
             "error": error,
             "done": done,
             "me": admin,
@@ -161,17 +202,36 @@ def build_router(container: Container) -> APIRouter:
         username: Annotated[str, Form(max_length=64)],
         role: Annotated[str, Form(max_length=32)],
         full_name: Annotated[str, Form(max_length=200)] = "",
+        office: Annotated[str, Form(max_length=32)] = "",
     ) -> Response:
-        """Create an account with a generated password, shown once."""
+        """Create an account with a generated password, shown once.
+
+        A province administrator chooses its office (``""`` the primary, a code, ``*`` the
+        province); an office's administrator adds staff to their own office only.
+        """
         admin = _guard(request)
         if isinstance(admin, Response):
             return admin
+        office = office.strip()
+        if not auth.is_province_wide(admin):
+            home = auth.home_office(container, admin).code
+            if office and office not in roles.stored_codes(home, container.primary.code):
+                return users_page(
+                    request, admin, error="you can add staff to your own office only", status=403
+                )
+            office = admin.office
         password = auth.generate_password()
         now = container.now()
         try:
             with db.write_session(container.engine) as s:
                 user = auth.create_user(
-                    s, username=username.strip(), role=role, password=password, full_name=full_name.strip()
+                    s,
+                    username=username.strip(),
+                    role=role,
+                    password=password,
+                    full_name=full_name.strip(),
+                    office=office,
+                    known_offices=list(container.offices),
                 )
                 _audit(s, admin=admin, action="user_add", target=user, now=now, role=role)
         except ValueError as exc:
@@ -186,11 +246,15 @@ def build_router(container: Container) -> APIRouter:
         now = container.now()
         with db.write_session(container.engine) as s:
             target = s.get(User, user_id)
-            if target is None:
+            # Another office's account is "no such account": not told that it exists.
+            if target is None or not may_manage(container, admin, target):
                 return users_page(request, admin, error="no such account", status=404)
-            if target.id == admin.id and action in ("user_role", "user_disable"):
+            if target.id == admin.id and action in ("user_role", "user_disable", "user_office"):
                 return users_page(
-                    request, admin, error="you cannot change your own role or disable yourself", status=409
+                    request,
+                    admin,
+                    error="you cannot change your own role or office or disable yourself",
+                    status=409,
                 )
             try:
                 result = apply(target)
@@ -204,7 +268,11 @@ def build_router(container: Container) -> APIRouter:
                 action=action,
                 target=target,
                 now=now,
-                role=target.role if action == "user_role" else "",
+                role=target.role
+                if action == "user_role"
+                else target.office
+                if action == "user_office"
+                else "",
             )
         if isinstance(result, str):  # a new password: shown once, never stored in clear
             return _password_page(request, target, result, created=False)
@@ -216,8 +284,28 @@ def build_router(container: Container) -> APIRouter:
 
         def apply(target: User) -> None:
             target.role = roles.check_role(role)
+            roles.check_office(target.role, target.office, list(container.offices))  # "*" needs its roles
 
         return _change(request, user_id, "user_role", apply)
+
+    @router.post("/users/{user_id}/office", dependencies=[Depends(check_csrf)])
+    def change_office(
+        request: Request, user_id: int, office: Annotated[str, Form(max_length=32)]
+    ) -> Response:
+        """Move an account to another office (``""`` the primary, a code, ``*`` the province).
+
+        Only the province's administrators: an office's administrator manages one office.
+        """
+        admin = _guard(request)
+        if isinstance(admin, Response):
+            return admin
+        if not auth.is_province_wide(admin):
+            return page(request, "admin_forbidden.html", {}, status_code=403)
+
+        def apply(target: User) -> None:
+            target.office = roles.check_office(target.role, office.strip(), list(container.offices))
+
+        return _change(request, user_id, "user_office", apply)
 
     @router.post("/users/{user_id}/disable", dependencies=[Depends(check_csrf)])
     def disable(request: Request, user_id: int) -> Response:

@@ -5,6 +5,11 @@ A form submission is turned into the JSON ``channels/web.py`` parses and goes th
 same rules apply (a submission without a name is a *saran*, R5b; a late one too, R3). Nothing on
 these pages shows personal data: the status page and Open311 show the record's state only.
 Open311 GeoReport v2: https://wiki.open311.org/GeoReport_v2/
+
+In a province deployment every request acts for the office whose host name it was addressed to
+(``[office] hosts`` of a profile, read as ``bot.routing`` reads it: from ``X-Forwarded-Host``
+behind a proxy with ``trust_proxy``, else from the public base URL), else for the primary office:
+that office's name, catalogue, calendar and tracking prefix, and only its records.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import secrets
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -47,6 +54,7 @@ from intake.models import (
     Complaint,
     Message,
 )
+from intake.office import OfficeProfile
 
 log = logging.getLogger("aduan.public")
 
@@ -112,6 +120,34 @@ class PublicForm:
         self.max_bytes = int(container.settings.section("storage").get("max_attachment_bytes", 10_485_760))
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def office_at(self, request: Request) -> OfficeProfile:
+        """Return the office a request is addressed to: the one whose ``hosts`` name its host, else
+        the primary office (a deployment of one office: always that office).
+
+        The host is that of the URL ``bot.routing`` reads for an inbound payload (``public_url``:
+        the proxy's ``X-Forwarded-Host`` only with ``trust_proxy``), so the form shown and the
+        record filed from it are always of the same office.
+        """
+        offices = self.container.offices
+        if len(offices) == 1:
+            return self.container.primary
+        url = public_url(
+            request, self.container.settings.public_base_url, self.container.settings.trust_proxy
+        )
+        host = (urlsplit(url).hostname or "").lower()
+        for office in offices.values():
+            if host and host in office.hosts:
+                return office
+        return self.container.primary
+
+    def records_of(self, office: OfficeProfile) -> Any:
+        """Return a WHERE clause for the complaints of ``office``: its code; for the primary office
+        also records of a code no profile has (filed before the office had one, ``office_of``)."""
+        if office.code != self.container.primary.code:
+            return Complaint.office == office.code
+        others = [code for code in self.container.offices if code != office.code]
+        return col(Complaint.office).not_in(others) if others else sa.true()
 
     def new_token(self) -> str:
         """Return a signed one-submission token; its nonce becomes the submission id."""
@@ -252,9 +288,8 @@ def _validate(form: dict[str, str], *, today: dt.date, services: set[str], probl
     return errors
 
 
-def _open311_request(complaint: Complaint, container: Container) -> dict[str, Any]:
+def _open311_request(complaint: Complaint, office: OfficeProfile) -> dict[str, Any]:
     """One service request in GeoReport v2 shape, without personal data (no description, no contact)."""
-    office = container.office
     service = office.service(complaint.service_code)
     tz = office.calendar.timezone
     # R4: the answer is due by the end of the due date, office time.
@@ -286,12 +321,17 @@ def build_router(container: Container) -> APIRouter:
     """Return the public routes: /lapor, /status, /open311/v2/…"""
     router = APIRouter(tags=["public"])
     pf = PublicForm(container)
-    office = container.office
+
+    def receive_for(office: OfficeProfile, raw: RawRequest) -> Any:
+        # In the worker thread, so the office is entered where the pipeline runs.
+        with container.using_office(office):
+            return receive(container, "web", raw, verify=False)
 
     @router.get("/lapor", response_class=HTMLResponse, include_in_schema=False)
     def lapor_form(request: Request) -> HTMLResponse:
-        """Show the complaint form."""
-        return pf.form_page(request)
+        """Show the complaint form of the office the request is addressed to."""
+        with container.using_office(pf.office_at(request)):
+            return pf.form_page(request)
 
     @router.get("/lapor/public.css", include_in_schema=False)
     def public_css() -> Response:
@@ -305,6 +345,12 @@ def build_router(container: Container) -> APIRouter:
     @router.post("/lapor", response_class=HTMLResponse, include_in_schema=False)
     async def lapor_submit(request: Request) -> HTMLResponse:
         """Take a form submission through the pipeline and show the tracking number and due date."""
+        office = pf.office_at(request)
+        with container.using_office(office):
+            return await submit_for(request, office)
+
+    async def submit_for(request: Request, office: OfficeProfile) -> HTMLResponse:
+        """File a submission for ``office`` (entered by the caller): its catalogue, calendar, prefix."""
         data = await request.form(max_files=pf.max_files + 2, max_fields=30)
         fields = {
             k: str(data.get(k) or "").strip()
@@ -365,7 +411,7 @@ def build_router(container: Container) -> APIRouter:
             url=public_url(request, container.settings.public_base_url, container.settings.trust_proxy),
         )
         try:
-            receipt = await run_in_threadpool(receive, container, "web", raw, verify=False)
+            receipt = await run_in_threadpool(receive_for, office, raw)
         except DatabaseUnavailable:
             return pf.page(
                 request,
@@ -405,7 +451,17 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, nomor: str = "") -> HTMLResponse:
-        """Look up a record by tracking number: status, due date, public answer; no personal data."""
+        """Look up a record by tracking number: status, due date, public answer; no personal data.
+
+        Only the records of the office the request is addressed to: another office's number is
+        "not found" as an unknown one is, so the page tells nothing about other offices.
+        """
+        office = pf.office_at(request)
+        with container.using_office(office):
+            return status_for(request, office, nomor)
+
+    def status_for(request: Request, office: OfficeProfile, nomor: str) -> HTMLResponse:
+        """Render the status page of ``office`` (entered by the caller)."""
         number = nomor.strip().upper()
         if not number:
             return pf.page(request, "status.html", nomor="", found=None)
@@ -419,7 +475,9 @@ def build_router(container: Container) -> APIRouter:
                 message="Terlalu banyak pencarian dari alamat ini. Silakan coba lagi dalam satu jam.",
             )
         with db.session(container.engine) as s:
-            complaint = s.exec(select(Complaint).where(Complaint.tracking_number == number)).first()
+            complaint = s.exec(
+                select(Complaint).where(Complaint.tracking_number == number, pf.records_of(office))
+            ).first()
             merged_into = (
                 s.get(Complaint, complaint.merged_into_id) if complaint and complaint.merged_into_id else None
             )
@@ -442,8 +500,9 @@ def build_router(container: Container) -> APIRouter:
         )
 
     @router.get("/open311/v2/services.json", tags=["open311"])
-    def open311_services() -> list[dict[str, Any]]:
+    def open311_services(request: Request) -> list[dict[str, Any]]:
         """GeoReport v2 service list: the office's service catalogue."""
+        office = pf.office_at(request)
         return [
             {
                 "service_code": s.code,
@@ -459,6 +518,7 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/open311/v2/requests.json", tags=["open311"], response_model=None)
     def open311_requests(
+        request: Request,
         service_request_id: str = "",
         service_code: str = "",
         start_date: str = "",
@@ -466,8 +526,9 @@ def build_router(container: Container) -> APIRouter:
         status: str = "",
     ) -> JSONResponse | list[dict[str, Any]]:
         """GeoReport v2 request list (90 days by default, at most 1000), without personal data."""
+        office = pf.office_at(request)
         tz = office.calendar.timezone
-        query = select(Complaint).where(Complaint.office == office.code)
+        query = select(Complaint).where(pf.records_of(office))
         if service_request_id:
             ids = [i.strip().upper() for i in service_request_id.split(",") if i.strip()]
             query = query.where(col(Complaint.tracking_number).in_(ids))
@@ -490,17 +551,20 @@ def build_router(container: Container) -> APIRouter:
                     query = query.where(col(Complaint.status).in_(OPEN311_CLOSED))
         query = query.order_by(col(Complaint.received_at).desc()).limit(1000)
         with db.session(container.engine) as s:
-            return [_open311_request(c, container) for c in s.exec(query).all()]
+            return [_open311_request(c, office) for c in s.exec(query).all()]
 
     @router.get("/open311/v2/requests/{request_id}.json", tags=["open311"], response_model=None)
-    def open311_request(request_id: str) -> JSONResponse | list[dict[str, Any]]:
-        """GeoReport v2 single request (a list of one, as the standard says)."""
+    def open311_request(request: Request, request_id: str) -> JSONResponse | list[dict[str, Any]]:
+        """GeoReport v2 single request (a list of one, as the standard says); another office's is 404."""
+        office = pf.office_at(request)
         with db.session(container.engine) as s:
             complaint = s.exec(
-                select(Complaint).where(Complaint.tracking_number == request_id.upper())
+                select(Complaint).where(
+                    Complaint.tracking_number == request_id.upper(), pf.records_of(office)
+                )
             ).first()
-            if complaint is None or complaint.office != office.code:
+            if complaint is None:
                 return _open311_error(404, f"no service request {request_id}")
-            return [_open311_request(complaint, container)]
+            return [_open311_request(complaint, office)]
 
     return router

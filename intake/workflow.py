@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from channels.urns import urn_scheme
 from intake import rules
@@ -499,9 +499,16 @@ def approve_apip(session: Session, complaint: Complaint, *, actor: User, now: dt
 
 
 def superior_of(
-    session: Session, user: User | None, *, ladder: Sequence[str] = DEFAULT_LADDER
+    session: Session,
+    user: User | None,
+    *,
+    ladder: Sequence[str] = DEFAULT_LADDER,
+    offices: Sequence[str] | None = None,
 ) -> User | None:
-    """Return the direct superior: ``superior_id`` if set, else someone with the next role up the ladder."""
+    """Return the direct superior: ``superior_id`` if set, else someone with the next role up the ladder.
+
+    ``offices``: the ``User.office`` values the superior must have (``staff_offices``); None: any.
+    """
     if user is None:
         return None
     if user.superior_id is not None:
@@ -509,20 +516,36 @@ def superior_of(
         if boss is not None and boss.is_active:
             return boss
     if user.role not in ladder:
-        return first_with_role(session, ladder[0]) if ladder else None
+        return first_with_role(session, ladder[0], offices) if ladder else None
     idx = list(ladder).index(user.role)
     for role in ladder[idx + 1 :]:
-        found = first_with_role(session, role)
+        found = first_with_role(session, role, offices)
         if found is not None:
             return found
     return None
 
 
-def first_with_role(session: Session, role: str) -> User | None:
-    """Return the first active user with ``role`` (lowest id), if any."""
-    return session.exec(
-        select(User).where(User.role == role, User.is_active == True).order_by(User.id)  # type: ignore[arg-type]  # noqa: E712
-    ).first()
+def first_with_role(session: Session, role: str, offices: Sequence[str] | None = None) -> User | None:
+    """Return the first active user with ``role`` (lowest id) among the staff whose ``User.office``
+    is one of ``offices`` (None: anyone, as in a deployment of one office), if any."""
+    query = select(User).where(User.role == role, User.is_active == True)  # type: ignore[arg-type]  # noqa: E712
+    if offices is not None:
+        query = query.where(col(User.office).in_(list(offices)))
+    return session.exec(query.order_by(User.id)).first()  # type: ignore[arg-type]
+
+
+def staff_offices(complaint: Complaint, holder: User | None) -> tuple[str, ...]:
+    """Return the ``User.office`` values of the staff of the complaint's office, as far as known here.
+
+    A member of staff is stored with their office's code, or with ``""`` for the primary office
+    (``intake.roles``). Which code is the primary's is the container's knowledge, not this
+    module's: ``""`` counts when the holder is stored with it (the inbox lets staff handle only
+    their office's records, so the record is the primary office's). Callers that know the primary
+    code pass ``roles.stored_codes(complaint.office, primary)`` as ``offices`` instead.
+    """
+    if holder is not None and holder.office == "":
+        return (complaint.office, "")
+    return (complaint.office,)
 
 
 def escalate(
@@ -533,12 +556,24 @@ def escalate(
     now: dt.datetime,
     note: str | None = None,
     ladder: Sequence[str] = DEFAULT_LADDER,
+    offices: Sequence[str] | None = None,
 ) -> User | None:
-    """Hand the complaint one level up the ladder (R7a); return the new assignee, None at the top."""
+    """Hand the complaint one level up the ladder (R7a); return the new assignee, None at the top.
+
+    The new assignee is of the complaint's office (``offices``: its staff's ``User.office`` values;
+    by default ``staff_offices``), unless the holder's own ``superior_id`` names someone.
+    """
     _require("escalate", actor)
     _ensure_workable(complaint, "escalation")
     holder = session.get(User, complaint.assignee_id) if complaint.assignee_id else actor
-    target = superior_of(session, holder, ladder=ladder) if holder else first_with_role(session, ladder[0])
+    # Only the complaint's own office's staff: never a head of another office of the province.
+    if offices is None:
+        offices = staff_offices(complaint, holder)
+    target = (
+        superior_of(session, holder, ladder=ladder, offices=offices)
+        if holder
+        else first_with_role(session, ladder[0], offices)
+    )
     if target is None or target.id == complaint.assignee_id:
         record_event(
             session,
@@ -680,13 +715,16 @@ def report_up(
     actor: User | None,
     now: dt.datetime,
     ladder: Sequence[str] = DEFAULT_LADDER,
+    offices: Sequence[str] | None = None,
 ) -> User | None:
-    """R8: report the result to the direct superior; return who it was reported to."""
+    """R8: report the result to the direct superior (of the complaint's office); return who it was."""
     _require("report_up", actor)
     if complaint.status != STATUS_ANSWERED:
         raise TransitionError(f"report after answering the citizen (R8); the record is {complaint.status}")
     holder = actor or (session.get(User, complaint.assignee_id) if complaint.assignee_id else None)
-    boss = superior_of(session, holder, ladder=ladder)
+    if offices is None:
+        offices = staff_offices(complaint, holder)
+    boss = superior_of(session, holder, ladder=ladder, offices=offices)
     _move(
         session,
         complaint,
