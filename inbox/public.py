@@ -123,7 +123,7 @@ class PublicForm:
 
     def office_at(self, request: Request) -> OfficeProfile:
         """Return the office a request is addressed to: the one whose ``hosts`` name its host, else
-        the primary office (a deployment of one office: always that office).
+        the office the process acts for (``ADUAN_OFFICE``, else the primary office), as in routing.
 
         The host is that of the URL ``bot.routing`` reads for an inbound payload (``public_url``:
         the proxy's ``X-Forwarded-Host`` only with ``trust_proxy``), so the form shown and the
@@ -131,7 +131,7 @@ class PublicForm:
         """
         offices = self.container.offices
         if len(offices) == 1:
-            return self.container.primary
+            return self.container.office
         url = public_url(
             request, self.container.settings.public_base_url, self.container.settings.trust_proxy
         )
@@ -139,7 +139,7 @@ class PublicForm:
         for office in offices.values():
             if host and host in office.hosts:
                 return office
-        return self.container.primary
+        return self.container.office
 
     def records_of(self, office: OfficeProfile) -> Any:
         """Return a WHERE clause for the complaints of ``office``: its code; for the primary office

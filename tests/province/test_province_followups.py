@@ -251,5 +251,5 @@ def test_manual_escalation_picks_a_superior_of_the_complaint_office(
         with container.using_office("bdg"):
             bdg = complaint(s, container, received=now, urn="tel:+6281234500082").tracking_number
     assert _escalate(container, app, "pwk_officer", pwk).username == "pwk_head"
-    # Bandung's officer: its section head, not Purwakarta's head (created first, a lower id).
+    # Bandung's officer: the next role up in Bandung (its own section head).
     assert _escalate(container, app, "bdg_officer", bdg).username == "bdg_section_head"
