@@ -32,7 +32,7 @@ from inbox.auth import can, check_csrf, require_page
 from inbox.canned import render as render_canned
 from inbox.i18n import translator
 from inbox.models import AccessLog
-from intake import db
+from intake import db, roles
 from intake.ingest import file_complaint, record_event
 from intake.models import Complaint, Contact, Event, Message, Reporter, User
 from intake.rules import KINDS
@@ -755,13 +755,15 @@ def apply_action(
     if action == "change_kind":
         return wf.change_kind(session, complaint, kind=field("kind"), reason=field("reason") or "", **kw)
     if action == "escalate":
-        return wf.escalate(session, complaint, note=field("note"), **kw)
+        staff = roles.stored_codes(complaint.office, container.primary.code)  # its office's superiors
+        return wf.escalate(session, complaint, note=field("note"), offices=staff, **kw)
     if action == "request_apip":
         return wf.request_apip(session, complaint, note=field("note") or "", **kw)
     if action == "approve_apip":
         return wf.approve_apip(session, complaint, **kw)
     if action == "report_up":
-        return wf.report_up(session, complaint, **kw)
+        staff = roles.stored_codes(complaint.office, container.primary.code)
+        return wf.report_up(session, complaint, offices=staff, **kw)
     if action == "transition":
         return wf.transition(session, complaint, to=field("to"), note=field("note"), **kw)
     if action == "close":

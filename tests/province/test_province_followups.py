@@ -253,3 +253,17 @@ def test_manual_escalation_picks_a_superior_of_the_complaint_office(
     assert _escalate(container, app, "pwk_officer", pwk).username == "pwk_head"
     # Bandung's officer: the next role up in Bandung (its own section head).
     assert _escalate(container, app, "bdg_officer", bdg).username == "bdg_section_head"
+
+
+def test_manual_escalation_finds_the_primary_office_head_however_its_office_is_stored(
+    container: Container, app: FastAPI, staff: dict[str, User]
+) -> None:
+    """Staff of the primary office may be stored with its code or with "" (the default)."""
+    add_user(container, "pwk_officer_coded", roles.OFFICER, "pwk")
+    with db.write_session(container.engine) as s:
+        head = s.get(User, staff["pwk_head"].id)
+        assert head is not None
+        head.office = ""  # the head as `aduan user add` stores the primary office's staff
+        s.add(head)
+        pwk = complaint(s, container, received=container.now(), urn="tel:+6281234500083").tracking_number
+    assert _escalate(container, app, "pwk_officer_coded", pwk).username == "pwk_head"
