@@ -39,21 +39,37 @@ def _seed(engine: sa.Engine, settings: config_mod.Settings) -> None:
         received = dt.datetime.fromtimestamp(rng.uniform(start, end), dt.UTC)
         kind = "saran" if rng.random() < 0.2 else "pengaduan"
         answered = received + dt.timedelta(days=rng.uniform(1, 30)) if rng.random() < 0.85 else None
-        rows.append({
-            "office": office.code, "tracking_number": f"PWK-2026-{i + 1:06d}", "year": 2026, "seq": i + 1,
-            "kind": kind, "reasons": "", "channel": rng.choice(channels), "contact_urn": None,
-            "anonymous": False, "text": "Saran perbaikan layanan nomor " + str(i),
-            "service_code": rng.choice(services), "problem_type": rng.choice(problems),
-            "received_at": received, "due_date": cal.due_date(received, 14),
-            "status": "answered" if answered and kind == "pengaduan" else "received",
-            "track": rng.choice(["internal", "agency", None]),
-            "answered_at": answered if kind == "pengaduan" else None,
-            "created_at": received, "updated_at": received,
-        })
+        rows.append(
+            {
+                "office": office.code,
+                "tracking_number": f"PWK-2026-{i + 1:06d}",
+                "year": 2026,
+                "seq": i + 1,
+                "kind": kind,
+                "reasons": "",
+                "channel": rng.choice(channels),
+                "contact_urn": None,
+                "anonymous": False,
+                "text": "Saran perbaikan layanan nomor " + str(i),
+                "service_code": rng.choice(services),
+                "problem_type": rng.choice(problems),
+                "received_at": received,
+                "due_date": cal.due_date(received, 14),
+                "status": "answered" if answered and kind == "pengaduan" else "received",
+                "track": rng.choice(["internal", "agency", None]),
+                "answered_at": answered if kind == "pengaduan" else None,
+                "created_at": received,
+                "updated_at": received,
+            }
+        )
     responses = [
         {
-            "office": office.code, "service_code": rng.choice(services), "channel": "sms", "via": "chat",
-            "period": "2026-Q1", "submitted_at": dt.datetime.fromtimestamp(rng.uniform(start, end), dt.UTC),
+            "office": office.code,
+            "service_code": rng.choice(services),
+            "channel": "sms",
+            "via": "chat",
+            "period": "2026-Q1",
+            "submitted_at": dt.datetime.fromtimestamp(rng.uniform(start, end), dt.UTC),
             **{f"u{k}": rng.randint(2, 4) for k in range(1, 10)},
         }
         for _ in range(N_RESPONSES)
@@ -119,11 +135,31 @@ def run() -> list[Row]:
 
     assert report.pengaduan + report.saran == N_COMPLAINTS
     return [
-        Row("report", f"yearly report of {N_COMPLAINTS:,} records", N_COMPLAINTS / build, "records/s",
-            "5 SQL GROUP BYs", N_COMPLAINTS / group_by,
-            note=f"{build:.2f} s vs {group_by:.2f} s; Aduan also computes R4 working days per record"),
-        Row("report", f"IKM of {N_RESPONSES:,} answers (exact)", N_RESPONSES / exact, "answers/s",
-            "float means", N_RESPONSES / floats, note="exact fractions: no float error at a grade boundary"),
-        Row("report", "XLSX export of the year (no charts)", 1 / xlsx, "files/s", "openpyxl save_workbook",
-            1 / plain, note=f"{xlsx:.2f} s vs {plain:.2f} s; reproducible zip + formula-safe cells"),
+        Row(
+            "report",
+            f"yearly report of {N_COMPLAINTS:,} records",
+            N_COMPLAINTS / build,
+            "records/s",
+            "5 SQL GROUP BYs",
+            N_COMPLAINTS / group_by,
+            note=f"{build:.2f} s vs {group_by:.2f} s; Aduan also computes R4 working days per record",
+        ),
+        Row(
+            "report",
+            f"IKM of {N_RESPONSES:,} answers (exact)",
+            N_RESPONSES / exact,
+            "answers/s",
+            "float means",
+            N_RESPONSES / floats,
+            note="exact fractions: no float error at a grade boundary",
+        ),
+        Row(
+            "report",
+            "XLSX export of the year (no charts)",
+            1 / xlsx,
+            "files/s",
+            "openpyxl save_workbook",
+            1 / plain,
+            note=f"{xlsx:.2f} s vs {plain:.2f} s; reproducible zip + formula-safe cells",
+        ),
     ]

@@ -38,12 +38,26 @@ RETRY_DELAYS = (60, 300, 900, 3600)
 LEASE_SECONDS = 300
 #: What citizens send as evidence; anything else is refused (``[storage] allowed_content_types``).
 DEFAULT_TYPES = (
-    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic",
-    "application/pdf", "text/plain", "text/vcard", "text/x-vcard",
-    "audio/ogg", "audio/mpeg", "audio/mp4", "audio/amr", "audio/aac",
-    "video/mp4", "video/3gpp",
-    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/heic",
+    "application/pdf",
+    "text/plain",
+    "text/vcard",
+    "text/x-vcard",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/amr",
+    "audio/aac",
+    "video/mp4",
+    "video/3gpp",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 )
 # Remote references a download job fetches: plain URLs, Meta media ids, Telegram file ids.
 _REMOTE = ("http://", "https://", "meta-media:", "tg-file:")
@@ -104,12 +118,18 @@ def discover(container: Container, *, limit: int = 200) -> int:
             for i, item in enumerate(items if isinstance(items, list) else []):
                 url = str(item.get("url") or "") if isinstance(item, dict) else ""
                 remote = url.startswith(_REMOTE) and not item.get("path")
-                s.add(AttachmentDownload(
-                    message_id=message.id, position=i, channel=message.channel, url=url,
-                    content_type=str(item.get("content_type") or "application/octet-stream")[:128],
-                    status=PENDING if remote else SKIPPED, next_attempt_at=now if remote else None,
-                    created_at=now,
-                ))
+                s.add(
+                    AttachmentDownload(
+                        message_id=message.id,
+                        position=i,
+                        channel=message.channel,
+                        url=url,
+                        content_type=str(item.get("content_type") or "application/octet-stream")[:128],
+                        status=PENDING if remote else SKIPPED,
+                        next_attempt_at=now if remote else None,
+                        created_at=now,
+                    )
+                )
                 created += 1
     return created
 
@@ -154,8 +174,9 @@ def download_pending(container: Container, *, limit: int = 20, client: httpx.Cli
     return len(rows)
 
 
-def _fetch(container: Container, http: httpx.Client, row: AttachmentDownload, cap: int,
-           allowed: tuple[str, ...]) -> tuple[bytes, str]:
+def _fetch(
+    container: Container, http: httpx.Client, row: AttachmentDownload, cap: int, allowed: tuple[str, ...]
+) -> tuple[bytes, str]:
     module = channels.load(row.channel)
     config = container.channel_config(row.channel)
     source = getattr(module, "media_source", None)
@@ -190,8 +211,9 @@ def _fetch(container: Container, http: httpx.Client, row: AttachmentDownload, ca
         raise _Retry(type(exc).__name__) from None
 
 
-def _download_one(container: Container, http: httpx.Client, row: AttachmentDownload, *, cap: int,
-                  allowed: tuple[str, ...]) -> None:
+def _download_one(
+    container: Container, http: httpx.Client, row: AttachmentDownload, *, cap: int, allowed: tuple[str, ...]
+) -> None:
     now = container.now()
     data: bytes | None = None
     error, final = None, False
@@ -227,8 +249,9 @@ def _download_one(container: Container, http: httpx.Client, row: AttachmentDownl
         elif final or fresh.attempts > len(RETRY_DELAYS):
             fresh.status = REJECTED if final and not (error or "").startswith("HTTP") else FAILED
             fresh.error, fresh.next_attempt_at = error, None
-            log.warning("attachment #%s of message #%s %s: %s", fresh.id, fresh.message_id, fresh.status,
-                        error)
+            log.warning(
+                "attachment #%s of message #%s %s: %s", fresh.id, fresh.message_id, fresh.status, error
+            )
         else:
             fresh.error = error
             fresh.next_attempt_at = now + dt.timedelta(seconds=RETRY_DELAYS[fresh.attempts - 1])

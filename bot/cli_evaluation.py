@@ -55,8 +55,12 @@ def report(
         steps += 2 * len(evaluation.CHART_KINDS)
     console = Console(stderr=True)
     with Progress(
-        TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task("membaca data", total=steps)
 
@@ -100,11 +104,15 @@ def survey_ikm(
     if overall is None:
         typer.echo(f"{chosen.label}: belum ada responden (no respondents)")
         return
-    typer.echo(f"{chosen.label}: IKM {overall['ikm']} ({overall['grade']}, {overall['grade_label']}), "
-               f"{overall['respondents']} responden, unsur terendah {overall['weakest']}")
+    typer.echo(
+        f"{chosen.label}: IKM {overall['ikm']} ({overall['grade']}, {overall['grade_label']}), "
+        f"{overall['respondents']} responden, unsur terendah {overall['weakest']}"
+    )
     for element in overall["elements"]:
-        typer.echo(f"  {element['code']}  NRR {element['nrr']}  indeks {element['index']:>6}  "
-                   f"{element['grade']}  {element['name']}")
+        typer.echo(
+            f"  {element['code']}  NRR {element['nrr']}  indeks {element['index']:>6}  "
+            f"{element['grade']}  {element['name']}"
+        )
     for quarter, result in data["by_quarter"].items():
         typer.echo(f"  {quarter}: IKM {result['ikm']} ({result['grade']}), {result['respondents']} responden")
 

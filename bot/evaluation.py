@@ -37,8 +37,20 @@ from intake.rules import KIND_SARAN
 FORMATS = ("xlsx", "csv", "pdf", "html")
 CHART_KINDS = ("channels", "problem_types", "on_time", "ikm")
 UNSET = "(belum diisi)"
-MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
-             "Oktober", "November", "Desember")
+MONTHS_ID = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
 
 Progress = Callable[[str], None]
 
@@ -243,8 +255,20 @@ def _ratings(session: Session, office: OfficeProfile, period: Period) -> list[ik
 
 #: The columns a report reads: plain rows instead of ORM objects halve the time of a yearly report.
 _REPORT_COLUMNS = (
-    "id", "tracking_number", "kind", "channel", "service_code", "problem_type", "suggested_problem_type",
-    "text", "received_at", "due_date", "status", "track", "assignee_id", "answered_at",
+    "id",
+    "tracking_number",
+    "kind",
+    "channel",
+    "service_code",
+    "problem_type",
+    "suggested_problem_type",
+    "text",
+    "received_at",
+    "due_date",
+    "status",
+    "track",
+    "assignee_id",
+    "answered_at",
 )
 
 
@@ -301,9 +325,7 @@ def build_report(
     component_rows = {p.code: CountRow(p.code, p.name) for p in office.problem_types}
     months = {f"{y}-{m:02d}": MonthRow(f"{y}-{m:02d}") for y, m in period.months}
     daily = period.kind == "month"
-    report.buckets = (
-        [f"{d:02d}" for d in range(1, period.end.day + 1)] if daily else list(months)
-    )
+    report.buckets = [f"{d:02d}" for d in range(1, period.end.day + 1)] if daily else list(months)
     bucket_index = {b: i for i, b in enumerate(report.buckets)}
     series: dict[str, list[int]] = {}
     working_days: list[int] = []
@@ -363,8 +385,16 @@ def build_report(
             late = answered_on > c.due_date if answered_on is not None else c.due_date < as_of
             if late:
                 report.overdue.append(
-                    OverdueRow(c.tracking_number, received_on, c.due_date, answered_on, late_days, c.status,
-                               service_label, officer)
+                    OverdueRow(
+                        c.tracking_number,
+                        received_on,
+                        c.due_date,
+                        answered_on,
+                        late_days,
+                        c.status,
+                        service_label,
+                        officer,
+                    )
                 )
     step("indeks kepuasan (IKM)")
     ratings = _ratings(session, office, period)
@@ -465,23 +495,55 @@ def tables(report: Report) -> list[Table]:
     out = [
         Table("Ringkasan", f"Laporan pengaduan {report.period.title}", ("Uraian", "Nilai"), tuple(summary)),
         Table("Kanal", "Menurut kanal (R2)", ("Kanal", *counts), _counts(report.by_channel)),
-        Table("Layanan", "Menurut jenis layanan (R5c)", ("Layanan", "Bidang", *counts),
-              _counts(report.by_service, extra="sector")),
+        Table(
+            "Layanan",
+            "Menurut jenis layanan (R5c)",
+            ("Layanan", "Bidang", *counts),
+            _counts(report.by_service, extra="sector"),
+        ),
         Table("Bidang", "Menurut bidang / sektor (R5c)", ("Bidang", *counts), _counts(report.by_sector)),
-        Table("Jenis masalah", "Pengaduan menurut jenis masalah (R5c)", ("Jenis masalah", "Pengaduan"),
-              tuple((r.label, r.pengaduan) for r in report.by_problem_type)),
-        Table("Jalur", "Pengaduan menurut jalur penyelesaian (R7)", ("Jalur", "Pengaduan"),
-              tuple((r.label, r.pengaduan) for r in report.by_track)),
-        Table("Petugas", "Pengaduan menurut petugas", ("Petugas", "Pengaduan"),
-              tuple((r.label, r.pengaduan) for r in report.by_officer)),
+        Table(
+            "Jenis masalah",
+            "Pengaduan menurut jenis masalah (R5c)",
+            ("Jenis masalah", "Pengaduan"),
+            tuple((r.label, r.pengaduan) for r in report.by_problem_type),
+        ),
+        Table(
+            "Jalur",
+            "Pengaduan menurut jalur penyelesaian (R7)",
+            ("Jalur", "Pengaduan"),
+            tuple((r.label, r.pengaduan) for r in report.by_track),
+        ),
+        Table(
+            "Petugas",
+            "Pengaduan menurut petugas",
+            ("Petugas", "Pengaduan"),
+            tuple((r.label, r.pengaduan) for r in report.by_officer),
+        ),
         Table(
             "Terlambat",
             f"Pengaduan melewati batas {report.deadline_days} hari kerja (R4)",
-            ("Nomor", "Diterima", "Batas", "Dijawab", "Terlambat (hari kerja)", "Status", "Layanan",
-             "Petugas"),
+            (
+                "Nomor",
+                "Diterima",
+                "Batas",
+                "Dijawab",
+                "Terlambat (hari kerja)",
+                "Status",
+                "Layanan",
+                "Petugas",
+            ),
             tuple(
-                (o.tracking_number, _iso(o.received_on), _iso(o.due_date), _iso(o.answered_on),
-                 o.working_days_late, o.status, o.service, o.officer)
+                (
+                    o.tracking_number,
+                    _iso(o.received_on),
+                    _iso(o.due_date),
+                    _iso(o.answered_on),
+                    o.working_days_late,
+                    o.status,
+                    o.service,
+                    o.officer,
+                )
                 for o in report.overdue
             ),
         ),
@@ -503,11 +565,27 @@ def tables(report: Report) -> list[Table]:
         Table(
             "Tren",
             "Tren bulanan",
-            ("Bulan", "Pengaduan", "Saran", "Dijawab", "Tepat waktu", "Belum dijawab, lewat batas",
-             "Responden", "IKM"),
+            (
+                "Bulan",
+                "Pengaduan",
+                "Saran",
+                "Dijawab",
+                "Tepat waktu",
+                "Belum dijawab, lewat batas",
+                "Responden",
+                "IKM",
+            ),
             tuple(
-                (m.month, m.pengaduan, m.saran, m.answered, m.on_time, m.overdue_open, m.respondents,
-                 m.ikm if m.ikm is not None else "-")
+                (
+                    m.month,
+                    m.pengaduan,
+                    m.saran,
+                    m.answered,
+                    m.on_time,
+                    m.overdue_open,
+                    m.respondents,
+                    m.ikm if m.ikm is not None else "-",
+                )
                 for m in report.trend
             ),
         ),
@@ -522,8 +600,13 @@ def tables(report: Report) -> list[Table]:
             "Evaluasi standar pelayanan (E2): isi saran",
             ("Komponen", "Nomor", "Diterima", "Layanan", "Isi saran"),
             tuple(
-                (_component_name(report, s.component), s.tracking_number, _iso(s.received_on), s.service,
-                 s.text)
+                (
+                    _component_name(report, s.component),
+                    s.tracking_number,
+                    _iso(s.received_on),
+                    s.service,
+                    s.text,
+                )
                 for s in report.saran_list
             ),
         ),
@@ -555,8 +638,21 @@ def _component_name(report: Report, code: str) -> str:
 
 # -- charts -------------------------------------------------------------------------------------
 
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+)
 
 
 def _figure(report: Report, kind: str) -> Any:
@@ -566,8 +662,12 @@ def _figure(report: Report, kind: str) -> Any:
 
     # Fixed margins: an automatic layout engine costs twice the drawing time on a busy server.
     fig = Figure(figsize=(8, 4.5), dpi=100)
-    fig.subplots_adjust(left=0.36 if kind == "problem_types" else 0.08, right=0.98, top=0.9,
-                        bottom=0.2 if kind == "channels" and len(report.buckets) > 12 else 0.12)
+    fig.subplots_adjust(
+        left=0.36 if kind == "problem_types" else 0.08,
+        right=0.98,
+        top=0.9,
+        bottom=0.2 if kind == "channels" and len(report.buckets) > 12 else 0.12,
+    )
     ax = fig.add_subplot()
     period = report.period.title
     if kind == "channels":
@@ -597,8 +697,13 @@ def _figure(report: Report, kind: str) -> Any:
         ax.bar(labels, on_time, color="#2ca02c", label=f"Dijawab ≤ {report.deadline_days} hari kerja")
         ax.bar(labels, late, bottom=on_time, color="#d62728", label="Dijawab terlambat")
         answered = [a + b for a, b in zip(on_time, late, strict=True)]
-        ax.bar(labels, [m.overdue_open for m in report.trend], bottom=answered, color="#7f7f7f",
-               label="Belum dijawab, lewat batas")
+        ax.bar(
+            labels,
+            [m.overdue_open for m in report.trend],
+            bottom=answered,
+            color="#7f7f7f",
+            label="Belum dijawab, lewat batas",
+        )
         share = report.on_time_share
         ax.set_title(f"Jawaban tepat waktu (R4) — {period}: {share if share is not None else '-'}%")
         ax.set_ylabel("Pengaduan")
@@ -614,8 +719,10 @@ def _figure(report: Report, kind: str) -> Any:
         if result:
             ax.axhline(float(result.ikm), color="#d62728", linewidth=1.2, label=f"IKM {result.ikm}")
             ax.legend(fontsize=8, loc="lower right")
-            ax.set_title(f"IKM per unsur — {period}: {result.ikm} ({result.grade.letter}), "
-                         f"{result.respondents} responden")
+            ax.set_title(
+                f"IKM per unsur — {period}: {result.ikm} ({result.grade.letter}), "
+                f"{result.respondents} responden"
+            )
         else:
             ax.set_title(f"IKM per unsur — {period}: belum ada responden")
         ax.set_ylim(0, 100)
@@ -797,7 +904,8 @@ def to_html(report: Report, *, charts: bool = True) -> bytes:
         parts.append("<tbody>")
         for row in table.rows:
             cells = "".join(
-                f'<td class="n">{esc(_plain(c))}</td>' if isinstance(c, int | Decimal)
+                f'<td class="n">{esc(_plain(c))}</td>'
+                if isinstance(c, int | Decimal)
                 else f"<td>{esc(_plain(c))}</td>"
                 for c in row
             )
@@ -809,7 +917,7 @@ def to_html(report: Report, *, charts: bool = True) -> bytes:
         parts.append("<h2>Grafik</h2>")
         for kind in CHART_KINDS:
             svg = render_chart(report, kind, "svg").decode("utf-8")
-            svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype inside HTML
+            svg = svg[svg.index("<svg") :]  # drop the XML prolog and doctype inside HTML
             parts.append(f"<figure>{svg}</figure>")
     parts.append("</body></html>")
     return "\n".join(parts).encode("utf-8")
@@ -839,8 +947,13 @@ def to_pdf(report: Report, *, charts: bool = True) -> bytes:
     pdf.cell(0, 8, f"Laporan pengaduan — {report.office_name}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 10)
     span = f"{report.period.start.isoformat()} s.d. {report.period.end.isoformat()}"
-    pdf.cell(0, 6, f"{report.period.title} ({span}), keadaan per {report.as_of.isoformat()}",
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        6,
+        f"{report.period.title} ({span}), keadaan per {report.as_of.isoformat()}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     for table in tables(report):
         pdf.ln(3)
         pdf.set_font("DejaVu", "B", 11)
@@ -867,7 +980,10 @@ CHART_FORMAT: dict[str, str | None] = {"xlsx": "png", "csv": None, "pdf": "png",
 def export(report: Report, fmt: str) -> bytes:
     """Write the report in one of FORMATS."""
     writers: dict[str, Callable[[Report], bytes]] = {
-        "xlsx": to_xlsx, "csv": to_csv, "pdf": to_pdf, "html": to_html
+        "xlsx": to_xlsx,
+        "csv": to_csv,
+        "pdf": to_pdf,
+        "html": to_html,
     }
     try:
         return writers[fmt](report)

@@ -287,8 +287,15 @@ def _beat(job_id: str, container: Container, duration: float, interval: float | 
     try:
         from bot import heartbeat
 
-        heartbeat.beat(container.engine, job_id, now=container.now(), duration=duration,
-                       interval=int(interval) if interval else None, status=status.split(":")[0],
-                       detail=status if status != "ok" else None, office=container.office.code)
+        heartbeat.beat(
+            container.engine,
+            job_id,
+            now=container.now(),
+            duration=duration,
+            interval=int(interval) if interval else None,
+            status=status.split(":")[0],
+            detail=status if status != "ok" else None,
+            office=container.office.code,
+        )
     except Exception as exc:  # the database may be down: the next run beats again
         log.warning("heartbeat of job %s not recorded: %s", job_id, type(exc).__name__)

@@ -57,8 +57,20 @@ STATUSES: dict[str, str] = {
 INBOUND_STATUSES = ("received", "receiving")
 
 #: WhatsApp message types Twilio reports in ``MessageType``; unknown ones are refused with this list.
-MESSAGE_TYPES = ("text", "image", "video", "audio", "document", "sticker", "location", "button",
-                 "interactive", "contacts", "reaction", "unsupported")
+MESSAGE_TYPES = (
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "button",
+    "interactive",
+    "contacts",
+    "reaction",
+    "unsupported",
+)
 #: Types that carry nothing a complaint can use; the payload is stored and deliberately ignored.
 IGNORED_TYPES = ("reaction", "unsupported")
 

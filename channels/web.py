@@ -15,7 +15,15 @@ from channels.urns import InvalidContact, contact_urn
 
 NAME = "web"
 FIELDS = (
-    "name", "contact", "service", "service_date", "text", "problem_type", "anonymous", "id", "attachments",
+    "name",
+    "contact",
+    "service",
+    "service_date",
+    "text",
+    "problem_type",
+    "anonymous",
+    "id",
+    "attachments",
 )
 
 

@@ -272,15 +272,21 @@ class MetaSender:
 
     def payload(self, out: OutboundMessage) -> dict[str, Any]:
         """Return the JSON body for ``out``: free text, or an approved template outside the window."""
-        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                "to": urn_path(out.to).lstrip("+")}
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": urn_path(out.to).lstrip("+"),
+        }
         template = out.extra.get("meta_template")
         if template:
             params = [{"type": "text", "text": str(v)} for v in out.extra.get("template_parameters", [])]
             body["type"] = "template"
             language = out.extra.get("language", self.language)
-            body["template"] = {"name": template, "language": {"code": language},
-                                "components": [{"type": "body", "parameters": params}] if params else []}
+            body["template"] = {
+                "name": template,
+                "language": {"code": language},
+                "components": [{"type": "body", "parameters": params}] if params else [],
+            }
         else:
             body["type"] = "text"
             body["text"] = {"body": out.text, "preview_url": False}
@@ -296,8 +302,10 @@ class MetaSender:
             raise TemporaryFailure(f"Graph API unreachable: {type(exc).__name__}") from None
         if response.status_code == 429 or response.status_code >= 500:
             retry = response.headers.get("retry-after")
-            raise TemporaryFailure(f"Graph API {response.status_code}",
-                                   retry_after=float(retry) if retry and retry.isdigit() else None)
+            raise TemporaryFailure(
+                f"Graph API {response.status_code}",
+                retry_after=float(retry) if retry and retry.isdigit() else None,
+            )
         try:
             data = response.json()
         except ValueError:
@@ -335,7 +343,7 @@ def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str
         token = config.secret(META_ACCESS_TOKEN_ENV)
         base = str(config.table.get("graph_base_url") or DEFAULT_GRAPH_BASE_URL).rstrip("/")
         headers = {"Authorization": f"Bearer {token}"}
-        response = client.get(f"{base}/{url[len(META_MEDIA_SCHEME):]}", headers=headers)
+        response = client.get(f"{base}/{url[len(META_MEDIA_SCHEME) :]}", headers=headers)
         response.raise_for_status()
         return str(response.json()["url"]), headers
     return twilio_media_source(url, config)
@@ -345,6 +353,6 @@ def twilio_media_source(url: str, config: Any) -> tuple[str, dict[str, str]]:
     """Return a Twilio media URL (pointed at ``api_base_url`` when set) with HTTP Basic credentials."""
     base = config.table.get("api_base_url")
     if base and url.startswith("https://api.twilio.com"):
-        url = str(base).rstrip("/") + url[len("https://api.twilio.com"):]
+        url = str(base).rstrip("/") + url[len("https://api.twilio.com") :]
     pair = f"{config.secret(_twilio.ACCOUNT_SID_ENV)}:{config.secret(_twilio.AUTH_TOKEN_ENV)}"
     return url, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}

@@ -31,8 +31,9 @@ TWILIO_CHANNELS = ("sms", "whatsapp")
 
 def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
     with db.write_session(container.engine) as s:
-        record_rejection(session=s, channel=channel, reason=reason, body=raw.body, status_code=status,
-                         now=container.now())
+        record_rejection(
+            session=s, channel=channel, reason=reason, body=raw.body, status_code=status, now=container.now()
+        )
 
 
 def apply_statuses(
@@ -42,8 +43,14 @@ def apply_statuses(
     matched = 0
     with db.write_session(container.engine) as s:
         for update in updates:
-            row = outbox.update_status(s, channel=channels, provider_id=update.provider_id,
-                                       status=update.status, now=container.now(), error=update.error)
+            row = outbox.update_status(
+                s,
+                channel=channels,
+                provider_id=update.provider_id,
+                status=update.status,
+                now=container.now(),
+                error=update.error,
+            )
             matched += row is not None
     return matched
 
@@ -138,8 +145,9 @@ def build_router(container: Container) -> APIRouter:
             try:
                 code, reason = await run_in_threadpool(cloud_post, container, raw)
             except DatabaseUnavailable:
-                return JSONResponse({"error": "database unavailable"}, status_code=503,
-                                    headers={"Retry-After": "10"})
+                return JSONResponse(
+                    {"error": "database unavailable"}, status_code=503, headers={"Retry-After": "10"}
+                )
             if code == 200:
                 return JSONResponse({"status": "ok"})
             return JSONResponse({"error": reason if code != 403 else "invalid signature"}, status_code=code)

@@ -177,13 +177,7 @@ def list_complaints(
             query.q, personal=personal, anonymous=anonymous, how=how, scope=list(where), first=offset + limit
         )
         where.append(found)
-    stmt = (
-        select(Complaint)
-        .where(*where)
-        .order_by(_c.due_date, _c.id)
-        .offset(offset)
-        .limit(limit)
-    )
+    stmt = select(Complaint).where(*where).order_by(_c.due_date, _c.id).offset(offset).limit(limit)
     return list(session.exec(stmt).all())
 
 

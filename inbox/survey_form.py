@@ -161,15 +161,28 @@ def build_router(container: Container) -> APIRouter:
         missing = tuple(code for code in ikm.ELEMENT_CODES if code not in chosen)
         if missing:
             numbers = ", ".join(code[1:] for code in missing)
-            page = render(container, token=token, message=f"Mohon jawab pertanyaan nomor {numbers}.",
-                          error=True, chosen=chosen, missing=missing, comment=comment)
+            page = render(
+                container,
+                token=token,
+                message=f"Mohon jawab pertanyaan nomor {numbers}.",
+                error=True,
+                chosen=chosen,
+                missing=missing,
+                comment=comment,
+            )
             return HTMLResponse(page, status_code=400)
         with db.write_session(container.engine) as s:
             fresh = s.get(survey.SurveyInvitation, invitation.id)
             assert fresh is not None
             try:
-                survey.submit(s, fresh, scores=[chosen[c] for c in ikm.ELEMENT_CODES], comment=comment,
-                              via=survey.VIA_WEB, now=now)
+                survey.submit(
+                    s,
+                    fresh,
+                    scores=[chosen[c] for c in ikm.ELEMENT_CODES],
+                    comment=comment,
+                    via=survey.VIA_WEB,
+                    now=now,
+                )
             except survey.SurveyClosed:
                 return closed("done")
         return HTMLResponse(render(container, message=survey.THANKS, show_form=False))

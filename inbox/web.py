@@ -310,8 +310,7 @@ def build_router(container: Container) -> APIRouter:
                     log_access(w, user=user, complaint=None, what="search", via="web", now=now)
             names = staff_names(s)
         left = {
-            c.id: queries.working_days_left(c, office=container.office_of(c.office), now=now)
-            for c in rows
+            c.id: queries.working_days_left(c, office=container.office_of(c.office), now=now) for c in rows
         }
         return {
             "query": query,
@@ -631,7 +630,7 @@ def attachment_response(path: Path, *, content_type: str, filename: str) -> Resp
     inline = any(head.startswith(m) for m in magic) and (ctype != "image/webp" or head[8:12] == b"WEBP")
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:100] or "lampiran"
     disposition = (
-        f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; "
+        f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
         f"filename*=UTF-8''{quote(filename[:100])}"
     )
     return FileResponse(

@@ -129,8 +129,10 @@ class InvalidRating(ValueError):
 
 def round_half_up(value: Fraction | Decimal | float | int, places: int) -> Decimal:
     """Round a figure the way the regulation's tables do (half up), to ``places`` decimals."""
-    exact = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else Decimal(
-        str(value)
+    exact = (
+        Decimal(value.numerator) / Decimal(value.denominator)
+        if isinstance(value, Fraction)
+        else Decimal(str(value))
     )
     return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 

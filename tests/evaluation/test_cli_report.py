@@ -47,12 +47,17 @@ def test_e1_report_command_writes_the_xlsx_and_charts(seeded_config: Path, tmp_p
     code, out, _ = run(capsys, *args, "--charts", str(tmp_path / "charts"))
     assert code == 0
     assert "5 pengaduan, 2 saran" in out
-    summary = {r[0]: r[1] for r in load_workbook(io.BytesIO(target.read_bytes()))["Ringkasan"].iter_rows(
-        min_row=3, values_only=True)}
+    summary = {
+        r[0]: r[1]
+        for r in load_workbook(io.BytesIO(target.read_bytes()))["Ringkasan"].iter_rows(
+            min_row=3, values_only=True
+        )
+    }
     assert summary["Pengaduan diterima"] == 5
     assert summary["Belum dijawab, lewat batas waktu"] == 1
     assert sorted(p.name for p in (tmp_path / "charts").iterdir())[:2] == [
-        "2026-11-channels.png", "2026-11-channels.svg"
+        "2026-11-channels.png",
+        "2026-11-channels.svg",
     ]
     first = target.read_bytes()
     assert run(capsys, *args)[0] == 0
@@ -95,9 +100,19 @@ def test_e1_report_files_are_identical_across_processes(seeded_config: Path, tmp
         target = tmp_path / f"r{seed}.pdf"
         env = dict(os.environ, PYTHONHASHSEED=seed, ADUAN_CONFIG=str(seeded_config))
         code = "from bot.cli import main; main()"
-        args = ["report", "--period", "2026-11", "--format", "pdf", "-o", str(target), "--as-of",
-                "2026-11-30"]
-        subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=ROOT, env=env,
-                       capture_output=True)
+        args = [
+            "report",
+            "--period",
+            "2026-11",
+            "--format",
+            "pdf",
+            "-o",
+            str(target),
+            "--as-of",
+            "2026-11-30",
+        ]
+        subprocess.run(
+            [sys.executable, "-c", code, *args], check=True, cwd=ROOT, env=env, capture_output=True
+        )
         outputs.append(target.read_bytes())
     assert outputs[0] == outputs[1]

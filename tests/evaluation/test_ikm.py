@@ -28,8 +28,14 @@ def test_e1_ikm_of_three_respondents_computed_by_hand() -> None:
     assert (result.grade.letter, result.grade.label) == ("B", "Baik")
     nrr = {e.element.code: e.nrr_shown for e in result.elements}
     assert nrr == {
-        "U1": Decimal("3.667"), "U2": Decimal("3.333"), "U3": Decimal("2.333"), "U4": Decimal("4.000"),
-        "U5": Decimal("3.333"), "U6": Decimal("3.667"), "U7": Decimal("4.000"), "U8": Decimal("3.000"),
+        "U1": Decimal("3.667"),
+        "U2": Decimal("3.333"),
+        "U3": Decimal("2.333"),
+        "U4": Decimal("4.000"),
+        "U5": Decimal("3.333"),
+        "U6": Decimal("3.667"),
+        "U7": Decimal("4.000"),
+        "U8": Decimal("3.000"),
         "U9": Decimal("3.333"),
     }
     # NRR tertimbang = NRR × 1/9: U1 3.667/9 = 0.407
@@ -59,8 +65,16 @@ def test_e1_ikm_exactly_on_the_c_boundary_and_just_below() -> None:
 @pytest.mark.parametrize(
     ("value", "letter"),
     [
-        ("100", "A"), ("88.31", "A"), ("88.30", "B"), ("88.305", "A"), ("88.304", "B"), ("76.61", "B"),
-        ("76.60", "C"), ("65.00", "C"), ("64.99", "D"), ("25", "D"),
+        ("100", "A"),
+        ("88.31", "A"),
+        ("88.30", "B"),
+        ("88.305", "A"),
+        ("88.304", "B"),
+        ("76.61", "B"),
+        ("76.60", "C"),
+        ("65.00", "C"),
+        ("64.99", "D"),
+        ("25", "D"),
     ],
 )
 def test_e1_grade_boundaries_of_the_regulation(value: str, letter: str) -> None:
@@ -101,8 +115,17 @@ def test_e1_ikm_per_quarter_and_per_service() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("4", 4), (" 3. ", 3), ("2)", 2), ("Empat", 4), ("5", None), ("0", None), ("bagus", None), ("", None),
-     ("34", None)],
+    [
+        ("4", 4),
+        (" 3. ", 3),
+        ("2)", 2),
+        ("Empat", 4),
+        ("5", None),
+        ("0", None),
+        ("bagus", None),
+        ("", None),
+        ("34", None),
+    ],
 )
 def test_e1_chat_answer_is_one_digit_from_one_to_four(text: str, value: int | None) -> None:
     assert ikm.parse_answer(text) == value

@@ -32,40 +32,106 @@ def _seed(container: Container) -> None:
         s.add(officer)
         s.flush()
         # Mon 2 Nov → answered Fri 6 Nov: 4 working days, on time
-        c1 = complaint(s, container, received=at("2026-11-02"), channel="sms", urn="tel:+6281234500041",
-                       service="pbg", problem_type="waktu", answered=at("2026-11-06", 14))
+        c1 = complaint(
+            s,
+            container,
+            received=at("2026-11-02"),
+            channel="sms",
+            urn="tel:+6281234500041",
+            service="pbg",
+            problem_type="waktu",
+            answered=at("2026-11-06", 14),
+        )
         c1.track, c1.assignee_id = "internal", officer.id
         # Tue 3 Nov, due Mon 23 Nov → answered Wed 25 Nov: 16 working days, 2 late
-        c2 = complaint(s, container, received=at("2026-11-03"), channel="whatsapp",
-                       urn="whatsapp:+6281234500042", service="nib", problem_type="prosedur",
-                       answered=at("2026-11-25", 9))
+        c2 = complaint(
+            s,
+            container,
+            received=at("2026-11-03"),
+            channel="whatsapp",
+            urn="whatsapp:+6281234500042",
+            service="nib",
+            problem_type="prosedur",
+            answered=at("2026-11-25", 9),
+        )
         c2.track, c2.assignee_id = "agency", officer.id
         # Wed 4 Nov, due Tue 24 Nov, never answered: overdue by 4 working days on 30 Nov
-        complaint(s, container, received=at("2026-11-04"), channel="email", urn="mailto:warga@example.test",
-                  service="reklame", problem_type="biaya")
+        complaint(
+            s,
+            container,
+            received=at("2026-11-04"),
+            channel="email",
+            urn="mailto:warga@example.test",
+            service="reklame",
+            problem_type="biaya",
+        )
         # Mon 23 Nov and Mon 30 Nov 23:30 (still November in Jakarta): open, not yet due
-        complaint(s, container, received=at("2026-11-23"), channel="web", urn="tel:+6281234500044",
-                  service="pbg", problem_type=None)
-        complaint(s, container, received=at("2026-11-30", 23), channel="phone", urn="tel:+6281234500045",
-                  service=None, problem_type="kompetensi")
+        complaint(
+            s,
+            container,
+            received=at("2026-11-23"),
+            channel="web",
+            urn="tel:+6281234500044",
+            service="pbg",
+            problem_type=None,
+        )
+        complaint(
+            s,
+            container,
+            received=at("2026-11-30", 23),
+            channel="phone",
+            urn="tel:+6281234500045",
+            service=None,
+            problem_type="kompetensi",
+        )
         # saran (no name, R5b): grouped for E2 by the component the words suggest
-        complaint(s, container, received=at("2026-11-10"), channel="sms", urn="tel:+6281234500046",
-                  name=None, text=SARAN_TOILET, service=None, problem_type=None)
-        complaint(s, container, received=at("2026-11-20"), channel="whatsapp", urn="whatsapp:+6281234500047",
-                  name=None, text=SARAN_SYARAT, service="pbg", problem_type=None)
+        complaint(
+            s,
+            container,
+            received=at("2026-11-10"),
+            channel="sms",
+            urn="tel:+6281234500046",
+            name=None,
+            text=SARAN_TOILET,
+            service=None,
+            problem_type=None,
+        )
+        complaint(
+            s,
+            container,
+            received=at("2026-11-20"),
+            channel="whatsapp",
+            urn="whatsapp:+6281234500047",
+            name=None,
+            text=SARAN_SYARAT,
+            service="pbg",
+            problem_type=None,
+        )
         # outside the period: 31 Oct, and 1 Dec 00:30 Jakarta (still 30 Nov in UTC)
         complaint(s, container, received=at("2026-10-30"), urn="tel:+6281234500048")
-        complaint(s, container, received=dt.datetime(2026, 12, 1, 0, 30, tzinfo=at("2026-12-01").tzinfo),
-                  urn="tel:+6281234500049")
+        complaint(
+            s,
+            container,
+            received=dt.datetime(2026, 12, 1, 0, 30, tzinfo=at("2026-12-01").tzinfo),
+            urn="tel:+6281234500049",
+        )
         for scores, day in (
             ((4, 4, 3, 4, 3, 4, 4, 3, 4), "2026-11-09"),
             ((3, 3, 2, 4, 3, 3, 4, 3, 3), "2026-11-12"),
             ((4, 3, 2, 4, 4, 4, 4, 3, 3), "2026-11-27"),
             ((1, 1, 1, 1, 1, 1, 1, 1, 1), "2026-10-28"),  # October: not in the period
         ):
-            s.add(SurveyResponse(office=container.office.code, service_code="pbg", channel="sms", via="chat",
-                                 period="x", submitted_at=at(day),
-                                 **{f"u{i + 1}": v for i, v in enumerate(scores)}))
+            s.add(
+                SurveyResponse(
+                    office=container.office.code,
+                    service_code="pbg",
+                    channel="sms",
+                    via="chat",
+                    period="x",
+                    submitted_at=at(day),
+                    **{f"u{i + 1}": v for i, v in enumerate(scores)},
+                )
+            )
 
 
 def _report(container: Container, period: str = "2026-11") -> evaluation.Report:
@@ -99,7 +165,10 @@ def test_e1_e2_report_of_a_month_has_the_right_counts_in_the_xlsx(container: Con
 
     channels = {row[0]: row[1:] for row in _sheet(data, "Kanal")}
     assert channels == {
-        "SMS": (1, 1, 2), "WhatsApp": (1, 1, 2), "Email": (1, 0, 1), "Formulir web": (1, 0, 1),
+        "SMS": (1, 1, 2),
+        "WhatsApp": (1, 1, 2),
+        "Email": (1, 0, 1),
+        "Formulir web": (1, 0, 1),
         "Telepon": (1, 0, 1),
     }
     services = {row[0]: row[2:] for row in _sheet(data, "Layanan")}
@@ -112,7 +181,9 @@ def test_e1_e2_report_of_a_month_has_the_right_counts_in_the_xlsx(container: Con
     assert problems["Produk pelayanan"] == 0
     assert problems["(belum diisi)"] == 1
     assert dict(_sheet(data, "Jalur")) == {
-        "Internal DPMPTSP (R7a)": 1, "Tim teknis / perangkat daerah (R7b)": 1, "(belum diisi)": 3
+        "Internal DPMPTSP (R7a)": 1,
+        "Tim teknis / perangkat daerah (R7b)": 1,
+        "(belum diisi)": 3,
     }
     assert dict(_sheet(data, "Petugas")) == {"(belum diisi)": 3, "Budi Santoso": 2}
     overdue = _sheet(data, "Terlambat")
@@ -131,7 +202,8 @@ def test_e1_e2_report_of_a_month_has_the_right_counts_in_the_xlsx(container: Con
     assert sum(components.values()) == 2
     saran = _sheet(data, "Daftar saran")
     assert [(r[0], r[4]) for r in saran] == [
-        ("Persyaratan", SARAN_SYARAT), ("Sarana, prasarana, dan/atau fasilitas", SARAN_TOILET)
+        ("Persyaratan", SARAN_SYARAT),
+        ("Sarana, prasarana, dan/atau fasilitas", SARAN_TOILET),
     ]
     # no personal data of citizens in a report
     text = data.decode("latin-1")
@@ -142,7 +214,9 @@ def test_e1_quarter_report_trend_is_month_by_month(container: Container) -> None
     _seed(container)
     report = _report(container, "2026-Q4")
     assert [(m.month, m.pengaduan, m.saran, m.respondents) for m in report.trend] == [
-        ("2026-10", 1, 0, 1), ("2026-11", 5, 2, 3), ("2026-12", 1, 0, 0)
+        ("2026-10", 1, 0, 1),
+        ("2026-11", 5, 2, 3),
+        ("2026-12", 1, 0, 0),
     ]
     assert report.trend[0].ikm == Decimal("25.00")
     assert report.trend[2].ikm is None
@@ -195,7 +269,7 @@ def test_e1_pdf_and_html_carry_the_numbers(container: Container) -> None:
     page = evaluation.to_html(report).decode("utf-8")
     assert "<script" not in page
     assert page.count("<svg") == 4
-    assert "<td>IKM (PermenPANRB 14/2017)</td><td class=\"n\">85.19</td>" in page
+    assert '<td>IKM (PermenPANRB 14/2017)</td><td class="n">85.19</td>' in page
 
 
 def test_e1_csv_rows_start_with_their_table(container: Container) -> None:
@@ -215,9 +289,13 @@ def test_period_must_be_a_month_quarter_or_year(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "start", "end"),
-    [("2026-11", "2026-11-01", "2026-11-30"), ("2026-Q4", "2026-10-01", "2026-12-31"),
-     ("2026-q1", "2026-01-01", "2026-03-31"), ("2026", "2026-01-01", "2026-12-31"),
-     ("2028-02", "2028-02-01", "2028-02-29")],
+    [
+        ("2026-11", "2026-11-01", "2026-11-30"),
+        ("2026-Q4", "2026-10-01", "2026-12-31"),
+        ("2026-q1", "2026-01-01", "2026-03-31"),
+        ("2026", "2026-01-01", "2026-12-31"),
+        ("2028-02", "2028-02-01", "2028-02-29"),
+    ],
 )
 def test_period_bounds(text: str, start: str, end: str) -> None:
     period = evaluation.parse_period(text)
@@ -227,8 +305,16 @@ def test_period_bounds(text: str, start: str, end: str) -> None:
 def test_e2_saran_text_is_never_a_spreadsheet_formula(container: Container) -> None:
     evil = '=HYPERLINK("http://evil.example.test","klik")\x07'
     with db.write_session(container.engine) as s:
-        complaint(s, container, received=at("2026-11-10"), urn="tel:+6281234500061", name=None, text=evil,
-                  service=None, problem_type=None)
+        complaint(
+            s,
+            container,
+            received=at("2026-11-10"),
+            urn="tel:+6281234500061",
+            name=None,
+            text=evil,
+            service=None,
+            problem_type=None,
+        )
     report = _report(container)
     wb = load_workbook(io.BytesIO(evaluation.to_xlsx(report, charts=False)))
     cell = wb["Daftar saran"]["E3"]

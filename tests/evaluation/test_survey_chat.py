@@ -154,8 +154,14 @@ def test_e1_quarterly_invitations_reach_everyone_of_the_quarter_once(container: 
     with db.write_session(container.engine) as s:
         complaint(s, container, received=at("2026-10-05"), urn="tel:+6281234500021")
         complaint(s, container, received=at("2026-11-05"), urn="tel:+6281234500021", channel="sms")
-        complaint(s, container, received=at("2026-11-20"), urn="whatsapp:+6281234500022", channel="whatsapp",
-                  name=None)  # a saran: its sender was served too
+        complaint(
+            s,
+            container,
+            received=at("2026-11-20"),
+            urn="whatsapp:+6281234500022",
+            channel="whatsapp",
+            name=None,
+        )  # a saran: its sender was served too
         complaint(s, container, received=at("2026-09-30"), urn="tel:+6281234500023")  # last quarter
     assert survey.quarterly_due(clock.now.date())
     assert survey.run_scheduled(container) == {"answered": 0, "quarterly": 2}
@@ -197,8 +203,14 @@ def test_e1_survey_through_the_twilio_webhook_pipeline(
     urn = f"tel:{sender}" if channel == "sms" else sender
     _invite(container, channel, urn)
     for i, text in enumerate(["Ya", "9", *map(str, RATINGS), "Mantap"]):
-        form = {"MessageSid": f"SM{channel}{i:030d}", "AccountSid": "AC" + "0" * 32, "From": sender, "To": to,
-                "Body": text, "NumMedia": "0"}
+        form = {
+            "MessageSid": f"SM{channel}{i:030d}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": sender,
+            "To": to,
+            "Body": text,
+            "NumMedia": "0",
+        }
         headers = {"content-type": "application/x-www-form-urlencoded"}
         raw = RawRequest(body=urlencode(form).encode(), headers=headers)
         assert receive(container, channel, raw, verify=False).status == 200

@@ -290,7 +290,15 @@ def test_e1_purge_clears_survey_contacts_and_comments_of_purged_records(
                     comment=f"Terima kasih, saya {PEOPLE[n][0]}",
                     period="2026-Q1",
                     submitted_at=clock.now,
-                    u1=3, u2=3, u3=3, u4=3, u5=3, u6=3, u7=3, u8=3, u9=3,
+                    u1=3,
+                    u2=3,
+                    u3=3,
+                    u4=3,
+                    u5=3,
+                    u6=3,
+                    u7=3,
+                    u8=3,
+                    u9=3,
                 )
             )
         return row

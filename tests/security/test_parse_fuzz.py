@@ -185,23 +185,57 @@ def test_mutated_fixtures_parse_or_raise_unsupported(channel: str, data: st.Data
 
 #: (channel, fixture, path to replace, new value, the reason UnsupportedPayload must give)
 WRONG_SHAPES = [
-    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "messages", 1), None,
-     "entry[0].changes[0].value.messages[1] must be an object, not null"),
-    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "contacts", 0), "x",
-     "entry[0].changes[0].value.contacts[0] must be an object, not a string"),
+    (
+        "whatsapp",
+        "cloud_message__multi.json",
+        ("entry", 0, "changes", 0, "value", "messages", 1),
+        None,
+        "entry[0].changes[0].value.messages[1] must be an object, not null",
+    ),
+    (
+        "whatsapp",
+        "cloud_message__multi.json",
+        ("entry", 0, "changes", 0, "value", "contacts", 0),
+        "x",
+        "entry[0].changes[0].value.contacts[0] must be an object, not a string",
+    ),
     ("whatsapp", "cloud_message__multi.json", ("entry", 0), None, "entry[0] must be an object, not null"),
-    ("whatsapp", "cloud_message__multi.json", ("entry", 0, "changes", 0, "value", "messages", 0, "text"),
-     [1], "entry[0].changes[0].value.messages[0].text must be an object, not a list"),
-    ("instagram", "message__text.json", ("entry", 0, "messaging", 0), None,
-     "entry[0].messaging[0] must be an object, not null"),
-    ("instagram", "message__text.json", ("entry", 0, "messaging", 0, "sender"), "1122",
-     "entry[0].messaging[0].sender must be an object, not a string"),
-    ("telegram", "message__contact.json", ("message", "from", "first_name"), 7,
-     "message.from.first_name must be a string, not a number"),
-    ("telegram", "message__contact.json", ("message", "reply_to_message"), "17",
-     "message.reply_to_message must be an object, not a string"),
-    ("telegram", "message__text.json", ("message", "date"), 10**20,
-     "message.date is not a Unix timestamp"),
+    (
+        "whatsapp",
+        "cloud_message__multi.json",
+        ("entry", 0, "changes", 0, "value", "messages", 0, "text"),
+        [1],
+        "entry[0].changes[0].value.messages[0].text must be an object, not a list",
+    ),
+    (
+        "instagram",
+        "message__text.json",
+        ("entry", 0, "messaging", 0),
+        None,
+        "entry[0].messaging[0] must be an object, not null",
+    ),
+    (
+        "instagram",
+        "message__text.json",
+        ("entry", 0, "messaging", 0, "sender"),
+        "1122",
+        "entry[0].messaging[0].sender must be an object, not a string",
+    ),
+    (
+        "telegram",
+        "message__contact.json",
+        ("message", "from", "first_name"),
+        7,
+        "message.from.first_name must be a string, not a number",
+    ),
+    (
+        "telegram",
+        "message__contact.json",
+        ("message", "reply_to_message"),
+        "17",
+        "message.reply_to_message must be an object, not a string",
+    ),
+    ("telegram", "message__text.json", ("message", "date"), 10**20, "message.date is not a Unix timestamp"),
 ]
 
 
