@@ -58,6 +58,7 @@ def import_file_hook(container: Container, session: Session, result: IngestResul
         reporter_name=inbound.sender_name if inbound is not None else None,
         actor="import:email",
         messages=[stored],
+        contact=result.contact,  # ingest has it already: no second lookup per mail
     )
     return True
 

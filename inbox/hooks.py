@@ -11,7 +11,7 @@ import contextlib
 import importlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,22 +34,28 @@ def _unavailable() -> Answer:
     return _json(503, {"error": "database unavailable, retry later"}, {"Retry-After": "10"})
 
 
-def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
-    """Return the URL the provider called: the configured public base, or what the proxy says.
+def called_url(
+    path: str, headers: Mapping[str, str], scheme: str, base_url: str, trust_proxy: bool
+) -> str | None:
+    """Return the URL the provider called, from the configured public base or what the proxy says.
 
     X-Forwarded-Proto/Host are honoured only with ``trust_proxy``: otherwise anyone could make a
-    signature computed for another host look valid.
+    signature computed for another host look valid. None when neither says (use the request's URL).
     """
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if trust_proxy and request.headers.get("x-forwarded-host"):
-        proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
-        host = request.headers["x-forwarded-host"].split(",")[0].strip()
+    if trust_proxy and headers.get("x-forwarded-host"):
+        proto = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = headers["x-forwarded-host"].split(",")[0].strip()
         return f"{proto}://{host}{path}"
     if base_url:
         base = urlsplit(base_url)
-        prefix = base.path.rstrip("/")
-        return f"{base.scheme}://{base.netloc}{prefix}{path}"
-    return str(request.url)
+        return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{path}"
+    return None
+
+
+def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
+    """Return the URL the provider called (see ``called_url``) for a framework request."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return called_url(path, request.headers, request.url.scheme, base_url, trust_proxy) or str(request.url)
 
 
 async def raw_request(request: Request, container: Container) -> RawRequest:
@@ -196,27 +202,15 @@ def _raw_from_scope(scope: Any, body: bytes, container: Container) -> RawRequest
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     query_string = scope.get("query_string", b"").decode("latin-1")
     path = scope["path"] + (f"?{query_string}" if query_string else "")
+    scheme, settings = scope.get("scheme", "http"), container.settings
     return RawRequest(
         body=body,
         headers=headers,
-        url=_public_url(path, headers, scope, container.settings),
+        url=called_url(path, headers, scheme, settings.public_base_url, settings.trust_proxy)
+        or f"{scheme}://{headers.get('host', 'localhost')}{path}",
         method=scope["method"],
         query=dict(parse_qsl(query_string, keep_blank_values=True)),
     )
-
-
-def _public_url(path: str, headers: dict[str, str], scope: Any, settings: Any) -> str:
-    """``public_url`` for an ASGI scope (the same rules: see there)."""
-    base_url, trust_proxy = settings.public_base_url, settings.trust_proxy
-    if trust_proxy and headers.get("x-forwarded-host"):
-        proto = headers.get("x-forwarded-proto", scope.get("scheme", "http")).split(",")[0].strip()
-        host = headers["x-forwarded-host"].split(",")[0].strip()
-        return f"{proto}://{host}{path}"
-    if base_url:
-        base = urlsplit(base_url)
-        return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{path}"
-    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-    return f"{scope.get('scheme', 'http')}://{host}{path}"
 
 
 async def _send(send: Any, answer: Answer) -> None:

@@ -503,9 +503,14 @@ def file_complaint(
     problem_type: str | None = None,
     actor: str = "system",
     messages: list[Message] | None = None,
+    contact: Contact | None = None,
 ) -> Complaint:
-    """Apply R3/R4/R5 and create the record: the only function that creates complaints."""
+    """Apply R3/R4/R5 and create the record: the only function that creates complaints.
+
+    ``contact`` is the row of ``contact_urn`` when the caller has it (``IngestResult.contact``).
+    """
     return _file_complaint(
+        contact=contact,
         session=session,
         office=office,
         channel=channel,
