@@ -196,9 +196,10 @@ class GroupCommitWriter:
             for _, future in group:
                 future.set_exception(error)
             return
-        except Exception:
+        except Exception as exc:
             if len(group) == 1:
-                log.exception("could not store a %s payload", group[0][0].channel)
+                # The type only: the error's text would carry the payload's values into the log.
+                log.error("could not store a %s payload (%s)", group[0][0].channel, type(exc).__name__)
                 group[0][1].set_exception(DatabaseUnavailable("payload could not be stored"))
                 return
             # One bad row must not fail its neighbours: store them one by one to find it.
@@ -259,9 +260,10 @@ class Drainer:
                 self.processed += drain(self.container, stop=self._stop, yield_to=writer)
             except DatabaseUnavailable:
                 time.sleep(1.0)  # the database is down: the next kick or poll tries again
-            except Exception:
-                # Never let the thread die silently: log (no personal data) and keep serving.
-                log.exception("drainer failed; retrying on the next kick")
+            except Exception as exc:
+                # Never let the thread die silently, and log only the type: a database error's text
+                # carries the statement's parameters (message text, numbers), kept out of logs.
+                log.error("drainer failed (%s); retrying on the next kick", type(exc).__name__)
                 time.sleep(1.0)
 
 
