@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.bootstrap import Container
+from bot.dialogue_text import BULAN
 from intake import db
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, OVERDUE, PROGRESS_NOTICE
 from intake.models import Complaint, User
@@ -251,20 +252,7 @@ def settings_of(container: Container, office: OfficeProfile | None = None) -> Al
 
 # -- words ---------------------------------------------------------------------------------------
 
-_MONTHS = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
+_MONTHS = BULAN  # Indonesian month names: one list for the whole bot
 
 
 def tanggal(day: dt.date) -> str:

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import channels
+from bot.dialogue_text import BULAN
 from intake import ikm
 from intake.ikm import IkmResult
 from intake.models import STATUS_MERGED, Complaint, User
@@ -37,20 +38,7 @@ from intake.rules import KIND_SARAN
 FORMATS = ("xlsx", "csv", "pdf", "html")
 CHART_KINDS = ("channels", "problem_types", "on_time", "ikm")
 UNSET = "(belum diisi)"
-MONTHS_ID = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
+MONTHS_ID = BULAN  # Indonesian month names: one list for the whole bot
 
 Progress = Callable[[str], None]
 
