@@ -487,6 +487,15 @@ def _reporter_for(session: Session, contact: Contact, name: str | None, anonymou
     return reporter.id
 
 
+def _message_complaint_update(_ins: Any) -> Any:
+    table = Message.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("message_id"))
+        .values(complaint_id=sa.bindparam("complaint_id"))
+    )
+
+
 def file_complaint(
     *,
     session: Session,
@@ -509,53 +518,6 @@ def file_complaint(
 
     ``contact`` is the row of ``contact_urn`` when the caller has it (``IngestResult.contact``).
     """
-    return _file_complaint(
-        contact=contact,
-        session=session,
-        office=office,
-        channel=channel,
-        contact_urn=contact_urn,
-        text=text,
-        received_at=received_at,
-        now=now,
-        reporter_name=reporter_name,
-        anonymous=anonymous,
-        service=service,
-        service_date=service_date,
-        problem_type=problem_type,
-        actor=actor,
-        messages=messages,
-    )
-
-
-def _message_complaint_update(_ins: Any) -> Any:
-    table = Message.__table__  # type: ignore[attr-defined]
-    return (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("message_id"))
-        .values(complaint_id=sa.bindparam("complaint_id"))
-    )
-
-
-def _file_complaint(
-    *,
-    session: Session,
-    office: OfficeProfile,
-    channel: str,
-    contact_urn: str | None,
-    text: str,
-    received_at: dt.datetime,
-    now: dt.datetime,
-    reporter_name: str | None,
-    anonymous: bool,
-    service: str | None,
-    service_date: dt.date | None,
-    problem_type: str | None,
-    actor: str,
-    messages: list[Message] | None,
-    contact: Contact | None = None,
-) -> Complaint:
-    """``file_complaint``, given the sender's contact row when the caller has it already."""
     received_on = office.calendar.local_date(received_at)
     classification = rules.classify(
         name=reporter_name,
@@ -704,7 +666,7 @@ def ingest(
     contact = _touch_contact(session, message.sender, now, name)
     complaint = None
     if message.complete:
-        complaint = _file_complaint(
+        complaint = file_complaint(
             session=session,
             office=office,
             channel=message.channel,
