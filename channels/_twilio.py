@@ -10,6 +10,7 @@ Courier serves its Twilio-style channels from one handler.
 from __future__ import annotations
 
 import functools
+import hmac
 import json
 import logging
 from collections.abc import Mapping
@@ -86,33 +87,45 @@ class StatusUpdate:
 
 def form(raw: RawRequest) -> dict[str, str]:
     """Decode a form-encoded Twilio body (UTF-8) into single values; raise UnsupportedPayload."""
-    if len(raw.body) <= _FORM_CACHE_BYTES:
-        return dict(_cached_form(raw.body))  # a copy: the cached one is shared
-    return _form(raw.body)
-
-
-#: Bodies up to this size are parsed once: the pipeline reads the same body for its idempotency
-#: key and then parses it (a Twilio form is ~1 KB; larger ones are not kept in the cache).
-_FORM_CACHE_BYTES = 16384
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_form(body: bytes) -> dict[str, str]:
-    return _form(body)
-
-
-def _form(body: bytes) -> dict[str, str]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnsupportedPayload(f"body is not UTF-8: {exc}") from exc
-    if not text.strip():
+    if not raw.body.strip():
         raise UnsupportedPayload("empty body: a Twilio webhook posts a form with MessageSid")
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        pairs = _pairs(raw.body)
+    except UnicodeDecodeError as exc:
+        raise UnsupportedPayload(f"body is not UTF-8: {exc}") from exc
     except ValueError as exc:
         raise UnsupportedPayload(f"body is not form-encoded: {exc}") from exc
     return dict(pairs)
+
+
+#: Bodies up to this size are decoded once: the signature check, the idempotency key and the parser
+#: all read the same body (a Twilio form is ~1 KB; larger ones are not kept in the cache).
+_FORM_CACHE_BYTES = 16384
+
+
+def _pairs(body: bytes) -> tuple[tuple[str, str], ...]:
+    """The body's fields in order, strictly parsed; UnicodeDecodeError or ValueError when it is not a form."""
+    if len(body) <= _FORM_CACHE_BYTES:
+        return _cached_pairs(body)
+    return _parse_pairs(body)
+
+
+def _parse_pairs(body: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+
+
+_cached_pairs = functools.lru_cache(maxsize=32)(_parse_pairs)
+
+
+class _Values(dict[str, list[str]]):
+    """Every value of every field, as twilio's validator reads a framework's multi-dict (``getall``).
+
+    A plain dict would cost the validator two caught AttributeErrors per field before it falls back
+    to ``[value]``, and would sign only the last of a repeated field.
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
 
 
 def external_id(raw: RawRequest) -> str:
@@ -126,22 +139,33 @@ def external_id(raw: RawRequest) -> str:
 
 def verify(raw: RawRequest, auth_token: str) -> None:
     """Raise SignatureError unless ``X-Twilio-Signature`` matches the public URL and the form."""
-    from twilio.request_validator import RequestValidator, compare
-
     given = raw.header(SIGNATURE_HEADER)
     if not given:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     try:
-        params: Mapping[str, str] = dict(parse_qsl(raw.body.decode("utf-8"), keep_blank_values=True))
+        pairs = _pairs(raw.body)
     except UnicodeDecodeError:
         raise SignatureError("body is not UTF-8, cannot be a signed Twilio form") from None
-    validator = RequestValidator(auth_token)
+    except ValueError:
+        # Not a strict form (the parser will say why with a 400): sign what a lenient reader sees.
+        pairs = tuple(parse_qsl(raw.body.decode("utf-8"), keep_blank_values=True))
+    params = _Values()
+    for name, value in pairs:
+        params.setdefault(name, []).append(value)
+    validator = _validator(auth_token)
     # Twilio signs the exact URL it called: check that first (one HMAC); the library's full check
     # (the URL with and without its port, two more HMACs) runs only when that does not match.
-    if compare(validator.compute_signature(raw.url, params), given):
+    if hmac.compare_digest(validator.compute_signature(raw.url, params).encode(), given.encode()):
         return
     if not validator.validate(raw.url, params, given):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the URL and body")
+
+
+@functools.lru_cache(maxsize=64)
+def _validator(auth_token: str) -> Any:
+    from twilio.request_validator import RequestValidator
+
+    return RequestValidator(auth_token)
 
 
 def _urn(scheme: str, value: str, field: str) -> str:
