@@ -3,8 +3,13 @@
 The shape of python-telegram-bot's ``ConversationHandler`` (states, one handler per state that
 returns the next state, fallbacks that work in any state), but keyed by the sender's URN and kept
 in the database, so SMS, WhatsApp, Telegram, Instagram and X DMs share it, and a restart or a
-second web process loses nothing. One ``dialogue_draft`` row per sender is locked for the length of
-a message's transaction, so two processes handling two messages of the same sender make one draft.
+second web process loses nothing. One ``dialogue_draft`` row per office and sender (a citizen who
+writes to two offices of a province has two conversations) is locked for the length of a message's
+transaction, so two processes handling two messages of the same sender make one draft.
+
+Lock order on PostgreSQL: the sender's ``contact`` row, then the draft. The message path takes them
+so (ingest stamps the contact, then the dialogue upserts the draft) and ``file_stale_drafts`` does
+too; the opposite order in one of them deadlocks the two when a citizen writes as the draft is filed.
 
 The dialogue never creates a complaint itself: it calls ``intake.ingest.file_complaint`` (R3, R4,
 R5 and the tracking number) and sends replies only through ``bot.outbox.enqueue``.
@@ -28,7 +33,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from bot import dialogue_text as txt
 from bot.dateparse import parse_date
 from intake import db, rules
-from intake.ingest import file_complaint, loaded, record_event, run, write_changes
+from intake.ingest import contact_for, file_complaint, loaded, record_event, run, write_changes
 from intake.models import (
     STATUS_CLOSED,
     STATUS_IN_FOLLOW_UP,
@@ -62,13 +67,19 @@ STATES = (IDLE, ASK_WHAT, ASK_SERVICE, ASK_NAME, ASK_DATE, CONFIRM, EDIT)
 
 
 class DialogueDraft(SQLModel, table=True):
-    """The conversation state of one sender: the report being gathered and the flood counters."""
+    """The conversation of one sender with one office: the report being gathered, the flood counters."""
 
     __tablename__ = "dialogue_draft"
-    __table_args__ = (sa.Index("ix_dialogue_draft_state_inbound", "state", "last_inbound_at"),)
+    __table_args__ = (
+        # sender first: a lookup by sender alone (every office's drafts of a citizen) uses it too
+        sa.UniqueConstraint("sender_urn", "office", name="uq_dialogue_draft_sender_office"),
+        sa.Index("ix_dialogue_draft_state_inbound", "state", "last_inbound_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    sender_urn: str = Field(max_length=255, unique=True)
+    #: The office written to (its code); "" only for a draft older than offices whose office was unknown.
+    office: str = Field(default="", max_length=32)
+    sender_urn: str = Field(max_length=255)
     channel: str = Field(max_length=32)
     state: str = Field(default=IDLE, max_length=16)
     language: str = Field(default="id", max_length=8)
@@ -353,7 +364,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     """Take one new chat message through the conversation of its sender; always handles it."""
     message = result.message
     conf = dialogue_settings(container)
-    draft, latest_id = _lock_draft(session, message, now)
+    draft, latest_id = _lock_draft(session, container.office.code, message, now)
     text = (message.text or "").strip()
     if text.startswith("/start"):  # Telegram's first message of a chat is a command, not a report
         text = text[len("/start") :].strip()
@@ -403,6 +414,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
 def _draft_upsert(ins: Any) -> Any:
     table = DialogueDraft.__table__  # type: ignore[attr-defined]
     stmt = ins(table).values(
+        office=sa.bindparam("office"),
         sender_urn=sa.bindparam("sender_urn"),
         channel=sa.bindparam("channel"),
         state=IDLE,
@@ -418,28 +430,33 @@ def _draft_upsert(ins: Any) -> Any:
         flood_notified=False,
         updated_at=sa.bindparam("now", type_=table.c.updated_at.type),
     )
-    # The newest complaint of the sender comes along (NULL: none), so a first message, which
-    # looks for a complaint to reopen or mention, needs no query of its own when there is none.
+    # The newest complaint of the sender at this office comes along (NULL: none), so a first
+    # message, which looks for a complaint to reopen or mention, needs no query of its own then.
     c = Complaint.__table__  # type: ignore[attr-defined]
-    latest = sa.select(sa.func.max(c.c.id)).where(c.c.contact_urn == sa.bindparam("sender_urn"))
+    latest = sa.select(sa.func.max(c.c.id)).where(
+        c.c.contact_urn == sa.bindparam("sender_urn"), c.c.office == sa.bindparam("office")
+    )
     # DO UPDATE (not DO NOTHING) so the one statement also returns an existing row, locked.
     return stmt.on_conflict_do_update(
-        index_elements=["sender_urn"], set_={"channel": stmt.excluded.channel}
+        index_elements=["sender_urn", "office"], set_={"channel": stmt.excluded.channel}
     ).returning(*table.c, latest.scalar_subquery().label(_LATEST_ID))
 
 
 _LATEST_ID = "latest_complaint_id_"
 
 
-def _lock_draft(session: Session, message: Message, now: dt.datetime) -> tuple[DialogueDraft, int | None]:
-    """Return the sender's draft (made when new, locked until the transaction ends), newest complaint id.
+def _lock_draft(
+    session: Session, office: str, message: Message, now: dt.datetime
+) -> tuple[DialogueDraft, int | None]:
+    """Return the sender's draft with ``office`` (made when new, locked until the transaction ends)
+    and the id of the sender's newest complaint at that office.
 
     One INSERT … ON CONFLICT DO UPDATE … RETURNING: it makes the row exactly once even when two
     processes race, and on PostgreSQL the update takes the row lock, so the second waits for the
     first to commit and then reads its draft. On SQLite the write transaction (BEGIN IMMEDIATE)
     already serialises writers. The draft answers on the channel the citizen uses now.
     """
-    params = {"sender_urn": message.sender_urn, "channel": message.channel, "now": now}
+    params = {"office": office, "sender_urn": message.sender_urn, "channel": message.channel, "now": now}
     values = run(session, "dialogue_draft", _draft_upsert, params).one()._asdict()
     latest_id = values.pop(_LATEST_ID)
     return loaded(session, DialogueDraft, values), latest_id
@@ -573,23 +590,33 @@ class LatestComplaint:
 def _latest_query(_ins: Any) -> Any:
     c = Complaint.__table__  # type: ignore[attr-defined]
     columns = (c.c.id, c.c.status, c.c.kind, c.c.tracking_number, c.c.closed_at, c.c.updated_at)
-    return sa.select(*columns).where(c.c.contact_urn == sa.bindparam("urn")).order_by(c.c.id.desc()).limit(1)
+    return (
+        sa.select(*columns)
+        .where(c.c.contact_urn == sa.bindparam("urn"), c.c.office == sa.bindparam("office"))
+        .order_by(c.c.id.desc())
+        .limit(1)
+    )
 
 
 def _latest_open_query(_ins: Any) -> Any:
     c = Complaint.__table__  # type: ignore[attr-defined]
     return (
         sa.select(c.c.tracking_number)
-        .where(c.c.contact_urn == sa.bindparam("urn"), c.c.status.in_(OPEN_STATUSES))
+        .where(
+            c.c.contact_urn == sa.bindparam("urn"),
+            c.c.office == sa.bindparam("office"),
+            c.c.status.in_(OPEN_STATUSES),
+        )
         .order_by(c.c.id.desc())
         .limit(1)
     )
 
 
 def _latest(turn: Turn) -> LatestComplaint | None:
-    """The sender's newest complaint (one indexed query per turn; drafts never change it meanwhile)."""
+    """The sender's newest complaint at the draft's office (one indexed query per turn; drafts never
+    change it meanwhile): a reply to one office never reopens or mentions another office's record."""
     if not turn.looked_up:
-        params = {"urn": turn.draft.sender_urn}
+        params = {"urn": turn.draft.sender_urn, "office": turn.draft.office}
         # No autoflush: the changes pending now are this turn's draft, which the query does not read.
         row = run(turn.session, "dialogue_latest", _latest_query, params).first()
         turn.latest = LatestComplaint(*row) if row is not None else None
@@ -604,7 +631,7 @@ def _open_tracking_number(turn: Turn) -> str | None:
         return None  # no complaint at all
     if latest.status in OPEN_STATUSES:
         return latest.tracking_number
-    params = {"urn": turn.draft.sender_urn}
+    params = {"urn": turn.draft.sender_urn, "office": turn.draft.office}
     return run(turn.session, "dialogue_latest_open", _latest_open_query, params).scalar()  # type: ignore[no-any-return]
 
 
@@ -1108,27 +1135,32 @@ def _file_timeout(
 def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
     """File every draft without a message for longer than the timeout; return how many were filed.
 
-    The scheduler calls this every minute. Each draft is handled in its own transaction under a
-    row lock (SKIP LOCKED on PostgreSQL), so a message arriving at the same moment, or a second
-    scheduler, never files it twice.
+    The scheduler calls this every minute. Each draft is handled in its own transaction under row
+    locks, so a message arriving at the same moment, or a second scheduler, never files it twice.
+    On PostgreSQL the sender's contact row is locked before the draft, the order the message path
+    takes them in: the two then queue one behind the other instead of deadlocking.
     """
     conf = dialogue_settings(container)
     now = container.now()
     cutoff = now - conf.draft_timeout
     with db.session(container.engine) as s:
-        ids = list(
-            s.exec(
-                select(DialogueDraft.id)
+        stale = [
+            (draft_id, urn)
+            for draft_id, urn in s.exec(
+                select(DialogueDraft.id, DialogueDraft.sender_urn)
                 .where(DialogueDraft.state != IDLE, DialogueDraft.last_inbound_at < cutoff)  # type: ignore[operator]
                 .order_by(DialogueDraft.last_inbound_at)  # type: ignore[arg-type]
                 .limit(limit)
             )
-        )
+        ]
     filed = 0
-    for draft_id in ids:
+    locking = not db.is_sqlite(container.engine)  # SQLite: BEGIN IMMEDIATE already serialises writers
+    for draft_id, urn in stale:
         with db.write_session(container.engine) as s:
+            if locking:
+                _lock_contact(s, urn)  # a draft's sender never changes: the URN read above is its own
             query = select(DialogueDraft).where(DialogueDraft.id == draft_id)
-            if not db.is_sqlite(container.engine):
+            if locking:
                 query = query.with_for_update(skip_locked=True)
             draft = s.exec(query).first()
             if (
@@ -1144,6 +1176,18 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
                 if _file_timeout(container, s, draft, now, conf) is not None:
                     filed += 1
     return filed
+
+
+def _lock_contact(session: Session, urn: str) -> None:
+    """Lock the contact row of ``urn`` until the transaction ends, making it when missing.
+
+    Filing links the contact to its reporter (an UPDATE of the row): taking the lock first keeps
+    the message path's order, contact then draft.
+    """
+    query = select(Contact.id).where(Contact.urn == urn).with_for_update()
+    if session.exec(query).first() is None:
+        contact_for(session, urn)  # a purged contact: made again, as filing would
+        session.exec(query).first()
 
 
 # -- reopening ------------------------------------------------------------------------------------

@@ -221,7 +221,11 @@ def _import_batch(
         done.quarantined += tally.quarantined
         _checkpoint(session, container, done)
 
-    receive_many(history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint)
+    # Optimistic: no savepoint per mail; if one mail's processing raises, the batch is rolled back
+    # and done again with a savepoint each, so that mail alone is kept raw for a retry.
+    receive_many(
+        history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint, optimistic=True
+    )
     state.position = tally.position
     state.imported += tally.imported
     state.duplicates += tally.duplicates

@@ -231,17 +231,20 @@ def update_status(
     status: str,
     now: dt.datetime,
     error: str | None = None,
+    office: str | None = None,
 ) -> OutboxMessage | None:
-    """Apply a provider's delivery status to the matching row; never move it backwards."""
+    """Apply a provider's delivery status to the matching row (of ``office`` only, when given);
+    never move it backwards."""
     if status not in PROGRESS:
         raise ValueError(f"unknown outbox status {status!r}; known: {', '.join(PROGRESS)}")
     names = (channel,) if isinstance(channel, str) else channel
-    row = session.exec(
-        select(OutboxMessage).where(
-            OutboxMessage.channel.in_(names),  # type: ignore[attr-defined]
-            OutboxMessage.provider_id == provider_id,
-        )
-    ).first()
+    query = select(OutboxMessage).where(
+        OutboxMessage.channel.in_(names),  # type: ignore[attr-defined]
+        OutboxMessage.provider_id == provider_id,
+    )
+    if office is not None:
+        query = query.where(OutboxMessage.office == office)
+    row = session.exec(query).first()
     if row is None:
         return None
     if status in FINAL:

@@ -22,7 +22,15 @@ import channels
 from bot.bootstrap import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, ingest, record_rejection, store_raw, write_changes
+from intake.ingest import (
+    IngestResult,
+    ingest,
+    record_rejection,
+    store_raw,
+    take_changes,
+    write_changes,
+    write_many,
+)
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -146,6 +154,7 @@ def receive_many(
     received_at: Callable[[int], dt.datetime | None] | None = None,
     each: Callable[[int, Receipt], None] | None = None,
     before_commit: Callable[[Session], None] | None = None,
+    optimistic: bool = False,
 ) -> list[Receipt]:
     """Store and process several trusted payloads (a poller's fetch, an import) in one transaction.
 
@@ -155,38 +164,101 @@ def receive_many(
     ``received_at(i)`` gives a payload's receipt moment (an import's original ``Date``);
     ``each(i, receipt)`` reports every payload as it is done (a progress bar); ``before_commit``
     writes the caller's own rows in the same transaction (an import's checkpoint).
+
+    ``optimistic`` first processes the batch with no savepoint per payload and writes the raw rows'
+    statuses together at its end (``each`` then reports the lot just before ``before_commit``). If
+    anything of it raises, the whole transaction is rolled back and the batch done again the way
+    above, so a payload that fails is still kept alone and nothing is kept twice. For callers whose
+    message hooks only write to the database (the mailbox import): the first try leaves nothing.
     """
     module = channels.load(channel)
+    if optimistic and len(raws) > 1:
+        try:
+            return _receive_batch(
+                container, module, channel, raws, complete, received_at, each, before_commit, isolate=False
+            )
+        except _Redo as redo:
+            # Only the type: the payload's text stays in the database when the careful pass keeps it.
+            log.warning(
+                "a %s payload failed in a batch of %s (%s): processing the batch again, one savepoint each",
+                channel,
+                len(raws),
+                type(redo.__cause__).__name__,
+            )
+    return _receive_batch(
+        container, module, channel, raws, complete, received_at, each, before_commit, isolate=True
+    )
+
+
+class _Redo(Exception):
+    """An optimistic batch failed somewhere: roll it back and process it again, one savepoint each."""
+
+
+def _receive_batch(
+    container: Container,
+    module: ModuleType,
+    channel: str,
+    raws: list[RawRequest],
+    complete: bool,
+    received_at: Callable[[int], dt.datetime | None] | None,
+    each: Callable[[int, Receipt], None] | None,
+    before_commit: Callable[[Session], None] | None,
+    *,
+    isolate: bool,
+) -> list[Receipt]:
+    """One transaction of ``receive_many``: with a savepoint per payload, or optimistically without."""
     limit = max_body_bytes(container, channel)
     receipts: list[Receipt] = []
+    statuses: list[dict[str, object]] | None = None if isolate else []
     try:
         with db.write_session(container.engine) as s:
-            for i, raw in enumerate(raws):
-                now = (received_at(i) if received_at else None) or container.now()
-                if len(raw.body) > limit:
-                    # Not stored; a size-capped trace is kept, as for any refused payload.
-                    reason = f"body of {len(raw.body)} bytes exceeds {limit}"
-                    record_rejection(
-                        session=s, channel=channel, reason=reason, body=raw.body, status_code=413, now=now
-                    )
-                    receipt = Receipt(413, reason=reason)
-                else:
-                    row, duplicate = store_raw(
-                        session=s,
-                        channel=channel,
-                        raw=raw,
-                        external_id=_external_id(module, raw),
-                        now=now,
-                        office=container.office.code,
-                    )
-                    if duplicate and row.status != RAW_STORED:
-                        receipt = Receipt(200, raw_id=row.id, duplicate=True)
-                    else:
-                        receipt = _process_in(
-                            container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
+            try:
+                for i, raw in enumerate(raws):
+                    now = (received_at(i) if received_at else None) or container.now()
+                    if len(raw.body) > limit:
+                        # Not stored; a size-capped trace is kept, as for any refused payload.
+                        reason = f"body of {len(raw.body)} bytes exceeds {limit}"
+                        record_rejection(
+                            session=s, channel=channel, reason=reason, body=raw.body, status_code=413, now=now
                         )
-                receipts.append(receipt)
-                if each is not None:
+                        receipt = Receipt(413, reason=reason)
+                    else:
+                        row, duplicate = store_raw(
+                            session=s,
+                            channel=channel,
+                            raw=raw,
+                            external_id=_external_id(module, raw),
+                            now=now,
+                            office=container.office.code,
+                        )
+                        if duplicate and row.status != RAW_STORED:
+                            receipt = Receipt(200, raw_id=row.id, duplicate=True)
+                        else:
+                            receipt = _process_in(
+                                container,
+                                s,
+                                module,
+                                row,
+                                raw,
+                                complete=complete,
+                                duplicate=duplicate,
+                                now=now,
+                                statuses=statuses,
+                            )
+                    receipts.append(receipt)
+                    if each is not None and isolate:
+                        each(i, receipt)
+                if statuses is not None:
+                    s.flush()
+                    write_many(s, RawInbound, statuses)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
+                raise
+            except Exception as exc:
+                if isolate:
+                    raise
+                raise _Redo from exc
+            if each is not None and not isolate:
+                for i, receipt in enumerate(receipts):
                     each(i, receipt)
             if before_commit is not None:
                 before_commit(s)
@@ -208,8 +280,14 @@ def _process_in(
     complete: bool,
     duplicate: bool,
     now: dt.datetime,
+    statuses: list[dict[str, object]] | None = None,
 ) -> Receipt:
-    """Parse a stored payload and ingest its messages in the caller's transaction."""
+    """Parse a stored payload and ingest its messages in the caller's transaction.
+
+    With ``statuses`` (``receive_many``'s optimistic batch) there is no savepoint: an exception
+    goes to the caller, which rolls the whole batch back, and the raw row's new status is added to
+    ``statuses`` for the caller to write with the others' rather than written at once.
+    """
     channel, raw_id = row.channel, row.id
     try:
         messages: list[InboundMessage] = list(module.parse(raw))
@@ -228,25 +306,16 @@ def _process_in(
             log.error("quarantined %s payload #%s: %s", channel, raw_id, reason)
         return Receipt(400, raw_id=raw_id, reason=reason)
     results: list[IngestResult] = []
+    if statuses is not None:
+        _derive(container, s, row, raw, messages, results, complete=complete, now=now)
+        changes = take_changes(row)
+        if changes is not None:
+            statuses.append(changes)
+        dup = duplicate or (bool(results) and all(r.duplicate for r in results))
+        return Receipt(200, raw_id=raw_id, duplicate=dup, results=results)
     try:
         with s.begin_nested():
-            for message in messages:
-                # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
-                if complete and not message.complete and not message.extra.get("noise"):
-                    message = dataclasses.replace(message, complete=True)
-                # The office it was sent to (bot.routing): its numbering, calendar, replies and staff.
-                with container.using_office(container.office_for(channel, message, raw=raw)):
-                    office = container.office
-                    if row.office != office.code:
-                        row.office = office.code
-                    result = ingest(session=s, message=message, now=now, office=office, raw_id=raw_id)
-                    results.append(result)
-                    if not result.duplicate and not message.complete:
-                        for hook in container.message_hooks:
-                            if hook(container, s, result, now):
-                                break
-            row.status = RAW_PROCESSED if messages else RAW_IGNORED
-            row.processed_at = now
+            _derive(container, s, row, raw, messages, results, complete=complete, now=now)
             write_changes(s, row)  # one cached UPDATE instead of a unit-of-work flush of the row
             s.flush()
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
@@ -268,6 +337,37 @@ def _process_in(
         return Receipt(200, raw_id=raw_id, reason="stored; processing deferred", deferred=True)
     dup = duplicate or (bool(results) and all(r.duplicate for r in results))
     return Receipt(200, raw_id=raw_id, duplicate=dup, results=results)
+
+
+def _derive(
+    container: Container,
+    s: Session,
+    row: RawInbound,
+    raw: RawRequest,
+    messages: list[InboundMessage],
+    results: list[IngestResult],
+    *,
+    complete: bool,
+    now: dt.datetime,
+) -> None:
+    """Ingest a payload's messages, run the message hooks, and set the raw row's new status."""
+    for message in messages:
+        # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
+        if complete and not message.complete and not message.extra.get("noise"):
+            message = dataclasses.replace(message, complete=True)
+        # The office it was sent to (bot.routing): its numbering, calendar, replies and staff.
+        with container.using_office(container.office_for(row.channel, message, raw=raw)):
+            office = container.office
+            if row.office != office.code:
+                row.office = office.code
+            result = ingest(session=s, message=message, now=now, office=office, raw_id=row.id)
+            results.append(result)
+            if not result.duplicate and not message.complete:
+                for hook in container.message_hooks:
+                    if hook(container, s, result, now):
+                        break
+    row.status = RAW_PROCESSED if messages else RAW_IGNORED
+    row.processed_at = now
 
 
 def _after_ingest(container: Container, module: ModuleType, raw: RawRequest, receipt: Receipt) -> None:

@@ -3,7 +3,8 @@
 The office is read from the address the citizen wrote to, most explicit first:
 
 1. the webhook path ``/hooks/<office>/<channel>`` (one Telegram bot or Twilio number per office
-   whose webhook URL names the office; Twilio then signs an unambiguous URL);
+   whose webhook URL names the office; Twilio then signs an unambiguous URL); Twilio's delivery
+   statuses of an office's own sender come to ``/hooks/<office>/twilio/status`` likewise;
 2. the host name the public pages were reached at (``[office] hosts``, behind a trusted proxy);
 3. the message's recipient: the Twilio ``To`` number or WhatsApp number (SMS and WhatsApp), the
    mailbox address (``Delivered-To``/``X-Original-To`` first, then ``To``/``Cc``), the Instagram
@@ -17,6 +18,7 @@ Offices' addresses come from their profiles' ``[channels.<name>]`` keys (``bot.c
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import email.utils
@@ -32,8 +34,9 @@ from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
 import channels
-from bot.bootstrap import Container
+from bot.bootstrap import ChannelConfig, Container
 from bot.config import ADDRESS_KEYS, ConfigError
+from channels._twilio import STATUS_PATH
 from channels.base import InboundMessage, RawRequest
 from intake.models import Message, RawInbound
 from intake.office import OfficeProfile
@@ -42,6 +45,18 @@ log = logging.getLogger("aduan.routing")
 
 _HOOK_PATH = re.compile(r"^/hooks/([a-z][a-z0-9]{1,15})/")
 _INDEX = "routing.index"
+
+
+def office_path(office: OfficeProfile, path: str) -> str:
+    """Return an office's own path for a deployment webhook path: ``/hooks/x`` → ``/hooks/<code>/x``."""
+    return f"/hooks/{office.code}/{path[len('/hooks/') :]}"
+
+
+def own_path_offices(container: Container) -> list[OfficeProfile]:
+    """Return the offices with webhook paths of their own: all but the primary, in a province."""
+    if len(container.offices) == 1:
+        return []
+    return [office for office in container.offices.values() if office.source is not None]
 
 
 def _phone(value: str) -> str:
@@ -192,7 +207,7 @@ def install(container: Container) -> None:
                 continue
             with container.using_office(office):
                 try:
-                    sender = factory(container.channel_config(name))
+                    sender = factory(_with_status_callback(container, office, container.channel_config(name)))
                 except ConfigError as exc:
                     log.warning("office %s cannot send on %s: %s", office.code, name, exc)
                     continue
@@ -200,6 +215,35 @@ def install(container: Container) -> None:
             by_office = getattr(senders, "by_office", None)
             if by_office is not None:
                 by_office.setdefault(office.code, {})[name] = sender
+
+
+def _with_status_callback(
+    container: Container, office: OfficeProfile, config: ChannelConfig
+) -> ChannelConfig:
+    """Point an office's Twilio sender's status callbacks at the office's own path.
+
+    Twilio signs a callback with the token of the account that sent the message: on the office's
+    path it is checked with the office's token (``inbox.provider_hooks``). An office that sets its
+    own ``status_callback_url`` keeps it; a deployment-wide one ending in the status path is moved
+    to the office's path on the same host; any other is kept (the office is then found by the
+    message's SID).
+    """
+    table = config.table
+    if config.name not in ("sms", "whatsapp") or table.get("provider", "twilio") != "twilio":
+        return config
+    if "status_callback_url" in office.channels.get(config.name, {}):
+        return config
+    deployment_url = str(container.settings.channels.get(config.name, {}).get("status_callback_url") or "")
+    if deployment_url:
+        if not deployment_url.endswith(STATUS_PATH):
+            return config
+        base = deployment_url[: -len(STATUS_PATH)]
+    elif config.public_base_url:
+        base = config.public_base_url.rstrip("/")
+    else:
+        return config
+    url = base + office_path(office, STATUS_PATH)
+    return dataclasses.replace(config, table={**table, "status_callback_url": url})
 
 
 def build_router(container: Container) -> APIRouter:
@@ -211,7 +255,8 @@ def build_router(container: Container) -> APIRouter:
     from inbox import hooks
 
     router = APIRouter(tags=["webhooks"])
-    if len(container.offices) == 1:
+    offices = own_path_offices(container)
+    if not offices:
         return router
     for name in container.settings.enabled_channels():
         entry = channels.REGISTRY.get(name)
@@ -220,12 +265,9 @@ def build_router(container: Container) -> APIRouter:
         path = getattr(importlib.import_module(entry.module), "WEBHOOK_PATH", None)
         if not path or not path.startswith("/hooks/"):
             continue
-        for office in container.offices.values():
-            if office.source is None:
-                continue
-            office_path = f"/hooks/{office.code}/{path[len('/hooks/') :]}"
+        for office in offices:
             router.add_api_route(
-                office_path,
+                office_path(office, path),
                 _office_endpoint(container, office, hooks.webhook_endpoint(container, name)),
                 methods=["POST"],
                 include_in_schema=False,
@@ -245,13 +287,17 @@ def _office_endpoint(container: Container, office: OfficeProfile, inner: Any) ->
 
 
 def draft_office(container: Container, session: Session, draft: Any) -> OfficeProfile:
-    """Return the office a dialogue draft was written to: that of the raw payload of its last message.
+    """Return the office a dialogue draft was written to: its own ``office``, else (a draft older
+    than the column, its office unknown) that of the raw payload of its last message.
 
     A draft the citizen abandoned is filed by the scheduler, outside any request: this tells it
     for which office (``raw_inbound.office`` is set when the message is routed).
     """
     if len(container.offices) == 1:
         return container.office
+    own = getattr(draft, "office", "") or ""
+    if own in container.offices:
+        return container.offices[own]
     try:
         ids = [int(i) for i in json.loads(getattr(draft, "message_ids", "") or "[]")]
     except (ValueError, TypeError):

@@ -20,12 +20,26 @@ class InvalidContact(ValueError):
     """The text is neither a phone number nor an e-mail address."""
 
 
+#: An Indonesian number already in E.164, as Twilio and Meta send every one: ``phonenumbers`` would
+#: return it unchanged (no national prefix to strip after a digit 1–9; every national length from 7
+#: to 17 digits is possible for region ID), so it needs no parse. tests/channels/test_urns.py checks
+#: the shortcut against the library.
+_E164_ID = re.compile(r"\+62[1-9][0-9]{6,16}")
+
+
 # Parsing a number is the costliest step of reading a Twilio webhook, and the same numbers come back
 # all the time (the office's own number on every message, a citizen's on each of their messages).
 @functools.lru_cache(maxsize=16_384)
 def e164(number: str, region: str = DEFAULT_REGION) -> str:
     """Return ``number`` in E.164 (``+6281809898222``); raise InvalidContact when it is not one."""
     cleaned = number.strip()
+    if _E164_ID.fullmatch(cleaned):
+        return cleaned
+    return _parsed_e164(cleaned, region)
+
+
+def _parsed_e164(cleaned: str, region: str) -> str:
+    """E.164 through ``phonenumbers``: any notation, any country."""
     if cleaned.startswith("62") and not cleaned.startswith("+"):
         cleaned = "+" + cleaned
     try:
