@@ -14,9 +14,12 @@ follow a few milliseconds later. So a webhook in ``background`` mode (the defaul
 
 Nothing is lost: a payload is answered only once committed, and a stored payload that was never
 processed (the process died between the two) is found by the next drain in any process. Nothing is
-doubled: one drainer at a time in the whole deployment (a PostgreSQL advisory lock, SQLite's write
-lock), rows re-read inside that lock, and the raw row's status changes in the same transaction as
-the records derived from it. Messages of one sender are processed in arrival order.
+doubled: rows are re-read inside a lock and the raw row's status changes in the same transaction as
+the records derived from it. Messages of one sender are processed in arrival order: on SQLite one
+drainer runs at a time (its write lock); on PostgreSQL each payload has a lane by sender
+(``lane_of``), one drainer at a time holds a lane (an advisory lock), and the drainers of several
+processes process different lanes at once. (One drainer per process: processing is Python work,
+so a second thread would only wait for the first one's interpreter lock.)
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -44,14 +48,18 @@ from sqlmodel import select
 import channels
 from bot.bootstrap import Container
 from bot.pipeline import DatabaseUnavailable, Receipt, _after_ingest, _headers, _process_in
-from channels.base import RawRequest
+from channels.base import InboundMessage, RawRequest
+from channels.urns import urn_path
 from intake import db
 from intake.models import RAW_QUARANTINED, RAW_STORED, RawInbound
 
 log = logging.getLogger("aduan.accept")
 
-#: PostgreSQL advisory lock key of the drainer (727000 migrations, 727001 scheduler leader).
+#: PostgreSQL advisory lock key of the drainers (727000 migrations, 727001 scheduler leader); the
+#: second key is the lane.
 DRAIN_LOCK_KEY = 727002
+#: Payloads are spread over this many lanes by sender; one drainer at a time processes a lane.
+LANES = 16
 #: A drain transaction stops taking new payloads after this long, so that on SQLite the webhooks'
 #: group commits (which need the same write lock) never wait much longer than one payload.
 DRAIN_SLICE_SECONDS = 0.01
@@ -95,6 +103,7 @@ class Arrival:
     raw: RawRequest
     received_at: dt.datetime
     office: str
+    lane: int = 0
 
     def row(self) -> dict[str, Any]:
         """Return the ``raw_inbound`` values of this payload (stored exactly as received)."""
@@ -107,7 +116,19 @@ class Arrival:
             "body": self.raw.body,
             "url": self.raw.url,
             "status": RAW_STORED,
+            "lane": self.lane,
         }
+
+
+def lane_of(messages: Sequence[InboundMessage]) -> int:
+    """Return the lane of a payload: a hash of its (first) sender's address, the same on every channel.
+
+    ``tel:+62…`` and ``whatsapp:+62…`` of one number share a lane, so a citizen's SMS and WhatsApp
+    messages are processed in order too. A payload without a message (a status report) is in lane 0.
+    """
+    if not messages:
+        return 0
+    return zlib.crc32(urn_path(messages[0].sender).encode()) % LANES
 
 
 #: Who waits for a payload's commit: a thread (a concurrent future) or a coroutine (an asyncio
@@ -325,8 +346,8 @@ def drain(
     while stop is None or not stop.is_set():
         commits = yield_to.commits if yield_to is not None else 0
         started = time.monotonic()
-        done = _drain_slice(container, retry_failed=retry_failed)
-        if not done:
+        done, waiting = _drain_slice(container, retry_failed=retry_failed)
+        if not done and not waiting:
             return total
         total += done
         if yield_to is not None and yield_to.commits != commits:
@@ -337,19 +358,28 @@ def drain(
     return total
 
 
-def _drain_slice(container: Container, *, retry_failed: bool) -> int:
-    """Process stored payloads in one transaction for at most ``DRAIN_SLICE_SECONDS``."""
+def _drain_slice(container: Container, *, retry_failed: bool) -> tuple[int, bool]:
+    """Process stored payloads in one transaction for at most ``DRAIN_SLICE_SECONDS``.
+
+    Return how many were processed, and whether payloads may still wait (a lane that another
+    drainer held until this one got it: it may have been emptied meanwhile).
+    """
     engine = container.engine
     after: list[tuple[Any, RawRequest, Receipt]] = []
     done = 0
+    waited = False
     try:
         with writer_turn(engine), db.write_session(engine) as s:
-            if engine.dialect.name == "postgresql":
-                # One drainer at a time in the deployment keeps each sender's messages in order.
-                s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DRAIN_LOCK_KEY})
             query = select(RawInbound).where(RawInbound.status == RAW_STORED)
             if not retry_failed:
                 query = query.where(RawInbound.error.is_(None))  # type: ignore[union-attr]
+            if engine.dialect.name == "postgresql":
+                # One drainer at a time per lane keeps each sender's messages in order; drainers of
+                # this and other processes take the other lanes meanwhile.
+                lane, waited = _claim_lane(s, retry_failed=retry_failed)
+                if lane is None:
+                    return 0, False  # nothing waits
+                query = query.where(RawInbound.lane == lane)
             rows = s.exec(query.order_by(RawInbound.id).limit(DRAIN_BATCH)).all()  # type: ignore[arg-type]
             deadline = time.monotonic() + DRAIN_SLICE_SECONDS
             for row in rows:
@@ -371,7 +401,34 @@ def _drain_slice(container: Container, *, retry_failed: bool) -> int:
         raise DatabaseUnavailable(type(exc).__name__) from exc
     for module, raw, receipt in after:
         _after_ingest(container, module, raw, receipt)
-    return done
+    return done, waited
+
+
+def _claim_lane(s: Any, *, retry_failed: bool) -> tuple[int | None, bool]:
+    """Lock the lane whose oldest payload waits longest among those no other drainer holds (PostgreSQL).
+
+    When other drainers hold every lane with work, wait for the oldest of them: whoever calls
+    ``drain`` expects what waits to be processed when it returns. Return the lane (None when nothing
+    waits) and whether it had to wait. The lock is the transaction's: it is released with the
+    commit that records the lane's progress.
+    """
+    waiting = "status = :stored" + ("" if retry_failed else " AND error IS NULL")
+    lanes = list(
+        s.execute(
+            sa.text(f"SELECT lane FROM raw_inbound WHERE {waiting} GROUP BY lane ORDER BY min(id)"),
+            {"stored": RAW_STORED},
+        ).scalars()
+    )
+    for lane in lanes:
+        taken = s.execute(
+            sa.text("SELECT pg_try_advisory_xact_lock(:k, :lane)"), {"k": DRAIN_LOCK_KEY, "lane": lane}
+        ).scalar_one()
+        if taken:
+            return int(lane), False
+    if not lanes:
+        return None, False
+    s.execute(sa.text("SELECT pg_advisory_xact_lock(:k, :lane)"), {"k": DRAIN_LOCK_KEY, "lane": lanes[0]})
+    return int(lanes[0]), True
 
 
 # -- per-process services -------------------------------------------------------------------------

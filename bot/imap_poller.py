@@ -326,12 +326,25 @@ def _pending(container: Container, client: IMAPClient, settings: ImapSettings) -
 
     A server reports mail that arrived during a command with that command's response; IDLE then
     stays silent about it. NOOP brings the folder's view up to date, and a UID search finds it.
+    Mail that arrives while the search itself runs is not in its result but is announced (EXISTS)
+    with its response, and so never again: that announcement counts as pending mail too.
     """
     client.noop()
     with db.session(container.engine) as s:
         state = s.get(MailboxState, settings.mailbox)
         last = int(state.last_uid) if state is not None else 0
-    return any(u > last for u in client.search(["UID", f"{last + 1}:*"]))
+    # imaplib keeps the untagged responses a command did not ask for (EXISTS with a SEARCH) here;
+    # drop the older ones so that only what comes with the search below is seen.
+    untagged = client._imap.untagged_responses
+    for name in _ANNOUNCEMENTS:
+        untagged.pop(name, None)
+    found = any(u > last for u in client.search(["UID", f"{last + 1}:*"]))
+    announced = any(untagged.pop(name, None) for name in _ANNOUNCEMENTS)
+    return found or announced
+
+
+#: Untagged responses by which a server announces new mail in the selected folder.
+_ANNOUNCEMENTS = ("EXISTS", "RECENT")
 
 
 def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.Event) -> None:

@@ -130,14 +130,14 @@ class WebhookHandler:
             return _json(413, {"error": f"body larger than {self.limit} bytes"})
         try:
             # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
-            self.module.parse(raw)
+            lane = accept.lane_of(self.module.parse(raw))
             key = str(self._external_id(raw)) if self._external_id is not None else raw.body_hash()
         except Exception:
             # The inline path stores it as received, quarantines it with the reason and answers 400
             # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).
             return await self._inline(raw)
         container = self.container
-        arrival = accept.Arrival(self.channel, key, raw, container.now(), container.office.code)
+        arrival = accept.Arrival(self.channel, key, raw, container.now(), container.office.code, lane)
         try:
             await accept.writer_of(container).store(arrival)
         except DatabaseUnavailable:

@@ -113,14 +113,15 @@ def search_clause(
     how: str = "like",
     scope: Sequence[Any] = (),
     first: int | None = None,
+    common: bool = False,
 ) -> Any:
     """Turn a search box entry into a WHERE clause: tracking number, phone, e-mail, name or words.
 
     Searching by phone, e-mail or name is itself a use of personal data: only for roles that may
     see it, and ANONIM reporters are found by identity only by roles that may see them (R5a).
     Names and words go through the trigram indexes of ``intake.search`` (``how`` = its ``method``);
-    ``scope`` and ``first``: the page's other conditions and how many rows it needs in due-date
-    order (see ``search.words_clause``).
+    ``scope``, ``first`` and ``common``: the page's other conditions, how many rows it needs in
+    due-date order, and whether the words are common (see ``search.words_clause``).
     """
     q = q.strip()
     if _TRACKING.match(q):
@@ -137,7 +138,7 @@ def search_clause(
             urns = [f"{scheme}:{number}" for scheme in ("tel", "whatsapp", "sms")]
             return sa.and_(_c.contact_urn.in_(urns), hidden)
     return search.words_clause(
-        q, how=how, names=personal and len(q) >= 3, hidden=hidden, scope=scope, first=first
+        q, how=how, names=personal and len(q) >= 3, hidden=hidden, scope=scope, first=first, common=common
     )
 
 
@@ -174,7 +175,13 @@ def list_complaints(
     if query.q.strip():
         how = search.method(session)
         found = search_clause(
-            query.q, personal=personal, anonymous=anonymous, how=how, scope=list(where), first=offset + limit
+            query.q,
+            personal=personal,
+            anonymous=anonymous,
+            how=how,
+            scope=list(where),
+            first=offset + limit,
+            common=search.is_common(session, query.q, how=how),
         )
         where.append(found)
     stmt = select(Complaint).where(*where).order_by(_c.due_date, _c.id).offset(offset).limit(limit)

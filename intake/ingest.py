@@ -245,14 +245,43 @@ def write_changes(session: Session, obj: Any) -> None:
         return
     table = type(obj).__table__
     values = {name: state.dict[name] for name in state.committed_state}
+    run(session, ("update", table.name), _update_by_id(table), {**values, "row_id_": state.dict["id"]})
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
 
-    def update_by_id(_ins: Any) -> Any:
+
+def _update_by_id(table: Any) -> Callable[[Any], Any]:
+    def build(_ins: Any) -> Any:
         # No .values(): SET takes the parameters' columns, so one statement serves every set of them.
         return sa.update(table).where(table.c.id == sa.bindparam("row_id_"))
 
-    run(session, ("update", table.name), update_by_id, {**values, "row_id_": state.dict["id"]})
+    return build
+
+
+def take_changes(obj: Any) -> dict[str, Any] | None:
+    """Return the columns changed on a persistent object (its id as ``row_id_``) and mark them written.
+
+    For a caller that writes many rows' changes at once (``write_many``) in the same transaction,
+    which it rolls back whole if that fails. None when the object has no change to write.
+    """
+    state = instance_state(obj)
+    if not state.persistent or not state.committed_state:
+        return None
+    values = {name: state.dict[name] for name in state.committed_state}
     for name, value in values.items():
         set_committed_value(obj, name, value)
+    return {**values, "row_id_": state.dict["id"]}
+
+
+def write_many(session: Session, model: type[Any], changes: list[dict[str, Any]]) -> None:
+    """UPDATE rows by id from ``take_changes`` results: one executemany per set of changed columns."""
+    table = model.__table__
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in changes:
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+    connection = session.connection()
+    for rows in groups.values():
+        connection.execute(statement(session, ("update", table.name), _update_by_id(table)), rows)
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -307,6 +336,7 @@ def store_raw(
         "body": raw.body,
         "url": raw.url,
         "status": RAW_STORED,
+        "lane": 0,  # processed right here; the drainers' lanes matter only to what they process
     }
     new_id = _insert_returning_id(session, RawInbound, values, ["channel", "external_id"])
     if new_id is None:

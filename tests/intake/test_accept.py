@@ -181,6 +181,59 @@ def test_two_drainers_process_each_payload_once(container: Container, settings: 
     assert len(set(ids)) == 120
 
 
+def test_conversations_stay_in_order_while_two_drainers_take_lanes_side_by_side(
+    container: Container, settings: Any, clock: Clock
+) -> None:
+    """Twelve citizens' four-step conversations, interleaved, drained by two processes at once.
+
+    Each conversation only makes its complaint (with the name from step 2 and the date from step 3)
+    when its steps are processed in order; on PostgreSQL the two drainers work different lanes.
+    """
+    client = TestClient(create_app(container))
+    senders = 12
+    for n in range(senders * len(CONVERSATION)):  # step 0 of everyone, then step 1 of everyone, …
+        assert post(client, sms_form(n, senders=senders, run="lanes")) == 200
+    url = container.engine.url.render_as_string(hide_password=False)
+    other = build(settings, engine=db.create_engine(url), clock=clock, migrate=False)
+    errors: list[BaseException] = []
+
+    def run(c: Container) -> None:
+        try:
+            accept.drain(c)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in (container, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    other.engine.dispose()
+    assert errors == []
+    with db.session(container.engine) as s:
+        rows = s.exec(select(RawInbound)).all()
+        assert {r.status for r in rows} == {"processed"}
+        assert len({r.lane for r in rows}) > 1  # the senders are spread over lanes
+        complaints = s.exec(select(Complaint)).all()
+        assert len(complaints) == senders
+        for complaint in complaints:
+            reporter = s.get(Reporter, complaint.reporter_id)
+            assert reporter is not None and reporter.name == "Budi Santoso"
+            assert complaint.service_date == dt.date(2026, 3, 1)
+
+
+def test_a_numbers_sms_and_whatsapp_share_a_lane() -> None:
+    from channels.base import InboundMessage
+
+    def message(sender: str) -> InboundMessage:
+        return InboundMessage(channel="sms", external_id="x", sender=sender, text="")
+
+    sms, whatsapp = message("tel:+6281277000001"), message("whatsapp:+6281277000001")
+    assert accept.lane_of([sms]) == accept.lane_of([whatsapp])
+    assert len({accept.lane_of([message(f"tel:+62812770000{i:02d}")]) for i in range(40)}) > 4
+    assert accept.lane_of([]) == 0  # a status report carries no sender
+
+
 def test_a_payload_that_fails_twice_is_quarantined_not_retried_forever(container: Container) -> None:
     def broken(c: Container, s: Session, result: IngestResult, now: dt.datetime) -> bool:
         raise RuntimeError("a bug in a hook")
