@@ -533,13 +533,15 @@ def _open_invitation_of(session: Session, office: str, urn: str, now: dt.datetim
     return None if found is None else session.get(SurveyInvitation, found)
 
 
-def _dialogue_busy(session: Session, urn: str) -> bool:
-    """Tell whether the intake dialogue is in the middle of a report with this sender."""
+def _dialogue_busy(session: Session, urn: str, office: str) -> bool:
+    """Tell whether the intake dialogue is in the middle of a report with this sender at this office."""
     try:
         from bot.dialogue import IDLE, DialogueDraft
     except ImportError:  # the dialogue is an optional part
         return False
-    draft = session.exec(select(DialogueDraft).where(DialogueDraft.sender_urn == urn)).first()
+    draft = session.exec(
+        select(DialogueDraft).where(DialogueDraft.sender_urn == urn, DialogueDraft.office == office)
+    ).first()
     return draft is not None and draft.state != IDLE
 
 
@@ -587,7 +589,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
     if invitation.state == INVITED:
         if word not in START_WORDS:
             return False  # not about the survey: perhaps a new complaint, for the dialogue
-        if word not in EXPLICIT_START and _dialogue_busy(session, message.sender_urn):
+        if word not in EXPLICIT_START and _dialogue_busy(session, message.sender_urn, container.office.code):
             return False  # "ya" answers the dialogue's own question; "SURVEI" still starts the survey
         invitation.state = IN_PROGRESS
         invitation.invalid_count = 0
