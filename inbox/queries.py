@@ -68,7 +68,13 @@ def due_soon_limit(office: OfficeProfile, today: dt.date) -> dt.date:
 
 
 def _queue_clause(queue: str, *, user: User, today: dt.date, soon: dt.date) -> Any:
-    open_ = _c.status.in_(OPEN_STATUSES)
+    # The statuses written into the SQL, not bound: a partial index (ix_complaint_open_due) is used
+    # only for a query whose condition is its own. Without it, the overdue queue walked the due dates
+    # of every closed record before the first open one (300 ms with 1,000,000 on file).
+    statuses: Any = sa.bindparam(
+        "open_statuses", OPEN_STATUSES, expanding=True, literal_execute=True, unique=True
+    )
+    open_ = _c.status.in_(statuses)
     if queue == "new":
         return sa.and_(_c.kind == KIND_PENGADUAN, _c.status == STATUS_RECEIVED, _c.claimed_by_id.is_(None))
     if queue == "mine":

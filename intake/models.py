@@ -61,6 +61,9 @@ STATUS_ACKNOWLEDGED = "acknowledged"  # saran: diterima sebagai masukan
 STATUS_FORWARDED = "forwarded"  # saran: diteruskan ke evaluasi tahunan (E2)
 STATUS_MERGED = "merged"  # digabung ke catatan lain
 
+#: The condition of the partial index ``ix_complaint_open_due``: a deadline runs (R4).
+OPEN_CONDITION = f"status IN ('{STATUS_RECEIVED}', '{STATUS_UNDER_REVIEW}', '{STATUS_IN_FOLLOW_UP}')"
+
 RAW_STORED = "stored"
 RAW_PROCESSED = "processed"
 RAW_QUARANTINED = "quarantined"
@@ -162,6 +165,15 @@ class Complaint(SQLModel, table=True):
         sa.Index("ix_complaint_due_status", "due_date", "status"),
         # a reporter's records, soonest due first, read from the index alone (name search, 0012)
         sa.Index("ix_complaint_reporter_due", "reporter_id", "anonymous", "due_date"),
+        # the open records only, soonest due first (overdue and due-soon queues, 0012); the inbox
+        # writes this same condition into its queries, as a partial index needs
+        sa.Index(
+            "ix_complaint_open_due",
+            "kind",
+            "due_date",
+            sqlite_where=sa.text(OPEN_CONDITION),
+            postgresql_where=sa.text(OPEN_CONDITION),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
