@@ -63,10 +63,15 @@ LANES = 16
 #: A drain transaction stops taking new payloads after this long, so that on SQLite the webhooks'
 #: group commits (which need the same write lock) never wait much longer than one payload.
 DRAIN_SLICE_SECONDS = 0.01
-#: While webhooks arrive, the drainer sleeps this many times as long as each slice took: it takes a
-#: tenth of the time, so a burst is answered at nearly the rate of acceptance alone. Processing is the
-#: same work whenever it runs, so what it does not do during the burst it does right after, flat out.
+#: During a burst the drainer sleeps this many times as long as each slice took: it takes a tenth of
+#: the time, so the burst is answered at nearly the rate of acceptance alone. Processing is the same
+#: work whenever it runs, so what it does not do during the burst it does right after, flat out.
 YIELD_FACTOR = 9.0
+#: Payloads per second arriving through this process's writer above which a drain slice counts as
+#: "during a burst" (a provider delivering a backlog). Below it acceptance needs little of the
+#: process, so processing does not hold back: a steady few hundred messages a second are processed as
+#: they come instead of piling up behind a drainer that sleeps while the CPU is idle.
+BURST_RATE = 500.0
 DRAIN_BATCH = 64
 #: Payloads per group commit at most (a burst larger than this takes several commits).
 MAX_GROUP = 256
@@ -344,18 +349,27 @@ def drain(
     """
     total = 0
     while stop is None or not stop.is_set():
-        commits = yield_to.commits if yield_to is not None else 0
+        stored = yield_to.stored if yield_to is not None else 0
         started = time.monotonic()
         done, waiting = _drain_slice(container, retry_failed=retry_failed)
         if not done and not waiting:
             return total
         total += done
-        if yield_to is not None and yield_to.commits != commits:
-            # Webhooks are arriving: answering providers comes first (a slow answer is retried and
-            # costs more than a reply that leaves a little later), so processing takes a back seat
-            # (a tenth of the time) until the burst is over, then runs flat out again.
-            time.sleep(YIELD_FACTOR * (time.monotonic() - started))
+        if yield_to is not None:
+            time.sleep(pause_after(time.monotonic() - started, yield_to.stored - stored))
     return total
+
+
+def pause_after(slice_seconds: float, arrived: int) -> float:
+    """Return how long the drainer rests after a slice during which ``arrived`` payloads were stored.
+
+    In a burst, answering providers comes first (a slow answer is retried and costs more than a
+    reply that leaves a little later): processing takes a tenth of the time until the burst is over,
+    then runs flat out again. Below ``BURST_RATE`` it does not rest at all.
+    """
+    if arrived <= BURST_RATE * slice_seconds:
+        return 0.0
+    return YIELD_FACTOR * slice_seconds
 
 
 def _drain_slice(container: Container, *, retry_failed: bool) -> tuple[int, bool]:

@@ -234,6 +234,14 @@ def test_a_numbers_sms_and_whatsapp_share_a_lane() -> None:
     assert accept.lane_of([]) == 0  # a status report carries no sender
 
 
+def test_processing_rests_during_a_burst_and_keeps_up_with_steady_traffic() -> None:
+    # 5,000 webhooks a second (a provider's backlog): a tenth of the time goes to processing
+    assert accept.pause_after(0.010, 50) == pytest.approx(0.090)
+    # 300 a second, an office's busiest hour many times over: no rest, nothing piles up
+    assert accept.pause_after(0.010, 3) == 0.0
+    assert accept.pause_after(0.010, 0) == 0.0
+
+
 def test_a_payload_that_fails_twice_is_quarantined_not_retried_forever(container: Container) -> None:
     def broken(c: Container, s: Session, result: IngestResult, now: dt.datetime) -> bool:
         raise RuntimeError("a bug in a hook")
