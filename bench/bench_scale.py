@@ -45,6 +45,19 @@ def _bodies(run: str, count: int) -> list[tuple[str, str]]:
     return load.signed_sms(PUBLIC + "/hooks/sms", token, messages)
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """Return the machine's (all, idle) CPU ticks from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]  # idle + iowait
+
+
+def _busy_since(before: tuple[int, int]) -> float:
+    """Return the share of the machine's CPU time that was busy since ``before``."""
+    total, idle = _cpu_ticks()
+    return 1 - (idle - before[1]) / max(1, total - before[0])
+
+
 def _wrk(port: int, bodies: list[tuple[str, str]], workdir: Path, tag: str) -> dict[str, float]:
     return load.wrk(port, bodies, connections=CONNECTIONS, duration=DURATION, workdir=workdir, tag=tag)
 
@@ -168,7 +181,10 @@ def run() -> list[Row]:
                 tag = f"{name[:2].lower()}{workers}{time.strftime('%H%M%S')}"
                 proc, port = _serve("inbox.asgi:app", workers, server_env(url), workdir)
                 try:
-                    measured = _wrk(port, _bodies(tag, BODIES), workdir, tag)
+                    bodies = _bodies(tag, BODIES)
+                    before = _cpu_ticks()
+                    measured = _wrk(port, bodies, workdir, tag)
+                    busy = _busy_since(before)
                     drained = _wait_drained(url, tag)  # answered = stored; the drainers catch up
                 finally:
                     _stop(proc)
@@ -179,7 +195,8 @@ def run() -> list[Row]:
                 results[f"{name}{workers}"] = measured
                 notes[f"{name}{workers}"] = (
                     f"{total} messages stored, 0 twice; {int(measured['non2xx'])} non-2xx; "
-                    f"all processed {drained:.0f} s after the load ended"
+                    f"all processed {drained:.0f} s after the load ended; machine CPU {busy:.0%} busy "
+                    "during the load (server, wrk and database together)"
                 )
     rows: list[Row] = []
     for name in backends:

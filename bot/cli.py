@@ -115,6 +115,15 @@ def serve(
     if missing:
         fail("secret missing for an enabled channel: " + "; ".join(missing))
     container_of(ctx)  # migrate once before the workers start
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        # Measured (bench/bench_scale.py): two processes on one SQLite file queue on its write lock
+        # and answer webhooks at less than half the rate of one, with a p99 ten times worse.
+        typer.echo(
+            "peringatan: SQLite hanya punya satu penulis; lebih dari satu proses web memperlambat "
+            "(warning: SQLite has one writer, more web processes make it slower; use PostgreSQL "
+            "to scale out)",
+            err=True,
+        )
     typer.echo(f"Aduan berjalan di http://{host}:{port}/inbox  (running; Ctrl+C to stop)")
     uvicorn.run(
         "inbox.asgi:app",

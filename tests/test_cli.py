@@ -119,3 +119,22 @@ def test_installed_console_script_runs(cli_config: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "2026-04-07"
+
+
+def test_serve_warns_that_sqlite_does_not_scale_out(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from tests.conftest import TEST_ENV
+
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    started: list[int] = []
+    monkeypatch.setattr("bot.logging_setup.configure", lambda settings: None)  # this test's logs stay as they are
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw["workers"]))
+    code, _, err = run(capsys, "serve", "--workers", "2")
+    assert code == 0 and started == [2]  # it still starts, as asked
+    assert "SQLite has one writer" in err and "PostgreSQL" in err
+    code, _, err = run(capsys, "serve")
+    assert code == 0 and "SQLite" not in err
