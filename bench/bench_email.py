@@ -7,7 +7,9 @@ product takes a mailbox in: the corpus is written to one mbox file (as Google Ta
 box; not timed) and ``aduan import mbox``'s ``import_mailbox`` brings it in on a fresh SQLite file,
 then on a fresh PostgreSQL database when one runs: every mail stored raw, parsed, through the
 e-mail hook (loops, bounces, threading, attachments) and R3/R4/R5 into the record, ``BATCH_SIZE``
-mails to a transaction (the IMAP poller stores each fetch the same way). The baseline is
+mails to a transaction (the IMAP poller stores each fetch the same way; the import processes a
+batch without a savepoint per mail and, only when a mail raises, rolls the batch back and redoes it
+with one savepoint each, so the guarantees are those of the careful path). The baseline is
 django-helpdesk's email-to-ticket function ``helpdesk.email.extract_email_metadata`` on the same
 mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
 ``bench/.venv-helpdesk`` that this benchmark creates with pip (minimal Django project, SQLite).

@@ -66,6 +66,9 @@ class ImapSettings:
     poll_interval: float = 60.0
     idle: bool = True
     idle_renew: float = 600.0
+    #: Leave IDLE and look again at least this often: Dovecot announces mail stored just before IDLE
+    #: began only at its next keepalive (half a minute to two minutes later), not at once.
+    idle_recheck: float = 10.0
     batch_size: int = 25
     timeout: float = 60.0
     max_backoff: float = 300.0
@@ -91,6 +94,7 @@ class ImapSettings:
             poll_interval=float(table.get("poll_interval", 60)),
             idle=bool(table.get("imap_idle", True)),
             idle_renew=min(float(table.get("idle_renew", 600)), MAX_IDLE_SECONDS),
+            idle_recheck=max(1.0, float(table.get("idle_recheck", 10))),
             batch_size=max(1, int(table.get("fetch_batch", 25))),
             timeout=float(table.get("imap_timeout", 60)),
             max_backoff=float(table.get("reconnect_max_delay", 300)),
@@ -348,11 +352,13 @@ _ANNOUNCEMENTS = ("EXISTS", "RECENT")
 
 
 def _wait_for_mail(client: IMAPClient, settings: ImapSettings, stop: threading.Event) -> None:
-    """IDLE until the server announces new mail, ``idle_renew`` passes, or ``stop`` is set."""
+    """IDLE until the server announces new mail, ``idle_recheck`` passes, or ``stop`` is set."""
     client.idle()
     try:
         # Re-check at least every poll_interval even in IDLE: a lost notification delays, never loses.
-        deadline = time.monotonic() + min(settings.idle_renew, settings.poll_interval)
+        # The check before IDLE (``_pending``) leaves a moment between its search and IDLE's start;
+        # mail stored then is announced late, so the mailbox is looked at again every idle_recheck.
+        deadline = time.monotonic() + min(settings.idle_renew, settings.poll_interval, settings.idle_recheck)
         while not stop.is_set() and time.monotonic() < deadline:
             asked = time.monotonic()
             responses = client.idle_check(timeout=1.0)

@@ -23,6 +23,7 @@ from bot.bootstrap import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
 from intake.ingest import (
+    DIRECT,
     IngestResult,
     ingest,
     record_rejection,
@@ -212,6 +213,8 @@ def _receive_batch(
     statuses: list[dict[str, object]] | None = None if isolate else []
     try:
         with db.write_session(container.engine) as s:
+            if not isolate:
+                s.info[DIRECT] = True
             try:
                 for i, raw in enumerate(raws):
                     now = (received_at(i) if received_at else None) or container.now()

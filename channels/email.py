@@ -241,6 +241,34 @@ def _all_headers(msg: Message, name: str) -> list[str]:
     return [_clean(decode_words(_fix_surrogates(str(v)))) for k, v in msg.raw_items() if k.lower() == low]
 
 
+#: ``Name <local@domain>`` or ``local@domain`` with nothing RFC 5322 makes special (no quotes,
+#: comments, groups, routes or lists): most mail's From and To, which need no full parser.
+_ADDR_SPEC = r"[\w+-]+(?:\.[\w+-]+)*@[\w-]+(?:\.[\w-]+)+"
+_SIMPLE_ADDRESS = re.compile(rf"\s*(?:([\w' -]*?)\s*<({_ADDR_SPEC})>|({_ADDR_SPEC}))\s*")
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """Return ``(name, address)`` of one address header, as ``email.utils.parseaddr`` does."""
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    if simple is None:
+        return email.utils.parseaddr(value)
+    name, bracketed, bare = simple.groups()
+    return (" ".join(name.split()), bracketed) if bare is None else ("", bare)
+
+
+def addresses(values: list[str]) -> list[tuple[str, str]]:
+    """Return the ``(name, address)`` pairs of address headers, as ``email.utils.getaddresses`` does."""
+    found: list[tuple[str, str]] = []
+    for value in values:
+        simple = _SIMPLE_ADDRESS.fullmatch(value)
+        if simple is None:
+            found += email.utils.getaddresses([value])
+        else:
+            name, bracketed, bare = simple.groups()
+            found.append((" ".join(name.split()), bracketed) if bare is None else ("", bare))
+    return found
+
+
 def message_ids(value: str) -> list[str]:
     """Return the ``<id@host>`` tokens of a Message-ID / In-Reply-To / References header, in order."""
     return _MSGID_RE.findall(value or "")
@@ -573,7 +601,7 @@ def parse_date(raw: bytes) -> dt.datetime | None:
 def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
     """Build the normalised message from a parsed tree; raises on anything unreadable."""
     from_value = header(msg, "From") or header(msg, "Sender") or header(msg, "Reply-To")
-    name, address = email.utils.parseaddr(from_value)
+    name, address = parse_address(from_value)
     address = address.strip().strip("<>").lower()
     if "@" not in address or " " in address:
         raise UnsupportedPayload("the mail has no sender address (From) that can be read")
@@ -612,9 +640,7 @@ def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
     if references or in_reply_to:
         extra["references"] = list(dict.fromkeys(references + in_reply_to))[-50:]
     recipients = [
-        a.lower()
-        for _, a in email.utils.getaddresses(_all_headers(msg, "To") + _all_headers(msg, "Cc"))
-        if "@" in a
+        a.lower() for _, a in addresses(_all_headers(msg, "To") + _all_headers(msg, "Cc")) if "@" in a
     ]
     if recipients:
         extra["recipients"] = recipients[:50]

@@ -261,3 +261,38 @@ def test_mail_over_the_size_cap_is_counted_and_traced_and_the_batch_goes_on(
         [rejected] = s.exec(select(Rejection)).all()
         assert rejected.status_code == 413 and rejected.body_size > 2000
         assert [m.external_id for m in s.exec(select(Message)).all()] == ["<s1@example.test>"]
+
+
+def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch is first processed with no savepoint per mail; when one mail raises, the batch is
+    # done again with one savepoint each: that mail is kept raw for a retry, the others filed once.
+    from bot import mail_import
+
+    path = numbered_mbox(tmp_path / "takeout.mbox", 6)
+    real_hook = mail_import.import_file_hook
+
+    def hook_failing_on_the_fourth(*args: Any) -> bool:
+        if args[2].message.external_id == "<n3@example.test>":
+            raise RuntimeError("a bug while filing this one mail")
+        return real_hook(*args)
+
+    monkeypatch.setattr(mail_import, "import_file_hook", hook_failing_on_the_fourth)
+    state = import_mailbox(container, "mbox", path, batch_size=6)
+    assert (state.position, state.imported, state.duplicates, state.quarantined) == (6, 6, 0, 0)
+    with db.session(container.engine) as s:
+        raws = {r.external_id: r for r in s.exec(select(RawInbound)).all()}
+        assert sorted(raws) == sorted(f"<n{i}@example.test>" for i in range(6))  # every mail kept once
+        kept = raws["<n3@example.test>"]
+        assert kept.status == "stored" and (kept.error or "").startswith("processing failed: RuntimeError")
+        filed = sorted(m.external_id for m in s.exec(select(Message)).all())
+        assert filed == sorted(f"<n{i}@example.test>" for i in range(6) if i != 3)  # nothing doubled
+        assert len(s.exec(select(Complaint)).all()) == 5
+    monkeypatch.setattr(mail_import, "import_file_hook", real_hook)
+    again = import_mailbox(container, "mbox", path, batch_size=6, restart=True)
+    assert (again.imported, again.duplicates) == (0, 6)  # a re-run doubles nothing either
+    with db.session(container.engine) as s:
+        # ... and takes up the mail kept for a retry, now that its processing works
+        assert s.exec(select(RawInbound).where(RawInbound.status == "stored")).all() == []
+        assert len(s.exec(select(Message)).all()) == len(s.exec(select(Complaint)).all()) == 6
