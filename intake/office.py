@@ -79,8 +79,11 @@ def normalise_text(text: str) -> str:
 
     Cached: catalogue names and keywords are normalised again for every message otherwise.
     """
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():
+        plain = text  # nothing to decompose or strip: most Indonesian text, and a long mail costs less
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"\s+", " ", plain.lower()).strip()
 
 

@@ -134,10 +134,17 @@ def has_object(text: str | None) -> bool:
     """R5a object: the message says what the matter is; greetings, stickers and emoji do not."""
     if not text:
         return False
-    words = _WORD.findall(normalise_text(text))
-    meaningful = [w for w in words if w not in _FILLER_WORDS and not w.isdigit()]
-    # Two content words or one long one: "izin belum keluar", "pungli".
-    return len(meaningful) >= 2 or any(len(w) >= 5 for w in meaningful)
+    # Two content words or one long one: "izin belum keluar", "pungli". A long mail is decided
+    # by its first words: reading on could not change the answer.
+    meaningful = 0
+    for match in _WORD.finditer(normalise_text(text)):
+        word = match.group()
+        if word in _FILLER_WORDS or word.isdigit():
+            continue
+        meaningful += 1
+        if meaningful >= 2 or len(word) >= 5:
+            return True
+    return False
 
 
 def days_since_service(service_date: dt.date, received_on: dt.date) -> int:
