@@ -54,6 +54,29 @@ def arrival(container: Container, n: int, run: str = "t") -> accept.Arrival:
     return accept.Arrival("sms", sid, raw, container.now(), container.office.code)
 
 
+def drain_as_two_processes(container: Container, settings: Any, clock: Clock) -> list[int]:
+    """Drain with ``container`` and a second one on its own engine (another process) at the same time."""
+    url = container.engine.url.render_as_string(hide_password=False)
+    other = build(settings, engine=db.create_engine(url), clock=clock, migrate=False)
+    done: list[int] = []
+    errors: list[BaseException] = []
+
+    def run(c: Container) -> None:
+        try:
+            done.append(accept.drain(c))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in (container, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    other.engine.dispose()
+    assert errors == []
+    return done
+
+
 def test_answered_webhook_is_stored_and_then_becomes_a_message(container: Container) -> None:
     client = TestClient(create_app(container))
     assert post(client, sms_form(1)) == 200
@@ -156,25 +179,7 @@ def test_two_drainers_process_each_payload_once(container: Container, settings: 
     for n in range(120):
         writer.submit(arrival(container, n)).result(10)
     writer.close()
-    url = container.engine.url.render_as_string(hide_password=False)
-    other = build(settings, engine=db.create_engine(url), clock=clock, migrate=False)
-    done: list[int] = []
-    errors: list[BaseException] = []
-
-    def run(c: Container) -> None:
-        try:
-            done.append(accept.drain(c))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in (container, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    other.engine.dispose()
-    assert errors == []
-    assert sum(done) == 120
+    assert sum(drain_as_two_processes(container, settings, clock)) == 120
     assert count(container, Message) == 120
     with db.session(container.engine) as s:
         ids = [m.external_id for m in s.exec(select(Message)).all()]
@@ -193,23 +198,7 @@ def test_conversations_stay_in_order_while_two_drainers_take_lanes_side_by_side(
     senders = 12
     for n in range(senders * len(CONVERSATION)):  # step 0 of everyone, then step 1 of everyone, …
         assert post(client, sms_form(n, senders=senders, run="lanes")) == 200
-    url = container.engine.url.render_as_string(hide_password=False)
-    other = build(settings, engine=db.create_engine(url), clock=clock, migrate=False)
-    errors: list[BaseException] = []
-
-    def run(c: Container) -> None:
-        try:
-            accept.drain(c)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in (container, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    other.engine.dispose()
-    assert errors == []
+    drain_as_two_processes(container, settings, clock)
     with db.session(container.engine) as s:
         rows = s.exec(select(RawInbound)).all()
         assert {r.status for r in rows} == {"processed"}
