@@ -6,7 +6,9 @@ The Bandung profile is the example the repository ships, copied into a folder na
 
 from __future__ import annotations
 
+import itertools
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,7 +20,9 @@ from twilio.request_validator import RequestValidator
 from bot.bootstrap import Container
 from intake import db, roles
 from intake.models import User
+from tests.channels.test_twilio_outbound import MESSAGES, twilio_created
 from tests.conftest import ROOT, TEST_ENV
+from tests.fakeapi import FakeAPI, Recorded, Reply
 from tests.inbox.conftest import password_hash
 
 #: config.toml's public address: Twilio signs the URL it calls, so tests sign this one.
@@ -35,9 +39,24 @@ def offices_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config_data(config_data: dict[str, Any], offices_dir: Path) -> dict[str, Any]:
-    """config.toml with the offices folder switched on."""
+def api() -> Iterator[FakeAPI]:
+    """Twilio's REST API on loopback, where each office's replies are sent, a SID of its own each."""
+    numbers = itertools.count(1)
+
+    def created(req: Recorded) -> Reply:
+        reply = twilio_created(req)
+        reply.body["sid"] = f"SM{next(numbers):032x}"  # status callbacks find their message by it
+        return reply
+
+    with FakeAPI({("POST", MESSAGES): created}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def config_data(config_data: dict[str, Any], offices_dir: Path, api: FakeAPI) -> dict[str, Any]:
+    """config.toml with the offices folder switched on, sending SMS to the local Twilio."""
     config_data["offices"] = {"dir": str(offices_dir)}
+    config_data["channels"]["sms"]["api_base_url"] = api.url
     return config_data
 
 

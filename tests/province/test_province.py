@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, RawInbound, User
-from tests.channels.test_twilio_outbound import MESSAGES, twilio_created
+from tests.channels.test_twilio_outbound import MESSAGES
 from tests.conftest import JAKARTA, TEST_ENV, read_fixture, settle
 from tests.fakeapi import FakeAPI
 from tests.inbox.conftest import login
@@ -27,19 +26,6 @@ from tests.province.conftest import signed_sms
 
 BDG_NUMBER = "+6281100000222"
 PWK_NUMBER = "+6281809898222"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    """Twilio's REST API on loopback: what each office's replies are sent from."""
-    with FakeAPI({("POST", MESSAGES): twilio_created}) as fake:
-        yield fake
-
-
-@pytest.fixture
-def config_data(config_data: dict[str, Any], api: FakeAPI) -> dict[str, Any]:
-    config_data["channels"]["sms"]["api_base_url"] = api.url
-    return config_data
 
 
 @pytest.fixture

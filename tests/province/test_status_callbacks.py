@@ -8,8 +8,6 @@ deployment's path, by the outbox row of the message's SID.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,41 +20,13 @@ from bot.bootstrap import Container, build
 from inbox.app import create_app
 from intake import db
 from intake.models import RawInbound, Rejection
-from tests.channels.test_twilio_outbound import MESSAGES, SID
+from tests.channels.test_twilio_outbound import MESSAGES
 from tests.conftest import TEST_ENV, read_fixture, settle
-from tests.fakeapi import FakeAPI, Recorded, Reply
+from tests.fakeapi import FakeAPI
 from tests.province.conftest import PUBLIC, signed_sms
 
 BDG_TOKEN = "bandung-own-token"
 DEPLOYMENT_TOKEN = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    """Twilio's REST API on loopback, giving every message a SID of its own."""
-    numbers = itertools.count(1)
-
-    def created(req: Recorded) -> Reply:
-        return Reply(
-            201,
-            {
-                "sid": f"SM{next(numbers):032x}",
-                "account_sid": SID,
-                "status": "queued",
-                "to": req.form["To"],
-                "from": req.form.get("From"),
-                "body": req.form.get("Body", ""),
-            },
-        )
-
-    with FakeAPI({("POST", MESSAGES): created}) as fake:
-        yield fake
-
-
-@pytest.fixture
-def config_data(config_data: dict[str, Any], api: FakeAPI) -> dict[str, Any]:
-    config_data["channels"]["sms"]["api_base_url"] = api.url
-    return config_data
 
 
 @pytest.fixture
