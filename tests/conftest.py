@@ -7,6 +7,7 @@ missing dependency fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -180,3 +181,26 @@ def settle(container: Container) -> int:
     from bot import accept
 
     return accept.drain(container)
+
+
+@contextlib.contextmanager
+def migration_engine(db_url: str, schema: str) -> Iterator[sa.Engine]:
+    """An engine on an empty database for a migration test, disposed afterwards.
+
+    SQLite: the test's own file. PostgreSQL: a schema of its own (the session database was built
+    with ``create_all``), dropped afterwards.
+    """
+    engine = db.create_engine(db_url)
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        engine.dispose()
+        engine = db.create_engine(db_url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        if postgres:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

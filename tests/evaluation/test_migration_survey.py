@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from intake import db
+from tests.conftest import migration_engine
 
 TABLES = {"survey_invitation", "survey_response"}
 
@@ -18,21 +19,12 @@ def _touches_survey(diff: object) -> bool:
 
 
 def test_e1_survey_migration_matches_the_models_and_downgrades(db_url: str) -> None:
-    engine = db.create_engine(db_url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS migsurvey CASCADE; CREATE SCHEMA migsurvey"))
-        engine.dispose()
-        engine = db.create_engine(db_url, connect_args={"options": "-csearch_path=migsurvey"})
-    db.upgrade(engine, "0008_survey")
-    assert set(sa.inspect(engine).get_table_names()) >= TABLES
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, db.import_all_models())
-    assert [d for d in diff if _touches_survey(d)] == []
-    command.downgrade(db.alembic_config(engine), "0001_foundation")
-    assert not TABLES & set(sa.inspect(engine).get_table_names())
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA migsurvey CASCADE"))
-    engine.dispose()
+    with migration_engine(db_url, "migsurvey") as engine:
+        db.upgrade(engine, "0008_survey")
+        assert set(sa.inspect(engine).get_table_names()) >= TABLES
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, db.import_all_models())
+        assert [d for d in diff if _touches_survey(d)] == []
+        command.downgrade(db.alembic_config(engine), "0001_foundation")
+        assert not TABLES & set(sa.inspect(engine).get_table_names())

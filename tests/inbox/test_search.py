@@ -14,7 +14,7 @@ from bot.bootstrap import Container
 from inbox import queries
 from intake import db, search
 from intake.models import Complaint
-from tests.conftest import Clock
+from tests.conftest import Clock, migration_engine
 from tests.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -143,32 +143,25 @@ def _sql(stmt: sa.Select, s: db.Session) -> str:  # type: ignore[type-arg]
 
 
 def test_migration_builds_the_same_search_objects_as_the_models(db_url: str) -> None:
-    engine = db.create_engine(db_url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS searchmig CASCADE; CREATE SCHEMA searchmig"))
-        engine.dispose()
-        engine = db.create_engine(db_url, connect_args={"options": "-csearch_path=searchmig"})
-        db.upgrade(engine)
-        with engine.connect() as conn:
-            found = conn.execute(
-                sa.text(
-                    "SELECT indexname, indexdef FROM pg_indexes "
-                    "WHERE schemaname = 'searchmig' AND indexname LIKE '%trgm'"
-                )
-            ).all()
+    with migration_engine(db_url, "searchmig") as engine:
+        if engine.dialect.name == "postgresql":
+            db.upgrade(engine)
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text(
+                        "SELECT indexname, indexdef FROM pg_indexes "
+                        "WHERE schemaname = 'searchmig' AND indexname LIKE '%trgm'"
+                    )
+                ).all()
             defs = {str(name): str(definition) for name, definition in found}
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA searchmig CASCADE"))
-        assert set(defs) == set(search.TRGM_INDEXES)
-        assert all("USING gin" in d and "gin_trgm_ops" in d for d in defs.values())
-    else:
-        migrated = _sqlite_search_objects(engine, migrate=True)
-        other = db.create_engine(db_url.replace("aduan.db", "models.db"))
-        assert migrated == _sqlite_search_objects(other, migrate=False)
-        assert {name for name, _ in migrated} >= {"complaint_fts", "complaint_fts_au", "reporter_fts_ad"}
-        other.dispose()
-    engine.dispose()
+            assert set(defs) == set(search.TRGM_INDEXES)
+            assert all("USING gin" in d and "gin_trgm_ops" in d for d in defs.values())
+        else:
+            migrated = _sqlite_search_objects(engine, migrate=True)
+            other = db.create_engine(db_url.replace("aduan.db", "models.db"))
+            assert migrated == _sqlite_search_objects(other, migrate=False)
+            assert {name for name, _ in migrated} >= {"complaint_fts", "complaint_fts_au", "reporter_fts_ad"}
+            other.dispose()
 
 
 def _sqlite_search_objects(engine: sa.Engine, *, migrate: bool) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from intake import db
+from tests.conftest import migration_engine
 
 NOW = dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC)
 ANI, BUDI, CITRA = "tel:+6281200000701", "tel:+6281200000702", "tel:+6281200000703"
@@ -23,19 +24,10 @@ ANI, BUDI, CITRA = "tel:+6281200000701", "tel:+6281200000702", "tel:+62812000007
 @pytest.fixture
 def old_engine(db_url: str) -> Iterator[sa.Engine]:
     """A database migrated up to just before 0013 (its two parents), in a schema of its own on PostgreSQL."""
-    engine = db.create_engine(db_url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS migdraft CASCADE; CREATE SCHEMA migdraft"))
-        engine.dispose()
-        engine = db.create_engine(db_url, connect_args={"options": "-csearch_path=migdraft"})
-    db.upgrade(engine, "0011_search")
-    db.upgrade(engine, "0003_dialogue")
-    yield engine
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA migdraft CASCADE"))
-    engine.dispose()
+    with migration_engine(db_url, "migdraft") as engine:
+        db.upgrade(engine, "0011_search")
+        db.upgrade(engine, "0003_dialogue")
+        yield engine
 
 
 def _insert(conn: sa.Connection, name: str, **values: Any) -> int:
