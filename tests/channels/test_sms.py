@@ -86,6 +86,24 @@ def test_r2e_signature_with_another_auth_token_fails_verification() -> None:
         sms.verify(raw, other)
 
 
+def test_r2e_a_repeated_field_is_signed_with_every_value() -> None:
+    """Twilio signs each value of a field sent twice; a body that changes the second one is forged."""
+
+    class Values(dict[str, list[str]]):  # how a framework's multi-dict hands the values to twilio
+        def getall(self, name: str) -> list[str]:
+            return self[name]
+
+    body = read_fixture("sms", "message__plain.form") + b"&AddOns=first&AddOns=second"
+    values = Values()
+    for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+        values.setdefault(name, []).append(value)
+    sig = RequestValidator(TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]).compute_signature(URL, values)
+    sms.verify(RawRequest(body=body, headers=FORM | {"X-Twilio-Signature": sig}, url=URL), CONFIG)
+    forged = body.replace(b"AddOns=second", b"AddOns=changed")
+    with pytest.raises(SignatureError, match="does not match"):
+        sms.verify(RawRequest(body=forged, headers=FORM | {"X-Twilio-Signature": sig}, url=URL), CONFIG)
+
+
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
