@@ -701,8 +701,49 @@ def _copied(value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+#: Mails parsed ahead of time by ``parse_many`` (the mailbox import's second process): each mail's
+#: bytes to its message, or to the reason it was refused. Filled by ``prime``, emptied by ``forget``.
+_AHEAD: dict[bytes, InboundMessage | str] = {}
+
+
+def parse_many(bodies: list[bytes]) -> list[InboundMessage | str]:
+    """Parse mails for ``prime``: each one's message, or the reason it was refused (picklable).
+
+    Runs in a worker process while the importer stores and files the batch before, so a mailbox
+    import uses a second core for the parsing (about a fifth of its work).
+    """
+    out: list[InboundMessage | str] = []
+    for body in bodies:
+        try:
+            out.append(_parse_fresh(body))
+        except UnsupportedPayload as exc:
+            out.append(str(exc))
+    return out
+
+
+def prime(bodies: list[bytes], results: list[InboundMessage | str]) -> None:
+    """Remember what ``parse_many`` made of ``bodies``: parsing one of them again is a lookup."""
+    _AHEAD.update(zip(bodies, results, strict=True))
+
+
+def forget() -> None:
+    """Drop the mails parsed ahead (the importer calls it after each batch)."""
+    _AHEAD.clear()
+
+
 def _parse_body(original: bytes) -> InboundMessage:
+    """Return the message of one mail: parsed ahead by ``prime``, remembered, or parsed now."""
+    if _AHEAD:
+        found = _AHEAD.get(original)
+        if found is not None:
+            if isinstance(found, str):
+                raise UnsupportedPayload(found)
+            return found
+    return _parse_fresh(original)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_fresh(original: bytes) -> InboundMessage:
     """Parse one mail; the last few are remembered by their bytes.
 
     The pipeline parses a mail to ingest it, then the e-mail hook and the mailbox import ask for the
