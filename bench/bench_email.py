@@ -9,7 +9,9 @@ then on a fresh PostgreSQL database when one runs: every mail stored raw, parsed
 e-mail hook (loops, bounces, threading, attachments) and R3/R4/R5 into the record, ``BATCH_SIZE``
 mails to a transaction (the IMAP poller stores each fetch the same way; the import processes a
 batch without a savepoint per mail and, only when a mail raises, rolls the batch back and redoes it
-with one savepoint each, so the guarantees are those of the careful path). The baseline is
+with one savepoint each, so the guarantees are those of the careful path). As shipped, a second
+process parses the next batch meanwhile; the "one process" row turns that off (the product's
+``parse_ahead=False``), for the figure on one core beside django-helpdesk's one process. The baseline is
 django-helpdesk's email-to-ticket function ``helpdesk.email.extract_email_metadata`` on the same
 mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
 ``bench/.venv-helpdesk`` that this benchmark creates with pip (minimal Django project, SQLite).
@@ -374,8 +376,13 @@ def write_mbox(mails: list[bytes], path: Path) -> Path:
     return path
 
 
-def run_aduan(mails: list[bytes], work: Path, url: str | None = None) -> dict[str, float]:
+def run_aduan(
+    mails: list[bytes], work: Path, url: str | None = None, *, parse_ahead: bool | None = None
+) -> dict[str, float]:
     """Bring the corpus in as the product does with a mailbox: ``aduan import mbox`` (timed).
+
+    ``parse_ahead=None`` is the product's default (a second process parses the next batch when
+    the machine has a second CPU); ``False`` keeps everything in one process, as django-helpdesk.
 
     The same path as the IMAP poller's batches (``bot.pipeline``'s store raw → parse → ingest →
     e-mail hook for loops, bounces, threading and attachments → R3/R4/R5 and the record), several
@@ -404,7 +411,7 @@ def run_aduan(mails: list[bytes], work: Path, url: str | None = None) -> dict[st
     crashes, imported = 0, 0
     t0 = time.perf_counter()
     try:
-        imported = import_mailbox(container, "mbox", source).imported
+        imported = import_mailbox(container, "mbox", source, parse_ahead=parse_ahead).imported
     except Exception:  # a crash stops the import (what is stored stays; the count below shows it)
         crashes += 1
     seconds = time.perf_counter() - t0
@@ -587,6 +594,8 @@ def run() -> list[Row]:
             if measured is not None:
                 helpdesk_runs.append(measured)
         aduan = min(aduan_runs, key=lambda r: r["seconds"])
+        (work / "one-process").mkdir()
+        single = run_aduan(mails, work / "one-process", parse_ahead=False)
         helpdesk = min(helpdesk_runs, key=lambda r: r["seconds"]) if helpdesk_runs else None
         if helpdesk is not None:
             crash_rate = 100.0 * helpdesk["crashes"] / max(1, helpdesk["n"])
@@ -601,6 +610,8 @@ def run() -> list[Row]:
             baseline = N / floor["seconds"]
             base_note = f"django-helpdesk unavailable ({reason}); floor crashes {floor['crashes']:.0f}"
         rows.append(_import_row("SQLite", aduan, baseline_name, baseline, base_note))
+        one = "baseline as above; parsing in the importing process too (`parse_ahead=False`)"
+        rows.append(_import_row("SQLite, one process", single, baseline_name, baseline, one, runs=1))
         postgres, why = run_aduan_postgres(mails, work)
         if postgres is not None:
             rows.append(

@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from intake.search import index_queued
+
 #: Modules that define tables. A module that adds tables adds one line here (and a migration).
 MODEL_MODULES: list[str] = [
     "intake.models",
@@ -68,6 +70,11 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         def _on_begin(conn: sa.Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(conn: sa.Connection) -> None:
+            # The search index takes the transaction's new and edited rows in one go (see intake.search).
+            index_queued(conn.connection.dbapi_connection)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
