@@ -8,6 +8,7 @@ writes no log line with mail content; the importer stores and files what it pars
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 
 from channels import email as email_channel
@@ -15,6 +16,9 @@ from channels import email as email_channel
 
 def main() -> None:
     """Answer batches until the importer closes the pipe."""
+    # Ctrl+C at the terminal reaches the whole process group: the importer stops this worker
+    # itself, so the user sees the import's own message, not a second traceback from here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:

@@ -45,6 +45,10 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+#: ``Connection.info`` key: the driver's count of changed rows when the transaction began.
+_CHANGES = "aduan.changes_at_begin"
+
+
 def create_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs.
 
@@ -70,11 +74,15 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         def _on_begin(conn: sa.Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
+            conn.info[_CHANGES] = conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
 
         @event.listens_for(engine, "commit")
         def _on_commit(conn: sa.Connection) -> None:
-            # The search index takes the transaction's new and edited rows in one go (see intake.search).
-            index_queued(conn.connection.dbapi_connection)
+            # The search index takes a transaction's new and edited rows in one go (intake.search);
+            # a transaction that changed no row (a read) has nothing queued and never writes here.
+            dbapi_connection = conn.connection.dbapi_connection
+            if dbapi_connection is not None and dbapi_connection.total_changes != conn.info.get(_CHANGES):
+                index_queued(dbapi_connection)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -10,11 +10,11 @@ must all occur. Accents are not folded: ``"setiawan"`` does not find ``"Sétiawa
   text) kept in step with ``complaint`` and ``reporter`` by triggers, so every writer (ORM, Core,
   purge, the sqlite3 shell) updates them. A new or edited row is only *queued* by its trigger
   (``complaint_fts_queue``) and indexed just before its transaction commits (``index_queued``,
-  which ``intake.db`` calls from every commit), all the rows of a transaction in one statement:
+  which ``intake.db`` calls from every commit that wrote), all the rows of a transaction in one statement:
   FTS5 writes out its pending index at each statement savepoint, which a trigger opens for every
   row, so indexing row by row cost about six times as much (200 µs a complaint against 30). A
   program other than Aduan that writes rows (the sqlite3 shell) leaves them queued until Aduan's
-  next commit. A word shorter than three characters cannot use a trigram index and is matched by
+  next writing commit. A word shorter than three characters cannot use a trigram index and is matched by
   ``LIKE``; a database without the FTS5 tables (an SQLite built without FTS5) falls back to
   ``LIKE`` for every word. Both fallbacks still find substrings.
 
@@ -99,10 +99,11 @@ _INDEX_QUEUED = [
 
 
 def index_queued(dbapi_connection: Any) -> None:
-    """Index the rows queued in this SQLite transaction; called just before it commits.
+    """Index the rows queued in this SQLite transaction; called just before a writing one commits.
 
-    Costs one cheap query when nothing was written; nothing at all where the database has no
-    FTS5 tables (an SQLite built without FTS5, or a database not migrated yet).
+    One cheap query when nothing is queued; nothing where the database has no FTS5 tables (an
+    SQLite built without FTS5, or a database not migrated yet). Rows another program queued are
+    indexed along with this transaction's.
     """
     cursor = dbapi_connection.cursor()
     try:

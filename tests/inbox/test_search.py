@@ -291,15 +291,36 @@ def _insert_complaint(engine: sa.Engine, seq: int, text: str) -> None:
         )
 
 
+def _numbers(engine: sa.Engine, word: str) -> set[str]:
+    """The tracking numbers whose text has ``word``, through the search index."""
+    with db.session(engine) as s:
+        clause = search.words_clause(word, how=search.method(s), names=False, hidden=sa.false())
+        number = Complaint.__table__.c.tracking_number  # type: ignore[attr-defined]
+        return {str(r[0]) for r in s.execute(sa.select(number).where(clause))}
+
+
+def test_rows_another_program_wrote_are_searchable_after_the_next_commit(container: Container) -> None:
+    raw = container.engine.raw_connection()  # the driver alone, as the sqlite3 shell or psql would
+    try:
+        cursor = raw.cursor()
+        cursor.execute(
+            "INSERT INTO complaint (office, tracking_number, year, seq, kind, reasons, channel, anonymous, "
+            "text, received_at, due_date, status, created_at, updated_at) VALUES ('pwk', 'PWK-2026-900001', "
+            "2026, 900001, 'complaint', '', 'letter', false, 'Retribusi parkir liar di depan MPP', "
+            "'2026-11-02 02:00:00', '2026-11-20', 'received', '2026-11-02 02:00:00', '2026-11-02 02:00:00')"
+        )
+        raw.commit()
+    finally:
+        raw.close()
+    file_one(container, text="Loket tutup sebelum jam layanan")  # Aduan's next writing commit
+    assert _numbers(container.engine, "parkir") == {"PWK-2026-900001"}
+    _index_is_sound(container.engine)
+
+
 def test_the_queue_migration_keeps_every_row_searchable_both_ways(db_url: str) -> None:
     from alembic import command
 
-    def found(engine: sa.Engine, word: str) -> set[str]:
-        with db.session(engine) as s:
-            clause = search.words_clause(word, how=search.method(s), names=False, hidden=sa.false())
-            number = Complaint.__table__.c.tracking_number  # type: ignore[attr-defined]
-            return {str(r[0]) for r in s.execute(sa.select(number).where(clause))}
-
+    found = _numbers
     with migration_engine(db_url, "ftsqueue") as engine:
         db.upgrade(engine, "0011_search")
         _insert_complaint(engine, 1, "Izin PBG belum keluar")  # indexed by the old row-by-row triggers
