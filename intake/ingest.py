@@ -111,7 +111,7 @@ def run(session: Session, key: Hashable, build: Callable[[Any], Any], params: di
     row whose pending changes were flushed before), and the inbound path then flushes only once.
     """
     connection = session.connection()
-    if session.info.get(DIRECT) and connection.dialect.name == "sqlite" and not _watched(connection):
+    if session.info.get(DIRECT) and connection.dialect.driver in _DIRECT_DRIVERS and not _watched(connection):
         direct = _direct(connection, key, build, params)
         if direct is not None:
             return direct.execute(connection, params)
@@ -129,9 +129,11 @@ def _watched(connection: Any) -> bool:
     )
 
 
-#: ``session.info`` key: ``run`` may hand its SQLite statements to the driver's cursor directly
-#: (a batch that rolls back whole on any error: the mailbox import). See ``_Direct``.
+#: ``session.info`` key: ``run`` may hand its statements to the driver's cursor directly (a batch
+#: that rolls back whole on any error: the mailbox import). See ``_Direct``.
 DIRECT = "aduan.direct_statements"
+#: The drivers ``_Direct`` knows: SQLite's (positional ``?``) and psycopg 3 (named ``%(name)s``).
+_DIRECT_DRIVERS = frozenset({"pysqlite", "psycopg"})
 
 
 class _Rows:
@@ -168,17 +170,23 @@ class _Row(tuple):  # type: ignore[type-arg]
 
 
 class _Direct:
-    """A statement compiled once for SQLite and run on the driver's cursor, with SQLAlchemy's types.
+    """A statement compiled once and run on the driver's cursor, with SQLAlchemy's types.
 
     SQLAlchemy's per-execution work (cache lookup, execution context, result metadata) costs more
-    than SQLite's for these one-row statements. Here the compiled SQL, the bind processors (UTC
-    timestamps, booleans) and the result processors are SQLAlchemy's own, applied the same way;
-    driver errors are wrapped into SQLAlchemy's exceptions as ``Connection.execute`` would.
+    than the database's for these one-row statements (SQLite's, or a PostgreSQL round trip). Here
+    the compiled SQL, the bind processors (UTC timestamps, booleans) and the result processors are
+    SQLAlchemy's own, applied the same way; driver errors are wrapped into SQLAlchemy's exceptions
+    as ``Connection.execute`` would. Parameters go positionally (SQLite) or by their compiled,
+    escaped names (psycopg); psycopg prepares a statement it has run a few times, as under SQLAlchemy.
     """
 
     def __init__(self, compiled: Any, dialect: Any) -> None:
         self.sql = compiled.string
-        self.names = tuple(compiled.positiontup or ())
+        self.positional = bool(compiled.positional)
+        named = tuple(dict.fromkeys(compiled.bind_names.values()))  # each name once, in order
+        self.names = tuple(compiled.positiontup or ()) if self.positional else named
+        escaped = compiled.escaped_bind_names or {}
+        self.keys = tuple(escaped.get(name, name) for name in self.names)
         self.compiled = compiled
         processors = compiled._bind_processors
         self.processors = tuple(processors.get(name) for name in self.names)
@@ -190,10 +198,11 @@ class _Direct:
 
     def execute(self, connection: Any, params: dict[str, Any]) -> _Rows:
         values = self.compiled.construct_params(params, escape_names=False)
-        args = [
+        processed = [
             value if process is None else process(value)
             for value, process in zip((values[n] for n in self.names), self.processors, strict=True)
         ]
+        args: Any = processed if self.positional else dict(zip(self.keys, processed, strict=True))
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(self.sql, args)
@@ -211,7 +220,7 @@ class _Direct:
         )
 
 
-_DIRECTS: dict[tuple[Hashable, tuple[str, ...]], _Direct | None] = {}
+_DIRECTS: dict[tuple[str, Hashable, tuple[str, ...]], _Direct | None] = {}
 
 
 def _direct(
@@ -219,15 +228,16 @@ def _direct(
 ) -> _Direct | None:
     """Return the direct form of statement ``key`` for these parameter names (None: not eligible)."""
     names = tuple(sorted(params))
-    found = _DIRECTS.get((key, names), _MISSING)
+    dialect = connection.dialect.name
+    found = _DIRECTS.get((dialect, key, names), _MISSING)
     if found is _MISSING:
-        stmt = _STATEMENTS.get(("sqlite", key))
+        stmt = _STATEMENTS.get((dialect, key))
         if stmt is None:
-            stmt = _STATEMENTS[("sqlite", key)] = build(sqlite.insert)
+            stmt = _STATEMENTS[(dialect, key)] = build(_INSERTS.get(dialect, sqlite.insert))
         compiled = stmt.compile(dialect=connection.dialect, column_keys=list(names))
         try:
             simple = (
-                compiled.positional
+                (compiled.positional or connection.dialect.paramstyle == "pyformat")
                 and not compiled.insert_prefetch
                 and not compiled.update_prefetch
                 and not compiled.literal_execute_params
@@ -238,7 +248,7 @@ def _direct(
             # _Direct reads SQLAlchemy's compiled form (its processors are not public API): a
             # release that changes it makes the statement take the ordinary path, never fail.
             found = None
-        _DIRECTS[(key, names)] = found
+        _DIRECTS[(dialect, key, names)] = found
     return found  # type: ignore[no-any-return]
 
 
