@@ -142,8 +142,7 @@ def _claim(container: Container, now: dt.datetime, limit: int) -> list[Attachmen
             .order_by(AttachmentDownload.id)  # type: ignore[arg-type]
             .limit(limit)
         )
-        if not db.is_sqlite(container.engine):
-            query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True)
         rows = list(s.exec(query).all())
         for row in rows:
             # A lease: a worker that dies mid-download leaves the row due again after LEASE_SECONDS.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, Session, SQLModel, select
 
 from intake.models import ts, utcnow
@@ -57,8 +57,8 @@ def take_token(session: Session, *, key: str, now: dt.datetime, limit: int, wind
     """Count one hit for ``key`` in a fixed window; return False when ``limit`` is already reached."""
     table = FormRateBucket.__table__  # type: ignore[attr-defined]
     values = {"key": key, "window_start": now, "count": 0}
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    inserted = session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    insert = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    inserted = session.execute(insert)
     if getattr(inserted, "rowcount", 0):
         # A new address: drop buckets whose window ended long ago (no hoarding of hashes).
         session.execute(sa.delete(table).where(table.c.window_start < now - 2 * window))

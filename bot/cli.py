@@ -7,6 +7,7 @@ line and exits with code 2; it never shows a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -103,8 +104,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Alamat (address) to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Jumlah proses web (web processes).")] = 1,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Tanpa pekerja antrean (no job worker here: run `aduan worker`)."),
+    ] = False,
 ) -> None:
-    """Jalankan layanan web (run the web service: webhooks, inbox, API)."""
+    """Jalankan layanan web dan pekerja antrean (run the web service and, by default, a job worker)."""
     import uvicorn
 
     settings = settings_of(ctx)
@@ -115,15 +120,8 @@ def serve(
     if missing:
         fail("secret missing for an enabled channel: " + "; ".join(missing))
     container_of(ctx)  # migrate once before the workers start
-    if workers > 1 and settings.database_url.startswith("sqlite"):
-        # Measured (bench/bench_scale.py): two processes on one SQLite file queue on its write lock
-        # and answer webhooks at less than half the rate of one, with a p99 ten times worse.
-        typer.echo(
-            "peringatan: SQLite hanya punya satu penulis; lebih dari satu proses web memperlambat "
-            "(warning: SQLite has one writer, more web processes make it slower; use PostgreSQL "
-            "to scale out)",
-            err=True,
-        )
+    if no_worker:
+        os.environ["ADUAN_WEB_WORKER"] = "0"  # read by every web process uvicorn starts
     typer.echo(f"Aduan berjalan di http://{host}:{port}/inbox  (running; Ctrl+C to stop)")
     uvicorn.run(
         "inbox.asgi:app",

@@ -1,6 +1,6 @@
 """``aduan simulate``: chat with the intake dialogue in the console, or play a script of citizen messages.
 
-Officers try wording with it; tests use it. It runs on a throwaway SQLite database built from the
+Officers try wording with it; tests use it. It runs on a throwaway PostgreSQL database built from the
 office's config (so no real record, tracking number or queued reply is touched): each message goes
 through ``intake.ingest.ingest`` and the message hooks exactly as ``bot.pipeline`` runs them, and
 replies go through the real outbox to an outbound adapter that prints instead of sending.
@@ -16,7 +16,6 @@ import datetime as dt
 import itertools
 import re
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,9 +146,7 @@ def simulate(
     settings = settings_of(ctx)
     start = parse_when(now, ctx) if now else dt.datetime.now(dt.UTC)
     clock = SimClock(start)
-    with tempfile.TemporaryDirectory(prefix="aduan-sim-") as tmp:
-        engine = db.create_engine(f"sqlite:///{Path(tmp) / 'simulate.db'}")
-        db.create_all(engine)
+    with db.scratch_database(settings.database_url) as engine:
         container = build(settings, engine=engine, clock=clock, migrate=False)
         printer = PrintSender()
         for name in CHAT_SCHEMES:  # never a real provider, whatever channel the outbox picks
@@ -190,6 +187,5 @@ def simulate(
         with db.session(engine) as s:
             rows = s.exec(select(Complaint).where(Complaint.contact_urn == urn).order_by(Complaint.id)).all()  # type: ignore[arg-type]
         summaries = [complaint_summary(c) for c in rows]
-        engine.dispose()
     sys.stdout.flush()
     echo_json(summaries)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -35,23 +35,40 @@ def sweep(
 
 
 @app.command()
-def worker(ctx: typer.Context) -> None:
-    """Jalankan penjadwal (run the scheduler: sweep, outbox, pollers) until Ctrl+C; one leader at a time."""
-    from bot.logging_setup import configure as configure_logging
-    from bot.scheduler import SchedulerRunner
+def worker(
+    ctx: typer.Context,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="Antrean (queue): inbound, outbound, periodic, watch; default all."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Tugas sekaligus (jobs at once).", min=1)] = 4,
+) -> None:
+    """Jalankan pekerja antrean (run a job worker: inbound, outbound, periodic jobs) until Ctrl+C."""
+    # Lazy: the job queue's modules load only for the commands that run it (CLI start-up time).
+    import asyncio
 
+    from bot.logging_setup import configure as configure_logging
+    from jobs import queue as queues
+    from jobs import worker as jobs_worker
+
+    unknown = sorted(set(queue or ()) - set(queues.QUEUES))
+    if unknown:
+        fail(f"unknown queue {', '.join(unknown)}; known: {', '.join(queues.QUEUES)}")
     container = container_of(ctx)
     configure_logging(container.settings)  # JSON lines, personal data redacted (UU 27/2022)
-    runner = SchedulerRunner(container)
-    stop = threading.Event()
+    typer.echo("Aduan worker: menunggu tugas (waiting for jobs; Ctrl+C to stop)", err=True)
 
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
+    async def main() -> None:
+        task = asyncio.create_task(
+            jobs_worker.run(container, queues=queue or queues.QUEUES, concurrency=concurrency)
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    typer.echo("Aduan worker: scheduler leader or standby (Ctrl+C to stop)", err=True)
-    runner.run(stop)
+    asyncio.run(main())
 
 
 @app.command("report-followup")

@@ -343,7 +343,7 @@ def from_dict(
     return Settings(
         path=path,
         office=office,
-        database_url=env.get("ADUAN_DATABASE_URL") or str(db_t.get("url", "sqlite:///aduan.db")),
+        database_url=env.get("ADUAN_DATABASE_URL") or str(db_t.get("url", "")),
         auto_migrate=bool(db_t.get("auto_migrate", True)),
         public_base_url=(env.get("ADUAN_PUBLIC_BASE_URL") or str(office_t.get("public_base_url", ""))).rstrip(
             "/"

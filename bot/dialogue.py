@@ -452,9 +452,8 @@ def _lock_draft(
     and the id of the sender's newest complaint at that office.
 
     One INSERT … ON CONFLICT DO UPDATE … RETURNING: it makes the row exactly once even when two
-    processes race, and on PostgreSQL the update takes the row lock, so the second waits for the
-    first to commit and then reads its draft. On SQLite the write transaction (BEGIN IMMEDIATE)
-    already serialises writers. The draft answers on the channel the citizen uses now.
+    processes race, and the update takes the row lock, so the second waits for the first to
+    commit and then reads its draft. The draft answers on the channel the citizen uses now.
     """
     params = {"office": office, "sender_urn": message.sender_urn, "channel": message.channel, "now": now}
     values = run(session, "dialogue_draft", _draft_upsert, params).one()._asdict()
@@ -1154,7 +1153,7 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
             )
         ]
     filed = 0
-    locking = not db.is_sqlite(container.engine)  # SQLite: BEGIN IMMEDIATE already serialises writers
+    locking = True
     for draft_id, urn in stale:
         with db.write_session(container.engine) as s:
             if locking:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 
 from bot.bootstrap import Container
 from intake import db, deadlines
@@ -128,41 +127,28 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
     """INSERT the alert rows, skipping ones already there; return the inserted ones."""
     if not rows:
         return []
-    table = DeadlineAlert.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        # one statement over column arrays: a thousand-row VALUES list costs more to build than to run
-        names = ", ".join(name for name, _ in _ALERT_COLUMNS)
-        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ALERT_COLUMNS)
-        sql = sa.text(
-            f"INSERT INTO deadline_alert ({names}) SELECT * FROM unnest({arrays}) "
-            "ON CONFLICT (complaint_id, checkpoint, occurrence) DO NOTHING "
-            "RETURNING id, complaint_id, checkpoint, notify"
-        )
-        params = {name: [r[name] for r in rows] for name, _ in _ALERT_COLUMNS}
-        return list(session.execute(sql, params).all())
-    stmt = (
-        sqlite.insert(table)
-        .on_conflict_do_nothing(index_elements=["complaint_id", "checkpoint", "occurrence"])
-        .returning(table.c.id, table.c.complaint_id, table.c.checkpoint, table.c.notify)
+    # one statement over column arrays: a thousand-row VALUES list costs more to build than to run
+    names = ", ".join(name for name, _ in _ALERT_COLUMNS)
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ALERT_COLUMNS)
+    sql = sa.text(
+        f"INSERT INTO deadline_alert ({names}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (complaint_id, checkpoint, occurrence) DO NOTHING "
+        "RETURNING id, complaint_id, checkpoint, notify"
     )
-    return list(session.execute(stmt, rows).all())
+    params = {name: [r[name] for r in rows] for name, _ in _ALERT_COLUMNS}
+    return list(session.execute(sql, params).all())
 
 
 def _move_checkpoints(session: Any, moves: list[dict[str, Any]]) -> None:
     """Store each examined complaint's next checkpoint moment."""
-    c = Complaint.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text(
-                "UPDATE complaint SET next_checkpoint_at = v.nxt "
-                "FROM unnest(CAST(:ids AS integer[]), CAST(:nxts AS timestamptz[])) AS v(id, nxt) "
-                "WHERE complaint.id = v.id"
-            ),
-            {"ids": [m["cid"] for m in moves], "nxts": [m["nxt"] for m in moves]},
-        )
-        return
-    stmt = sa.update(c).where(c.c.id == sa.bindparam("cid")).values(next_checkpoint_at=sa.bindparam("nxt"))
-    session.execute(stmt, moves)
+    session.execute(
+        sa.text(
+            "UPDATE complaint SET next_checkpoint_at = v.nxt "
+            "FROM unnest(CAST(:ids AS integer[]), CAST(:nxts AS timestamptz[])) AS v(id, nxt) "
+            "WHERE complaint.id = v.id"
+        ),
+        {"ids": [m["cid"] for m in moves], "nxts": [m["nxt"] for m in moves]},
+    )
 
 
 def sweep(
@@ -191,7 +177,7 @@ def sweep(
             if probe.execute(_PROBE, {"now": now}).first() is None:
                 break
         with db.write_session(container.engine) as s:
-            lock = not db.is_sqlite(container.engine)
+            lock = True
             rows = s.execute(due_query(now, limit=batch, lock=lock)).all()
             if not rows or seen.issuperset(r.id for r in rows):
                 break  # nothing (new) is due; a row that did not move on is never looped over

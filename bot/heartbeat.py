@@ -1,4 +1,4 @@
-"""Heartbeats of background work (pollers, sweep, outbox, purge), kept in the database.
+"""Heartbeats of background work (pollers, periodic jobs, purge), kept in the database.
 
 Any process can read them, so ``/readyz`` and ``/metrics`` of every web process see the pollers and
 the sweep that run in ``aduan worker``. A beat says when the work last ran, how long it took and
@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -64,8 +64,7 @@ def beat(
         "detail": None if detail is None else detail[:1000],
     }
     table = Heartbeat.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
+    stmt = postgresql.insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
     )

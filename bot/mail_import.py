@@ -324,7 +324,7 @@ def _import_batch(
     # Optimistic: no savepoint per mail; if one mail's processing raises, the batch is rolled back
     # and done again with a savepoint each, so that mail alone is kept raw for a retry.
     receive_many(
-        history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint, optimistic=True
+        history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint
     )
     state.position = tally.position
     state.imported += tally.imported

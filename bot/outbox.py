@@ -1,14 +1,20 @@
-"""The outbox: every outbound message is a row first, then delivered by a worker with retries.
+"""The outbox: every outbound message is a row first, then sent by a job of the queue, with retries.
 
 Nothing is sent inside a web request or a dialogue step: they ``enqueue`` in their own
-transaction, and ``deliver_due`` (run by the scheduler, or ``aduan outbox --deliver``) sends.
-A temporary failure is retried with backoff; after the last attempt the row is marked failed and
-shown to officers. Status callbacks move a row along ``queued → sent → delivered → read``.
+transaction, which also defers the row's send job (``jobs.queue.defer_send``): it commits with
+the row, and an idle worker sends it at once (LISTEN/NOTIFY), not at the next poll. A temporary
+failure (5xx, 429, time-out) is retried after 1, 5, 15 and 60 minutes by a job deferred with the
+row's new state; a permanent one, or the last attempt, marks the row failed, shown to officers.
+A worker claims a row under its row lock (``FOR UPDATE SKIP LOCKED``), so two workers never send
+the same row. ``deliver_due`` sends whatever is due now (``aduan outbox --deliver``, and the
+periodic ``outbox_sweep`` that catches rows whose worker died mid-send).
+Status callbacks move a row along ``queued → sent → delivered → read``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 from typing import Any
@@ -16,12 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
+import channels
 from bot.bootstrap import Container
 from bot.config import ConfigError
 from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
 from intake import db
 from intake.ingest import create
 from intake.models import ts, utcnow
+from jobs.queue import defer_send
 
 log = logging.getLogger("aduan.outbox")
 
@@ -111,8 +119,8 @@ def enqueue(
     office: str = "default",
     extra: dict[str, Any] | None = None,
 ) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction (it is sent after commit)."""
-    return create(
+    """Add a message to the outbox in the caller's transaction; its send job commits with it."""
+    row = create(
         session,
         OutboxMessage,
         office=office,
@@ -131,6 +139,9 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
+    assert row.id is not None
+    defer_send(session, row.id)
+    return row
 
 
 def _claim(container: Container, now: dt.datetime, limit: int) -> list[OutboxMessage]:
@@ -142,15 +153,43 @@ def _claim(container: Container, now: dt.datetime, limit: int) -> list[OutboxMes
     )
     with db.write_session(container.engine) as s:
         query = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)  # type: ignore[arg-type]
-        if not db.is_sqlite(container.engine):
-            query = query.with_for_update(skip_locked=True)
-        rows = list(s.exec(query).all())
+        rows = list(s.exec(query.with_for_update(skip_locked=True)).all())
         for row in rows:
             row.status = SENDING
             row.attempts += 1
             row.next_attempt_at = now
             s.add(row)
     return rows
+
+
+def send_one(container: Container, outbox_id: int) -> str | None:
+    """Send one outbox row (the send job); return its new status, None when not this job's to send.
+
+    A row another worker is sending (locked), already sent or failed is left alone. A row not due
+    yet (a survey invitation that waits, a retry the CLI rescheduled) gets a job at its moment.
+    """
+    now = container.now()
+    stale = now - dt.timedelta(seconds=LEASE_SECONDS)
+    with db.write_session(container.engine) as s:
+        query = select(OutboxMessage).where(OutboxMessage.id == outbox_id).with_for_update(skip_locked=True)
+        row = s.exec(query).first()
+        if row is None:
+            return None
+        sending_stale = row.status == SENDING and (
+            row.next_attempt_at is None or row.next_attempt_at <= stale
+        )
+        if row.status != QUEUED and not sending_stale:
+            return None
+        if row.status == QUEUED and row.next_attempt_at is not None and row.next_attempt_at > now:
+            defer_send(s, outbox_id, after=row.next_attempt_at - now)
+            return None
+        row.status = SENDING
+        row.attempts += 1
+        row.next_attempt_at = now
+        s.add(row)
+    with container.using_office(container.office_of(row.office)):
+        _deliver_one(container, row)
+    return row.status
 
 
 def deliver_due(container: Container, *, limit: int = 50) -> int:
@@ -216,9 +255,10 @@ def _deliver_one(container: Container, row: OutboxMessage) -> None:
             fresh.next_attempt_at = None
             log.warning("outbox #%s on %s failed after %s attempts", fresh.id, fresh.channel, fresh.attempts)
         else:
-            delay = max(RETRY_DELAYS[fresh.attempts - 1], retry_after or 0)
+            delay = dt.timedelta(seconds=max(RETRY_DELAYS[fresh.attempts - 1], retry_after or 0))
             fresh.status, fresh.last_error = QUEUED, error
-            fresh.next_attempt_at = now + dt.timedelta(seconds=delay)
+            fresh.next_attempt_at = now + delay
+            defer_send(s, fresh.id, after=delay)  # type: ignore[arg-type]
         s.add(fresh)
         row.status = fresh.status
 
@@ -274,9 +314,6 @@ def failed_messages(session: Session, *, limit: int = 100) -> list[OutboxMessage
 
 def install(container: Container) -> None:
     """Build a sender for every enabled channel module that can send (``make_sender``)."""
-    import importlib
-
-    import channels
 
     for name in container.settings.enabled_channels():
         entry = channels.REGISTRY.get(name)

@@ -1,14 +1,16 @@
 """The inbound pipeline shared by every channel: verify, store raw, commit, parse, ingest, dialogue.
 
-Webhooks (``inbox/hooks.py``), pollers (IMAP, X) and ``aduan ingest`` all call ``receive``. The
-raw payload is committed before anything is derived from it, so a crash later loses nothing: an
-unprocessed raw row is picked up again by ``reprocess_pending``.
+Webhooks store the raw payload and defer its processing to the job queue in one transaction
+(``store_and_defer``); the job calls ``process_stored``. Pollers (IMAP, X) and ``aduan ingest``
+call ``receive``/``receive_many``, which store and process in one transaction. Either way the raw
+payload is committed no later than anything derived from it, so a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,16 +24,7 @@ import channels
 from bot.bootstrap import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import (
-    DIRECT,
-    IngestResult,
-    ingest,
-    record_rejection,
-    store_raw,
-    take_changes,
-    write_changes,
-    write_many,
-)
+from intake.ingest import IngestResult, ingest, record_rejection, store_raw
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -54,7 +47,7 @@ class Receipt:
     duplicate: bool = False
     reason: str | None = None
     results: list[IngestResult] = field(default_factory=list)
-    #: The payload is stored but deriving records failed; reprocess_pending will try again.
+    #: The payload is stored but deriving records failed; the job queue tries again.
     deferred: bool = False
 
 
@@ -155,113 +148,47 @@ def receive_many(
     received_at: Callable[[int], dt.datetime | None] | None = None,
     each: Callable[[int, Receipt], None] | None = None,
     before_commit: Callable[[Session], None] | None = None,
-    optimistic: bool = False,
 ) -> list[Receipt]:
     """Store and process several trusted payloads (a poller's fetch, an import) in one transaction.
 
     One commit for the lot instead of one per payload; each payload still derives its records in
-    its own savepoint, so one that fails is kept as "stored" for ``reprocess_pending`` and the
+    its own savepoint, so one that fails is kept as "stored" (with its error, for officers) and the
     others commit. Signatures are not checked (pollers fetch from the provider themselves).
     ``received_at(i)`` gives a payload's receipt moment (an import's original ``Date``);
     ``each(i, receipt)`` reports every payload as it is done (a progress bar); ``before_commit``
     writes the caller's own rows in the same transaction (an import's checkpoint).
-
-    ``optimistic`` first processes the batch with no savepoint per payload and writes the raw rows'
-    statuses together at its end (``each`` then reports the lot just before ``before_commit``). If
-    anything of it raises, the whole transaction is rolled back and the batch done again the way
-    above, so a payload that fails is still kept alone and nothing is kept twice. For callers whose
-    message hooks only write to the database (the mailbox import): the first try leaves nothing.
     """
     module = channels.load(channel)
-    if optimistic and len(raws) > 1:
-        try:
-            return _receive_batch(
-                container, module, channel, raws, complete, received_at, each, before_commit, isolate=False
-            )
-        except _Redo as redo:
-            # Only the type: the payload's text stays in the database when the careful pass keeps it.
-            log.warning(
-                "a %s payload failed in a batch of %s (%s): processing the batch again, one savepoint each",
-                channel,
-                len(raws),
-                type(redo.__cause__).__name__,
-            )
-    return _receive_batch(
-        container, module, channel, raws, complete, received_at, each, before_commit, isolate=True
-    )
-
-
-class _Redo(Exception):
-    """An optimistic batch failed somewhere: roll it back and process it again, one savepoint each."""
-
-
-def _receive_batch(
-    container: Container,
-    module: ModuleType,
-    channel: str,
-    raws: list[RawRequest],
-    complete: bool,
-    received_at: Callable[[int], dt.datetime | None] | None,
-    each: Callable[[int, Receipt], None] | None,
-    before_commit: Callable[[Session], None] | None,
-    *,
-    isolate: bool,
-) -> list[Receipt]:
-    """One transaction of ``receive_many``: with a savepoint per payload, or optimistically without."""
     limit = max_body_bytes(container, channel)
     receipts: list[Receipt] = []
-    statuses: list[dict[str, object]] | None = None if isolate else []
     try:
         with db.write_session(container.engine) as s:
-            if not isolate:
-                s.info[DIRECT] = True
-            try:
-                for i, raw in enumerate(raws):
-                    now = (received_at(i) if received_at else None) or container.now()
-                    if len(raw.body) > limit:
-                        # Not stored; a size-capped trace is kept, as for any refused payload.
-                        reason = f"body of {len(raw.body)} bytes exceeds {limit}"
-                        record_rejection(
-                            session=s, channel=channel, reason=reason, body=raw.body, status_code=413, now=now
-                        )
-                        receipt = Receipt(413, reason=reason)
+            for i, raw in enumerate(raws):
+                now = (received_at(i) if received_at else None) or container.now()
+                if len(raw.body) > limit:
+                    # Not stored; a size-capped trace is kept, as for any refused payload.
+                    reason = f"body of {len(raw.body)} bytes exceeds {limit}"
+                    record_rejection(
+                        session=s, channel=channel, reason=reason, body=raw.body, status_code=413, now=now
+                    )
+                    receipt = Receipt(413, reason=reason)
+                else:
+                    row, duplicate = store_raw(
+                        session=s,
+                        channel=channel,
+                        raw=raw,
+                        external_id=_external_id(module, raw),
+                        now=now,
+                        office=container.office.code,
+                    )
+                    if duplicate and row.status != RAW_STORED:
+                        receipt = Receipt(200, raw_id=row.id, duplicate=True)
                     else:
-                        row, duplicate = store_raw(
-                            session=s,
-                            channel=channel,
-                            raw=raw,
-                            external_id=_external_id(module, raw),
-                            now=now,
-                            office=container.office.code,
+                        receipt = _process_in(
+                            container, s, module, row, raw, complete=complete, duplicate=duplicate, now=now
                         )
-                        if duplicate and row.status != RAW_STORED:
-                            receipt = Receipt(200, raw_id=row.id, duplicate=True)
-                        else:
-                            receipt = _process_in(
-                                container,
-                                s,
-                                module,
-                                row,
-                                raw,
-                                complete=complete,
-                                duplicate=duplicate,
-                                now=now,
-                                statuses=statuses,
-                            )
-                    receipts.append(receipt)
-                    if each is not None and isolate:
-                        each(i, receipt)
-                if statuses is not None:
-                    s.flush()
-                    write_many(s, RawInbound, statuses)
-            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
-                raise
-            except Exception as exc:
-                if isolate:
-                    raise
-                raise _Redo from exc
-            if each is not None and not isolate:
-                for i, receipt in enumerate(receipts):
+                receipts.append(receipt)
+                if each is not None:
                     each(i, receipt)
             if before_commit is not None:
                 before_commit(s)
@@ -283,14 +210,8 @@ def _process_in(
     complete: bool,
     duplicate: bool,
     now: dt.datetime,
-    statuses: list[dict[str, object]] | None = None,
 ) -> Receipt:
-    """Parse a stored payload and ingest its messages in the caller's transaction.
-
-    With ``statuses`` (``receive_many``'s optimistic batch) there is no savepoint: an exception
-    goes to the caller, which rolls the whole batch back, and the raw row's new status is added to
-    ``statuses`` for the caller to write with the others' rather than written at once.
-    """
+    """Parse a stored payload and ingest its messages in the caller's transaction (in a savepoint)."""
     channel, raw_id = row.channel, row.id
     try:
         messages: list[InboundMessage] = list(module.parse(raw))
@@ -309,23 +230,16 @@ def _process_in(
             log.error("quarantined %s payload #%s: %s", channel, raw_id, reason)
         return Receipt(400, raw_id=raw_id, reason=reason)
     results: list[IngestResult] = []
-    if statuses is not None:
-        _derive(container, s, row, raw, messages, results, complete=complete, now=now)
-        changes = take_changes(row)
-        if changes is not None:
-            statuses.append(changes)
-        dup = duplicate or (bool(results) and all(r.duplicate for r in results))
-        return Receipt(200, raw_id=raw_id, duplicate=dup, results=results)
     try:
         with s.begin_nested():
             _derive(container, s, row, raw, messages, results, complete=complete, now=now)
-            write_changes(s, row)  # one cached UPDATE instead of a unit-of-work flush of the row
+            s.add(row)
             s.flush()
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
         raise
     except Exception as exc:
         # A bug while deriving records must not lose the payload: the raw row commits as "stored"
-        # and reprocess_pending tries again. Only the exception's type is logged (no personal data).
+        # with the error, and the job queue tries again. Only the exception's type is logged.
         log.error(
             "processing %s payload #%s failed (%s); kept for reprocessing",
             channel,
@@ -405,21 +319,79 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
         log.error("could not record a rejected %s request", channel)
 
 
-def reprocess_pending(container: Container, *, limit: int = 100) -> int:
-    """Process raw payloads stored but never processed, retrying failed ones once (scheduler job).
+def store_and_defer(
+    container: Container,
+    channel: str,
+    raw: RawRequest,
+    *,
+    external_id: str,
+    sender: str | None,
+    defer: Callable[[Session, int, str | None], None],
+) -> bool:
+    """Store a verified payload and, in the same transaction, defer its processing; return whether new.
 
-    Runs under the drainer's lock (``bot.accept.drain``), so it never processes a payload that a
-    webhook process's drainer is processing; a payload that fails a second time is quarantined.
+    ``defer(session, raw_id, sender)`` adds the job on the session's connection (``jobs.tasks``), so
+    the raw row and its job commit together: an answered payload always has its job. A replay of a
+    stored payload stores and defers nothing.
     """
-    from bot import accept  # accept builds on this module
+    try:
+        with db.write_session(container.engine) as s:
+            row, duplicate = store_raw(
+                session=s,
+                channel=channel,
+                raw=raw,
+                external_id=external_id,
+                now=container.now(),
+                office=container.office.code,
+            )
+            if not duplicate:
+                assert row.id is not None
+                defer(s, row.id, sender)
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
+        raise DatabaseUnavailable(type(exc).__name__) from exc
+    return not duplicate
 
-    del limit  # kept for callers; the drain works in bounded transactions of its own
-    return accept.drain(container, retry_failed=True)
+
+class ProcessingFailed(RuntimeError):
+    """Deriving records from a stored payload failed; the job is retried (the error is on the row)."""
+
+
+def process_stored(container: Container, raw_id: int, *, last_attempt: bool) -> Receipt | None:
+    """Process one stored payload (the inbound job); None when it was processed already.
+
+    The raw row is locked for the transaction, so two workers never process it twice. A failure
+    keeps the row "stored" with its error and raises ``ProcessingFailed`` for the queue to retry;
+    on the ``last_attempt`` the row is quarantined instead: kept and shown to officers, never lost.
+    """
+    try:
+        with db.write_session(container.engine) as s:
+            row = s.exec(select(RawInbound).where(RawInbound.id == raw_id).with_for_update()).first()
+            if row is None or row.status != RAW_STORED:
+                return None
+            module = channels.load(row.channel)
+            raw = RawRequest(body=row.body, headers=_headers(row.headers), url=row.url)
+            now = container.now()
+            receipt = _process_in(container, s, module, row, raw, complete=False, duplicate=False, now=now)
+            if receipt.deferred and last_attempt:
+                s.execute(
+                    sa.update(RawInbound)
+                    .where(RawInbound.id == raw_id)  # type: ignore[arg-type]
+                    .values(status=RAW_QUARANTINED, processed_at=now)
+                )
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        log.error("database unavailable while processing payload #%s: %s", raw_id, type(exc).__name__)
+        raise DatabaseUnavailable(type(exc).__name__) from exc
+    if receipt.deferred:
+        if last_attempt:
+            log.error("payload #%s quarantined after repeated processing failures", raw_id)
+            return receipt
+        raise ProcessingFailed(f"payload #{raw_id}: processing failed")
+    _after_ingest(container, module, raw, receipt)
+    return receipt
 
 
 def _headers(text: str) -> dict[str, str]:
-    import json
-
     try:
         value = json.loads(text)
     except ValueError:

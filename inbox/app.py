@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from bot import accept
 from bot.bootstrap import Container
 from inbox import hooks, ops
+from jobs import worker
 
 log = logging.getLogger("aduan.web")
 
@@ -54,10 +54,12 @@ def create_app(container: Container) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if accept.processing_mode(container) == "background":
-            accept.drainer_of(container).kick()  # payloads a previous process stored but never processed
-        yield
-        accept.shutdown(container)  # commit what is queued, finish the drain transaction
+        # `aduan serve` runs a worker in the web process unless told not to (`--no-worker`).
+        if worker.in_web(container):
+            async with worker.running(container):
+                yield
+        else:
+            yield
 
     app = AduanApp(
         lifespan=lifespan,

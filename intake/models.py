@@ -21,7 +21,7 @@ def utcnow() -> dt.datetime:
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
-    """A timezone-aware datetime column that reads back aware on SQLite too (stored as UTC)."""
+    """A timezone-aware datetime column that refuses naive values (stored as UTC)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
@@ -76,8 +76,6 @@ class RawInbound(SQLModel, table=True):
     __tablename__ = "raw_inbound"
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id", name="uq_raw_inbound_channel_external"),
-        # the drainers' query: the oldest waiting payloads of one lane (bot/accept.py)
-        sa.Index("ix_raw_inbound_drain", "status", "lane", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -91,9 +89,6 @@ class RawInbound(SQLModel, table=True):
     status: str = Field(default=RAW_STORED, max_length=16, index=True)
     error: str | None = Field(default=None, sa_type=sa.Text)
     processed_at: dt.datetime | None = ts()
-    #: The sender's lane (a hash of the address, ``bot.accept.lane_of``): every payload of one sender
-    #: is in the same lane, and each lane is processed by one drainer at a time, in order.
-    lane: int = Field(default=0, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "0"})
 
 
 class Rejection(SQLModel, table=True):
@@ -171,7 +166,6 @@ class Complaint(SQLModel, table=True):
             "ix_complaint_open_due",
             "kind",
             "due_date",
-            sqlite_where=sa.text(OPEN_CONDITION),
             postgresql_where=sa.text(OPEN_CONDITION),
         ),
     )

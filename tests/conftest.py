@@ -1,7 +1,9 @@
-"""Shared fixtures: a real database (SQLite file and PostgreSQL), settings, a wired container, a clock.
+"""Shared fixtures: a real PostgreSQL database per test, settings, a wired container, a clock.
 
-Every test that takes ``engine`` (directly or through ``container``) runs twice: on a SQLite file
-and on a PostgreSQL database created for this test session. With ``ADUAN_STRICT_DEPS=1`` (CI) a
+The server is ``ADUAN_TEST_POSTGRES_URL`` (default 127.0.0.1:5432) when it answers, else the
+embedded PostgreSQL under ``var/test-pgdata``. Each test session (each xdist worker) migrates one
+template database once; every test that takes ``engine`` gets a fresh copy of it (``CREATE
+DATABASE … TEMPLATE``), dropped in the background afterwards. With ``ADUAN_STRICT_DEPS=1`` (CI) a
 missing dependency fails the test instead of skipping it.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,47 +82,95 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """Create a PostgreSQL database for this test session (parallel runs never share one)."""
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"aduan_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+def _server_url() -> str:
+    """The test PostgreSQL server's maintenance URL: the configured one if it answers, else embedded."""
+    probe = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        missing_dependency(f"PostgreSQL at {PG_URL}: {type(exc).__name__}")
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = db.create_engine(url, pool_size=20)
-    db.create_all(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with probe.connect():
+            pass
+        return sa.engine.make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
+    except sa.exc.OperationalError:
+        pass
+    finally:
+        probe.dispose()
+    try:
+        local = db.local_server_url(ROOT / "var" / "test-pgdata", database="postgres")
+    except Exception as exc:  # no server and no embedded PostgreSQL either
+        missing_dependency(f"PostgreSQL at {PG_URL} or embedded: {type(exc).__name__}")
+    return local
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[sa.Engine]:
+    """An AUTOCOMMIT engine on the test server's maintenance database."""
+    admin = sa.create_engine(_server_url(), isolation_level="AUTOCOMMIT", pool_size=2)
+    yield admin
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty database with every table, on SQLite then on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'aduan.db'}"
-    return str(request.getfixturevalue("pg_database"))
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: sa.Engine) -> Iterator[str]:
+    """The name of this session's template database: migrated once (tables, indexes, job queue)."""
+    name = f"aduan_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = db.create_engine(_url_of(pg_admin, name), poolclass=sa.pool.NullPool)
+    db.upgrade(engine)
+    engine.dispose()
+    yield name
+    _drops.join()
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _url_of(admin: sa.Engine, database: str) -> str:
+    return admin.url.set(database=database).render_as_string(hide_password=False)
+
+
+class _Dropper:
+    """Drops used test databases on a background thread, so a test never waits for it."""
+
+    def __init__(self) -> None:
+        self.pending: queue.SimpleQueue[tuple[sa.Engine, str] | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+    def drop(self, admin: sa.Engine, name: str) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="test-db-dropper", daemon=True)
+            self.thread.start()
+        self.pending.put((admin, name))
+
+    def _run(self) -> None:
+        while (item := self.pending.get()) is not None:
+            admin, name = item
+            with contextlib.suppress(sa.exc.SQLAlchemyError), admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.pending.put(None)
+            self.thread.join()
+            self.thread = None
+
+
+_drops = _Dropper()
+
+
+@pytest.fixture
+def db_url(pg_admin: sa.Engine, pg_template: str) -> Iterator[str]:
+    """The URL of a fresh database of this test: a copy of the migrated template."""
+    name = f"aduan_t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY FILE_COPY'))
+    yield _url_of(pg_admin, name)
+    _drops.drop(pg_admin, name)
 
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[sa.Engine]:
-    """An engine on an empty database with every table created."""
+    """An engine on a fresh database with every table and the job queue's schema."""
     eng = db.create_engine(db_url)
-    if eng.dialect.name == "sqlite":
-        db.create_all(eng)
     yield eng
-    if eng.dialect.name == "postgresql":
-        meta = db.import_all_models()
-        names = ", ".join(f'"{t.name}"' for t in meta.sorted_tables)
-        with eng.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     eng.dispose()
 
 
@@ -145,21 +197,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def container(settings: config_mod.Settings, engine: sa.Engine, clock: Clock) -> Iterator[Container]:
-    """A wired Aduan on the test database with the settable clock (its threads stopped after)."""
-    from bot import accept
-
+    """A wired Aduan on the test database with the settable clock."""
     built = build(settings, engine=engine, clock=clock, migrate=False)
     yield built
-    accept.shutdown(built)
-
-
-@pytest.fixture(autouse=True)
-def _stop_background_threads() -> Iterator[None]:
-    """Stop every raw writer and drainer a test started, so none touches the next test's data."""
-    from bot import accept
-
-    yield
-    accept.shutdown_all()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -173,34 +213,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def settle(container: Container) -> int:
-    """Process what webhooks accepted (a background drainer does it in a running service).
+    """Run every job that is due now (what webhooks and the outbox deferred); return how many ran.
 
-    Webhooks answer once the raw payload is committed; this drains the same way the drainer thread
-    does, waiting for it if it is mid-transaction, so a test sees the derived records.
+    A running service's worker does this as jobs arrive; here one worker runs until the queue has
+    nothing due, so a test sees the derived records and the messages sent.
     """
-    from bot import accept
+    from jobs import worker
 
-    return accept.drain(container)
+    return worker.run_until_idle(container)
 
 
 @contextlib.contextmanager
 def migration_engine(db_url: str, schema: str) -> Iterator[sa.Engine]:
-    """An engine on an empty database for a migration test, disposed afterwards.
-
-    SQLite: the test's own file. PostgreSQL: a schema of its own (the session database was built
-    with ``create_all``), dropped afterwards.
-    """
-    engine = db.create_engine(db_url)
-    postgres = engine.dialect.name == "postgresql"
-    if postgres:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        engine.dispose()
-        engine = db.create_engine(db_url, connect_args={"options": f"-csearch_path={schema}"})
+    """An engine on an empty database for a migration test, disposed afterwards."""
+    admin = sa.create_engine(
+        sa.engine.make_url(db_url).set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    name = f"{schema}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = db.create_engine(
+        sa.engine.make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    )
     try:
         yield engine
     finally:
-        if postgres:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from intake.db import import_all_models
+from intake.db import create_engine, import_all_models
 from intake.search import include_name
 
 config = context.config
@@ -15,16 +15,13 @@ def run_migrations_online() -> None:
     """Run migrations with the engine ``intake.db.upgrade`` passed in."""
     engine = config.attributes.get("engine")
     if engine is None:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///aduan.db")
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
-            include_name=include_name,  # intake.search's FTS5 tables and trigram indexes
+            include_name=include_name,  # the trigram indexes and the job queue's tables
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -9,12 +9,13 @@ import pytest
 from sqlmodel import func, select
 
 from bot.bootstrap import Container
-from bot.pipeline import receive, reprocess_pending
+from bot.pipeline import receive, store_and_defer
 from channels.base import RawRequest
 from intake import db
 from intake.ingest import allocate_tracking_number, file_complaint
 from intake.models import Complaint, Event, Message, RawInbound, Rejection, Reporter
-from tests.conftest import read_fixture
+from jobs.queue import defer_inbound
+from tests.conftest import read_fixture, settle
 
 
 def count(container: Container, model: type) -> int:
@@ -100,16 +101,16 @@ def test_oversized_body_is_refused_and_only_a_capped_trace_kept(container: Conta
     assert count(container, RawInbound) == 0
 
 
-def test_raw_stored_but_never_processed_is_picked_up_again(container: Container) -> None:
+def test_raw_stored_with_its_job_is_processed_once_by_a_worker(container: Container) -> None:
     body = read_fixture("web", "submission__complete.json")
-    from intake.ingest import store_raw
-
-    with db.write_session(container.engine) as s:  # a crash right after the commit of the raw row
-        store_raw(session=s, channel="web", raw=RawRequest(body=body), now=container.now())
+    raw = RawRequest(body=body)
+    # the webhook's transaction: the raw row and its job commit together (a crash after it loses nothing)
+    assert store_and_defer(container, "web", raw, external_id="w-1", sender=None, defer=defer_inbound)
+    assert not store_and_defer(container, "web", raw, external_id="w-1", sender=None, defer=defer_inbound)
     assert count(container, Complaint) == 0
-    assert reprocess_pending(container) == 1
+    assert settle(container) == 1  # the replay deferred nothing
     assert count(container, Complaint) == 1
-    assert reprocess_pending(container) == 0
+    assert settle(container) == 0
 
 
 def test_tracking_numbers_restart_each_year(container: Container) -> None:

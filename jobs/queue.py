@@ -1,0 +1,67 @@
+"""Job names and queues, and deferring a job in the caller's database transaction.
+
+A job deferred with ``defer_in`` is inserted on the SQLAlchemy session's own connection: it commits
+with the rows it is about (a stored webhook payload, an outbox message) or not at all. procrastinate
+supports this through its ``connection`` option (psycopg connections); this module needs nothing of
+Aduan, so the outbox and the pipeline can use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import procrastinate
+from sqlmodel import Session
+
+#: Queues: a worker may serve some of them only (``aduan worker --queue``).
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+PERIODIC = "periodic"
+#: Long-running watchers (the IMAP IDLE connection): one job at a time holds it.
+WATCH = "watch"
+QUEUES = (INBOUND, OUTBOUND, PERIODIC, WATCH)
+
+#: Task names (stable: they are stored in the queue's rows).
+PROCESS_INBOUND = "process_inbound"
+SEND_OUTBOX = "send_outbox"
+WATCH_EMAIL = "watch_email"
+RETRY_STALLED = "retry_stalled_jobs"
+
+#: Defers only, on connections it is given; never opened (no pool of its own).
+_DEFERRER = procrastinate.App(connector=procrastinate.SyncPsycopgConnector())
+
+
+def defer_in(
+    session: Session,
+    task: str,
+    *,
+    queue: str,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    schedule_in: dt.timedelta | None = None,
+    **kwargs: Any,
+) -> int:
+    """Defer ``task`` on the session's transaction (it commits or rolls back with it); return the job id."""
+    dbapi = session.connection().connection.dbapi_connection
+    options: dict[str, Any] = {
+        "queue": queue,
+        "lock": lock,
+        "queueing_lock": queueing_lock,
+        "connection": dbapi,
+    }
+    if schedule_in is not None and schedule_in > dt.timedelta(0):
+        options["schedule_in"] = {"seconds": schedule_in.total_seconds()}
+    return _DEFERRER.configure_task(task, **options).defer(**kwargs)
+
+
+def defer_inbound(session: Session, raw_id: int, sender: str | None) -> None:
+    """Defer the processing of a stored payload; one sender's payloads run one at a time, in order."""
+    defer_in(
+        session, PROCESS_INBOUND, queue=INBOUND, lock=f"sender:{sender}" if sender else None, raw_id=raw_id
+    )
+
+
+def defer_send(session: Session, outbox_id: int, *, after: dt.timedelta | None = None) -> None:
+    """Defer the sending of an outbox row (now, or ``after`` a retry delay)."""
+    defer_in(session, SEND_OUTBOX, queue=OUTBOUND, schedule_in=after, outbox_id=outbox_id)

@@ -1,0 +1,202 @@
+"""The procrastinate App of a running Aduan and every task it runs.
+
+Each container gets its own App (``app_of``), whose tasks close over that container: a task is a
+thin call into the code that does the work (``bot.pipeline.process_stored``, ``bot.outbox.send_one``,
+the periodic jobs of ``PERIODIC_JOBS``). Nothing here polls a table or elects a leader.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate
+from procrastinate import JobContext, RetryStrategy
+from procrastinate import exceptions as queue_errors
+from procrastinate.jobs import Status
+from sqlalchemy.engine import Engine
+
+from bot import heartbeat, imap_poller, outbox, pipeline
+from bot.bootstrap import Container
+from jobs import queue
+
+log = logging.getLogger("aduan.jobs")
+
+#: ``container.services`` keys: the App, and the event set when this process's worker stops.
+APP = "jobs.app"
+STOP = "jobs.stop"
+
+#: A worker that sent no heartbeat for this long is dead: its jobs are retried by another worker.
+STALLED_AFTER_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A recurring job: ``target`` is ``"module:function"``, called with the Container.
+
+    ``seconds`` (an interval, overridable by the ``[scheduler]`` key ``setting``) or ``cron`` (a
+    crontab line in the office's time zone, e.g. ``"0 8 * * mon-fri"``) says when it fires.
+    """
+
+    id: str
+    target: str
+    seconds: float = 0
+    setting: str | None = None
+    cron: str | None = None
+
+
+#: Every recurring job. A job whose module or function does not exist (a part not installed yet)
+#: is skipped. Pollers of later parts add one line here.
+PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("deadline_sweep", "bot.escalation:run_sweep", 60, "sweep_seconds"),
+    PeriodicJob("alert_retry", "bot.alerts:deliver_pending", 60),
+    PeriodicJob("stale_drafts", "bot.dialogue:file_stale_drafts", 60),
+    PeriodicJob("attachments", "bot.attachments:download_pending", 30),
+    PeriodicJob("x_poll", "bot.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
+    PeriodicJob("email_poll", "jobs.tasks:email_poll", 30),  # IMAP polling when IDLE is off
+    PeriodicJob("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
+    # Rows whose send job's worker died mid-send (after the lease), or were put due by hand.
+    PeriodicJob("outbox_sweep", "bot.outbox:deliver_due", 300, "outbox_sweep_seconds"),
+]
+
+#: Every retry of a stored payload waits this long times the attempt number (``[jobs]`` overrides).
+INBOUND_RETRY_SECONDS = 5
+#: Attempts of a payload's processing before it is quarantined.
+INBOUND_ATTEMPTS = 5
+
+
+def resolve(target: str) -> Callable[..., Any] | None:
+    """Import ``"module:function"``; None when the module or function does not exist (yet)."""
+    module_name, _, func_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    func = getattr(module, func_name, None)
+    return func if callable(func) else None
+
+
+def conninfo(engine: Engine) -> str:
+    """Return the libpq URI of the engine's database (procrastinate connects with psycopg itself)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def periodic_task_name(job_id: str) -> str:
+    """Return the queue's task name of a periodic job."""
+    return f"periodic:{job_id}"
+
+
+def app_of(container: Container) -> procrastinate.App:
+    """Return the container's App (built on first use)."""
+    app = container.services.get(APP)
+    if app is None:
+        app = container.services.setdefault(APP, build_app(container))
+    return app  # type: ignore[no-any-return]
+
+
+def stop_event(container: Container) -> threading.Event:
+    """Return the event that tells long-running tasks (the IMAP watcher) to end."""
+    return container.services.setdefault(STOP, threading.Event())  # type: ignore[no-any-return]
+
+
+def build_app(container: Container) -> procrastinate.App:
+    """Build the App of ``container`` with every task registered."""
+    table = container.settings.section("jobs")
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(container.engine)))
+    attempts = int(table.get("inbound_attempts", INBOUND_ATTEMPTS))
+    inbound_retry = RetryStrategy(
+        max_attempts=attempts - 1,
+        linear_wait=int(table.get("inbound_retry_seconds", INBOUND_RETRY_SECONDS)),
+        retry_exceptions={pipeline.ProcessingFailed, pipeline.DatabaseUnavailable},
+    )
+
+    @app.task(name=queue.PROCESS_INBOUND, queue=queue.INBOUND, pass_context=True, retry=inbound_retry)
+    def process_inbound(context: JobContext, raw_id: int) -> None:
+        assert context.job is not None
+        pipeline.process_stored(container, raw_id, last_attempt=context.job.attempts + 1 >= attempts)
+
+    @app.task(name=queue.SEND_OUTBOX, queue=queue.OUTBOUND)
+    def send_outbox(outbox_id: int) -> None:
+        # Retries are the row's own (1, 5, 15, 60 minutes), deferred by ``bot.outbox`` with its state.
+        outbox.send_one(container, outbox_id)
+
+    @app.task(name=queue.WATCH_EMAIL, queue=queue.WATCH)
+    def watch_email() -> None:
+        # Runs until this worker stops; the job's lock keeps it to one worker at a time, and a
+        # worker that dies leaves it stalled, retried by another one (``retry_stalled_jobs``).
+        imap_poller.run(container, stop_event(container))
+
+    @app.task(name=queue.RETRY_STALLED, queue=queue.PERIODIC, pass_context=True)
+    async def retry_stalled_jobs(context: JobContext, timestamp: int) -> None:
+        del timestamp
+        manager = app.job_manager
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+            if context.job is not None and job.id == context.job.id:
+                continue
+            try:
+                await manager.retry_job(job)
+            except (queue_errors.AlreadyEnqueued, queue_errors.UniqueViolation):
+                # A fresh job of the same queueing lock already waits (the watcher's): end this one.
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            log.warning("job #%s (%s) of a dead worker retried", job.id, job.task_name)
+
+    for job in PERIODIC_JOBS:
+        _register_periodic(app, container, job)
+    return app
+
+
+def _register_periodic(app: procrastinate.App, container: Container, job: PeriodicJob) -> None:
+    func = resolve(job.target)
+    if func is None:
+        log.info("periodic job %s skipped: %s not installed", job.id, job.target)
+        return
+
+    def run(timestamp: int) -> None:
+        del timestamp  # one job per tick: the queue deduplicated the firings of every worker
+        started, status = time.perf_counter(), "ok"
+        try:
+            func(container)
+        except Exception as exc:
+            status = f"error: {type(exc).__name__}"
+            log.exception("periodic job %s failed", job.id)
+        _beat(container, job, time.perf_counter() - started, status)
+
+    app.task(name=periodic_task_name(job.id), queue=queue.PERIODIC)(run)
+
+
+def interval_of(container: Container, job: PeriodicJob) -> float:
+    """Return a periodic job's interval in seconds (its ``[scheduler]`` setting, if any)."""
+    table = container.settings.section("scheduler")
+    return float(table.get(job.setting, job.seconds)) if job.setting else job.seconds
+
+
+def _beat(container: Container, job: PeriodicJob, duration: float, status: str) -> None:
+    """Record the run in ops_heartbeat, read by /readyz and /metrics of every process."""
+    interval = interval_of(container, job) if not job.cron else None
+    try:
+        heartbeat.beat(
+            container.engine,
+            job.id,
+            now=container.now(),
+            duration=duration,
+            interval=int(interval) if interval else None,
+            status=status.split(":")[0],
+            detail=status if status != "ok" else None,
+            office=container.office.code,
+        )
+    except Exception as exc:  # the database may be down: the next run beats again
+        log.warning("heartbeat of job %s not recorded: %s", job.id, type(exc).__name__)
+
+
+def email_poll(container: Container) -> None:
+    """Poll the mailbox when the e-mail channel is on with IDLE switched off (IDLE: ``watch_email``)."""
+    table = container.settings.channel(imap_poller.CHANNEL)
+    if table.get("enabled") and not table.get("imap_idle", True):
+        imap_poller.ensure_watching(container)

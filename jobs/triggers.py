@@ -1,0 +1,116 @@
+"""APScheduler's triggers in every worker; each firing defers one job per tick across all workers.
+
+APScheduler 3 is kept for what it is good at: intervals and cron lines in the office's time zone
+(``"0 8 * * mon-fri"``: 08:00 on weekdays in Asia/Jakarta). It keeps no job store and runs no job:
+a firing only defers the periodic job's task with procrastinate's periodic defer, whose unique
+``(task, periodic id, tick)`` row lets exactly one worker's firing through. Interval ticks are
+aligned on the epoch, so every worker computes the same tick. Every worker may run the triggers;
+none leads. The same loop keeps the IMAP IDLE watcher's job queued (one waits at a time; its lock
+lets one run at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+
+import procrastinate
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from procrastinate import exceptions as queue_errors
+
+from bot import imap_poller
+from bot.bootstrap import Container
+from jobs import queue
+from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_name, resolve
+
+log = logging.getLogger("aduan.jobs.triggers")
+
+#: Dead workers' jobs are looked for this often.
+STALLED_CHECK_SECONDS = 60
+#: The watcher's job is re-queued this often (a no-op while one waits).
+WATCH_SECONDS = 30
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def tick_of(seconds: float, now: float) -> int:
+    """Return the tick (epoch seconds) a firing at ``now`` belongs to, for an interval of ``seconds``."""
+    return int(math.floor(now / seconds) * seconds)
+
+
+class Triggers:
+    """The scheduler of one worker process: start it inside the worker's event loop."""
+
+    def __init__(self, container: Container, app: procrastinate.App) -> None:
+        self.container = container
+        self.app = app
+        tz = container.office.calendar.timezone
+        self.scheduler = AsyncIOScheduler(
+            timezone=tz, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
+        self.started: list[str] = []
+
+    def start(self) -> None:
+        """Add every trigger (firing at once, so the sweep catches up on start) and start."""
+        now = dt.datetime.now(dt.UTC)
+        for job in PERIODIC_JOBS:
+            if resolve(job.target) is None:
+                continue
+            trigger: BaseTrigger
+            if job.cron:
+                trigger = CronTrigger.from_crontab(job.cron, timezone=self.scheduler.timezone)
+                step = 60.0
+                first = None
+            else:
+                step = interval_of(self.container, job)
+                trigger = IntervalTrigger(seconds=step, start_date=_EPOCH)
+                first = now
+            self.scheduler.add_job(self._fire, trigger, args=[job, step], id=job.id, next_run_time=first)
+            self.started.append(job.id)
+        stalled = PeriodicJob(queue.RETRY_STALLED, "", STALLED_CHECK_SECONDS)
+        self.scheduler.add_job(
+            self._fire_task,
+            IntervalTrigger(seconds=STALLED_CHECK_SECONDS, start_date=_EPOCH),
+            args=[stalled, queue.RETRY_STALLED, STALLED_CHECK_SECONDS],
+            id=queue.RETRY_STALLED,
+        )
+        self.scheduler.add_job(
+            self._watch, IntervalTrigger(seconds=WATCH_SECONDS), id=queue.WATCH_EMAIL, next_run_time=now
+        )
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop firing."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def _fire(self, job: PeriodicJob, step: float) -> None:
+        await self._fire_task(job, periodic_task_name(job.id), step)
+
+    async def _fire_task(self, job: PeriodicJob, task_name: str, step: float) -> None:
+        tick = tick_of(step, time.time())
+        deferrer = self.app.configure_task(task_name, queue=queue.PERIODIC, lock=task_name)
+        try:
+            await self.app.job_manager.defer_periodic_job(
+                deferrer.make_new_job(timestamp=tick), periodic_id=job.id, defer_timestamp=tick
+            )
+        except Exception as exc:  # the database may be down: the next tick tries again
+            log.warning("periodic job %s not deferred: %s", job.id, type(exc).__name__)
+
+    async def _watch(self) -> None:
+        table = self.container.settings.channel(imap_poller.CHANNEL)
+        if not (table.get("enabled") and table.get("imap_idle", True)):
+            return
+        deferrer = self.app.configure_task(
+            queue.WATCH_EMAIL, queue=queue.WATCH, lock=queue.WATCH_EMAIL, queueing_lock=queue.WATCH_EMAIL
+        )
+        try:
+            await deferrer.defer_async()
+        except queue_errors.AlreadyEnqueued:
+            pass  # one already waits for the lock
+        except Exception as exc:
+            log.warning("IMAP watcher not queued: %s", type(exc).__name__)

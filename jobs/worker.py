@@ -1,0 +1,106 @@
+"""Running workers: inside ``aduan serve`` (the web app's event loop), ``aduan worker``, and tests.
+
+A worker takes jobs of its queues as they are deferred (LISTEN/NOTIFY wakes it; a poll every few
+seconds is procrastinate's fallback) and runs APScheduler's triggers (``jobs.triggers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+
+import sqlalchemy as sa
+
+from bot.bootstrap import Container
+from jobs import queue
+from jobs.tasks import app_of, stop_event
+from jobs.triggers import Triggers
+
+log = logging.getLogger("aduan.jobs.worker")
+
+#: Jobs a worker runs at once (sync tasks run in threads; one sender's payloads never overlap).
+CONCURRENCY = 4
+#: Queues ``settle`` runs in tests: the long-running watcher and the periodic jobs stay out.
+IDLE_QUEUES = (queue.INBOUND, queue.OUTBOUND)
+
+_FINISHED = sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('succeeded', 'failed')")
+
+
+async def run(
+    container: Container,
+    *,
+    queues: Sequence[str] = queue.QUEUES,
+    concurrency: int | None = None,
+    triggers: bool = True,
+) -> None:
+    """Run a worker (and the triggers) until cancelled."""
+    table = container.settings.section("jobs")
+    app = app_of(container)
+    stop = stop_event(container)
+    stop.clear()
+    async with app.open_async():
+        fire = Triggers(container, app) if triggers else None
+        if fire is not None:
+            fire.start()
+        try:
+            await app.run_worker_async(
+                queues=list(queues),
+                concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
+            )
+        finally:
+            stop.set()  # the IMAP watcher returns; its job ends and another worker's takes over
+            if fire is not None:
+                fire.shutdown()
+
+
+def in_web(container: Container) -> bool:
+    """Tell whether the web process runs a worker too (not with ``aduan serve --no-worker``)."""
+    own = container.settings.env.get("ADUAN_WEB_WORKER")
+    if own is not None:
+        return own not in ("0", "false", "no")
+    return bool(container.settings.section("jobs").get("worker_in_web", True))
+
+
+@contextlib.asynccontextmanager
+async def running(container: Container) -> AsyncIterator[None]:
+    """Run a worker in the current event loop for the duration of the block (``aduan serve``)."""
+    task = asyncio.create_task(run(container), name="aduan-worker")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def run_until_idle(container: Container, *, queues: Sequence[str] = IDLE_QUEUES) -> int:
+    """Run the due jobs of ``queues`` until none is left; return how many finished (tests, CLI)."""
+    with container.engine.connect() as conn:
+        before = int(conn.execute(_FINISHED).scalar_one())
+
+    async def drain() -> None:
+        app = app_of(container)
+        async with app.open_async():
+            await app.run_worker_async(
+                queues=list(queues),
+                wait=False,
+                concurrency=1,
+                install_signal_handlers=False,
+                listen_notify=False,
+            )
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(drain())
+    else:  # called from a coroutine (an async test): run the worker's loop on a thread of its own
+        thread = threading.Thread(target=asyncio.run, args=(drain(),), name="aduan-settle")
+        thread.start()
+        thread.join()
+    with container.engine.connect() as conn:
+        return int(conn.execute(_FINISHED).scalar_one()) - before
