@@ -26,7 +26,7 @@ from bot.pipeline import DatabaseUnavailable, oversized, receive
 from bot.routing import office_path, own_path_offices
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
-from inbox.hooks import raw_request, writer_turn
+from inbox.hooks import raw_request
 from intake import db
 from intake.ingest import record_rejection
 from intake.office import OfficeProfile
@@ -85,21 +85,20 @@ def twilio_status(
     ``office``: the office the callback's path names, whose token must sign it and whose rows
     alone it may move. None (the deployment's path): the office that sent the reported message.
     """
-    with writer_turn(container):
-        channel = twilio_channels(container)[0]
-        only: str | None = None
-        if office is not None:
-            only = office.code
-        else:
-            found = _reported_row(container, raw)
-            if found is not None:
-                # Signed by the sender's account: the row's office says whose token that is.
-                office, only = container.office_of(found[1]), found[1]
-                channel = found[0] if found[0] in TWILIO_CHANNELS else channel
-        if office is None:
-            return _twilio_status(container, raw, channel, None)
-        with container.using_office(office):
-            return _twilio_status(container, raw, channel, only)
+    channel = twilio_channels(container)[0]
+    only: str | None = None
+    if office is not None:
+        only = office.code
+    else:
+        found = _reported_row(container, raw)
+        if found is not None:
+            # Signed by the sender's account: the row's office says whose token that is.
+            office, only = container.office_of(found[1]), found[1]
+            channel = found[0] if found[0] in TWILIO_CHANNELS else channel
+    if office is None:
+        return _twilio_status(container, raw, channel, None)
+    with container.using_office(office):
+        return _twilio_status(container, raw, channel, only)
 
 
 def _reported_row(container: Container, raw: RawRequest) -> tuple[str, str] | None:
@@ -159,8 +158,7 @@ def _twilio_status(
 
 def cloud_post(container: Container, raw: RawRequest) -> tuple[int, str]:
     """Take one Cloud API delivery: messages through the pipeline, then the delivery statuses."""
-    with writer_turn(container):
-        return _cloud_post(container, raw)
+    return _cloud_post(container, raw)
 
 
 def _cloud_post(container: Container, raw: RawRequest) -> tuple[int, str]:

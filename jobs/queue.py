@@ -12,6 +12,8 @@ import datetime as dt
 from typing import Any
 
 import procrastinate
+import sqlalchemy as sa
+from procrastinate import exceptions as queue_errors
 from sqlmodel import Session
 
 #: Queues: a worker may serve some of them only (``aduan worker --queue``).
@@ -52,7 +54,11 @@ def defer_in(
     }
     if schedule_in is not None and schedule_in > dt.timedelta(0):
         options["schedule_in"] = {"seconds": schedule_in.total_seconds()}
-    return _DEFERRER.configure_task(task, **options).defer(**kwargs)
+    try:
+        return _DEFERRER.configure_task(task, **options).defer(**kwargs)
+    except queue_errors.ConnectorException as exc:
+        # The database went away mid-transaction: the caller's usual "database unavailable" path.
+        raise sa.exc.OperationalError("defer a job", None, exc.__cause__ or exc) from exc
 
 
 def defer_inbound(session: Session, raw_id: int, sender: str | None) -> None:

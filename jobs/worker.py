@@ -23,8 +23,8 @@ log = logging.getLogger("aduan.jobs.worker")
 
 #: Jobs a worker runs at once (sync tasks run in threads; one sender's payloads never overlap).
 CONCURRENCY = 4
-#: Queues ``settle`` runs in tests: the long-running watcher and the periodic jobs stay out.
-IDLE_QUEUES = (queue.INBOUND, queue.OUTBOUND)
+#: Queues ``settle`` runs in tests: what webhooks deferred (tests send the outbox with ``deliver_due``).
+IDLE_QUEUES = (queue.INBOUND,)
 
 _FINISHED = sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('succeeded', 'failed')")
 
@@ -36,26 +36,38 @@ async def run(
     concurrency: int | None = None,
     triggers: bool = True,
 ) -> None:
-    """Run a worker (and the triggers) until cancelled."""
+    """Run a worker (and the triggers) until cancelled; start it again when the database goes away."""
     table = container.settings.section("jobs")
     app = app_of(container)
     stop = stop_event(container)
-    stop.clear()
-    async with app.open_async():
-        fire = Triggers(container, app) if triggers else None
-        if fire is not None:
-            fire.start()
+    backoff = 1.0
+    while True:
+        stop.clear()
+        fire: Triggers | None = None
         try:
-            await app.run_worker_async(
-                queues=list(queues),
-                concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
-                install_signal_handlers=False,
-                shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
-            )
+            async with app.open_async():
+                if triggers:
+                    fire = Triggers(container, app)
+                    fire.start()
+                backoff = 1.0
+                await app.run_worker_async(
+                    queues=list(queues),
+                    concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
+                )
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The database is down (or restarting): the queue's jobs wait there; try again shortly.
+            log.error("worker stopped (%s); starting again in %.0f s", type(exc).__name__, backoff)
         finally:
             stop.set()  # the IMAP watcher returns; its job ends and another worker's takes over
             if fire is not None:
                 fire.shutdown()
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)
 
 
 def in_web(container: Container) -> bool:

@@ -186,6 +186,10 @@ def config_data() -> dict[str, Any]:
 def settings(config_data: dict[str, Any], tmp_path: Path) -> config_mod.Settings:
     """Settings of the demo office with test secrets and an attachment folder in tmp."""
     config_data.setdefault("storage", {})["attachments_dir"] = str(tmp_path / "attachments")
+    jobs = config_data.setdefault("jobs", {})
+    jobs["worker_in_web"] = False  # tests run the jobs with ``settle``; a test may start a worker
+    jobs["inbound_retry_seconds"] = 0  # a failed payload is retried at once, within one ``settle``
+    jobs["inbound_attempts"] = 3
     return config_mod.from_dict(config_data, env=dict(TEST_ENV))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,10 @@ from tests.conftest import ROOT, fixture_path
 
 
 @pytest.fixture
-def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of config.toml pointing at a fresh SQLite file, selected through ADUAN_CONFIG."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))
@@ -121,7 +122,7 @@ def test_installed_console_script_runs(cli_config: Path) -> None:
     assert result.stdout.strip().splitlines()[-1] == "2026-04-07"
 
 
-def test_serve_warns_that_sqlite_does_not_scale_out(
+def test_serve_runs_a_worker_in_the_web_process_unless_told_not_to(
     cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import uvicorn
@@ -130,11 +131,11 @@ def test_serve_warns_that_sqlite_does_not_scale_out(
 
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
-    started: list[int] = []
+    monkeypatch.delenv("ADUAN_WEB_WORKER", raising=False)
+    started: list[str | None] = []
     monkeypatch.setattr("bot.logging_setup.configure", lambda settings: None)  # leave the logging as it is
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw["workers"]))
-    code, _, err = run(capsys, "serve", "--workers", "2")
-    assert code == 0 and started == [2]  # it still starts, as asked
-    assert "SQLite has one writer" in err and "PostgreSQL" in err
-    code, _, err = run(capsys, "serve")
-    assert code == 0 and "SQLite" not in err
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(os.environ.get("ADUAN_WEB_WORKER")))
+    code, _, _ = run(capsys, "serve", "--workers", "2")
+    assert code == 0 and started == [None]  # the web processes run a worker each (config: worker_in_web)
+    code, _, _ = run(capsys, "serve", "--no-worker")
+    assert code == 0 and started == [None, "0"]  # `aduan worker` processes take the jobs

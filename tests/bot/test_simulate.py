@@ -13,10 +13,10 @@ from tests.conftest import ROOT, fixture_path
 
 
 @pytest.fixture
-def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The repository's config.toml, selected through ADUAN_CONFIG (simulate never opens its database)."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "real.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))

@@ -16,11 +16,11 @@ TOKEN = TEST_ENV["ADUAN_TELEGRAM_BOT_TOKEN"]
 ME = {"id": 123456, "is_bot": True, "first_name": "Aduan", "username": "aduan_test_bot"}
 
 
-def write_config(tmp_path: Path, *, base_url: str, api: str) -> Path:
+def write_config(db_url: str, tmp_path: Path, *, base_url: str, api: str) -> Path:
     """Write the demo config with only Telegram on, a public https base and a local Bot API."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('public_base_url = "http://127.0.0.1:8000"', f'public_base_url = "{base_url}"')
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "aduan.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     text = text.replace("enabled = true", "enabled = false")
     text = text.replace('api_base_url = "https://api.telegram.org/bot"', f'api_base_url = "{api}/bot"')
     path = tmp_path / "config.toml"
@@ -45,13 +45,15 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ADUAN_DATABASE_URL", raising=False)
 
 
-def test_telegram_webhook_registers_url_and_secret(tmp_path: Path, env: None, capsys: Any) -> None:
+def test_telegram_webhook_registers_url_and_secret(
+    db_url: str, tmp_path: Path, env: None, capsys: Any
+) -> None:
     def ok(result: Any) -> Any:
         return lambda req: (200, {"ok": True, "result": result})
 
     routes = {("POST", f"/bot{TOKEN}/getMe"): ok(ME), ("POST", f"/bot{TOKEN}/setWebhook"): ok(True)}
     with FakeAPI(routes) as api:
-        config = write_config(tmp_path, base_url="https://aduan.example.test", api=api.url)
+        config = write_config(db_url, tmp_path, base_url="https://aduan.example.test", api=api.url)
         code, out, _ = run(["--config", str(config), "telegram-webhook"], capsys)
     assert code == 0 and json.loads(out)["url"] == "https://aduan.example.test/hooks/telegram"
     [call] = api.calls("POST", "/setWebhook")
@@ -60,13 +62,13 @@ def test_telegram_webhook_registers_url_and_secret(tmp_path: Path, env: None, ca
     assert json.loads(call["form"]["allowed_updates"][0]) == ["message", "edited_message"]
 
 
-def test_telegram_webhook_refuses_plain_http(tmp_path: Path, env: None, capsys: Any) -> None:
-    config = write_config(tmp_path, base_url="http://127.0.0.1:8000", api="http://127.0.0.1:9")
+def test_telegram_webhook_refuses_plain_http(db_url: str, tmp_path: Path, env: None, capsys: Any) -> None:
+    config = write_config(db_url, tmp_path, base_url="http://127.0.0.1:8000", api="http://127.0.0.1:9")
     code, out, err = run(["--config", str(config), "telegram-webhook"], capsys)
     assert code == 2 and "https://" in err and out == ""
 
 
-def test_x_poll_refuses_disabled_channel(tmp_path: Path, env: None, capsys: Any) -> None:
-    config = write_config(tmp_path, base_url="https://aduan.example.test", api="http://127.0.0.1:9")
+def test_x_poll_refuses_disabled_channel(db_url: str, tmp_path: Path, env: None, capsys: Any) -> None:
+    config = write_config(db_url, tmp_path, base_url="https://aduan.example.test", api="http://127.0.0.1:9")
     code, _, err = run(["--config", str(config), "x-poll"], capsys)
     assert code == 2 and "twitter is not enabled" in err

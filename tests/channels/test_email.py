@@ -605,9 +605,9 @@ EMAIL_FIXTURES = sorted(p.name for p in (FIXTURES / "email").glob("*.eml"))
 
 
 @pytest.fixture
-def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))
@@ -665,7 +665,7 @@ def test_mail_attachments_go_to_the_attachment_store(container: Container) -> No
 
 
 def test_aduan_ingest_stores_the_mails_attachments_like_the_poller(
-    cli_config: Path, tmp_path: Path, capsys: Any
+    db_url: str, cli_config: Path, tmp_path: Path, capsys: Any
 ) -> None:
     from bot.cli import main
 
@@ -679,7 +679,7 @@ def test_aduan_ingest_stores_the_mails_attachments_like_the_poller(
     out, err = capsys.readouterr()
     assert int(exit_info.value.code or 0) == 0, err
     assert json.loads(out)["tracking_number"].startswith("PWK-")
-    engine = db.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    engine = db.create_engine(db_url)
     with db.session(engine) as s:
         [stored] = s.exec(select(Message)).all()
         kept = {i["filename"]: i.get("path") for i in json.loads(stored.attachments)}

@@ -19,10 +19,10 @@ from tests.conftest import ROOT, TEST_ENV
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """config.toml on a fresh SQLite file, the test secrets in the environment."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     for key, value in TEST_ENV.items():
@@ -84,10 +84,10 @@ def test_sign_webhook_without_secret_names_the_variable_and_exits_2(
     assert line.startswith("aduan: error: environment variable ADUAN_TWILIO_AUTH_TOKEN is not set")
 
 
-def test_r8_outbox_lists_failed_messages_with_masked_numbers(cli_env: Path, capsys) -> None:
+def test_r8_outbox_lists_failed_messages_with_masked_numbers(db_url: str, cli_env: Path, capsys) -> None:
     code, _, _ = run(capsys, "db", "upgrade")
     assert code == 0
-    engine = db.create_engine(f"sqlite:///{cli_env / 'cli.db'}")
+    engine = db.create_engine(db_url)
     import datetime as dt
 
     now = dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC)

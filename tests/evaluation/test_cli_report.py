@@ -18,10 +18,10 @@ from tests.evaluation.test_report import _seed
 
 
 @pytest.fixture
-def seeded_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def seeded_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config on a fresh, migrated SQLite file holding the November 2026 data of test_report."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))

@@ -18,14 +18,10 @@ from tests.conftest import ROOT, TEST_ENV
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def cli_db(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A config on a fresh SQLite file, selected through ADUAN_CONFIG, with the test secrets."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    text = (
-        (ROOT / "config.toml")
-        .read_text(encoding="utf-8")
-        .replace('url = "sqlite:///aduan.db"', f'url = "{url}"')
-    )
+    url = db_url
+    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('url = ""', f'url = "{url}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(path))

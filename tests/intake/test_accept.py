@@ -1,8 +1,7 @@
-"""Webhooks in background mode: answered once the raw payload is committed, processed right after.
+"""Webhooks in background mode: answered once the payload and its job are committed, then processed.
 
 Signed Twilio SMS webhooks (the shapes of tests/faults/harness.py, signed with the twilio package)
-through the FastAPI app; the group-commit writer and the drainer of ``bot/accept.py`` on SQLite and
-PostgreSQL.
+through the FastAPI app; the job queue (procrastinate) on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,18 +12,20 @@ import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bot import accept
 from bot import config as config_mod
 from bot.bootstrap import Container, build
-from bot.pipeline import DatabaseUnavailable, reprocess_pending
+from bot.pipeline import store_and_defer
 from channels.base import RawRequest
 from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult
 from intake.models import Complaint, Message, RawInbound, Reporter
+from jobs.queue import defer_inbound
+from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle
 from tests.faults.harness import CONVERSATION, PUBLIC_BASE, signed_sms, sms_form
 
@@ -47,15 +48,19 @@ def count(container: Container, model: Any, *where: Any) -> int:
         return len(s.exec(select(model).where(*where)).all())
 
 
-def arrival(container: Container, n: int, run: str = "t") -> accept.Arrival:
-    body, headers = signed_sms(sms_form(n, run=run))
+def store(container: Container, n: int, run: str = "t", **form: Any) -> None:
+    """Store one signed SMS payload and defer its job, as the webhook does (no HTTP)."""
+    fields = sms_form(n, run=run, **form)
+    body, headers = signed_sms(fields)
     raw = RawRequest(body=body, headers=headers, url=PUBLIC_BASE + "/hooks/sms")
-    sid = sms_form(n, run=run)["MessageSid"]
-    return accept.Arrival("sms", sid, raw, container.now(), container.office.code)
+    sender = "+" + fields["From"].lstrip("+")
+    assert store_and_defer(
+        container, "sms", raw, external_id=fields["MessageSid"], sender=sender, defer=defer_inbound
+    )
 
 
-def drain_as_two_processes(container: Container, settings: Any, clock: Clock) -> list[int]:
-    """Drain with ``container`` and a second one on its own engine (another process) at the same time."""
+def work_as_two_processes(container: Container, settings: Any, clock: Clock) -> list[int]:
+    """Run two workers, ``container``'s and one on its own engine (another process), at the same time."""
     url = container.engine.url.render_as_string(hide_password=False)
     other = build(settings, engine=db.create_engine(url), clock=clock, migrate=False)
     done: list[int] = []
@@ -63,7 +68,7 @@ def drain_as_two_processes(container: Container, settings: Any, clock: Clock) ->
 
     def run(c: Container) -> None:
         try:
-            done.append(accept.drain(c))
+            done.append(run_until_idle(c))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -115,94 +120,82 @@ def test_a_citizens_messages_are_processed_in_the_order_they_arrived(container: 
         assert complaint.service_date == dt.date(2026, 3, 1)
 
 
-def test_concurrent_payloads_share_commits(container: Container) -> None:
-    """Payloads that arrive while a commit runs are stored together in the next one."""
-    writer = accept.GroupCommitWriter(container.engine)
-    first_commit_started, release = threading.Event(), threading.Event()
-    real_commit = writer._commit
+def test_the_raw_payload_and_its_job_commit_together(container: Container) -> None:
+    """A payload is answered only once it and its job are committed; if the job cannot be added,
+    nothing is stored and the provider gets an error (it retries)."""
 
-    def slow_first(rows: list[dict[str, Any]]) -> None:
-        if not first_commit_started.is_set():
-            first_commit_started.set()
-            release.wait(10)
-        real_commit(rows)
+    def failing_defer(session: Session, raw_id: int, sender: str | None) -> None:
+        raise RuntimeError("the job could not be added")
 
-    writer._commit = slow_first  # type: ignore[method-assign]
-    futures = [writer.submit(arrival(container, 0))]
-    assert first_commit_started.wait(10)
-    futures += [writer.submit(arrival(container, n)) for n in range(1, 40)]
-    futures.append(writer.submit(arrival(container, 5)))  # a replay inside the same group
-    release.set()
-    for future in futures:
-        future.result(10)
-    writer.close()
-    assert (writer.commits, writer.stored) == (2, 41)
-    assert count(container, RawInbound) == 40
+    body, headers = signed_sms(sms_form(1))
+    raw = RawRequest(body=body, headers=headers, url=PUBLIC_BASE + "/hooks/sms")
+    with pytest.raises(RuntimeError):
+        store_and_defer(container, "sms", raw, external_id="SM-x", sender="+62", defer=failing_defer)
+    assert count(container, RawInbound) == 0
+    with container.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM procrastinate_jobs")).scalar_one() == 0
 
 
-def test_database_unreachable_fails_every_waiting_payload_with_unavailable(
-    settings: config_mod.Settings, clock: Clock, tmp_path: Any
-) -> None:
-    broken = db.create_engine(f"sqlite:///{tmp_path}/missing-folder/aduan.db")
+def test_database_unreachable_answers_unavailable(settings: config_mod.Settings, clock: Clock) -> None:
+    broken = db.create_engine("postgresql+psycopg://postgres@127.0.0.1:9/aduan", pool_pre_ping=False)
     container = build(settings, engine=broken, clock=clock, migrate=False)
-    writer = accept.GroupCommitWriter(broken)
-    futures = [writer.submit(arrival(container, n)) for n in range(3)]
-    for future in futures:
-        with pytest.raises(DatabaseUnavailable):
-            future.result(10)
     client = TestClient(create_app(container))
     body, headers = signed_sms(sms_form(1))
     answer = client.post("/hooks/sms", content=body, headers=headers)
     assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
-    writer.close()
 
 
-def test_payloads_stored_before_a_crash_are_processed_when_the_service_starts(
-    container: Container,
+def test_payloads_stored_before_a_crash_are_processed_by_the_next_worker(
+    container: Container, settings: config_mod.Settings
 ) -> None:
-    writer = accept.GroupCommitWriter(container.engine)
     for n in range(5):
-        writer.submit(arrival(container, n)).result(10)
-    writer.close()
+        store(container, n)
     assert count(container, Message) == 0  # the process died before processing them
-    with TestClient(create_app(container)):  # a new process: its startup drains what it finds
-        deadline = time.monotonic() + 30
+    settings.sections.setdefault("jobs", {})["worker_in_web"] = True
+    with TestClient(create_app(container)):  # a new `aduan serve`: its worker takes the jobs it finds
+        deadline = time.monotonic() + 60
         while count(container, RawInbound, RawInbound.status == "stored") and time.monotonic() < deadline:
             time.sleep(0.05)
     assert count(container, Message) == 5
     assert count(container, RawInbound, RawInbound.status == "processed") == 5
 
 
-def test_two_drainers_process_each_payload_once(container: Container, settings: Any, clock: Clock) -> None:
-    """Two processes (two containers, two engines) drain the same table at the same time."""
-    writer = accept.GroupCommitWriter(container.engine)
+def test_two_workers_process_each_payload_once(container: Container, settings: Any, clock: Clock) -> None:
+    """Two processes (two containers, two engines) take jobs from the same queue at the same time."""
     for n in range(120):
-        writer.submit(arrival(container, n)).result(10)
-    writer.close()
-    assert sum(drain_as_two_processes(container, settings, clock)) == 120
+        store(container, n)
+    work_as_two_processes(container, settings, clock)
+    with container.engine.connect() as conn:
+        starts = conn.execute(
+            sa.text(
+                "SELECT count(e.id) FROM procrastinate_jobs j JOIN procrastinate_events e "
+                "ON e.job_id = j.id AND e.type = 'started' "
+                "WHERE j.task_name = 'process_inbound' GROUP BY j.id"
+            )
+        ).scalars()
+        assert sorted(starts) == [1] * 120  # every job ran, none twice
     assert count(container, Message) == 120
     with db.session(container.engine) as s:
         ids = [m.external_id for m in s.exec(select(Message)).all()]
     assert len(set(ids)) == 120
 
 
-def test_conversations_stay_in_order_while_two_drainers_take_lanes_side_by_side(
+def test_conversations_stay_in_order_while_two_workers_run_side_by_side(
     container: Container, settings: Any, clock: Clock
 ) -> None:
-    """Twelve citizens' four-step conversations, interleaved, drained by two processes at once.
+    """Twelve citizens' four-step conversations, interleaved, processed by two processes at once.
 
     Each conversation only makes its complaint (with the name from step 2 and the date from step 3)
-    when its steps are processed in order; on PostgreSQL the two drainers work different lanes.
+    when its steps are processed in order: the job's lock is the sender.
     """
     client = TestClient(create_app(container))
     senders = 12
     for n in range(senders * len(CONVERSATION)):  # step 0 of everyone, then step 1 of everyone, …
         assert post(client, sms_form(n, senders=senders, run="lanes")) == 200
-    drain_as_two_processes(container, settings, clock)
+    work_as_two_processes(container, settings, clock)
     with db.session(container.engine) as s:
         rows = s.exec(select(RawInbound)).all()
         assert {r.status for r in rows} == {"processed"}
-        assert len({r.lane for r in rows}) > 1  # the senders are spread over lanes
         complaints = s.exec(select(Complaint)).all()
         assert len(complaints) == senders
         for complaint in complaints:
@@ -211,43 +204,34 @@ def test_conversations_stay_in_order_while_two_drainers_take_lanes_side_by_side(
             assert complaint.service_date == dt.date(2026, 3, 1)
 
 
-def test_a_numbers_sms_and_whatsapp_share_a_lane() -> None:
-    from channels.base import InboundMessage
-
-    def message(sender: str) -> InboundMessage:
-        return InboundMessage(channel="sms", external_id="x", sender=sender, text="")
-
-    sms, whatsapp = message("tel:+6281277000001"), message("whatsapp:+6281277000001")
-    assert accept.lane_of([sms]) == accept.lane_of([whatsapp])
-    assert len({accept.lane_of([message(f"tel:+62812770000{i:02d}")]) for i in range(40)}) > 4
-    assert accept.lane_of([]) == 0  # a status report carries no sender
+def test_a_senders_jobs_share_one_lock_and_other_senders_have_their_own(container: Container) -> None:
+    client = TestClient(create_app(container))
+    for n in (1, 501, 2):  # sender 1 twice (two steps of one conversation), sender 2 once
+        assert post(client, sms_form(n, senders=500)) == 200
+    with container.engine.connect() as conn:
+        locks = conn.execute(sa.text("SELECT lock FROM procrastinate_jobs ORDER BY id")).scalars().all()
+    assert locks[0] == locks[1] != locks[2]
+    assert all(lock and "+62" in lock for lock in locks)
 
 
-def test_processing_rests_during_a_burst_and_keeps_up_with_steady_traffic() -> None:
-    # 5,000 webhooks a second (a provider's backlog): a tenth of the time goes to processing
-    assert accept.pause_after(0.010, 50) == pytest.approx(0.090)
-    # 300 a second, an office's busiest hour many times over: no rest, nothing piles up
-    assert accept.pause_after(0.010, 3) == 0.0
-    assert accept.pause_after(0.010, 0) == 0.0
+def test_a_payload_that_keeps_failing_is_quarantined_not_retried_forever(container: Container) -> None:
+    calls: list[int] = []
 
-
-def test_a_payload_that_fails_twice_is_quarantined_not_retried_forever(container: Container) -> None:
     def broken(c: Container, s: Session, result: IngestResult, now: dt.datetime) -> bool:
+        calls.append(1)
         raise RuntimeError("a bug in a hook")
 
     container.message_hooks.insert(0, broken)
     client = TestClient(create_app(container))
     assert post(client, sms_form(1)) == 200
-    settle(container)
+    settle(container)  # the job fails, is retried (no wait in tests), and gives up after its attempts
     with db.session(container.engine) as s:
         [row] = s.exec(select(RawInbound)).all()
-        assert row.status == "stored" and row.error and "RuntimeError" in row.error
-    assert count(container, Message) == 0  # the savepoint rolled the half-done work back
-    assert settle(container) == 0  # the drainer leaves it to the scheduled retry
-    reprocess_pending(container)
-    with db.session(container.engine) as s:
-        [row] = s.exec(select(RawInbound)).all()
-        assert row.status == "quarantined"
+        assert row.status == "quarantined" and row.error and "RuntimeError" in row.error
+        assert row.body  # kept as received, shown to officers
+    assert len(calls) == 3  # [jobs] inbound_attempts of the tests' settings
+    assert count(container, Message) == 0  # each savepoint rolled the half-done work back
+    assert settle(container) == 0
     container.message_hooks.remove(broken)
 
 
@@ -259,8 +243,7 @@ def test_inline_mode_processes_inside_the_request(
     container = build(settings, engine=engine, clock=clock, migrate=False)
     client = TestClient(create_app(container))
     assert post(client, sms_form(2)) == 200
-    assert count(container, Message) == 1  # no drain needed
-    assert "drainer" not in container.services
+    assert count(container, Message) == 1  # no worker needed
 
 
 def test_forged_and_malformed_webhooks_are_refused_at_once(container: Container) -> None:

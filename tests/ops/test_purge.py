@@ -190,10 +190,10 @@ def test_retention_section_gives_the_default_cutoff() -> None:
 
 
 @pytest.fixture
-def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of config.toml on a fresh SQLite file."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"')
+    text = text.replace('url = ""', f'url = "{db_url}"')
     text = text.replace('attachments_dir = "var/attachments"', f'attachments_dir = "{tmp_path / "att"}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -211,11 +211,11 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return int(exit_info.value.code or 0), out, err
 
 
-def test_cli_purge_dry_run_then_purge(cli_config: Path, capsys, tmp_path: Path) -> None:
+def test_cli_purge_dry_run_then_purge(db_url: str, cli_config: Path, capsys, tmp_path: Path) -> None:
     sub = tmp_path / "s.json"
     sub.write_text(json.dumps({"name": PEOPLE[0][0], "contact": PEOPLE[0][1], "text": PEOPLE[0][2]}))
     assert _run(capsys, "ingest", str(sub), "--channel", "web", "--received-at", "2026-03-10T09:00")[0] == 0
-    engine = db.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    engine = db.create_engine(db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE complaint SET status = 'closed'"))
     code, out, _ = _run(capsys, "purge", "--before", "2026-06-01", "--dry-run")

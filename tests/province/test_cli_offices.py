@@ -16,16 +16,12 @@ from tests.conftest import ROOT, TEST_ENV, fixture_path
 
 
 @pytest.fixture
-def province_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def province_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """config.toml with the Bandung example switched on, on a fresh SQLite file."""
     (tmp_path / "offices").mkdir()
     shutil.copy(ROOT / "offices" / "bdg.toml", tmp_path / "offices" / "bdg.toml")
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    text = (
-        (ROOT / "config.toml")
-        .read_text(encoding="utf-8")
-        .replace('url = "sqlite:///aduan.db"', f'url = "{url}"')
-    )
+    url = db_url
+    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('url = ""', f'url = "{url}"')
     (tmp_path / "config.toml").write_text(text + '\n[offices]\ndir = "offices"\n', encoding="utf-8")
     monkeypatch.setenv("ADUAN_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("ADUAN_DATABASE_URL", raising=False)

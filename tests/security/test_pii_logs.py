@@ -104,6 +104,7 @@ def scan(
 
 
 def test_full_scenario_writes_no_personal_data_in_any_log_line(
+    db_url: str,
     scan: Any,
     engine: Any,
     clock: Any,
@@ -158,9 +159,7 @@ def test_full_scenario_writes_no_personal_data_in_any_log_line(
         sub.write_text(json.dumps(WEB_SUBMISSION), encoding="utf-8")
         cfg = tmp_path / "config.toml"
         cfg.write_text(
-            (ROOT / "config.toml")
-            .read_text(encoding="utf-8")
-            .replace('url = "sqlite:///aduan.db"', f'url = "sqlite:///{tmp_path / "cli.db"}"'),
+            (ROOT / "config.toml").read_text(encoding="utf-8").replace('url = ""', f'url = "{db_url}"'),
             encoding="utf-8",
         )
         monkeypatch.setenv("ADUAN_CONFIG", str(cfg))
