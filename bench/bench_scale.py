@@ -1,9 +1,10 @@
-"""Scale-out: signed SMS webhooks, 1 and 2 web processes on one PostgreSQL (and SQLite), vs a bare endpoint.
+"""Scale-out: signed SMS webhooks, 1 and 2 web processes on one PostgreSQL, vs a bare endpoint.
 
-Each case runs ``uvicorn --workers N`` (what ``aduan serve --workers N`` starts) on loopback, on a
-private PostgreSQL cluster (RECIPES.md §8) or a SQLite file; wrk replays pre-signed Twilio bodies,
-each with its own MessageSid, so every request stores a new payload that the drainers then take
-through the whole app (dialogue included); each case waits until all are processed. The baseline
+Each case runs ``uvicorn --workers N`` (what ``aduan serve --workers N`` starts: each web process
+runs a job worker too) on loopback, on a private PostgreSQL cluster (RECIPES.md §8); wrk replays
+pre-signed Twilio bodies, each with its own MessageSid, so every request stores a new payload whose
+job the workers then take through the whole app (dialogue included); each case waits until all
+are processed. The baseline
 is a bare ASGI endpoint that parses the same form and answers the same empty TwiML, with the same
 number of processes, in the same run. After each Aduan case the database is checked: one message
 per MessageSid, none twice.
@@ -150,7 +151,7 @@ def _wait_drained(url: str, run: str, timeout: float = 600) -> float:
 
 
 def run() -> list[Row]:
-    """Measure 1 and 2 web processes on PostgreSQL and SQLite beside the bare endpoint."""
+    """Measure 1 and 2 web processes on PostgreSQL beside the bare endpoint."""
     from intake import db
     from tests.faults.harness import pg_binary, pg_cluster, server_env
 
@@ -161,10 +162,7 @@ def run() -> list[Row]:
     results: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
     with pg_cluster() as cluster:
-        backends = {
-            "PostgreSQL": cluster.create_database("bench"),
-            "SQLite": f"sqlite:///{workdir / 'bench.db'}",
-        }
+        backends = {"PostgreSQL": cluster.create_database("bench")}
         for url in backends.values():
             engine = db.create_engine(url)
             db.upgrade(engine)
@@ -185,7 +183,7 @@ def run() -> list[Row]:
                     before = _cpu_ticks()
                     measured = _wrk(port, bodies, workdir, tag)
                     busy = _busy_since(before)
-                    drained = _wait_drained(url, tag)  # answered = stored; the drainers catch up
+                    drained = _wait_drained(url, tag)  # answered = stored with its job; the workers catch up
                 finally:
                     _stop(proc)
                 total, distinct = _messages(url, tag)

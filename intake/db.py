@@ -18,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -227,8 +228,10 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table directly from the models (no job queue schema: ``upgrade`` adds that)."""
+    """Create every table directly from the models, and the job queue's schema (as the baseline does)."""
     import_all_models().create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(SchemaManager.get_schema()))
 
 
 @contextlib.contextmanager

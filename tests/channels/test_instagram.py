@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,31 @@ def test_signed_post_stores_raw_then_message(ig_container: Any) -> None:
         [row] = s.exec(select(RawInbound)).all()
         assert row.channel == "instagram" and row.body == good.body
         assert [m.sender_urn for m in s.exec(select(Message)).all()] == ["instagram:1122334455667788"]
+
+
+def test_one_instagram_message_in_two_deliveries_is_stored_once(ig_container: Any) -> None:
+    """Message-level dedupe: Meta delivers a message again batched with a new one (a new payload, a
+    new raw key); the repeated ``mid`` files no second message."""
+    client = client_for(ig_container)
+    first = json.loads(read_fixture("instagram", "message__text.json"))
+    event = first["entry"][0]["messaging"][0]
+    newer = json.loads(json.dumps(event))
+    newer["message"]["mid"] += "-2"
+    newer["message"]["text"] = "Mohon kabarnya, terima kasih."
+    batched = json.loads(json.dumps(first))
+    batched["entry"][0]["messaging"] = [event, newer]
+    for doc in (first, batched):
+        body = json.dumps(doc).encode()
+        headers = {
+            "content-type": "application/json",
+            _meta.SIGNATURE_HEADER: _meta.signature(body, APP_SECRET),
+        }
+        assert client.post(ig.WEBHOOK_PATH, content=body, headers=headers).status_code == 200
+    settle(ig_container)
+    with db.session(ig_container.engine) as s:
+        assert len(s.exec(select(RawInbound)).all()) == 2
+        mids = sorted(m.external_id for m in s.exec(select(Message)).all())
+        assert mids == sorted([event["message"]["mid"], newer["message"]["mid"]])
 
 
 def test_forged_post_is_403_and_recorded(ig_container: Any) -> None:

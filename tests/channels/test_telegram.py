@@ -183,6 +183,26 @@ def test_webhook_stores_raw_and_message(tg_container: Any) -> None:
         assert [m.sender_urn for m in s.exec(select(Message)).all()] == ["telegram:5550001"]
 
 
+def test_one_telegram_message_in_two_updates_is_stored_once(tg_container: Any) -> None:
+    """Message-level dedupe: a second update carrying the same message (same chat and message id)
+    is a new payload, kept as received, but files no second message."""
+    client = hook_client(tg_container)
+    first = json.loads(read_fixture("telegram", "message__text.json"))
+    again = dict(first, update_id=first["update_id"] + 1)  # a new update, the same message
+    for update in (first, again):
+        body = json.dumps(update).encode()
+        assert (
+            client.post(tg.WEBHOOK_PATH, content=body, headers={tg.SECRET_HEADER: SECRET}).status_code == 200
+        )
+    settle(tg_container)
+    with db.session(tg_container.engine) as s:
+        rows = s.exec(select(RawInbound).order_by(RawInbound.id)).all()
+        assert [r.external_id for r in rows] == ["update:810001", "update:810002"]
+        assert {r.status for r in rows} == {"processed"}
+        [message] = s.exec(select(Message)).all()
+        assert message.external_id == "5550001:15" and message.raw_id == rows[0].id
+
+
 def test_webhook_forged_secret_is_403_and_recorded(tg_container: Any) -> None:
     client = hook_client(tg_container)
     body = read_fixture("telegram", "message__text.json")

@@ -1,16 +1,21 @@
-"""WhatsApp (R2f) through Twilio and Meta's Cloud API: one test per fixture, no database, no network."""
+"""WhatsApp (R2f) through Twilio and Meta's Cloud API: one test per fixture, no network; the record last."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from urllib.parse import parse_qsl
 
 import pytest
+from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import ChannelConfig
+from bot.bootstrap import ChannelConfig, Container
+from bot.pipeline import receive
 from channels import _meta, _twilio, whatsapp
 from channels.base import Location, RawRequest, SignatureError, UnsupportedPayload
+from intake import db
+from intake.models import Message, RawInbound
 from tests.conftest import TEST_ENV, read_fixture
 
 URL = "https://aduan.example.test/hooks/whatsapp"
@@ -209,3 +214,22 @@ def test_r2f_unknown_provider_is_a_clear_error() -> None:
     bad = ChannelConfig(name="whatsapp", table={"provider": "wablas"}, secrets=TEST_ENV)
     with pytest.raises(ValueError, match="provider 'wablas' unknown; known: twilio, meta"):
         whatsapp.verify(RawRequest(b""), bad)
+
+
+# -- the record ------------------------------------------------------------------------------------
+
+
+def test_r2f_one_cloud_message_in_two_deliveries_is_stored_once(container: Container) -> None:
+    """Message-level dedupe: Meta delivers the same message again in a body serialised differently
+    (a new payload, a new raw key: the body's hash); its ``wamid`` files no second message."""
+    first = read_fixture("whatsapp", "cloud_message__text.json")
+    again = json.dumps(json.loads(first), indent=2).encode()
+    receipts = [
+        receive(container, "whatsapp", RawRequest(body, JSON), verify=False) for body in (first, again)
+    ]
+    assert [r.status for r in receipts] == [200, 200]
+    assert receipts[1].duplicate and receipts[1].raw_id != receipts[0].raw_id
+    with db.session(container.engine) as s:
+        assert len(s.exec(select(RawInbound)).all()) == 2
+        [message] = s.exec(select(Message)).all()
+        assert message.raw_id == receipts[0].raw_id

@@ -10,8 +10,8 @@ from intake import db
 def wait_processed(url: str, channel: str, expected: int, timeout: float = 180.0) -> int:
     """Wait until ``expected`` payloads of ``channel`` are stored and none awaits processing.
 
-    Webhooks answer once the raw payload is committed; the web process's drainer derives the
-    records right after. Returns the seconds it took; fails with the counts after ``timeout``.
+    Webhooks answer once the raw payload and its job are committed; a worker derives the records
+    right after. Returns the seconds it took; fails with the counts after ``timeout``.
     """
     import time
 
@@ -32,6 +32,27 @@ def wait_processed(url: str, channel: str, expected: int, timeout: float = 180.0
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"{waiting} of {stored} payloads unprocessed after {timeout:.0f} s")
             time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
+def wait_some_processed(url: str, channel: str, at_least: int, timeout: float = 120.0) -> bool:
+    """Wait until at least ``at_least`` payloads of ``channel`` are processed; tell whether they were."""
+    import time
+
+    engine = db.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(
+                    sa.text("SELECT count(*) FROM raw_inbound WHERE channel = :ch AND status = 'processed'"),
+                    {"ch": channel},
+                ).scalar_one()
+            if done >= at_least:
+                return True
+            time.sleep(0.05)
+        return False
     finally:
         engine.dispose()
 

@@ -82,6 +82,8 @@ class WebProcess:
     proc: subprocess.Popen[bytes] | None = None
     app: str = "inbox.asgi:app"
     log: Path | None = None
+    #: Extra environment (``ADUAN_WEB_WORKER=0``: no worker in the web process).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -110,7 +112,7 @@ class WebProcess:
                 "2",
             ],
             cwd=self.workdir,
-            env=server_env(self.database_url),
+            env=server_env(self.database_url, self.env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -130,6 +132,46 @@ class WebProcess:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@dataclass
+class WorkerProcess:
+    """One ``aduan worker`` process."""
+
+    database_url: str
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> WorkerProcess:
+        """Start (or restart) the worker."""
+        self.starts += 1
+        out = (self.workdir / f"worker-{self.starts}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from bot.cli import main; main()", "worker"],
+            cwd=self.workdir,
+            env=server_env(self.database_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        out.close()
+        return self
+
+    def kill9(self) -> None:
+        """SIGKILL the worker and reap it."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Terminate the worker if it runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)

@@ -1,4 +1,4 @@
-"""kill -9 of the web process in the middle of a burst of 2,000 signed SMS webhooks.
+"""kill -9 of the web process in the middle of a burst of 2,000 signed SMS webhooks, and of a worker.
 
 The load generator retries what did not get a 2xx, as Twilio does. Afterwards there must be
 exactly 2,000 inbound messages, no duplicates and no half-written complaint (SPEC: every inbound
@@ -7,19 +7,14 @@ message is kept and never lost; a provider's redelivery creates one record).
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from intake import db
-from tests.conftest import PG_URL, missing_dependency
-from tests.faults.checks import inbound_invariants, wait_processed
-from tests.faults.harness import CONVERSATION, WebProcess, blast, signed_sms, sms_form
+from tests.faults.checks import inbound_invariants, wait_processed, wait_some_processed
+from tests.faults.harness import CONVERSATION, WebProcess, WorkerProcess, blast, signed_sms, sms_form
 
 pytestmark = pytest.mark.slow
 
@@ -27,29 +22,10 @@ BURST = 2000
 KILL_AT = (500, 1200)  # delivered answers after which the web process is killed
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, migrated database of its own (the web processes share it with the test)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'kill9.db'}"
-        name = None
-    else:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        name = f"aduan_k9_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        try:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        except sa.exc.OperationalError as exc:
-            missing_dependency(f"PostgreSQL at {PG_URL}: {type(exc).__name__}")
-        url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = db.create_engine(url)
-    db.upgrade(engine)
-    engine.dispose()
-    yield url
-    if name is not None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def fresh_url(db_url: str) -> str:
+    """An empty, migrated database of its own (the processes share it with the test)."""
+    return db_url
 
 
 def test_kill9_in_a_burst_of_2000_webhooks_loses_nothing_and_duplicates_nothing(
@@ -71,7 +47,8 @@ def test_kill9_in_a_burst_of_2000_webhooks_loses_nothing_and_duplicates_nothing(
 
     try:
         result = blast(requests, lambda: web.url, concurrency=16, deadline=240, on_progress=on_progress)
-        # Answered means committed; the restarted process drains what the killed one left unprocessed.
+        # Answered means committed with its job; the restarted process's worker runs what the killed
+        # one left (jobs it was running are retried once its heartbeat is stale).
         wait_processed(fresh_url, "sms", BURST)
     finally:
         web.stop()
@@ -88,3 +65,26 @@ def test_kill9_in_a_burst_of_2000_webhooks_loses_nothing_and_duplicates_nothing(
 def _kill_and_restart(web: WebProcess) -> None:
     web.kill9()
     web.start()  # same port: providers keep calling the same address
+
+
+def test_kill9_of_a_worker_mid_processing_processes_every_message_once(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    """The web process only stores (``--no-worker``); a separate worker is killed while processing."""
+    web = WebProcess(fresh_url, tmp_path, env={"ADUAN_WEB_WORKER": "0"}).start()
+    worker = WorkerProcess(fresh_url, tmp_path).start()
+    run = uuid.uuid4().hex[:8]
+    burst = 600
+    requests = [("/hooks/sms", *signed_sms(sms_form(i, senders=burst // 4, run=run))) for i in range(burst)]
+    try:
+        result = blast(requests, lambda: web.url, concurrency=16, deadline=240)
+        assert wait_some_processed(fresh_url, "sms", 100)
+        worker.kill9()
+        worker.start()  # a new worker: it runs the queue, and the dead one's jobs once they are stalled
+        wait_processed(fresh_url, "sms", burst)
+    finally:
+        worker.stop()
+        web.stop()
+    assert result.failed == [], (result.failed[:5], result.causes)
+    counts = inbound_invariants(fresh_url, "sms", burst)
+    assert counts["complaints"] == burst // len(CONVERSATION), counts

@@ -10,9 +10,9 @@ from sqlmodel import func, select
 
 from bot.bootstrap import Container
 from bot.pipeline import receive, store_and_defer
-from channels.base import RawRequest
+from channels.base import InboundMessage, RawRequest
 from intake import db
-from intake.ingest import allocate_tracking_number, file_complaint
+from intake.ingest import allocate_tracking_number, file_complaint, ingest
 from intake.models import Complaint, Event, Message, RawInbound, Rejection, Reporter
 from jobs.queue import defer_inbound
 from tests.conftest import read_fixture, settle
@@ -185,3 +185,25 @@ def test_earlier_name_of_the_same_contact_is_reused(container: Container) -> Non
     with db.session(container.engine) as s:
         assert known_name(s, "tel:+6281234567890") == "Siti Aminah"
         assert known_name(s, "tel:+6289999999999") is None
+
+
+def test_one_provider_message_ingested_twice_files_one_record(container: Container) -> None:
+    """Message-level dedupe on ``(channel, external_id)``: the same provider message arriving in a
+    second payload (another raw row) is stored once and answers with the record of the first."""
+    message = InboundMessage(
+        channel="web",
+        external_id="web:form-42",
+        sender="mailto:siti.aminah@example.test",
+        text="Izin usaha saya belum terbit sejak Januari.",
+        reporter_name="Siti Aminah",
+        complete=True,
+    )
+    with db.write_session(container.engine) as s:
+        first = ingest(session=s, message=message, now=container.now(), office=container.office, raw_id=None)
+    with db.write_session(container.engine) as s:
+        again = ingest(session=s, message=message, now=container.now(), office=container.office, raw_id=None)
+    assert not first.duplicate and again.duplicate
+    assert first.complaint is not None and again.complaint is not None
+    assert again.complaint.tracking_number == first.complaint.tracking_number
+    assert again.message.id == first.message.id
+    assert (count(container, Message), count(container, Complaint), count(container, Event)) == (1, 1, 1)
