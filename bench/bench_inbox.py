@@ -17,7 +17,6 @@ import datetime as dt
 import os
 import random
 import statistics
-import tempfile
 import time
 import tomllib
 import uuid
@@ -91,7 +90,6 @@ def secondary_indexes_dropped(
     same way (``ARRAY[…]`` for ``IN (…)``), so the check that the rebuilt schema is the migrated one
     could not hold.
     """
-    from intake import search
 
     def objects(conn: sa.Connection) -> set[tuple[str, str, bool]]:
         if engine.dialect.name == "sqlite":
@@ -129,9 +127,6 @@ def secondary_indexes_dropped(
         for name, sql in dropped:
             if name.startswith("index "):
                 conn.exec_driver_sql(sql)
-        for fts, (table, _column) in search.FTS_TABLES.items():
-            if table in tables and any(name == f"trigger {fts}_ai" for name, _ in dropped):
-                conn.exec_driver_sql(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
         for name, sql in dropped:
             if name.startswith("trigger "):
                 conn.exec_driver_sql(sql)
@@ -304,10 +299,8 @@ def _word_searches(
     engine: sa.Engine, client: Any, label: str, n: int, rng: random.Random, note: str
 ) -> list[Row]:
     """Search by part of a name, a rare word, a common word: page, bare indexed SQL, old LIKE scan."""
-    from intake import db, search
 
-    with db.session(engine) as s:
-        how = search.method(s)
+    how = "trgm"  # PostgreSQL's trigram indexes (intake.search)
     names = [rng.choice(LAST)[1:6].lower() for _ in range(REQUESTS)]  # "antos", "ahmaw": inside a name
     numbers = [str(rng.randrange(n // 10, n)) for _ in range(REQUESTS)]  # "berkas nomor 123456": rare
     # each in an eighth of the texts ("izin" in a quarter: "Izin PBG", "Perizinan")
@@ -376,22 +369,17 @@ def _word_searches(
 
 
 def run() -> list[Row]:
-    """Measure on a SQLite file and on a fresh PostgreSQL database."""
+    """Measure on a fresh PostgreSQL database."""
     from intake import db
 
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = db.create_engine(f"sqlite:///{tmp}/bench.db")
-        db.upgrade(engine)  # the schema the migrations make, not create_all's
-        rows += _measure(engine, "SQLite", N)
-        engine.dispose()
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"aduan_bench_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError:
-        return rows  # no PostgreSQL here: SQLite figures only
+        return rows  # no PostgreSQL here
     try:
         engine = db.create_engine(sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(False))
         db.upgrade(engine)

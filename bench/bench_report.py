@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
-import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -83,9 +82,7 @@ def run() -> list[Row]:
     """Time the yearly report, the exact IKM and the XLSX export beside their floors."""
     settings = config_mod.from_dict(tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8")), env={})
     office = settings.office
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = db.create_engine(f"sqlite:///{tmp}/bench.db")
-        db.create_all(engine)
+    with db.scratch_database(settings.database_url, prefix="aduan_bench_report") as engine:
         _seed(engine, settings)
         period = evaluation.parse_period("2026")
         first, after = period.bounds(office.calendar.timezone)

@@ -18,11 +18,9 @@ import datetime as dt
 import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -285,14 +283,8 @@ def _measure(name: str, engine: sa.Engine) -> list[Row]:
 
 
 def run() -> list[Row]:
-    """Measure the sweep on a SQLite file and on a fresh PostgreSQL database."""
+    """Measure the sweep on a fresh PostgreSQL database."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = db.create_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        try:
-            rows += _measure("SQLite", engine)
-        finally:
-            engine.dispose()
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"aduan_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
@@ -300,7 +292,7 @@ def run() -> list[Row]:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError:
         admin.dispose()
-        return rows  # no PostgreSQL here: SQLite figures only
+        return rows  # no PostgreSQL here
     url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
     engine = db.create_engine(url)
     try:

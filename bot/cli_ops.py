@@ -1,7 +1,6 @@
 """Operating commands: ``aduan purge`` (retention), ``aduan backup FILE`` and ``aduan restore FILE``.
 
-SQLite is copied with its online ``.backup`` API (consistent while the service runs, WAL
-included). PostgreSQL uses ``pg_dump -Fc`` and ``pg_restore`` from PATH, /usr/local/bin or
+Backups use ``pg_dump -Fc`` and ``pg_restore`` from PATH, /usr/local/bin or
 /usr/lib/postgresql/*/bin (the newest version found, which must not be older than the server).
 """
 
@@ -11,7 +10,6 @@ import datetime as dt
 import glob
 import os
 import shutil
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Annotated
@@ -20,8 +18,8 @@ import sqlalchemy as sa
 import typer
 
 from bot.cli import app, container_of, fail, parse_when, settings_of
+from intake import db
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 
 
@@ -117,7 +115,7 @@ def pg_tool(name: str) -> str | None:
 def _pg_args(url: sa.URL) -> tuple[list[str], dict[str, str]]:
     args = [
         "--host",
-        url.host or "127.0.0.1",
+        url.host or str(url.query.get("host") or "127.0.0.1"),  # a Unix socket folder (var/pgdata)
         "--port",
         str(url.port or 5432),
         "--username",
@@ -129,10 +127,12 @@ def _pg_args(url: sa.URL) -> tuple[list[str], dict[str, str]]:
     return args, env
 
 
-def _sqlite_path(url: sa.URL) -> Path:
-    if not url.database or url.database == ":memory:":
-        fail("an in-memory SQLite database cannot be backed up")
-    return Path(url.database)
+def _resolved(database_url: str) -> sa.URL:
+    """The database's URL (an empty one names the local server under var/, started if needed)."""
+    engine = db.create_engine(database_url)
+    url = engine.url
+    engine.dispose()
+    return url
 
 
 def _last_line(text: str) -> str:
@@ -141,24 +141,8 @@ def _last_line(text: str) -> str:
 
 
 def backup_database(database_url: str, target: Path) -> None:
-    """Write a consistent copy of the database to ``target`` (SQLite file or pg_dump custom format)."""
-    url = sa.make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        source = _sqlite_path(url)
-        if not source.is_file():
-            fail(f"database file {source} not found")
-        partial = target.with_name(target.name + ".partial")
-        src, dst = sqlite3.connect(source), sqlite3.connect(partial)
-        try:
-            with dst:
-                src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-        partial.replace(target)
-        return
-    if url.get_backend_name() != "postgresql":
-        fail(f"backups of {url.get_backend_name()} are not supported")
+    """Write a consistent copy of the database to ``target`` (pg_dump custom format)."""
+    url = _resolved(database_url)
     tool = pg_tool("pg_dump")
     if tool is None:
         fail("pg_dump not found (install postgresql-client)")
@@ -179,25 +163,10 @@ def backup_database(database_url: str, target: Path) -> None:
 
 def restore_database(database_url: str, source: Path) -> None:
     """Replace the database's content with a backup made by :func:`backup_database`."""
-    url = sa.make_url(database_url)
+    url = _resolved(database_url)
     head = source.read_bytes()[:16] if source.is_file() else b""
-    if url.get_backend_name() == "sqlite":
-        if not head.startswith(SQLITE_MAGIC):
-            fail(f"{source} is not a SQLite backup (the configured database is SQLite)")
-        target = _sqlite_path(url)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        src, dst = sqlite3.connect(source), sqlite3.connect(target)
-        try:
-            if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                fail(f"{source} fails SQLite's integrity check")
-            with dst:
-                src.backup(dst)  # page-by-page copy into the live file, under SQLite's own locks
-        finally:
-            src.close()
-            dst.close()
-        return
     if not head.startswith(PGDUMP_MAGIC):
-        fail(f"{source} is not a pg_dump custom-format backup (the configured database is PostgreSQL)")
+        fail(f"{source} is not a pg_dump custom-format backup")
     tool = pg_tool("pg_restore")
     if tool is None:
         fail("pg_restore not found (install postgresql-client)")
@@ -231,7 +200,7 @@ def backup(
     file: Annotated[Path, typer.Argument(help="Berkas cadangan (backup file) to write.")],
     force: Annotated[bool, typer.Option("--force", help="Timpa berkas yang ada (overwrite).")] = False,
 ) -> None:
-    """Cadangkan basis data (back up the database: SQLite .backup or pg_dump -Fc)."""
+    """Cadangkan basis data (back up the database with pg_dump -Fc)."""
     settings = settings_of(ctx)
     if file.exists() and not force:
         fail(f"{file} exists; use --force to overwrite it")

@@ -116,7 +116,7 @@ def collect(container: Container) -> str:
         out.metric(
             "aduan_raw_waiting",
             "gauge",
-            "Payloads answered and stored, not yet processed (the drainer's backlog).",
+            "Payloads answered and stored, not yet processed (their jobs wait for a worker).",
             [({}, waiting)],
         )
         out.metric(
@@ -149,6 +149,7 @@ def collect(container: Container) -> str:
             [({"office": o}, n) for o, n in overdue] or [({"office": container.office.code}, 0)],
         )
         _outbox(conn, out)
+        _jobs(conn, out)
         _heartbeats(conn, out, now)
     out.metric(
         "aduan_metrics_scrape_seconds",
@@ -176,6 +177,22 @@ def _outbox(conn: sa.Connection, out: Exposition) -> None:
     ).scalar_one()
     out.metric(
         "aduan_outbox_backlog", "gauge", "Outbound messages not yet handed to a provider.", [({}, backlog)]
+    )
+
+
+def _jobs(conn: sa.Connection, out: Exposition) -> None:
+    """The job queue (procrastinate_jobs): jobs waiting, running and failed, by queue."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs "
+            "WHERE status IN ('todo', 'doing', 'failed') GROUP BY queue_name, status"
+        )
+    ).all()
+    out.metric(
+        "aduan_jobs",
+        "gauge",
+        "Background jobs by queue and status (todo = waiting, doing = running, failed = gave up).",
+        [({"queue": q, "status": st}, n) for q, st, n in rows],
     )
 
 

@@ -122,10 +122,8 @@ def write_changes(session: Session, obj: Any) -> None:
 def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any], keys: list[str]) -> bool:
     """INSERT a row unless one with the same unique key exists; return True when inserted."""
     table = model.__table__
-    stmt = (
-        postgresql.insert(table).on_conflict_do_nothing(index_elements=keys).returning(sa.literal_column("1"))
-    )
-    return session.execute(stmt, values).first() is not None
+    stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return session.execute(stmt.returning(sa.literal_column("1")), values).first() is not None
 
 
 def _insert_new(

@@ -40,6 +40,9 @@ async def run(
     table = container.settings.section("jobs")
     app = app_of(container)
     stop = stop_event(container)
+    # A line per job and per trigger firing is noise in the service's log (counts are in /metrics).
+    for name in ("procrastinate", "apscheduler"):
+        logging.getLogger(name).setLevel(str(table.get("library_log_level", "WARNING")).upper())
     backoff = 1.0
     while True:
         stop.clear()

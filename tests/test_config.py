@@ -17,7 +17,7 @@ def test_repository_config_loads_the_purwakarta_profile() -> None:
     assert office.tracking_prefix == "PWK"
     assert office.service("01622") is not None and office.service("01622").name == "Jasa Perkawinan Ternak"
     assert [p.code for p in office.problem_types][:1] == ["persyaratan"]
-    assert settings.database_url == "sqlite:///aduan.db"
+    assert settings.database_url == ""  # the local PostgreSQL under var/ (intake.db.local_server_url)
 
 
 def test_database_url_and_public_url_are_overridden_by_the_environment() -> None:

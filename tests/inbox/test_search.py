@@ -1,4 +1,4 @@
-"""Search by name and words through the trigram indexes (pg_trgm on PostgreSQL, FTS5 on SQLite)."""
+"""Search by name and words through the trigram indexes (pg_trgm)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -118,24 +117,12 @@ def test_word_search_uses_the_index(container: Container) -> None:
     file_one(container, text="Izin PBG belum keluar")
     words = search.words_of("izin keluar")
     with db.session(container.engine) as s:
-        how = search.method(s)
         stmt = sa.select(Complaint.__table__.c.id).where(  # type: ignore[attr-defined]
-            search.words_clause(
-                "izin keluar",
-                how=how,
-                names=True,
-                hidden=sa.true(),
-            )
+            search.words_clause("izin keluar", names=True, hidden=sa.true())
         )
-        if container.engine.dialect.name == "postgresql":
-            s.execute(sa.text("SET LOCAL enable_seqscan = off"))  # a tiny table: show the index can serve
-            plan = "\n".join(r[0] for r in s.execute(sa.text("EXPLAIN " + _sql(stmt, s))))
-            assert how == "trgm"
-            assert "ix_complaint_text_trgm" in plan and "ix_reporter_name_trgm" in plan
-        else:
-            plan = "\n".join(str(r[-1]) for r in s.execute(sa.text("EXPLAIN QUERY PLAN " + _sql(stmt, s))))
-            assert how == "fts5"
-            assert "complaint_fts VIRTUAL TABLE INDEX" in plan and "reporter_fts VIRTUAL TABLE INDEX" in plan
+        s.execute(sa.text("SET LOCAL enable_seqscan = off"))  # a tiny table: show the index can serve
+        plan = "\n".join(r[0] for r in s.execute(sa.text("EXPLAIN " + _sql(stmt, s))))
+        assert "ix_complaint_text_trgm" in plan and "ix_reporter_name_trgm" in plan
     assert words == ["izin", "keluar"]
 
 
@@ -145,44 +132,19 @@ def _sql(stmt: sa.Select, s: db.Session) -> str:  # type: ignore[type-arg]
 
 def test_migration_builds_the_same_search_objects_as_the_models(db_url: str) -> None:
     with migration_engine(db_url, "searchmig") as engine:
-        if engine.dialect.name == "postgresql":
-            db.upgrade(engine)
-            with engine.connect() as conn:
-                found = conn.execute(
-                    sa.text(
-                        "SELECT indexname, indexdef FROM pg_indexes "
-                        "WHERE schemaname = 'searchmig' AND indexname LIKE '%trgm'"
-                    )
-                ).all()
-            defs = {str(name): str(definition) for name, definition in found}
-            assert set(defs) == set(search.TRGM_INDEXES)
-            assert all("USING gin" in d and "gin_trgm_ops" in d for d in defs.values())
-        else:
-            migrated = _sqlite_search_objects(engine, migrate=True)
-            other = db.create_engine(db_url.replace("aduan.db", "models.db"))
-            assert migrated == _sqlite_search_objects(other, migrate=False)
-            assert {name for name, _ in migrated} >= {"complaint_fts", "complaint_fts_au", "reporter_fts_ad"}
-            other.dispose()
-
-
-def _sqlite_search_objects(engine: sa.Engine, *, migrate: bool) -> list[tuple[str, str]]:
-    if migrate:
         db.upgrade(engine)
-    else:
-        db.create_all(engine)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT name, sql FROM sqlite_master "
-                "WHERE name LIKE '%\\_fts%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY name"
-            )
-        ).all()
-    return [(str(n), " ".join(str(q).split())) for n, q in rows]
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%trgm'")
+            ).all()
+        defs = {str(name): str(definition) for name, definition in found}
+        assert set(defs) == set(search.TRGM_INDEXES)
+        assert all("USING gin" in d and "gin_trgm_ops" in d for d in defs.values())
 
 
 def test_search_clause_keeps_its_other_paths() -> None:
     # Phone and e-mail stay exact lookups on the contact, not word searches.
-    clause = queries.search_clause("0812-3456-7011", personal=True, anonymous=False, how="fts5")
+    clause = queries.search_clause("0812-3456-7011", personal=True, anonymous=False)
     assert "contact_urn" in str(clause)
 
 
@@ -196,12 +158,9 @@ def test_odd_search_input_is_taken_literally(container: Container, as_user: Logi
     assert _found(officer, "tutup OR buka") == set()  # no operators: "OR" is a word that does not occur
 
 
-@pytest.mark.parametrize("common", [False, True], ids=["rare-word", "common-word"])
 def test_search_pages_through_name_and_word_matches_in_due_date_order(
-    container: Container, as_user: Login, clock: Clock, common: bool, monkeypatch: pytest.MonkeyPatch
+    container: Container, as_user: Login, clock: Clock
 ) -> None:
-    if common:  # SQLite then walks the due-date order instead of sorting the FTS5 matches: same pages
-        monkeypatch.setattr(search, "COMMON", 2)
     # 60 found by name, 60 by word, received on different days: each lookup has more than a page.
     expected = []
     start = clock.now
@@ -228,21 +187,10 @@ def test_search_pages_through_name_and_word_matches_in_due_date_order(
     assert len(page(3)) == 20 and page(4) == []
 
 
-def _index_is_sound(engine: sa.Engine) -> None:
-    """SQLite: FTS5 checks its index against the complaint and reporter rows (raises when they differ)."""
-    if engine.dialect.name != "sqlite":
-        return
-    with engine.begin() as conn:
-        for fts in search.FTS_TABLES:
-            conn.exec_driver_sql(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
-            assert conn.exec_driver_sql(f"SELECT count(*) FROM {fts}_queue").scalar() == 0
-
-
 def test_rows_written_edited_and_deleted_in_one_transaction_are_searched_as_committed(
     container: Container, as_user: Login
 ) -> None:
-    # SQLite indexes a transaction's new rows just before it commits: a row edited or deleted
-    # before then must come out as committed, and the index must stay whole (FTS5 is told old text).
+    # A row edited or deleted in the transaction that wrote it comes out as committed.
     kept = file_one(container, text="Sertifikat halal belum terbit")
     table = Complaint.__table__  # type: ignore[attr-defined]
     now = container.now()
@@ -274,33 +222,18 @@ def test_rows_written_edited_and_deleted_in_one_transaction_are_searched_as_comm
     assert _found(officer, "pungutan") == set()
     assert _found(officer, "sudah terbit") == {kept.tracking_number}
     assert _found(officer, "belum") == set()
-    _index_is_sound(container.engine)
-
-
-def _insert_complaint(engine: sa.Engine, seq: int, text: str) -> None:
-    """Write a complaint row with Core, as a migration test must (the models may be newer)."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO complaint (office, tracking_number, year, seq, kind, reasons, channel, "
-                "anonymous, text, received_at, due_date, status, created_at, updated_at) VALUES ('pwk', "
-                ":number, 2026, :seq, 'complaint', '', 'walkin', false, :text, :at, '2026-11-20', "
-                "'received', :at, :at)"
-            ),
-            {"number": f"PWK-2026-{seq:06d}", "seq": seq, "text": text, "at": dt.datetime(2026, 11, 2, 2, 0)},
-        )
 
 
 def _numbers(engine: sa.Engine, word: str) -> set[str]:
     """The tracking numbers whose text has ``word``, through the search index."""
     with db.session(engine) as s:
-        clause = search.words_clause(word, how=search.method(s), names=False, hidden=sa.false())
+        clause = search.words_clause(word, names=False, hidden=sa.false())
         number = Complaint.__table__.c.tracking_number  # type: ignore[attr-defined]
         return {str(r[0]) for r in s.execute(sa.select(number).where(clause))}
 
 
-def test_rows_another_program_wrote_are_searchable_after_the_next_commit(container: Container) -> None:
-    raw = container.engine.raw_connection()  # the driver alone, as the sqlite3 shell or psql would
+def test_rows_another_program_wrote_are_searchable(container: Container) -> None:
+    raw = container.engine.raw_connection()  # the driver alone, as psql would
     try:
         cursor = raw.cursor()
         cursor.execute(
@@ -312,34 +245,4 @@ def test_rows_another_program_wrote_are_searchable_after_the_next_commit(contain
         raw.commit()
     finally:
         raw.close()
-    file_one(container, text="Loket tutup sebelum jam layanan")  # Aduan's next writing commit
     assert _numbers(container.engine, "parkir") == {"PWK-2026-900001"}
-    _index_is_sound(container.engine)
-
-
-def test_the_queue_migration_keeps_every_row_searchable_both_ways(db_url: str) -> None:
-    from alembic import command
-
-    found = _numbers
-    with migration_engine(db_url, "ftsqueue") as engine:
-        db.upgrade(engine, "0011_search")
-        _insert_complaint(engine, 1, "Izin PBG belum keluar")  # indexed by the old row-by-row triggers
-        db.upgrade(engine, "0015_fts_queue")
-        _insert_complaint(engine, 2, "Izin reklame ditolak")  # queued, indexed at commit
-        assert found(engine, "izin") == {"PWK-2026-000001", "PWK-2026-000002"}
-        _index_is_sound(engine)
-        command.downgrade(db.alembic_config(engine), "0011_search")  # back to row-by-row
-        with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE complaint SET text = 'Izin usaha mikro' WHERE seq = 2"))
-        assert found(engine, "mikro") == {"PWK-2026-000002"} and found(engine, "reklame") == set()
-        if engine.dialect.name == "sqlite":
-            with engine.begin() as conn:
-                conn.exec_driver_sql(
-                    "INSERT INTO complaint_fts(complaint_fts, rank) VALUES ('integrity-check', 1)"
-                )
-                assert (
-                    conn.exec_driver_sql(
-                        "SELECT count(*) FROM sqlite_master WHERE name LIKE '%queue'"
-                    ).scalar()
-                    == 0
-                )

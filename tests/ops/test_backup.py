@@ -1,4 +1,4 @@
-"""`aduan backup FILE` / `aduan restore FILE`: SQLite's .backup API and pg_dump -Fc/pg_restore, both ways."""
+"""`aduan backup FILE` / `aduan restore FILE`: pg_dump -Fc and pg_restore, both ways."""
 
 from __future__ import annotations
 
@@ -64,21 +64,6 @@ def _trackings(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_sqlite_backup_and_restore_round_trip(cli_env: Path, capsys) -> None:
-    first = _ingest(capsys, cli_env, 1)
-    backup = cli_env / "aduan-backup.db"
-    code, out, _ = _run(capsys, "backup", str(backup))
-    assert code == 0 and backup.read_bytes().startswith(cli_ops.SQLITE_MAGIC)
-    second = _ingest(capsys, cli_env, 2)
-    url = f"sqlite:///{cli_env / 'live.db'}"
-    assert _trackings(url) == [first, second]
-    code, out, _ = _run(capsys, "restore", str(backup), "--yes")
-    assert code == 0 and "restored" in out
-    assert _trackings(url) == [first]
-    # the restored database works: the next complaint gets the next number again
-    assert _ingest(capsys, cli_env, 3) == second
-
-
 def test_backup_refuses_to_overwrite_and_restore_refuses_a_foreign_file(cli_env: Path, capsys) -> None:
     _ingest(capsys, cli_env, 1)
     target = cli_env / "exists.db"
@@ -86,7 +71,7 @@ def test_backup_refuses_to_overwrite_and_restore_refuses_a_foreign_file(cli_env:
     code, _, err = _run(capsys, "backup", str(target))
     assert code == 2 and "--force" in err
     code, _, err = _run(capsys, "restore", str(target), "--yes")
-    assert code == 2 and "not a SQLite backup" in err
+    assert code == 2 and "not a pg_dump" in err
     code, _, err = _run(capsys, "restore", str(cli_env / "missing.db"), "--yes")
     assert code == 2 and "not found" in err
 
@@ -136,14 +121,3 @@ def test_postgres_backup_restores_into_a_fresh_database(
     code, _, err = _run(capsys, "restore", str(dump), "--yes")
     assert code == 0, err
     assert _trackings(fresh) == [first, second]
-
-
-def test_restore_refuses_a_sqlite_file_for_postgres(
-    cli_env: Path, capsys, monkeypatch: pytest.MonkeyPatch, two_pg_databases: tuple[str, str]
-) -> None:
-    _ingest(capsys, cli_env, 1)
-    backup = cli_env / "lite.db"
-    assert _run(capsys, "backup", str(backup))[0] == 0
-    monkeypatch.setenv("ADUAN_DATABASE_URL", two_pg_databases[1])
-    code, _, err = _run(capsys, "restore", str(backup), "--yes")
-    assert code == 2 and "not a pg_dump" in err
