@@ -325,12 +325,12 @@ def store_and_defer(
     raw: RawRequest,
     *,
     external_id: str,
-    sender: str | None,
+    lock: str | None,
     defer: Callable[[Session, int, str | None], None],
 ) -> bool:
     """Store a verified payload and, in the same transaction, defer its processing; return whether new.
 
-    ``defer(session, raw_id, sender)`` adds the job on the session's connection (``jobs.tasks``), so
+    ``defer(session, raw_id, lock)`` adds the job on the session's connection (``jobs.queue``), so
     the raw row and its job commit together: an answered payload always has its job. A replay of a
     stored payload stores and defers nothing.
     """
@@ -346,7 +346,7 @@ def store_and_defer(
             )
             if not duplicate:
                 assert row.id is not None
-                defer(s, row.id, sender)
+                defer(s, row.id, lock)
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
         log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
         raise DatabaseUnavailable(type(exc).__name__) from exc

@@ -24,7 +24,7 @@ from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
 from channels.urns import urn_path
 from intake.office import OfficeProfile
-from jobs.queue import defer_inbound
+from jobs.queue import defer_inbound, sender_lock
 
 log = logging.getLogger("aduan.hooks")
 
@@ -108,6 +108,8 @@ class WebhookHandler:
         self._configs: dict[str, ChannelConfig] = {}
         self._verify = getattr(self.module, "verify", None)
         self._external_id = getattr(self.module, "external_id", None)
+        # Keys the senders' job locks (jobs.queue.sender_lock): any secret every process shares.
+        self._lock_secret = container.settings.env.get("ADUAN_SESSION_SECRET") or "aduan-sender-lock"
 
     async def handle(self, raw: RawRequest) -> Answer:
         """Take one request in and say what to answer."""
@@ -137,7 +139,7 @@ class WebhookHandler:
             return await self._inline(raw)
         # One sender's messages are processed in order (the job's lock): tel: and whatsapp: of one
         # number share it, so a citizen's SMS and WhatsApp messages keep their order too.
-        sender = urn_path(messages[0].sender) if messages else None
+        lock = sender_lock(urn_path(messages[0].sender), self._lock_secret) if messages else None
         try:
             await run_in_threadpool(
                 store_and_defer,
@@ -145,7 +147,7 @@ class WebhookHandler:
                 self.channel,
                 raw,
                 external_id=key,
-                sender=sender,
+                lock=lock,
                 defer=defer_inbound,
             )
         except DatabaseUnavailable:

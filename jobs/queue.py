@@ -9,6 +9,8 @@ Aduan, so the outbox and the pipeline can use it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from typing import Any
 
 import procrastinate
@@ -42,6 +44,7 @@ def defer_in(
     lock: str | None = None,
     queueing_lock: str | None = None,
     schedule_in: dt.timedelta | None = None,
+    priority: int = 0,
     **kwargs: Any,
 ) -> int:
     """Defer ``task`` on the session's transaction (it commits or rolls back with it); return the job id."""
@@ -61,13 +64,25 @@ def defer_in(
         raise sa.exc.OperationalError("defer a job", None, exc.__cause__ or exc) from exc
 
 
-def defer_inbound(session: Session, raw_id: int, sender: str | None) -> None:
-    """Defer the processing of a stored payload; one sender's payloads run one at a time, in order."""
-    defer_in(
-        session, PROCESS_INBOUND, queue=INBOUND, lock=f"sender:{sender}" if sender else None, raw_id=raw_id
-    )
+def sender_lock(sender: str, secret: str) -> str:
+    """Return the job lock of a sender: a keyed hash, so no phone number or address is in the queue's
+    rows or the library's log lines (UU 27/2022), the same for every process of the deployment."""
+    digest = hmac.new(secret.encode(), sender.encode(), hashlib.sha256).hexdigest()
+    return f"sender:{digest[:24]}"
+
+
+def defer_inbound(session: Session, raw_id: int, lock: str | None) -> None:
+    """Defer the processing of a stored payload; payloads of one ``lock`` (a sender) run in order."""
+    defer_in(session, PROCESS_INBOUND, queue=INBOUND, lock=lock, raw_id=raw_id)
+
+
+#: A reply already made goes before payloads still waiting: in a burst, each citizen's answer leaves
+#: as soon as it is written, not after everyone's messages are processed.
+SEND_PRIORITY = 10
 
 
 def defer_send(session: Session, outbox_id: int, *, after: dt.timedelta | None = None) -> None:
     """Defer the sending of an outbox row (now, or ``after`` a retry delay)."""
-    defer_in(session, SEND_OUTBOX, queue=OUTBOUND, schedule_in=after, outbox_id=outbox_id)
+    defer_in(
+        session, SEND_OUTBOX, queue=OUTBOUND, schedule_in=after, priority=SEND_PRIORITY, outbox_id=outbox_id
+    )

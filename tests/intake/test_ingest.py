@@ -105,8 +105,8 @@ def test_raw_stored_with_its_job_is_processed_once_by_a_worker(container: Contai
     body = read_fixture("web", "submission__complete.json")
     raw = RawRequest(body=body)
     # the webhook's transaction: the raw row and its job commit together (a crash after it loses nothing)
-    assert store_and_defer(container, "web", raw, external_id="w-1", sender=None, defer=defer_inbound)
-    assert not store_and_defer(container, "web", raw, external_id="w-1", sender=None, defer=defer_inbound)
+    assert store_and_defer(container, "web", raw, external_id="w-1", lock=None, defer=defer_inbound)
+    assert not store_and_defer(container, "web", raw, external_id="w-1", lock=None, defer=defer_inbound)
     assert count(container, Complaint) == 0
     assert settle(container) == 1  # the replay deferred nothing
     assert count(container, Complaint) == 1

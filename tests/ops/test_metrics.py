@@ -6,16 +6,20 @@ import datetime as dt
 import json
 import re
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot import heartbeat
 from bot.bootstrap import Container
 from bot.outbox import enqueue
-from bot.pipeline import receive
+from bot.pipeline import receive, store_and_defer
 from channels.base import RawRequest
 from inbox import ops
 from intake import db
+from jobs import tasks
+from jobs.queue import defer_inbound
+from tests.conftest import settle
 
 SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+-]+)$")
 
@@ -119,14 +123,25 @@ def test_heartbeat_upserts_one_row_per_name(container: Container, clock) -> None
     )
 
 
-def test_scheduler_jobs_beat_so_every_web_process_sees_the_sweep(container: Container, clock) -> None:
-    from bot.scheduler import _guarded
+def failing_poll(_: Container) -> None:
+    """A poller whose server is down (referenced as ``tests.ops.test_metrics:failing_poll``)."""
+    raise RuntimeError("imap down")
 
-    def failing(_: Container) -> None:
-        raise RuntimeError("imap down")
 
-    _guarded("deadline_sweep", lambda c: None, container, 60)
-    _guarded("email_watch", failing, container, 30)
+def test_periodic_jobs_beat_so_every_web_process_sees_the_sweep(
+    container: Container, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        tasks,
+        "PERIODIC_JOBS",
+        [
+            tasks.PeriodicJob("deadline_sweep", "bot.escalation:run_sweep", 60),
+            tasks.PeriodicJob("email_watch", "tests.ops.test_metrics:failing_poll", 30),
+        ],
+    )
+    app = tasks.build_app(container)
+    app.tasks["periodic:deadline_sweep"](timestamp=0)  # what a worker runs for one tick
+    app.tasks["periodic:email_watch"](timestamp=0)  # fails: logged, beaten as an error, not raised
     samples = _parse(_router_app(container).get("/metrics").text)
     assert samples["aduan_sweep_duration_seconds"] >= 0
     code, doc = ops.readiness(container)
@@ -134,20 +149,19 @@ def test_scheduler_jobs_beat_so_every_web_process_sees_the_sweep(container: Cont
     assert (code, doc["status"], doc["workers"]["email_watch"]["state"]) == (200, "degraded", "error")
 
 
-def test_metrics_show_the_drainers_backlog_and_its_age(container: Container, clock) -> None:
-    from bot import accept
-
+def test_metrics_show_the_payloads_waiting_for_their_jobs_and_their_age(container: Container, clock) -> None:
     client = _router_app(container)
     assert _parse(client.get("/metrics").text)["aduan_raw_waiting"] == 0
     body = json.dumps({"id": "w1", "name": "Siti Aminah", "contact": "+628123450000", "text": "x"}).encode()
-    arrival = accept.Arrival("web", "w1", RawRequest(body=body), clock.now, container.office.code)
-    writer = accept.GroupCommitWriter(container.engine)
-    writer.submit(arrival).result(10)  # answered and stored, the drainer has not run yet
-    writer.close()
+    # answered and stored with its job, no worker has run yet
+    assert store_and_defer(
+        container, "web", RawRequest(body=body), external_id="w1", lock=None, defer=defer_inbound
+    )
     clock.advance(seconds=90)
     samples = _parse(client.get("/metrics").text)
     assert samples["aduan_raw_waiting"] == 1
     assert samples["aduan_raw_waiting_oldest_seconds"] == 90
-    accept.drain(container)
+    assert samples['aduan_jobs{queue="inbound",status="todo"}'] == 1
+    settle(container)
     samples = _parse(client.get("/metrics").text)
     assert (samples["aduan_raw_waiting"], samples["aduan_raw_waiting_oldest_seconds"]) == (0, 0)
