@@ -177,7 +177,7 @@ def simulate(
                 attachments=attachments,
             )
             moment = container.now()
-            with db.write_session(engine) as s:  # the same steps as bot.accept.drain
+            with db.write_session(engine) as s:  # the same steps as the inbound job (bot.pipeline)
                 result = ingest(session=s, message=message, now=moment, office=container.office)
                 if not result.duplicate:
                     for hook in container.message_hooks:

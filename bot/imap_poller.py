@@ -14,10 +14,10 @@ A crash or a dropped connection between any two steps makes the next run fetch t
 again, and the pipeline dedupes them on their Message-ID. A UIDVALIDITY change (the server renumbered
 the folder) restarts from UID 1 and the same dedupe keeps it to one record per mail.
 
-``bot/scheduler.py`` calls ``ensure_watching(container)`` every 30 s (its ``JOBS`` line
-``email_watch``): with ``imap_idle = true`` it keeps one ``run(container, stop_event)`` thread alive
-in the leader process (IDLE, reconnecting with backoff); otherwise it calls ``poll_once`` every
-``poll_interval`` seconds. ``poll_once(container)`` is also what tests and one-off runs use.
+With ``imap_idle = true`` the job queue's ``watch_email`` job calls ``run(container, stop_event)``
+(IDLE, reconnecting with backoff) in exactly one worker at a time (``jobs/``); otherwise the
+periodic ``email_poll`` job calls ``ensure_watching``, which polls every ``poll_interval`` seconds.
+``poll_once(container)`` is also what tests and one-off runs use.
 """
 
 from __future__ import annotations

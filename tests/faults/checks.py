@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from intake import db
 
 
-def wait_processed(url: str, channel: str, expected: int, timeout: float = 180.0) -> int:
+def wait_processed(url: str, channel: str, expected: int, timeout: float = 600.0) -> int:
     """Wait until ``expected`` payloads of ``channel`` are stored and none awaits processing.
 
     Webhooks answer once the raw payload and its job are committed; a worker derives the records
