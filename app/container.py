@@ -1,7 +1,7 @@
-"""The composition root: settings, database, channels, dialogue hooks and clock, wired once.
+"""The Container every part receives: settings, database engine, clock, senders, hooks, the office.
 
-Nothing outside this module (and ``bot.config``) reads configuration or the environment. Tests
-build a Container with their own settings, engine and clock.
+``app.bootstrap.build`` makes one per process; tests build theirs with their own settings, engine
+and clock. Nothing outside ``app`` reads configuration or the environment.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import config as config_mod
-from bot.config import Settings
-from intake import db
+from app import routing
+from app import settings as config_mod
+from app.settings import Settings
 from intake.ingest import IngestResult
 from intake.office import OfficeProfile
 
@@ -154,9 +153,7 @@ class Container:
             _CURRENT_OFFICE.reset(token)
 
     def office_for(self, channel: str, item: Any, *, raw: Any = None) -> OfficeProfile:
-        """Return the office an inbound message or payload was addressed to (``bot.routing``)."""
-        from bot import routing
-
+        """Return the office an inbound message or payload was addressed to (``app.routing``)."""
         return routing.office_for(self, channel, item, raw=raw)
 
     def now(self) -> dt.datetime:
@@ -187,49 +184,3 @@ class Container:
         path = Path(str(self.settings.section("storage").get("attachments_dir", "var/attachments")))
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-
-def build(
-    settings: Settings | None = None,
-    *,
-    config_path: str | Path | None = None,
-    engine: Engine | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
-    migrate: bool | None = None,
-) -> Container:
-    """Wire a Container: load settings, open the database (migrating it if configured)."""
-    settings = settings or config_mod.load(config_path)
-    engine = engine or db.create_engine(settings.database_url)
-    if migrate if migrate is not None else settings.auto_migrate:
-        db.upgrade(engine)
-    container = Container(settings=settings, engine=engine, clock=clock or system_clock)
-    chosen = settings.env.get("ADUAN_OFFICE")
-    if chosen:
-        if chosen not in settings.offices:
-            raise config_mod.ConfigError(
-                f"ADUAN_OFFICE={chosen}: {UnknownOffice(chosen, list(settings.offices))}"
-            )
-        container.default_office = chosen
-    for name in INSTALLER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.install(container)
-    return container
-
-
-#: Modules with an ``install(container)`` that adds their hooks, senders and services, in order.
-#: A part that plugs into the running process adds one line here.
-INSTALLER_MODULES: list[str] = [
-    "bot.outbox",
-    "bot.routing",  # each office's own senders, after the deployment's
-    "bot.escalation",
-    "bot.alerts",
-    "bot.messaging",
-    "bot.survey",
-    "bot.email_threading",
-    "bot.dialogue",  # last: the survey and other hooks take their messages first
-]

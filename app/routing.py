@@ -12,34 +12,31 @@ The office is read from the address the citizen wrote to, most explicit first:
 4. otherwise the office the code already acts for: the one a ``/hooks/<office>/…`` endpoint
    entered, or the process's default (``ADUAN_OFFICE``, else the primary office of config.toml).
 
-Offices' addresses come from their profiles' ``[channels.<name>]`` keys (``bot.config.ADDRESS_KEYS``);
-``bot.config`` refuses two offices sharing one, so every address names at most one office.
+Offices' addresses come from their profiles' ``[channels.<name>]`` keys (``app.settings.ADDRESS_KEYS``);
+``app.settings`` refuses two offices sharing one, so every address names at most one office.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import email.parser
 import email.policy
 import email.utils
-import importlib
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
-import channels
-from bot.bootstrap import ChannelConfig, Container
-from bot.config import ADDRESS_KEYS, ConfigError
-from channels._twilio import STATUS_PATH
+from app.settings import ADDRESS_KEYS
 from channels.base import InboundMessage, RawRequest
 from intake.models import Message, RawInbound
 from intake.office import OfficeProfile
+
+if TYPE_CHECKING:  # the Container asks this module; this module only reads the Container
+    from app.container import Container
 
 log = logging.getLogger("aduan.routing")
 
@@ -188,102 +185,6 @@ def _raw_addresses(channel: str, raw: RawRequest) -> list[tuple[str, str]]:
     except (ValueError, AttributeError, TypeError):
         return out  # a malformed payload is the parser's business (it quarantines it)
     return out
-
-
-def install(container: Container) -> None:
-    """Build each office's own senders: an office with its own numbers or mailbox sends from them."""
-    if len(container.offices) == 1:
-        return
-    enabled = set(container.settings.enabled_channels())
-    for office in container.offices.values():
-        if office.source is None:
-            continue
-        for name in sorted(enabled & set(office.channels)):
-            entry = channels.REGISTRY.get(name)
-            if entry is None or entry.module is None:
-                continue
-            factory = getattr(importlib.import_module(entry.module), "make_sender", None)
-            if factory is None:
-                continue
-            with container.using_office(office):
-                try:
-                    sender = factory(_with_status_callback(container, office, container.channel_config(name)))
-                except ConfigError as exc:
-                    log.warning("office %s cannot send on %s: %s", office.code, name, exc)
-                    continue
-            senders = container.senders
-            by_office = getattr(senders, "by_office", None)
-            if by_office is not None:
-                by_office.setdefault(office.code, {})[name] = sender
-
-
-def _with_status_callback(
-    container: Container, office: OfficeProfile, config: ChannelConfig
-) -> ChannelConfig:
-    """Point an office's Twilio sender's status callbacks at the office's own path.
-
-    Twilio signs a callback with the token of the account that sent the message: on the office's
-    path it is checked with the office's token (``inbox.provider_hooks``). An office that sets its
-    own ``status_callback_url`` keeps it; a deployment-wide one ending in the status path is moved
-    to the office's path on the same host; any other is kept (the office is then found by the
-    message's SID).
-    """
-    table = config.table
-    if config.name not in ("sms", "whatsapp") or table.get("provider", "twilio") != "twilio":
-        return config
-    if "status_callback_url" in office.channels.get(config.name, {}):
-        return config
-    deployment_url = str(container.settings.channels.get(config.name, {}).get("status_callback_url") or "")
-    if deployment_url:
-        if not deployment_url.endswith(STATUS_PATH):
-            return config
-        base = deployment_url[: -len(STATUS_PATH)]
-    elif config.public_base_url:
-        base = config.public_base_url.rstrip("/")
-    else:
-        return config
-    url = base + office_path(office, STATUS_PATH)
-    return dataclasses.replace(config, table={**table, "status_callback_url": url})
-
-
-def build_router(container: Container) -> APIRouter:
-    """Mount ``/hooks/<office>/<channel>`` for every other office: the webhook acts for that office.
-
-    The endpoint is the channel's ordinary one (``inbox.hooks``), run inside ``using_office`` so the
-    signature is checked with the office's own secrets and the payload is stored for the office.
-    """
-    from inbox import hooks
-
-    router = APIRouter(tags=["webhooks"])
-    offices = own_path_offices(container)
-    if not offices:
-        return router
-    for name in container.settings.enabled_channels():
-        entry = channels.REGISTRY.get(name)
-        if entry is None or entry.module is None:
-            continue
-        path = getattr(importlib.import_module(entry.module), "WEBHOOK_PATH", None)
-        if not path or not path.startswith("/hooks/"):
-            continue
-        for office in offices:
-            router.add_api_route(
-                office_path(office, path),
-                _office_endpoint(container, office, hooks.webhook_endpoint(container, name)),
-                methods=["POST"],
-                include_in_schema=False,
-            )
-    return router
-
-
-def _office_endpoint(container: Container, office: OfficeProfile, inner: Any) -> Any:
-    """Wrap a channel's webhook endpoint so it runs for ``office``."""
-
-    async def endpoint(request: Request) -> Response:
-        with container.using_office(office):
-            return await inner(request)  # type: ignore[no-any-return]
-
-    endpoint.__name__ = f"{inner.__name__}_{office.code}"
-    return endpoint
 
 
 def draft_office(container: Container, session: Session, draft: Any) -> OfficeProfile:

@@ -1,6 +1,6 @@
 """Loading ``config.toml`` and the ``ADUAN_…`` environment into one Settings value.
 
-Only ``bot.bootstrap`` (and the CLI through it) calls this module; everything else receives the
+Only ``app.container`` (and the CLI through it) calls this module; everything else receives the
 values it needs as arguments. Secrets are read from the environment, never from the file.
 """
 

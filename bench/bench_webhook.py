@@ -225,7 +225,7 @@ def run() -> list[Row]:
                 "ADUAN_SESSION_SECRET": "bench-session-secret-0123456789abcdef",
             }
             subprocess.run(
-                [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+                [sys.executable, "-m", "cli.main", "db", "upgrade"],
                 cwd=ROOT,
                 env=envs[mode],
                 check=True,

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 import channels
-from bot.bootstrap import Container
+from app.container import Container
 from bot.pipeline import DatabaseUnavailable, Receipt, _after_ingest, _headers, _process_in
 from channels.base import InboundMessage, RawRequest
 from channels.urns import urn_path

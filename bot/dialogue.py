@@ -49,8 +49,8 @@ from intake.models import (
 from intake.office import OfficeProfile, Service, normalise_text
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Container
-    from bot.config import Settings
+    from app.container import Container
+    from app.settings import Settings
     from intake.ingest import IngestResult
 
 log = logging.getLogger("aduan.dialogue")
@@ -117,7 +117,7 @@ class DialogueSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> DialogueSettings:
         """Read and check the ``[dialogue]`` table; a wrong value raises ConfigError."""
-        from bot.config import ConfigError
+        from app.settings import ConfigError
 
         table = settings.section("dialogue")
         values: dict[str, Any] = {}
@@ -1170,7 +1170,7 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
                 or draft.last_inbound_at >= cutoff
             ):
                 continue
-            from bot.routing import draft_office  # several offices: file it for the one written to
+            from app.routing import draft_office  # several offices: file it for the one written to
 
             with container.using_office(draft_office(container, s, draft)):
                 if _file_timeout(container, s, draft, now, conf) is not None:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.bootstrap import Container
+from app.container import Container
 
 log = logging.getLogger("aduan.scheduler")
 
@@ -50,14 +50,14 @@ class Job:
 #: Every recurring job. A job whose module or function does not exist (a part not installed yet)
 #: is skipped when the scheduler starts. Pollers of later parts add one line here.
 JOBS: list[Job] = [
-    Job("deadline_sweep", "bot.escalation:run_sweep", 60, "sweep_seconds"),
+    Job("deadline_sweep", "outbound.escalation:run_sweep", 60, "sweep_seconds"),
     Job("outbox", "bot.outbox:deliver_due", 5, "outbox_seconds"),
     Job("reprocess_raw", "bot.pipeline:reprocess_pending", 60, "reprocess_seconds"),
-    Job("alert_retry", "bot.alerts:deliver_pending", 60),
+    Job("alert_retry", "outbound.alerts:deliver_pending", 60),
     Job("stale_drafts", "bot.dialogue:file_stale_drafts", 60),
-    Job("attachments", "bot.attachments:download_pending", 30),
-    Job("x_poll", "bot.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
-    Job("email_watch", "bot.imap_poller:ensure_watching", 30),  # IMAP IDLE thread, or polls
+    Job("attachments", "outbound.attachments:download_pending", 30),
+    Job("x_poll", "channels.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
+    Job("email_watch", "channels.imap_poller:ensure_watching", 30),  # IMAP IDLE thread, or polls
     Job("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
 ]
 

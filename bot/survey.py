@@ -31,8 +31,8 @@ from intake.office import normalise_text
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from bot.bootstrap import Container
-    from bot.config import Settings
+    from app.container import Container
+    from app.settings import Settings
 
 log = logging.getLogger("aduan.survey")
 
@@ -162,7 +162,7 @@ class SurveySettings:
 
 def settings_from(settings: Settings) -> SurveySettings:
     """Read the ``[survey]`` table (see config.toml) into SurveySettings."""
-    from bot.config import ConfigError
+    from app.settings import ConfigError
 
     table = settings.section("survey")
     dates: list[tuple[int, int]] = []

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
-from bot.bootstrap import Container
-from bot.email_store import MailboxState, mailbox_state
+from app.container import Container
 from bot.pipeline import DatabaseUnavailable, oversized, receive_many
 from channels.base import RawRequest
 from intake import db
+from intake.email_store import MailboxState, mailbox_state
 
 log = logging.getLogger("aduan.imap")
 

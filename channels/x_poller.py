@@ -2,7 +2,7 @@
 
 https://docs.x.com/x-api/fundamentals/rate-limits — https://docs.x.com/x-api/fundamentals/pagination
 
-Cursors live in the database (``bot.channel_state.XPollState``) so a restart resumes where it
+Cursors live in the database (``intake.channel_state.XPollState``) so a restart resumes where it
 stopped: mentions by ``since_id`` plus the ``pagination_token`` of an unfinished walk; DM events
 (which have no ``since_id``) by the newest event id already seen. The ``x-rate-limit-*`` headers
 are kept; after a 429 the endpoint is left alone until ``x-rate-limit-reset``. The scheduler calls
@@ -21,13 +21,13 @@ import requests
 import tweepy
 from sqlmodel import select
 
-from bot.bootstrap import Container
-from bot.channel_state import XPollState, x_state
+from app.container import Container
 from bot.outbox import enqueue
 from bot.pipeline import receive
 from channels import twitter
 from channels.base import RawRequest
 from intake import db
+from intake.channel_state import XPollState, x_state
 from intake.models import Message
 
 log = logging.getLogger("aduan.x_poller")

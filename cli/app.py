@@ -7,20 +7,15 @@ line and exits with code 2; it never shows a traceback.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from sqlmodel import select
 
-from bot import config as config_mod
-from bot.bootstrap import Container, build
-
-try:  # typer >= 0.20 vendors its own click
-    from typer._click import exceptions as click_exc
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exc  # type: ignore[no-redef]
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import Container
 
 app = typer.Typer(
     name="aduan",
@@ -108,7 +103,7 @@ def serve(
     import uvicorn
 
     settings = settings_of(ctx)
-    from bot.logging_setup import configure as configure_logging
+    from ops.logging import configure as configure_logging
 
     configure_logging(settings)  # JSON lines, personal data redacted (UU 27/2022)
     missing = settings.missing_secrets()
@@ -321,66 +316,3 @@ def db_current(ctx: typer.Context) -> None:
     typer.echo(", ".join(sorted(current)) or "(empty)")
     if current != db.head_revisions(engine):
         typer.echo("pending migrations: run `aduan db upgrade`")
-
-
-#: Sub-apps later parts register: (name, typer app). Kept here so ``main`` sees them all.
-def _register_optional() -> None:
-    import importlib
-
-    for module_name in OPTIONAL_COMMANDS:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-
-
-#: Modules that add commands to ``app`` when imported (``@app.command`` in their own file).
-OPTIONAL_COMMANDS: list[str] = [
-    "bot.cli_outbox",
-    "bot.cli_channels",
-    "bot.cli_workflow",
-    "bot.cli_ops",
-    "inbox.cli_users",
-    "bot.cli_simulate",
-    "bot.cli_evaluation",
-    "bot.mail_import",
-]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; one-line errors with exit code 2 for usage mistakes."""
-    import logging
-    import os
-
-    logging.basicConfig(
-        level=os.environ.get("ADUAN_LOG_LEVEL", "ERROR").upper(),
-        format="aduan: %(levelname)s %(name)s: %(message)s",
-    )
-    _register_optional()
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(args=argv, prog_name="aduan", standalone_mode=False)
-    except CliError as exc:
-        typer.echo(f"aduan: error: {exc}", err=True)
-        sys.exit(exc.code)
-    except click_exc.NoArgsIsHelpError as exc:
-        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-        sys.exit(0)
-    except click_exc.UsageError as exc:
-        typer.echo(f"aduan: error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("aduan: aborted", err=True)
-        sys.exit(130)
-    except click_exc.ClickException as exc:
-        typer.echo(f"aduan: error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except config_mod.ConfigError as exc:
-        typer.echo(f"aduan: error: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import app, container_of, fail
-from bot.config import ConfigError
+from app.settings import ConfigError
 from channels import telegram
+from cli.app import app, container_of, fail
 
 
 @app.command("telegram-webhook")
@@ -53,7 +53,7 @@ def telegram_webhook(
 @app.command("x-poll")
 def x_poll(ctx: typer.Context) -> None:
     """Poll X mentions and DMs once now (the scheduler does it every poll_interval)."""
-    from bot import x_poller
+    from channels import x_poller
 
     container = container_of(ctx)
     if not container.settings.channel("twitter").get("enabled"):

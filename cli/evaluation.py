@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from bot import evaluation, survey
-from bot.cli import app, container_of, echo_json, fail, parse_when
+from bot import survey
+from cli.app import app, container_of, echo_json, fail, parse_when
 from intake import db
+from reports import evaluation
 
 survey_app = typer.Typer(help="Survei kepuasan masyarakat (satisfaction survey, E1).", no_args_is_help=True)
 app.add_typer(survey_app, name="survey")

@@ -8,7 +8,7 @@ dialogue, no survey), and each new citizen mail is filed at once with its displa
 name given (nobody can be asked any more). Mails are stored ``BATCH_SIZE`` to a transaction, and
 the checkpoint in ``email_import`` commits with the batch it covers: an interrupted import resumes
 at the first mail not committed, and Message-ID dedupe makes any other overlap (a re-export) harmless.
-Registered through ``bot.cli.OPTIONAL_COMMANDS``.
+Registered through ``cli.app.OPTIONAL_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from bot.bootstrap import Container
-from bot.email_store import MailImport, import_progress
-from bot.email_threading import email_hook, inbound_of
+from app.container import Container
 from bot.pipeline import DatabaseUnavailable, Receipt, receive_many
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
 from intake import db
+from intake.email_store import MailImport, import_progress
 from intake.ingest import IngestResult, file_complaint
+from outbound.email_threading import email_hook, inbound_of
 
 log = logging.getLogger("aduan.import")
 
@@ -151,7 +151,7 @@ class _ParseAhead:
     """A worker process that parses the next batch of mails while this one stores the current one.
 
     Parsing (MIME, charsets, HTML, quoted replies) is about a fifth of an import's work and needs
-    no database, so it moves to a second core: ``python -m bot.parse_worker``, a fresh interpreter
+    no database, so it moves to a second core: ``python -m cli.parse_worker``, a fresh interpreter
     (nothing of this process is copied, and no script is imported twice), fed pickled batches on
     its stdin. Should it fail in any way, the import goes on parsing here: the worker only ever
     saves time, it never decides anything.
@@ -182,7 +182,7 @@ class _ParseAhead:
         try:
             if self.worker is None:
                 self.worker = subprocess.Popen(
-                    [sys.executable, "-m", "bot.parse_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                    [sys.executable, "-m", "cli.parse_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
                 )
             assert self.worker.stdin is not None
             # The worker has written all it was sent before (``take`` read it): it is reading now.
@@ -344,7 +344,7 @@ def _checkpoint(session: Session, container: Container, state: MailImport) -> No
 
 # -- CLI -----------------------------------------------------------------------------------------
 
-from bot.cli import app, container_of, echo_json, fail  # noqa: E402  (registered when imported)
+from cli.app import app, container_of, echo_json, fail  # noqa: E402  (registered when imported)
 
 import_app = typer.Typer(help="Impor riwayat kotak surat (import a mailbox's history).", no_args_is_help=True)
 app.add_typer(import_app, name="import")

@@ -19,7 +19,7 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 
-from bot.cli import app, container_of, fail, parse_when, settings_of
+from cli.app import app, container_of, fail, parse_when, settings_of
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -47,7 +47,7 @@ def purge(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot import heartbeat
-    from bot import purge as purge_mod
+    from ops import purge as purge_mod
 
     settings = settings_of(ctx)
     retention = purge_mod.retention_of(settings.section("retention"))

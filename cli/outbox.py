@@ -1,6 +1,6 @@
 """``aduan outbox`` (replies queued, failed, sent now) and ``aduan dev sign-webhook`` (a signed demo SMS).
 
-Registered through ``bot.cli.OPTIONAL_COMMANDS``.
+Registered through ``cli.app.OPTIONAL_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import typer
 from sqlmodel import select
 
-from bot.cli import app, container_of, echo_json, fail, settings_of
 from channels.urns import mask
+from cli.app import app, container_of, echo_json, fail, settings_of
 
 dev_app = typer.Typer(help="Alat pengembang (developer tools).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
@@ -40,7 +40,7 @@ def outbox_cmd(
     if deliver:
         typer.echo(f"delivered: {outbox.deliver_due(container)} attempted", err=True)
     if attachments:
-        from bot.attachments import download_pending
+        from outbound.attachments import download_pending
 
         typer.echo(f"attachments: {download_pending(container)} downloads attempted", err=True)
     with db.session(container.engine) as s:

@@ -1,4 +1,4 @@
-"""The mailbox import's parsing worker: ``python -m bot.parse_worker`` (started by ``bot.mail_import``).
+"""The mailbox import's parsing worker: ``python -m cli.parse_worker`` (started by ``cli.mail_import``).
 
 Reads pickled lists of raw mails on stdin and answers each list, in order, with a pickled list of
 what ``channels.email.parse_many`` made of them, until stdin closes. It touches no database and

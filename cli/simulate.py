@@ -7,7 +7,7 @@ replies go through the real outbox to an outbound adapter that prints instead of
 
 A script has one citizen message per line. ``#`` starts a comment line; ``@wait 25h`` (``s``, ``m``,
 ``h``, ``d``) moves the clock on and runs the scheduler's timeout filing; ``@photo [caption]`` sends an
-image. Registered through ``bot.cli.OPTIONAL_COMMANDS``.
+image. Registered through ``cli.app.OPTIONAL_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
-from bot.cli import app, echo_json, fail, parse_when, settings_of
 from channels.base import Attachment, InboundMessage, OutboundMessage
 from channels.urns import InvalidContact, phone_urn
+from cli.app import app, echo_json, fail, parse_when, settings_of
 
 #: Chat channels the dialogue serves, and the URN scheme of their senders.
 CHAT_SCHEMES = {
@@ -125,8 +125,8 @@ def simulate(
     ] = 30,
 ) -> None:
     """Coba percakapan bot di konsol (try the intake dialogue; prints replies, then the records as JSON)."""
+    from app.bootstrap import build
     from bot import outbox
-    from bot.bootstrap import build
     from bot.dialogue import file_stale_drafts
     from intake import db
     from intake.ingest import complaint_summary, ingest

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
-from bot.cli import app, container_of, fail
+from cli.app import app, container_of, fail
 from inbox import auth
 from intake import db, roles
 from intake.ingest import file_complaint
@@ -189,7 +189,7 @@ def demo(ctx: typer.Context) -> None:
 
 def load_demo(container: object) -> list[str]:
     """Create what ``aduan demo`` creates, when missing; return the lines to print."""
-    from bot.bootstrap import Container
+    from app.container import Container
 
     assert isinstance(container, Container)
     lines: list[str] = []

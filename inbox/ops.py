@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from app.container import Container
 from bot import heartbeat
-from bot.bootstrap import Container
 from intake.models import (
     RAW_QUARANTINED,
     RAW_STORED,

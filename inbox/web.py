@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, select
 
 import channels
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, queries

@@ -125,12 +125,12 @@ class TextFormatter(logging.Formatter):
 
 def logging_dict(level: str = "INFO", fmt: str = "json", stream: str = "ext://sys.stderr") -> dict[str, Any]:
     """Return the ``logging.config.dictConfig`` document Aduan runs with (uvicorn gets the same)."""
-    formatter = "bot.logging_setup.JsonFormatter" if fmt == "json" else "bot.logging_setup.TextFormatter"
+    formatter = "ops.logging.JsonFormatter" if fmt == "json" else "ops.logging.TextFormatter"
     quiet = {name: {"level": "WARNING"} for name in QUIET_LOGGERS}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "bot.logging_setup.RedactFilter"}},
+        "filters": {"redact": {"()": "ops.logging.RedactFilter"}},
         "formatters": {"aduan": {"()": formatter}},
         "handlers": {
             "aduan": {

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container
-from bot.dialogue_text import BULAN
+from app.container import Container
 from intake import db
+from intake.calendar import BULAN
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, OVERDUE, PROGRESS_NOTICE
 from intake.models import Complaint, User
 from intake.office import OfficeProfile
@@ -199,7 +199,7 @@ def install(container: Container) -> None:
     Senders are the deployment's; who receives is per office: an office profile's own ``[alerts]``
     chats and addresses lie over config.toml's (``alert_settings_by_office``).
     """
-    from bot.config import ConfigError
+    from app.settings import ConfigError
 
     table = container.settings.section("alerts")
     tg = table.get("telegram", {}) if isinstance(table.get("telegram"), dict) else {}

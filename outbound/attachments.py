@@ -4,7 +4,7 @@ A webhook never calls out (the provider waits for our answer): ``ingest`` keeps 
 provider URL in the message's JSON, and ``download_pending`` (run by the scheduler, or
 ``aduan outbox --attachments``) fetches them with the channel's credentials, checks the content
 type and the size cap, stores the file under ``<attachments_dir>/media/`` and notes its ``path``
-in the message's JSON (where ``bot.purge`` finds it). Failures are retried after 1, 5, 15 and 60
+in the message's JSON (where ``ops.purge`` finds it). Failures are retried after 1, 5, 15 and 60
 minutes; a 4xx, a file too large or of a refused type is given up at once.
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, select
 
 import channels
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db
 from intake.models import Message, ts, utcnow
 

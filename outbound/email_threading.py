@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import FAILED, PREPARERS, OutboxMessage, update_status
 from channels import email as email_channel
 from channels.base import InboundMessage, RawRequest, UnsupportedPayload
@@ -186,14 +186,14 @@ def apply_bounce(session: Session, inbound: InboundMessage, stored: Message, *, 
 def keep_attachments(
     container: Container, session: Session, stored: Message, inbound: InboundMessage, now: dt.datetime
 ) -> int:
-    """Write a mail's attachments into the attachment store (as ``bot.attachments`` lays it out).
+    """Write a mail's attachments into the attachment store (as ``outbound.attachments`` lays it out).
 
     Mail carries its files inside it, so there is nothing to download: the bytes are stored at once
-    and their ``path`` noted in the message's JSON, where the inbox and ``bot.purge`` find them.
+    and their ``path`` noted in the message's JSON, where the inbox and ``ops.purge`` find them.
     Types and sizes outside the ``[storage]`` limits stay in the raw mail only.
     """
     try:
-        from bot.attachments import DEFAULT_TYPES
+        from outbound.attachments import DEFAULT_TYPES
     except ImportError:
         return 0
     storage = container.settings.section("storage")

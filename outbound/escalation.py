@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db, deadlines
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, EscalationPolicy
 from intake.models import Complaint, UTCDateTime
@@ -56,7 +56,7 @@ def install(container: Container) -> None:
 
     An office profile's own ``[escalation]`` keys (its ladder, checkpoints) lie over config.toml's.
     """
-    from bot.config import ConfigError
+    from app.settings import ConfigError
 
     for office in container.offices.values():
         try:
@@ -178,7 +178,8 @@ def sweep(
     Delivery runs when this sweep made alerts, or with ``retry`` (``aduan sweep``); the scheduler
     retries failed deliveries in its own job, so an idle sweep is a single indexed read.
     """
-    from bot import alerts, outbox
+    from bot import outbox
+    from outbound import alerts
 
     now = now or container.now()
     report = SweepReport(now=now)

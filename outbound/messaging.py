@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import PREPARERS, OutboxMessage
 from channels._twilio import sms_segments
 from channels.urns import phone_urn, urn_path

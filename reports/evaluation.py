@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import channels
-from bot.dialogue_text import BULAN
 from intake import ikm
+from intake.calendar import BULAN
 from intake.ikm import IkmResult
 from intake.models import STATUS_MERGED, Complaint, User
 from intake.office import OfficeProfile

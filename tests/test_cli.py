@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from cli.main import main
 from tests.conftest import ROOT, fixture_path
 
 
@@ -131,7 +131,7 @@ def test_serve_warns_that_sqlite_does_not_scale_out(
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
     started: list[int] = []
-    monkeypatch.setattr("bot.logging_setup.configure", lambda settings: None)  # leave the logging as it is
+    monkeypatch.setattr("ops.logging.configure", lambda settings: None)  # leave the logging as it is
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw["workers"]))
     code, _, err = run(capsys, "serve", "--workers", "2")
     assert code == 0 and started == [2]  # it still starts, as asked

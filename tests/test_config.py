@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot import config
+from app import settings as config
 from tests.conftest import ROOT
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import OutboxMessage
 from bot.pipeline import receive
 from channels.base import RawRequest

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import config as config_mod
+from app import settings as config_mod
+from app.bootstrap import INSTALLERS
+from app.container import Container
 from bot import dialogue
-from bot.bootstrap import INSTALLER_MODULES, Container
 from bot.dialogue import DialogueDraft, DialogueSettings, file_stale_drafts
 from intake import db
 from intake.models import Complaint, Event, Message
@@ -53,7 +54,7 @@ def draft_of(chat: Chat) -> DialogueDraft:
 
 
 def test_dialogue_is_installed_as_the_last_message_hook(container: Container) -> None:
-    assert "bot.dialogue" in INSTALLER_MODULES
+    assert INSTALLERS[-1] is dialogue.install
     assert container.message_hooks[-1] is dialogue.on_message
 
 

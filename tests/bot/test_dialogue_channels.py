@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from app.container import Container
 from bot import dialogue
-from bot.bootstrap import Container
 from bot.dialogue import DialogueDraft
 from bot.outbox import OutboxMessage
 from bot.pipeline import receive

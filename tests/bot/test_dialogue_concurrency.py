@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from app.bootstrap import build
+from app.container import Container
 from bot import dialogue
-from bot.bootstrap import Container, build
 from bot.dialogue import DialogueDraft
 from bot.pipeline import receive
 from channels.base import InboundMessage

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.container import Container
 from bot import dialogue
-from bot.bootstrap import Container
 from bot.pipeline import receive
 from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock

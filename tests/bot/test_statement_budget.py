@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.pipeline import receive
 from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot import cli
+from cli import main as cli
 from tests.conftest import ROOT, TEST_ENV
 from tests.fakeapi_channels import FakeAPI
 

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container
-from bot.email_threading import find_thread, prepare_email
 from bot.pipeline import receive
 from channels import email as mail
 from channels.base import (
@@ -32,6 +31,7 @@ from channels.base import (
 )
 from intake import db
 from intake.models import Complaint, Event, Message, RawInbound
+from outbound.email_threading import find_thread, prepare_email
 from tests.channels.conftest_mail import smtp_sink  # noqa: F401
 from tests.conftest import FIXTURES, ROOT, TEST_ENV, read_fixture
 
@@ -619,7 +619,7 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("name", EMAIL_FIXTURES)
 def test_aduan_ingest_channel_email_handles_every_fixture(name: str, cli_config: Path, capsys: Any) -> None:
-    from bot.cli import main
+    from cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["ingest", "--channel", "email", str(FIXTURES / "email" / name)])
@@ -667,7 +667,7 @@ def test_mail_attachments_go_to_the_attachment_store(container: Container) -> No
 def test_aduan_ingest_stores_the_mails_attachments_like_the_poller(
     cli_config: Path, tmp_path: Path, capsys: Any
 ) -> None:
-    from bot.cli import main
+    from cli.main import main
 
     store = tmp_path / "store"
     text = cli_config.read_text(encoding="utf-8")

@@ -18,13 +18,13 @@ import pytest
 import sqlalchemy.exc
 from sqlmodel import Session, select
 
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container
-from bot.email_store import MailboxState
-from bot.imap_poller import RECOVERABLE, ImapSettings, poll_once, run
 from bot.pipeline import DatabaseUnavailable
 from channels import email as mail
+from channels.imap_poller import RECOVERABLE, ImapSettings, poll_once, run
 from intake import db
+from intake.email_store import MailboxState
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, Message, RawInbound
 from tests.channels.conftest_mail import (  # noqa: F401
@@ -346,7 +346,7 @@ def test_bounce_over_imap_marks_the_outbound_failed(
 
 
 def test_scheduler_job_keeps_one_idle_watcher_alive(wired: Container, mailbox: Mailbox) -> None:
-    from bot.imap_poller import WATCHER, ensure_watching, stop_watching
+    from channels.imap_poller import WATCHER, ensure_watching, stop_watching
 
     ensure_watching(wired)
     first = wired.services[WATCHER].thread
@@ -365,7 +365,7 @@ def test_mail_arriving_while_the_watcher_checks_before_idle_is_fetched_at_once(
     # but is announced (EXISTS) with its response, and then never again, not in IDLE either: it
     # waited for the next IDLE renewal (poll_interval, 60 s). Here it comes in right after the
     # search, and a NOOP fetches the announcement, as the search's own response would have brought it.
-    from bot.imap_poller import _pending, connect, sync
+    from channels.imap_poller import _pending, connect, sync
 
     settings = ImapSettings.of(wired)
     client = connect(settings)
@@ -389,7 +389,7 @@ def test_mail_arriving_while_the_watcher_checks_before_idle_is_fetched_at_once(
 
 
 def test_scheduler_job_polls_when_idle_is_off(wired: Container, mailbox: Mailbox) -> None:
-    from bot.imap_poller import ensure_watching
+    from channels.imap_poller import ensure_watching
 
     wired.settings.channels["email"]["imap_idle"] = False
     mailbox.append(citizen_mail(4))

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container
-from bot.email_store import MailImport
-from bot.mail_import import import_mailbox
+from cli.mail_import import import_mailbox
 from intake import db
+from intake.email_store import MailImport
 from intake.models import Complaint, Message, RawInbound, Rejection
 from tests.conftest import ROOT, TEST_ENV, read_fixture
 
@@ -197,7 +197,7 @@ def test_maildir_import_reads_new_and_cur(container: Container, tmp_path: Path) 
 
 
 def test_wrong_source_is_refused() -> None:
-    from bot.mail_import import open_source
+    from cli.mail_import import open_source
 
     with pytest.raises(ValueError, match="not a Maildir"):
         open_source("maildir", ROOT)
@@ -219,7 +219,7 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
-    from bot.cli import main
+    from cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))
@@ -268,7 +268,7 @@ def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
 ) -> None:
     # A batch is first processed with no savepoint per mail; when one mail raises, the batch is
     # done again with one savepoint each: that mail is kept raw for a retry, the others filed once.
-    from bot import mail_import
+    from cli import mail_import
 
     path = numbered_mbox(tmp_path / "takeout.mbox", 6)
     real_hook = mail_import.import_file_hook

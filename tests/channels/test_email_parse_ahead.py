@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import mail_import
-from bot.bootstrap import Container
-from bot.mail_import import import_mailbox
+from app.container import Container
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
+from cli import mail_import
+from cli.mail_import import import_mailbox
 from intake import db
 from intake.models import Message, RawInbound
 from tests.conftest import ROOT

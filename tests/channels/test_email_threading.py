@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container
 from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db

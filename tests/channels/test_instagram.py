@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot import config as config_mod
-from bot.bootstrap import ChannelConfig, build
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import ChannelConfig
 from channels import _meta
 from channels import instagram as ig
 from channels.base import (

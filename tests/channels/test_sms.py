@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import ChannelConfig
+from app.container import ChannelConfig
 from channels import _twilio, sms
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from tests.conftest import TEST_ENV, read_fixture

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.bootstrap import ChannelConfig, build
+from app.bootstrap import build
+from app.container import ChannelConfig
 from channels import telegram as tg
 from channels.base import (
     OutboundMessage,
@@ -152,7 +153,7 @@ def test_every_fixture_is_used() -> None:
 @pytest.fixture
 def tg_container(config_data: dict[str, Any], settings: Any, engine: Any, clock: Any) -> Any:
     """A container with the Telegram channel enabled."""
-    from bot import config as config_mod
+    from app import settings as config_mod
 
     for name, table in config_data["channels"].items():
         table["enabled"] = name == "telegram"  # only this channel's routes and sender

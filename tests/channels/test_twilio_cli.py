@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from app.container import ChannelConfig
 from bot import outbox
-from bot.bootstrap import ChannelConfig
-from bot.cli import main
 from channels import sms, whatsapp
 from channels.base import RawRequest
+from cli.main import main
 from intake import db
 from tests.conftest import ROOT, TEST_ENV
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.attachments import AttachmentDownload, download_pending
-from bot.bootstrap import Container
+from app.container import Container
 from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
 from intake.models import Message
+from outbound.attachments import AttachmentDownload, download_pending
 from tests.conftest import TEST_ENV, read_fixture
 from tests.fakeapi import FakeAPI, Reply
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.bootstrap import ChannelConfig
+from app.container import ChannelConfig
 from channels import sms, whatsapp
 from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
 from tests.conftest import TEST_ENV

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container
 from channels import _meta
 from inbox.app import create_app
 from intake import db

@@ -7,8 +7,8 @@ import itertools
 
 from sqlmodel import Session, select
 
+from app.container import Container
 from bot import survey
-from bot.bootstrap import Container
 from bot.outbox import OutboxMessage
 from channels.base import InboundMessage
 from intake import db

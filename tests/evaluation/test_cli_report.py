@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot import config as config_mod
-from bot.bootstrap import build
-from bot.cli import main
+from app import settings as config_mod
+from app.bootstrap import build
+from cli.main import main
 from intake import db
 from tests.conftest import ROOT, TEST_ENV
 from tests.evaluation.test_report import _seed
@@ -99,7 +99,7 @@ def test_e1_report_files_are_identical_across_processes(seeded_config: Path, tmp
     for seed in ("1", "2"):
         target = tmp_path / f"r{seed}.pdf"
         env = dict(os.environ, PYTHONHASHSEED=seed, ADUAN_CONFIG=str(seeded_config))
-        code = "from bot.cli import main; main()"
+        code = "from cli.main import main; main()"
         args = [
             "report",
             "--period",

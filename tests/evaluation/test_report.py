@@ -13,11 +13,11 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-from bot import evaluation
-from bot.bootstrap import Container
+from app.container import Container
 from bot.survey import SurveyResponse
 from intake import db
 from intake.models import User
+from reports import evaluation
 from tests.evaluation.helpers import at, complaint
 
 AS_OF = dt.date(2026, 11, 30)

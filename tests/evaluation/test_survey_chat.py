@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlmodel import select
 
+from app.container import Container
 from bot import survey
-from bot.bootstrap import Container
 from intake import db, ikm
 from tests.evaluation.helpers import at, chat, complaint, outbox_to
 

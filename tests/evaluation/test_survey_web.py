@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.container import Container
 from bot import survey
-from bot.bootstrap import Container
 from inbox import survey_form
 from intake import db
 from tests.evaluation.helpers import complaint, outbox_to

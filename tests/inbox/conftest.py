@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox import auth
 from inbox.app import create_app
 from intake import db, roles

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox.models import AccessLog
 from intake import db, roles
 from intake.models import User

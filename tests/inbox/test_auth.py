@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox import auth
 from intake import db
 from intake.models import User

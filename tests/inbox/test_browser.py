@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from bot.bootstrap import Container, build
-from bot.config import Settings, from_dict
+from app.bootstrap import build
+from app.container import Container
+from app.settings import Settings, from_dict
 from bot.outbox import deliver_due
 from channels.base import InboundMessage
 from inbox.app import create_app

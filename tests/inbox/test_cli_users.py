@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import config as config_mod
-from bot.cli import main
+from app import settings as config_mod
+from cli.main import main
 from inbox import auth
 from intake import db
 from intake.models import Complaint, User
@@ -108,7 +108,7 @@ def test_demo_is_idempotent_and_prints_the_admin_password_only_when_it_creates_i
 def test_token_add_gives_a_working_api_token(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     from fastapi.testclient import TestClient
 
-    from bot.bootstrap import build
+    from app.bootstrap import build
     from inbox.app import create_app
 
     run(capsys, "user", "add", "integrasi", "--role", "auditor")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from channels.base import Attachment, InboundMessage
 from inbox.models import AccessLog
 from intake import db

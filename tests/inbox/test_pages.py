@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import FAILED, OutboxMessage, enqueue
 from inbox.i18n import catalogue
 from inbox.models import AccessLog

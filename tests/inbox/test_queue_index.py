@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db
 from intake.models import Complaint
 from tests.conftest import Clock

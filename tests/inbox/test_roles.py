@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox.auth import PERMISSIONS, create_token
 from inbox.web import ACTION_PERMISSION
 from intake import db, roles

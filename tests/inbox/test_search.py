@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox import queries
 from intake import db, search
 from intake.ingest import file_complaint

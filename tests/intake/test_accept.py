@@ -16,9 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import Container
 from bot import accept
-from bot import config as config_mod
-from bot.bootstrap import Container, build
 from bot.pipeline import DatabaseUnavailable, reprocess_pending
 from channels.base import RawRequest
 from inbox.app import create_app

@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlmodel import func, select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.pipeline import receive, reprocess_pending
 from channels.base import RawRequest
 from intake import db

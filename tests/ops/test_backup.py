@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import cli_ops
-from bot.cli import main
+from cli import ops as cli_ops
+from cli.main import main
 from intake import db
 from tests.conftest import PG_URL, ROOT, TEST_ENV, missing_dependency
 

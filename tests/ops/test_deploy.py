@@ -8,7 +8,7 @@ import re
 import pytest
 import typer
 
-from bot import cli
+from cli import main as cli
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -16,7 +16,6 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 
 
 def _commands() -> set[str]:
-    cli._register_optional()
     group = typer.main.get_command(cli.app)
     return set(getattr(group, "commands", {}))
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import logging_setup
-from bot.config import Settings
+from app.settings import Settings
+from ops import logging as logging_setup
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_uvicorn_gets_the_same_configuration(settings: Settings, restore_logging
     saved = json.loads(json.dumps(uv_config.LOGGING_CONFIG))
     try:
         logging_setup.configure(settings)
-        assert uv_config.LOGGING_CONFIG["filters"]["redact"]["()"] == "bot.logging_setup.RedactFilter"
+        assert uv_config.LOGGING_CONFIG["filters"]["redact"]["()"] == "ops.logging.RedactFilter"
         assert uv_config.LOGGING_CONFIG["root"]["handlers"] == ["aduan"]
     finally:
         uv_config.LOGGING_CONFIG.clear()

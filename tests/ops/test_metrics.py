@@ -9,8 +9,8 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.container import Container
 from bot import heartbeat
-from bot.bootstrap import Container
 from bot.outbox import enqueue
 from bot.pipeline import receive
 from channels.base import RawRequest

@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot import purge as purge_mod
-from bot.bootstrap import Container
-from bot.cli import main
+from app.container import Container
 from bot.outbox import OutboxMessage, enqueue
 from bot.pipeline import receive
 from channels.base import RawRequest
+from cli.main import main
 from intake import db
 from intake.models import Complaint, Contact, Event, Message, RawInbound, Rejection, Reporter
+from ops import purge as purge_mod
 from tests.conftest import JAKARTA, ROOT, TEST_ENV
 
 PEOPLE = [

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db, roles
 from intake.models import User
 from tests.channels.test_twilio_outbound import MESSAGES, twilio_created

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.cli import main
+from cli.main import main
 from intake import db
 from intake.models import User
 from tests.conftest import ROOT, TEST_ENV, fixture_path

@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from sqlmodel import select
 
+from app.container import Container
 from bot import dialogue, outbox
-from bot.bootstrap import Container
 from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot import config
-from bot.bootstrap import Container
-from bot.routing import office_for
+from app import settings as config
+from app.container import Container
+from app.routing import office_for
 from channels import email as email_channel
 from channels import sms, whatsapp
 from channels.base import InboundMessage, RawRequest
@@ -80,7 +80,7 @@ def test_a_bad_profile_is_one_line_naming_the_file(
 def test_bad_profile_stops_the_command_line_with_one_line(
     offices_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from cli.main import main
 
     (offices_dir / "bdg.toml").write_text('[office]\ncode = "bdg"\nname = "Bandung"\n', encoding="utf-8")
     text = (ROOT / "config.toml").read_text(encoding="utf-8") + f'\n[offices]\ndir = "{offices_dir}"\n'

@@ -10,14 +10,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bot import alerts, escalation, outbox
-from bot.alerts import AlertMessage, Recipients
-from bot.bootstrap import Container
+from app.container import Container
+from bot import outbox
 from inbox import auth
 from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, RawInbound, User
+from outbound import alerts, escalation
+from outbound.alerts import AlertMessage, Recipients
 from tests.channels.test_twilio_outbound import MESSAGES
 from tests.conftest import JAKARTA, TEST_ENV, read_fixture, settle
 from tests.fakeapi import FakeAPI
@@ -132,7 +133,7 @@ def test_each_office_answers_in_its_own_name_from_its_own_number(
 def test_office_webhook_path_checks_the_office_token_and_stores_for_it(
     settings: Any, engine: Any, clock: Any
 ) -> None:
-    from bot.bootstrap import build
+    from app.bootstrap import build
 
     settings.env["ADUAN_BDG_TWILIO_AUTH_TOKEN"] = "bandung-own-token"
     container = build(settings, engine=engine, clock=clock, migrate=False)

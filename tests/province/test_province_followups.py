@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.container import Container
 from bot import survey
-from bot.bootstrap import Container
 from intake import db, roles
 from intake.models import Complaint, User
 from tests.conftest import Clock

@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.bootstrap import build
+from app.container import Container
 from bot import outbox
-from bot.bootstrap import Container, build
 from inbox.app import create_app
 from intake import db
 from intake.models import RawInbound, Rejection

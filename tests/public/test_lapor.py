@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot import config as config_mod
-from bot.bootstrap import Container, build
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import Container
 from inbox import public
 from intake import db
 from intake.models import STATUS_ANSWERED, Complaint, Message, RawInbound, Reporter

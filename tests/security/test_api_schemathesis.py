@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
+from cli.users import load_demo
 from inbox import auth
 from inbox.app import create_app
-from inbox.cli_users import load_demo
 from intake import db
 from intake.models import User
 

@@ -20,14 +20,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 import channels
-from bot import logging_setup, outbox
-from bot.bootstrap import build
-from bot.cli import main
-from bot.config import from_dict
+from app.bootstrap import build
+from app.settings import from_dict
+from bot import outbox
 from bot.pipeline import receive
 from channels.base import RawRequest, UnsupportedPayload
 from channels.urns import urn_path
+from cli.main import main
 from inbox.app import create_app
+from ops import logging as logging_setup
 from tests.conftest import FIXTURES, ROOT, TEST_ENV
 from tests.fakeapi import FakeAPI, Reply
 from tests.ops.util import enable_existing

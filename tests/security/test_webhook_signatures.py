@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.bootstrap import build
-from bot.config import Settings, from_dict
+from app.bootstrap import build
+from app.settings import Settings, from_dict
 from channels import _meta
 from inbox.app import create_app
 from intake import db

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.pipeline import receive
 from channels.base import RawRequest
 from inbox.app import create_app

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlmodel import Session
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db
 from intake.ingest import file_complaint
 from intake.models import Complaint, User

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import OutboxMessage
 from intake import db, rules, workflow
 from intake.models import Event

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import alerts, escalation
-from bot.bootstrap import Container, build
+from app.bootstrap import build
+from app.container import Container
 from intake import db
 from intake.workflow_models import DeadlineAlert
+from outbound import alerts, escalation
 from tests.fakeapi import FakeAPI, Recorded, Reply
 from tests.workflow.helpers import JAKARTA, file, make_staff
 
@@ -224,7 +225,7 @@ def test_alerts_show_in_the_inbox_for_the_role(container: Container) -> None:
 
 
 def test_telegram_enabled_without_a_token_is_a_config_error(settings, engine, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.config import ConfigError
+    from app.settings import ConfigError
 
     settings.env.pop("ADUAN_TELEGRAM_BOT_TOKEN", None)
     with pytest.raises(ConfigError, match="ADUAN_TELEGRAM_ALERT_BOT_TOKEN"):

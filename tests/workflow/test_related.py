@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db, related
 from intake.models import Event
 from intake.workflow import PermissionDenied

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import reports
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db, workflow
+from reports import followup as reports
 from tests.workflow.helpers import RECEIVED, file, make_staff, reload
 
 LATER = RECEIVED + dt.timedelta(days=2)
@@ -96,7 +96,7 @@ def test_cli_report_followup_writes_pdf_and_refuses_unknown_format(
 ) -> None:
     from pypdf import PdfReader
 
-    from bot.cli import main
+    from cli.main import main
     from tests.conftest import ROOT, TEST_ENV
 
     c, _ = _worked_complaint(container)

@@ -9,8 +9,8 @@ import time
 
 import sqlalchemy as sa
 
+from app.container import Container
 from bot import scheduler
-from bot.bootstrap import Container
 from bot.scheduler import Job, SchedulerRunner, lock_for
 from tests.conftest import ROOT
 

@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot import escalation
-from bot.alerts import AlertMessage, Recipients
-from bot.bootstrap import Container
-from bot.cli import main
+from app.container import Container
 from bot.outbox import OutboxMessage
+from cli.main import main
 from intake import db, workflow
 from intake.workflow_models import DeadlineAlert
+from outbound import escalation
+from outbound.alerts import AlertMessage, Recipients
 from tests.conftest import ROOT, TEST_ENV
 from tests.workflow.helpers import JAKARTA, RECEIVED, file, make_staff, reload
 

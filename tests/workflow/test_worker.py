@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import config as config_mod
-from bot.bootstrap import build
+from app import settings as config_mod
+from app.bootstrap import build
 from intake import db
 from intake.workflow_models import DeadlineAlert
 from tests.conftest import ROOT, TEST_ENV
@@ -33,7 +33,7 @@ def test_worker_sweeps_on_start_and_a_second_worker_stands_by(tmp_path: Path) ->
     staff = make_staff(container)
     file(container, assignee=staff["petugas"])  # received 10 March 2026; the real clock is long past it
     container.engine.dispose()
-    aduan = [sys.executable, "-c", "from bot.cli import main; main()", "worker"]
+    aduan = [sys.executable, "-c", "from cli.main import main; main()", "worker"]
     first = subprocess.Popen(aduan, env=env, stderr=subprocess.PIPE, text=True)
     second = None
     try:
