@@ -181,6 +181,6 @@ class Container:
 
     def storage_dir(self) -> Path:
         """Return the attachment store folder (created on first use)."""
-        path = Path(str(self.settings.section("storage").get("attachments_dir", "var/attachments")))
+        path = Path(self.settings.storage.attachments_dir)
         path.mkdir(parents=True, exist_ok=True)
         return path

@@ -6,10 +6,12 @@ values it needs as arguments. Secrets are read from the environment, never from 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,163 @@ class ConfigError(ValueError):
     """The configuration file or environment is wrong; the message says where and how."""
 
 
+# -- typed tables ---------------------------------------------------------------------------------
+
+
+def _positive(default: Any) -> Any:
+    return field(default=default, metadata={"positive": True})
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """``[intake]``: how webhooks take a payload in."""
+
+    processing: str = field(default="background", metadata={"choices": ("background", "inline")})
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """``[storage]``: the attachment store and the size limits of bodies and files."""
+
+    attachments_dir: str = "var/attachments"
+    max_attachment_bytes: int = _positive(10_485_760)
+    max_body_bytes: int = _positive(1_048_576)
+    #: Content types kept from e-mail attachments (empty: the built-in list).
+    allowed_content_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DialogueSettings:
+    """``[dialogue]``: the intake conversation on chat channels."""
+
+    join_window_seconds: int = _positive(120)
+    draft_timeout_hours: float = _positive(24.0)
+    reopen_window_days: int = _positive(14)
+    rate_limit_messages: int = _positive(20)
+    rate_limit_window_seconds: int = _positive(600)
+    max_text_chars: int = _positive(4000)
+    max_messages_per_draft: int = _positive(200)
+
+    @property
+    def join_window(self) -> dt.timedelta:
+        """Messages closer together than this form one utterance."""
+        return dt.timedelta(seconds=self.join_window_seconds)
+
+    @property
+    def draft_timeout(self) -> dt.timedelta:
+        """An unfinished draft is filed after this long without a message."""
+        return dt.timedelta(hours=self.draft_timeout_hours)
+
+
+@dataclass(frozen=True)
+class SurveyTable:
+    """``[survey]``: satisfaction survey invitations (``bot.survey`` adds the office and the secret)."""
+
+    invite_after_answer: bool = True
+    invite_delay_minutes: float = 60.0
+    invite_max_age_days: float = 30.0
+    expires_after_days: float = 14.0
+    quarterly_dates: tuple[str, ...] = ("03-15", "06-15", "09-15", "12-10")
+    link_base: str = ""
+    max_reasks: int = 2
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long finished records keep personal data."""
+
+    closed_record_days: int = _positive(730)
+    raw_payload_days: int = _positive(365)
+    statuses: tuple[str, ...] = ("closed", "merged", "acknowledged", "forwarded")
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """``[scheduler]``: the recurring jobs of ``aduan worker``."""
+
+    enabled: bool = True
+    sweep_seconds: float = _positive(60.0)
+    outbox_seconds: float = _positive(5.0)
+    reprocess_seconds: float = _positive(60.0)
+    standby_poll_seconds: float = _positive(5.0)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: level and format (``ADUAN_LOG_LEVEL``/``ADUAN_LOG_FORMAT`` win)."""
+
+    level: str = "INFO"
+    format: str = field(default="json", metadata={"choices": ("json", "text")})
+
+
+#: The typed tables of config.toml, by name (each becomes ``settings.<name>``).
+TABLES: dict[str, type] = {
+    "intake": IntakeSettings,
+    "storage": StorageSettings,
+    "dialogue": DialogueSettings,
+    "survey": SurveyTable,
+    "retention": RetentionSettings,
+    "scheduler": SchedulerSettings,
+    "logging": LoggingSettings,
+}
+#: Tables read as they are (nested, overridable per office, checked by their own module).
+PLAIN_TABLES = ("escalation", "alerts")
+#: Every top-level table config.toml may hold.
+KNOWN_TABLES = (
+    "office",
+    "calendar",
+    "rules",
+    "database",
+    "services",
+    "problem_types",
+    "channels",
+    "offices",
+    *TABLES,
+    *PLAIN_TABLES,
+)
+
+_KINDS: dict[Any, tuple[str, Any]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    tuple[str, ...]: (
+        "a list of strings",
+        lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    ),
+}
+
+
+def typed_table(cls: type[Any], name: str, table: Any, errors: list[str]) -> Any:
+    """Return ``cls`` built from ``table``; append one line per mistake to ``errors`` (defaults kept)."""
+    if not isinstance(table, dict):
+        errors.append(f"[{name}] must be a table")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        spec = known.get(key)
+        if spec is None:
+            errors.append(f"[{name}] unknown key {key!r}; known: {', '.join(known)}")
+            continue
+        label, fits = _KINDS[hints[key]]
+        positive = spec.metadata.get("positive")
+        choices = spec.metadata.get("choices")
+        if not fits(value):
+            errors.append(f"{name}.{key} must be {'a positive number' if positive else label}, not {value!r}")
+        elif positive and value <= 0:
+            errors.append(f"{name}.{key} must be a positive number, not {value!r}")
+        elif choices and value not in choices:
+            errors.append(f"{name}.{key} must be one of {', '.join(choices)}, not {value!r}")
+        else:
+            kind = hints[key]
+            values[key] = (
+                tuple(value) if kind == tuple[str, ...] else (float(value) if kind is float else value)
+            )
+    return cls(**values)
+
+
 @dataclass
 class Settings:
     """Aduan's configuration: the office profile, the database, the channel tables, the rest."""
@@ -42,6 +201,13 @@ class Settings:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     #: Every office of the deployment by code, the primary (``office``) first.
     offices: dict[str, OfficeProfile] = field(default_factory=dict)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    dialogue: DialogueSettings = field(default_factory=DialogueSettings)
+    survey: SurveyTable = field(default_factory=SurveyTable)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def __post_init__(self) -> None:
         self.offices = {self.office.code: self.office} | {
@@ -49,7 +215,11 @@ class Settings:
         }
 
     def section(self, name: str) -> dict[str, Any]:
-        """Return a top-level table of the file (``[scheduler]``, ``[inbox]``…), empty if absent."""
+        """Return a plain table of the file (``[escalation]``, ``[alerts]``), empty if absent.
+
+        Typed tables are read as ``settings.<table>.<key>``; code not yet moved to them (issue 18's
+        modules) still reads them here, as the file wrote them.
+        """
         value = self.sections.get(name, {})
         return value if isinstance(value, dict) else {}
 
@@ -339,6 +509,14 @@ def from_dict(
             raise ConfigError(f"{file}: office code {profile.code!r} is already used")
         offices[profile.code] = profile
     _check_offices(offices, channel_tables)
+    errors = [
+        f"[{name}] is not a table Aduan knows; known: {', '.join(KNOWN_TABLES)}"
+        for name in data
+        if name not in KNOWN_TABLES
+    ]
+    tables = {name: typed_table(cls, name, data.get(name, {}), errors) for name, cls in TABLES.items()}
+    if errors:
+        raise ConfigError("\n".join(errors))
     known = {"office", "calendar", "rules", "database", "services", "problem_types", "channels", "offices"}
     return Settings(
         path=path,
@@ -353,6 +531,7 @@ def from_dict(
         sections={k: v for k, v in data.items() if k not in known} | {"storage": data.get("storage", {})},
         env=env,
         offices=offices,
+        **tables,
     )
 
 

@@ -775,15 +775,20 @@ def _parse_fresh(original: bytes) -> InboundMessage:
         raise UnsupportedPayload(f"the mail cannot be read: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
+#: ``container.services`` key of the runtime's ``(container, raw, results) -> None`` that stores the
+#: files of a mail filed at once (``outbound.email_threading`` installs it): a port, not an import.
+AFTER_INGEST_SERVICE = "email.after_ingest"
+
+
 def after_ingest(container: Any, raw: RawRequest, results: list[Any]) -> None:
     """After the commit: store the files of a mail filed at once (``aduan ingest``).
 
     Polled and imported mail has its files stored by the e-mail hook; a complete submission skips
     the hooks. The work is the runtime's (``outbound.email_threading``), not this translator's.
     """
-    from outbound.email_threading import keep_filed_attachments
-
-    keep_filed_attachments(container, raw, results)
+    keep = container.services.get(AFTER_INGEST_SERVICE)
+    if keep is not None:
+        keep(container, raw, results)
 
 
 # -- sending -------------------------------------------------------------------------------------------

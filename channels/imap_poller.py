@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from app.container import Container
+from bot import heartbeat
 from bot.pipeline import DatabaseUnavailable, oversized, receive_many
 from channels.base import RawRequest
 from intake import db
@@ -235,11 +236,7 @@ def _beat(
     result: PollResult | None,
     error: str | None = None,
 ) -> None:
-    """Record a heartbeat when the ops module is there (``/readyz`` shows a stalled poller)."""
-    try:
-        from bot import heartbeat
-    except ImportError:
-        return
+    """Record a heartbeat (``/readyz`` shows a stalled poller)."""
     detail = error or (
         f"fetched={result.fetched} stored={result.stored} dup={result.duplicates}" if result else ""
     )

@@ -312,11 +312,8 @@ class XSender:
 
 def make_sender(config: Any) -> XSender:
     """Build the sender from ``[channels.twitter]`` and the ADUAN_X_* secrets (user context)."""
-    missing = [name for name in USER_AUTH_ENVS if not config.secrets.get(name)]
-    if missing:
-        from app.settings import ConfigError
-
-        raise ConfigError(f"channel twitter: sending needs {', '.join(missing)}")
+    for name in USER_AUTH_ENVS:
+        config.secret(name)  # ConfigError naming the first missing variable
     return XSender(
         make_client(config), public_reply=str(config.table.get("public_reply", DEFAULT_PUBLIC_REPLY))
     )

@@ -13,9 +13,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlmodel import select
 
+import channels
 from app import settings as config_mod
 from app.bootstrap import build
 from app.container import Container
+from bot.pipeline import receive
+from channels.base import RawRequest
+from intake import db, views
+from intake.ingest import complaint_summary
+from intake.models import Complaint
+from ops.logging import configure as configure_logging
 
 app = typer.Typer(
     name="aduan",
@@ -103,7 +110,6 @@ def serve(
     import uvicorn
 
     settings = settings_of(ctx)
-    from ops.logging import configure as configure_logging
 
     configure_logging(settings)  # JSON lines, personal data redacted (UU 27/2022)
     missing = settings.missing_secrets()
@@ -190,9 +196,6 @@ def ingest(
     ] = None,
 ) -> None:
     """Masukkan satu payload sebagai pengaduan lengkap (ingest one raw payload, no dialogue)."""
-    import channels
-    from bot.pipeline import receive
-    from channels.base import RawRequest
 
     try:
         entry = channels.info(channel)
@@ -237,9 +240,6 @@ def list_cmd(
     limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
 ) -> None:
     """Daftar pengaduan terbaru (latest complaints and suggestions)."""
-    from intake import db
-    from intake.ingest import complaint_summary
-    from intake.models import Complaint
 
     container = container_of(ctx)
     with db.session(container.engine) as s:
@@ -258,7 +258,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
 ) -> None:
     """Tampilkan satu pengaduan dengan log kejadiannya (one record with its event log)."""
-    from intake import db, views
 
     container = container_of(ctx)
     with db.session(container.engine) as s:
@@ -298,7 +297,6 @@ def show(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Terapkan migrasi (apply migrations)."""
-    from intake import db
 
     settings = settings_of(ctx)
     engine = db.create_engine(settings.database_url)
@@ -309,7 +307,6 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Tampilkan revisi basis data (show the applied revisions)."""
-    from intake import db
 
     engine = db.create_engine(settings_of(ctx).database_url)
     current = db.current_revisions(engine)

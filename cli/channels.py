@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from app.settings import ConfigError
-from channels import telegram
+from channels import telegram, x_poller
 from cli.app import app, container_of, fail
 
 
@@ -53,7 +53,6 @@ def telegram_webhook(
 @app.command("x-poll")
 def x_poll(ctx: typer.Context) -> None:
     """Poll X mentions and DMs once now (the scheduler does it every poll_interval)."""
-    from channels import x_poller
 
     container = container_of(ctx)
     if not container.settings.channel("twitter").get("enabled"):

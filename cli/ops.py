@@ -19,7 +19,10 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 
+from bot import heartbeat
 from cli.app import app, container_of, fail, parse_when, settings_of
+from intake import db
+from ops import purge as purge_mod
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -46,11 +49,9 @@ def purge(
     """Hapus data pribadi catatan selesai (remove personal data of closed records; keep statistics)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot import heartbeat
-    from ops import purge as purge_mod
 
     settings = settings_of(ctx)
-    retention = purge_mod.retention_of(settings.section("retention"))
+    retention = purge_mod.retention_of(settings.retention)
     tz = settings.office.calendar.timezone
     container = container_of(ctx)
     now = container.now()
@@ -256,7 +257,6 @@ def restore(
     if not yes and not typer.confirm("Replace ALL data of the configured database with this backup?"):
         fail("restore cancelled", code=1)
     restore_database(settings.database_url, file)
-    from intake import db
 
     engine = db.create_engine(settings.database_url)
     try:

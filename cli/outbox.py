@@ -14,8 +14,12 @@ from urllib.parse import urlencode
 import typer
 from sqlmodel import select
 
+from bot import outbox
+from channels import _twilio
 from channels.urns import mask
 from cli.app import app, container_of, echo_json, fail, settings_of
+from intake import db
+from outbound.attachments import download_pending
 
 dev_app = typer.Typer(help="Alat pengembang (developer tools).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
@@ -33,14 +37,11 @@ def outbox_cmd(
     limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
 ) -> None:
     """Daftar pesan keluar (outbox: replies queued, sent, delivered or failed)."""
-    from bot import outbox
-    from intake import db
 
     container = container_of(ctx)
     if deliver:
         typer.echo(f"delivered: {outbox.deliver_due(container)} attempted", err=True)
     if attachments:
-        from outbound.attachments import download_pending
 
         typer.echo(f"attachments: {download_pending(container)} downloads attempted", err=True)
     with db.session(container.engine) as s:
@@ -97,7 +98,6 @@ def sign_webhook(
     """Cetak perintah curl webhook Twilio bertanda tangan (print a signed demo webhook as curl)."""
     from twilio.request_validator import RequestValidator
 
-    from channels import _twilio
 
     if channel not in ("sms", "whatsapp"):
         fail(f"channel {channel!r} is not signed by Twilio; choose sms or whatsapp")

@@ -25,9 +25,15 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
+from app.bootstrap import build
+from bot import outbox
+from bot.dialogue import file_stale_drafts
 from channels.base import Attachment, InboundMessage, OutboundMessage
 from channels.urns import InvalidContact, phone_urn
 from cli.app import app, echo_json, fail, parse_when, settings_of
+from intake import db
+from intake.ingest import complaint_summary, ingest
+from intake.models import Complaint
 
 #: Chat channels the dialogue serves, and the URN scheme of their senders.
 CHAT_SCHEMES = {
@@ -125,12 +131,6 @@ def simulate(
     ] = 30,
 ) -> None:
     """Coba percakapan bot di konsol (try the intake dialogue; prints replies, then the records as JSON)."""
-    from app.bootstrap import build
-    from bot import outbox
-    from bot.dialogue import file_stale_drafts
-    from intake import db
-    from intake.ingest import complaint_summary, ingest
-    from intake.models import Complaint
 
     if channel not in CHAT_SCHEMES:
         fail(f"channel {channel!r} has no dialogue; chat channels: {', '.join(CHAT_SCHEMES)}")

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
+from app.container import Container
 from cli.app import app, container_of, fail
 from inbox import auth
 from intake import db, roles
@@ -189,7 +190,6 @@ def demo(ctx: typer.Context) -> None:
 
 def load_demo(container: object) -> list[str]:
     """Create what ``aduan demo`` creates, when missing; return the lines to print."""
-    from app.container import Container
 
     assert isinstance(container, Container)
     lines: list[str] = []

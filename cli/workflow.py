@@ -10,7 +10,13 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
+from bot.scheduler import SchedulerRunner
 from cli.app import app, container_of, echo_json, fail, parse_when
+from intake import db
+from intake.models import Complaint
+from ops.logging import configure as configure_logging
+from outbound import escalation
+from reports import followup as reports
 
 
 @app.command()
@@ -24,7 +30,6 @@ def sweep(
     ] = False,
 ) -> None:
     """Periksa tenggat R4 sekali (one deadline sweep: reminders, escalations, overdue alerts)."""
-    from outbound import escalation
 
     container = container_of(ctx)
     moment = parse_when(now, ctx) if now else None
@@ -37,8 +42,6 @@ def sweep(
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """Jalankan penjadwal (run the scheduler: sweep, outbox, pollers) until Ctrl+C; one leader at a time."""
-    from bot.scheduler import SchedulerRunner
-    from ops.logging import configure as configure_logging
 
     container = container_of(ctx)
     configure_logging(container.settings)  # JSON lines, personal data redacted (UU 27/2022)
@@ -64,9 +67,6 @@ def report_followup(
     ] = None,
 ) -> None:
     """Buat laporan tindak lanjut untuk atasan (follow-up report for the superior, R7a/R8)."""
-    from intake import db
-    from intake.models import Complaint
-    from reports import followup as reports
 
     if fmt not in ("html", "pdf"):
         fail(f"--format must be html or pdf, not {fmt!r}")

@@ -10,6 +10,7 @@ the citizens' numbers and message text.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -164,8 +165,8 @@ def options(env: Mapping[str, str], section: Mapping[str, Any] | None = None) ->
 def configure(settings: Any, *, stream: IO[str] | None = None) -> None:
     """Send every log record of this process (and of uvicorn's workers) through the JSON handler."""
     env = getattr(settings, "env", {}) or {}
-    section = settings.section("logging") if hasattr(settings, "section") else {}
-    level, fmt = options(env, section)
+    table = getattr(settings, "logging", None)
+    level, fmt = options(env, dataclasses.asdict(table) if table is not None else {})
     doc = logging_dict(level, fmt)
     if stream is not None:
         doc["handlers"]["aduan"]["stream"] = stream

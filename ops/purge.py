@@ -17,13 +17,15 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.settings import RetentionSettings
 from bot.outbox import OutboxMessage
+from bot.survey import OPEN_STATES
 from intake import db
 from intake.models import (
     RAW_STORED,
@@ -70,8 +72,16 @@ LINKED_TEXT_TABLES = (
     ("complaint_note", "complaint_id", ("text",)),
     ("deadline_alert", "complaint_id", ("text",)),
 )
-#: Modules with ``purge_personal_data(session, *, complaint_ids, before, marker) -> int`` (their tables).
-PURGE_HOOKS: list[str] = []
+class PurgeHook(Protocol):
+    """A part's ``purge_personal_data``: scrub its own tables' rows of these complaints, return the count."""
+
+    def __call__(
+        self, session: Session, *, complaint_ids: list[int], before: dt.datetime, marker: str
+    ) -> int: ...
+
+
+#: Every part's own purge function (imported, so a missing one fails at start-up); none today.
+PURGE_HOOKS: tuple[PurgeHook, ...] = ()
 BATCH = 200
 
 
@@ -109,13 +119,12 @@ class Retention:
         return today - dt.timedelta(days=self.closed_record_days)
 
 
-def retention_of(section: dict[str, Any]) -> Retention:
-    """Read the ``[retention]`` table (missing keys take the defaults)."""
-    statuses = section.get("statuses") or DEFAULT_STATUSES
+def retention_of(table: RetentionSettings) -> Retention:
+    """Return the retention policy of the ``[retention]`` table (no statuses: the default ones)."""
     return Retention(
-        closed_record_days=int(section.get("closed_record_days", 730)),
-        raw_payload_days=int(section.get("raw_payload_days", 365)),
-        statuses=tuple(str(s) for s in statuses),
+        closed_record_days=table.closed_record_days,
+        raw_payload_days=table.raw_payload_days,
+        statuses=table.statuses or DEFAULT_STATUSES,
     )
 
 
@@ -246,14 +255,8 @@ def _purge_batch(
                 note=f"personal data removed (retention, before {before.date().isoformat()})",
             )
         )
-    for hook in PURGE_HOOKS:
-        import importlib
-
-        report.linked_rows += int(
-            importlib.import_module(hook).purge_personal_data(
-                s, complaint_ids=ids, before=before, marker=MARK
-            )
-        )
+    for purge_personal_data in PURGE_HOOKS:
+        report.linked_rows += int(purge_personal_data(s, complaint_ids=ids, before=before, marker=MARK))
 
 
 def _scrub_downloads(s: Session, msg_ids: list[int], storage_dir: Path | None) -> int:
@@ -324,7 +327,6 @@ def _scrub_surveys(
     inv, resp = meta.tables.get("survey_invitation"), meta.tables.get("survey_response")
     if inv is None:
         return 0
-    from bot.survey import OPEN_STATES
 
     which: sa.ColumnElement[bool]
     if complaint_ids is not None:

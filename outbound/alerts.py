@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.container import Container
+from app.settings import ConfigError
 from intake import db
 from intake.calendar import BULAN
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, OVERDUE, PROGRESS_NOTICE
@@ -199,7 +200,6 @@ def install(container: Container) -> None:
     Senders are the deployment's; who receives is per office: an office profile's own ``[alerts]``
     chats and addresses lie over config.toml's (``alert_settings_by_office``).
     """
-    from app.settings import ConfigError
 
     table = container.settings.section("alerts")
     tg = table.get("telegram", {}) if isinstance(table.get("telegram"), dict) else {}

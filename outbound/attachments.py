@@ -160,9 +160,9 @@ def download_pending(container: Container, *, limit: int = 20, client: httpx.Cli
     rows = _claim(container, now, limit)
     if not rows:
         return 0
-    storage = container.settings.section("storage")
-    cap = int(storage.get("max_attachment_bytes", 10_485_760))
-    allowed = tuple(storage.get("allowed_content_types") or DEFAULT_TYPES)
+    storage = container.settings.storage
+    cap = storage.max_attachment_bytes
+    allowed = storage.allowed_content_types or DEFAULT_TYPES
     own = client is None
     http = client or httpx.Client(timeout=30.0, follow_redirects=True)
     try:

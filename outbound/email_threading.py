@@ -30,8 +30,10 @@ from bot.outbox import FAILED, PREPARERS, OutboxMessage, update_status
 from channels import email as email_channel
 from channels.base import InboundMessage, RawRequest, UnsupportedPayload
 from channels.urns import urn_path
+from intake import db
 from intake.ingest import IngestResult, record_event, write_changes
 from intake.models import STATUS_MERGED, Complaint, Message, RawInbound
+from outbound.attachments import DEFAULT_TYPES
 
 log = logging.getLogger("aduan.email")
 
@@ -192,13 +194,9 @@ def keep_attachments(
     and their ``path`` noted in the message's JSON, where the inbox and ``ops.purge`` find them.
     Types and sizes outside the ``[storage]`` limits stay in the raw mail only.
     """
-    try:
-        from outbound.attachments import DEFAULT_TYPES
-    except ImportError:
-        return 0
-    storage = container.settings.section("storage")
-    cap = int(storage.get("max_attachment_bytes", 10_485_760))
-    allowed = tuple(storage.get("allowed_content_types") or DEFAULT_TYPES)
+    storage = container.settings.storage
+    cap = storage.max_attachment_bytes
+    allowed = storage.allowed_content_types or DEFAULT_TYPES
     if not inbound.attachments:
         return 0
     items = json.loads(stored.attachments or "[]")
@@ -242,7 +240,6 @@ def keep_filed_attachments(container: Container, raw: RawRequest, results: list[
         inbound = email_channel.parsed(raw)
     except UnsupportedPayload:
         return 0
-    from intake import db
 
     kept = 0
     with db.write_session(container.engine) as s:
@@ -296,7 +293,6 @@ def email_hook(container: Container, session: Session, result: IngestResult, now
 
 def prepare_email(container: Container, row: OutboxMessage) -> None:
     """Outbox preparer: add threading headers, tracking number and purpose to an outgoing mail's extra."""
-    from intake import db
 
     extra = json.loads(row.extra or "{}")
     extra["purpose"] = row.purpose
@@ -336,7 +332,9 @@ def prepare_email(container: Container, row: OutboxMessage) -> None:
 
 
 def install(container: Container) -> None:
-    """Put the e-mail hook first (loop guards before any answer) and register the outbox preparer."""
+    """Put the e-mail hook first (loop guards before any answer), register the outbox preparer and
+    the store of a filed mail's files (``channels.email.after_ingest``)."""
     if email_hook not in container.message_hooks:
         container.message_hooks.insert(0, email_hook)
     container.services.setdefault(PREPARERS, {})[CHANNEL] = prepare_email
+    container.services[email_channel.AFTER_INGEST_SERVICE] = keep_filed_attachments

@@ -19,11 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from app.container import Container
+from app.settings import ConfigError
+from bot import outbox
 from intake import db, deadlines
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, EscalationPolicy
 from intake.models import Complaint, UTCDateTime
 from intake.workflow import OPEN_STATUSES, channel_for_urn
 from intake.workflow_models import ALERT_PENDING, ALERT_SENT, DeadlineAlert
+from outbound import alerts
 
 log = logging.getLogger("aduan.escalation")
 
@@ -56,7 +59,6 @@ def install(container: Container) -> None:
 
     An office profile's own ``[escalation]`` keys (its ladder, checkpoints) lie over config.toml's.
     """
-    from app.settings import ConfigError
 
     for office in container.offices.values():
         try:
@@ -178,8 +180,6 @@ def sweep(
     Delivery runs when this sweep made alerts, or with ``retry`` (``aduan sweep``); the scheduler
     retries failed deliveries in its own job, so an idle sweep is a single indexed read.
     """
-    from bot import outbox
-    from outbound import alerts
 
     now = now or container.now()
     report = SweepReport(now=now)

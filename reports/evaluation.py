@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import channels
+from bot.survey import SurveyResponse
 from intake import ikm
 from intake.calendar import BULAN
 from intake.ikm import IkmResult
@@ -228,7 +229,6 @@ def _by_total(rows: dict[str, CountRow]) -> list[CountRow]:
 
 
 def _ratings(session: Session, office: OfficeProfile, period: Period) -> list[ikm.Rating]:
-    from bot.survey import SurveyResponse
 
     first, after = period.bounds(office.calendar.timezone)
     table = SurveyResponse.__table__  # type: ignore[attr-defined]
