@@ -29,7 +29,7 @@ from intake.ingest import ingest
 from intake.models import Complaint, User
 from tests.conftest import TEST_ENV, missing_dependency
 from tests.fakeapi import FakeAPI, Recorded, Reply
-from tests.inbox.conftest import PASSWORD, password_hash
+from tests.integration.inbox.conftest import PASSWORD, password_hash
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"

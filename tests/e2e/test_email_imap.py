@@ -27,7 +27,8 @@ from intake import db
 from intake.email_store import MailboxState
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, Message, RawInbound
-from tests.channels.conftest_mail import (  # noqa: F401
+from tests.conftest import read_fixture
+from tests.integration.channels.conftest_mail import (  # noqa: F401
     USER,
     CutProxy,
     Mailbox,
@@ -36,7 +37,6 @@ from tests.channels.conftest_mail import (  # noqa: F401
     mailbox,
     smtp_sink,
 )
-from tests.conftest import read_fixture
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
 

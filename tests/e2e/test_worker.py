@@ -17,7 +17,7 @@ from app.bootstrap import build
 from intake import db
 from intake.workflow_models import DeadlineAlert
 from tests.conftest import ROOT, TEST_ENV
-from tests.workflow.helpers import file, make_staff
+from tests.integration.workflow.helpers import file, make_staff
 
 
 def test_worker_sweeps_on_start_and_a_second_worker_stands_by(tmp_path: Path) -> None:

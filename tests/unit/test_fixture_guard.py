@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.conftest import FIXTURES
 
 
 def test_every_fixture_is_used_by_a_test() -> None:
-    sources = "\n".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.rglob("*.py"))
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in FIXTURES.parent.rglob("*.py"))
     unused = []
     for path in sorted(FIXTURES.rglob("*")):
         if path.is_file() and path.name not in sources and path.stem not in sources:

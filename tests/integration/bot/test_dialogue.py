@@ -16,11 +16,11 @@ from app import settings as config_mod
 from app.bootstrap import INSTALLERS
 from app.container import Container
 from bot import dialogue
-from bot.dialogue import DialogueDraft, DialogueSettings, file_stale_drafts
+from bot.dialogue import DialogueDraft, file_stale_drafts
 from intake import db
 from intake.models import Complaint, Event, Message
-from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock
+from tests.integration.bot.dialogue_chat import Chat
 
 
 @pytest.fixture(params=["sms", "whatsapp", "telegram"])
@@ -300,7 +300,7 @@ def test_thanks_after_the_confirmation_gets_a_short_answer_and_no_new_report(wa:
 
 
 def test_flood_guard_keeps_messages_but_stops_answering(wa: Chat) -> None:
-    limit = wa.container.services["dialogue"].rate_limit_messages
+    limit = wa.container.settings.dialogue.rate_limit_messages
     for i in range(limit + 10):
         wa.send(f"tes {i}", after=1)
     replies = wa.replies()
@@ -325,22 +325,21 @@ def test_draft_timed_out_while_the_scheduler_was_down_is_filed_on_the_next_messa
         ("join_window_seconds", "2 minutes", "dialogue.join_window_seconds must be a positive number"),
         ("draft_timeout_hours", 0, "dialogue.draft_timeout_hours must be a positive number"),
         ("rate_limit_messages", True, "dialogue.rate_limit_messages must be a positive number"),
-        ("join_window", 120, "unknown keys ['join_window']"),
+        ("join_window", 120, "[dialogue] unknown key 'join_window'"),
     ],
 )
 def test_dialogue_settings_reject_wrong_values_naming_the_key(
     config_data: dict[str, Any], key: str, value: object, message: str
 ) -> None:
     config_data["dialogue"][key] = value
-    settings = config_mod.from_dict(config_data, env={})
     with pytest.raises(config_mod.ConfigError) as info:
-        DialogueSettings.from_settings(settings)
+        config_mod.from_dict(config_data, env={})
     assert message in str(info.value)
 
 
 def test_dialogue_settings_come_from_the_dialogue_table(config_data: dict[str, Any]) -> None:
     config_data["dialogue"]["draft_timeout_hours"] = 2
-    conf = DialogueSettings.from_settings(config_mod.from_dict(config_data, env={}))
+    conf = config_mod.from_dict(config_data, env={}).dialogue
     assert conf.draft_timeout == dt.timedelta(hours=2) and conf.join_window == dt.timedelta(seconds=120)
 
 

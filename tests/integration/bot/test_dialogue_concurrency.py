@@ -17,8 +17,8 @@ from channels.base import InboundMessage
 from intake import db
 from intake.ingest import IngestResult, ingest
 from intake.models import Message
-from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock
+from tests.integration.bot.dialogue_chat import Chat
 
 
 def _second_process(container: Container, clock: Clock) -> Container:

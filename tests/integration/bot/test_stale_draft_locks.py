@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from app.container import Container
 from bot import dialogue
 from bot.pipeline import receive
-from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock
+from tests.integration.bot.dialogue_chat import Chat
 
 #: Upper bound on waiting for the other thread to queue behind a lock: a safety net, never asserted.
 PATIENCE = 30.0

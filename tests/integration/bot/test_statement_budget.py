@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from app.container import Container
 from bot.pipeline import receive
-from tests.bot.dialogue_chat import Chat
 from tests.conftest import Clock
+from tests.integration.bot.dialogue_chat import Chat
 
 #: Statements one chat message may cost (a first message took 23, an answer 15, before the
 #: inbound path used one cached RETURNING statement per row).

@@ -1,6 +1,6 @@
 """Real mail peers on 127.0.0.1 for the e-mail tests: Dovecot IMAP, aiosmtpd SMTP, a cuttable TCP proxy.
 
-Import the fixtures into a test module (``from tests.channels.conftest_mail import imap_server``).
+Import the fixtures into a test module (``from tests.integration.channels.conftest_mail import imap_server``).
 Dovecot follows RECIPES.md §1 (root and non-root), aiosmtpd §2. Ports are always free ones.
 """
 

@@ -32,8 +32,8 @@ from channels.base import (
 from intake import db
 from intake.models import Complaint, Event, Message, RawInbound
 from outbound.email_threading import find_thread, prepare_email
-from tests.channels.conftest_mail import smtp_sink  # noqa: F401
 from tests.conftest import FIXTURES, ROOT, TEST_ENV, read_fixture
+from tests.integration.channels.conftest_mail import smtp_sink  # noqa: F401
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
 

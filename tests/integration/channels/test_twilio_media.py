@@ -7,6 +7,7 @@ runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def test_r2e_mms_images_are_downloaded_with_account_credentials(container: Conta
 
 
 def test_r2e_media_over_the_size_cap_is_rejected(container: Container) -> None:
-    container.settings.sections["storage"]["max_attachment_bytes"] = 500
+    container.settings.storage = dataclasses.replace(container.settings.storage, max_attachment_bytes=500)
     ingest_fixture(container, "sms", "message__two_images.form")
     download_pending(container)
     rows = downloads(container)

@@ -24,8 +24,8 @@ from inbox.app import create_app
 from intake import db
 from intake.ingest import contact_for
 from intake.models import Message, RawInbound, Rejection
-from tests.channels.test_twilio_outbound import GRAPH, MESSAGES, graph_created, twilio_created
 from tests.conftest import TEST_ENV, read_fixture
+from tests.e2e.test_twilio_outbound import GRAPH, MESSAGES, graph_created, twilio_created
 from tests.fakeapi import FakeAPI, Reply
 
 PUBLIC = "http://127.0.0.1:8000"

@@ -14,7 +14,7 @@ from app.bootstrap import build
 from cli.main import main
 from intake import db
 from tests.conftest import ROOT, TEST_ENV
-from tests.evaluation.test_report import _seed
+from tests.integration.evaluation.test_report import _seed
 
 
 @pytest.fixture

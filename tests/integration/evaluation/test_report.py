@@ -18,7 +18,7 @@ from bot.survey import SurveyResponse
 from intake import db
 from intake.models import User
 from reports import evaluation
-from tests.evaluation.helpers import at, complaint
+from tests.integration.evaluation.helpers import at, complaint
 
 AS_OF = dt.date(2026, 11, 30)
 SARAN_TOILET = "Toilet di ruang tunggu kotor dan rusak"

@@ -11,7 +11,7 @@ from sqlmodel import select
 from app.container import Container
 from bot import survey
 from intake import db, ikm
-from tests.evaluation.helpers import at, chat, complaint, outbox_to
+from tests.integration.evaluation.helpers import at, chat, complaint, outbox_to
 
 RATINGS = [4, 3, 4, 4, 3, 4, 4, 3, 4]
 

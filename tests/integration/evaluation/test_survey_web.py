@@ -13,7 +13,7 @@ from app.container import Container
 from bot import survey
 from inbox import survey_form
 from intake import db
-from tests.evaluation.helpers import complaint, outbox_to
+from tests.integration.evaluation.helpers import complaint, outbox_to
 
 URN = "whatsapp:+6281234500031"
 

@@ -16,7 +16,7 @@ from inbox.models import AccessLog
 from intake import db, roles
 from intake.models import User
 from tests.conftest import Clock
-from tests.inbox.conftest import PASSWORD, csrf_of, file_one, login
+from tests.integration.inbox.conftest import PASSWORD, csrf_of, file_one, login
 
 Login = Callable[[str], tuple[TestClient, str]]
 PAGES = ("/inbox/admin", "/inbox/admin/access")

@@ -12,7 +12,7 @@ from app.container import Container
 from inbox import auth
 from intake import db
 from intake.models import User
-from tests.inbox.conftest import PASSWORD, csrf_of, login
+from tests.integration.inbox.conftest import PASSWORD, csrf_of, login
 
 
 def _attempt(client: TestClient, username: str, password: str) -> int:

@@ -16,7 +16,7 @@ from inbox.i18n import catalogue
 from inbox.models import AccessLog
 from intake import db
 from intake.models import Complaint, Contact, Message, User
-from tests.inbox.conftest import file_one
+from tests.integration.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -320,7 +320,7 @@ def test_english_can_be_switched_on(container: Container, as_user: Login) -> Non
 
 
 def test_every_string_used_by_the_templates_is_in_the_catalogue() -> None:
-    folder = Path(__file__).resolve().parents[2] / "inbox" / "templates"
+    folder = Path(__file__).resolve().parents[3] / "inbox" / "templates"
     used = set()
     for path in folder.glob("*.html"):
         used |= set(re.findall(r"(?<![\w.])t\('([a-z_.]+)'[,)]", path.read_text()))

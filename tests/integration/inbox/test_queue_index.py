@@ -19,7 +19,7 @@ from app.container import Container
 from intake import db
 from intake.models import Complaint
 from tests.conftest import Clock
-from tests.inbox.conftest import file_one
+from tests.integration.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
 

@@ -13,7 +13,7 @@ from inbox.auth import PERMISSIONS, create_token
 from inbox.web import ACTION_PERMISSION
 from intake import db, roles
 from intake.models import User
-from tests.inbox.conftest import file_one
+from tests.integration.inbox.conftest import file_one
 
 #: Page → the permission it needs.
 PAGES = {

@@ -16,7 +16,7 @@ from intake import db, search
 from intake.ingest import file_complaint
 from intake.models import Complaint, Event
 from tests.conftest import Clock, migration_engine
-from tests.inbox.conftest import file_one
+from tests.integration.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from app.container import Container
+from app.settings import RetentionSettings
 from bot.outbox import OutboxMessage, enqueue
 from bot.pipeline import receive
 from channels.base import RawRequest
@@ -181,7 +182,7 @@ def test_purge_deletes_attachment_files_inside_the_store_only(
 
 
 def test_retention_section_gives_the_default_cutoff() -> None:
-    retention = purge_mod.retention_of({"closed_record_days": 365, "statuses": ["closed"]})
+    retention = purge_mod.retention_of(RetentionSettings(closed_record_days=365, statuses=("closed",)))
     assert retention.cutoff(dt.date(2027, 6, 1)) == dt.date(2026, 6, 1)
     assert retention.statuses == ("closed",)
 

@@ -20,10 +20,10 @@ from twilio.request_validator import RequestValidator
 from app.container import Container
 from intake import db, roles
 from intake.models import User
-from tests.channels.test_twilio_outbound import MESSAGES, twilio_created
 from tests.conftest import ROOT, TEST_ENV
+from tests.e2e.test_twilio_outbound import MESSAGES, twilio_created
 from tests.fakeapi import FakeAPI, Recorded, Reply
-from tests.inbox.conftest import password_hash
+from tests.integration.inbox.conftest import password_hash
 
 #: config.toml's public address: Twilio signs the URL it calls, so tests sign this one.
 PUBLIC = "http://127.0.0.1:8000"

@@ -17,7 +17,7 @@ from channels import email as email_channel
 from channels import sms, whatsapp
 from channels.base import InboundMessage, RawRequest
 from tests.conftest import JAKARTA, ROOT, TEST_ENV, read_fixture
-from tests.province.conftest import PUBLIC
+from tests.integration.province.conftest import PUBLIC
 
 
 def province(config_data: dict[str, Any], env: dict[str, str] | None = None) -> Container:

@@ -19,11 +19,11 @@ from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, RawInbound, User
 from outbound import alerts, escalation
 from outbound.alerts import AlertMessage, Recipients
-from tests.channels.test_twilio_outbound import MESSAGES
 from tests.conftest import JAKARTA, TEST_ENV, read_fixture, settle
+from tests.e2e.test_twilio_outbound import MESSAGES
 from tests.fakeapi import FakeAPI
-from tests.inbox.conftest import login
-from tests.province.conftest import signed_sms
+from tests.integration.inbox.conftest import login
+from tests.integration.province.conftest import signed_sms
 
 BDG_NUMBER = "+6281100000222"
 PWK_NUMBER = "+6281809898222"

@@ -20,8 +20,8 @@ from bot import survey
 from intake import db, roles
 from intake.models import Complaint, User
 from tests.conftest import Clock
-from tests.evaluation.helpers import complaint, outbox_to
-from tests.inbox.conftest import csrf_of, login, password_hash
+from tests.integration.evaluation.helpers import complaint, outbox_to
+from tests.integration.inbox.conftest import csrf_of, login, password_hash
 
 BDG_HOST = "lapor.dpmptsp.bandungkab.example"
 PASSWORD = "kata-sandi-uji-123"

@@ -21,10 +21,10 @@ from bot import outbox
 from inbox.app import create_app
 from intake import db
 from intake.models import RawInbound, Rejection
-from tests.channels.test_twilio_outbound import MESSAGES
 from tests.conftest import TEST_ENV, read_fixture, settle
+from tests.e2e.test_twilio_outbound import MESSAGES
 from tests.fakeapi import FakeAPI
-from tests.province.conftest import PUBLIC, signed_sms
+from tests.integration.province.conftest import PUBLIC, signed_sms
 
 BDG_TOKEN = "bandung-own-token"
 DEPLOYMENT_TOKEN = TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"]

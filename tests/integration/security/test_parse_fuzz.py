@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import channels
 from channels.base import InboundMessage, RawRequest, UnsupportedPayload
 from tests.conftest import FIXTURES
-from tests.ops.util import existing_channels
+from tests.integration.ops.util import existing_channels
 
 CHANNELS = [name for name in existing_channels() if hasattr(channels.load(name), "parse")]
 TWILIO_KEYS = [

@@ -31,8 +31,8 @@ from inbox.app import create_app
 from ops import logging as logging_setup
 from tests.conftest import FIXTURES, ROOT, TEST_ENV
 from tests.fakeapi import FakeAPI, Reply
-from tests.ops.util import enable_existing
-from tests.security.test_webhook_signatures import PUBLIC, ROUTES, _webhook_paths
+from tests.integration.ops.util import enable_existing
+from tests.integration.security.test_webhook_signatures import PUBLIC, ROUTES, _webhook_paths
 
 WEB_SUBMISSION = {
     "name": "Wulan Sekarsari",

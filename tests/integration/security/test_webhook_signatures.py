@@ -25,7 +25,7 @@ from intake import db
 from intake.ingest import REJECTION_BODY_CAP
 from intake.models import Rejection
 from tests.conftest import TEST_ENV, read_fixture
-from tests.ops.util import enable_existing
+from tests.integration.ops.util import enable_existing
 
 PUBLIC = "https://aduan.example.test"
 
@@ -201,7 +201,7 @@ def test_a_signature_for_another_host_is_refused(client: Any) -> None:
 
 
 def test_an_oversized_signed_body_gets_413_and_the_rejection_is_size_capped(client: Any) -> None:
-    limit = int(client.container.settings.section("storage").get("max_body_bytes", 1_048_576))
+    limit = client.container.settings.storage.max_body_bytes
     for path in client.paths:
         signer, _, fixture, _, _ = client.routes[path]
         if fixture.endswith(".form"):

@@ -18,7 +18,7 @@ from channels.base import RawRequest
 from inbox.app import create_app
 from intake import db
 from intake.models import User
-from tests.inbox.conftest import login, password_hash
+from tests.integration.inbox.conftest import login, password_hash
 
 SCRIPT = '<script>alert("xss")</script>'
 IMG = "<img src=x onerror=alert(1)>"

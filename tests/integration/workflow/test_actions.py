@@ -8,11 +8,11 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage
+from bot.outbox import OutboxMessage, enqueue
 from intake import db, rules, workflow
 from intake.models import Event
 from intake.workflow_models import Note
-from tests.workflow.helpers import RECEIVED, file, make_staff, reload
+from tests.integration.workflow.helpers import RECEIVED, file, make_staff, reload
 
 LATER = RECEIVED + dt.timedelta(days=1)
 
@@ -106,8 +106,10 @@ def test_r8_answer_goes_out_on_the_citizens_channel_then_report_to_superior(cont
         c = reload(s, c)
         workflow.set_review(s, c, actor=staff["petugas"], now=LATER, handling_plan="klarifikasi")
         with pytest.raises(workflow.TransitionError, match="empty"):
-            workflow.answer(s, c, actor=staff["petugas"], now=LATER, text="  ")
-        row = workflow.answer(s, c, actor=staff["petugas"], now=LATER, text="PBG Anda terbit 12 Maret.")
+            workflow.answer(s, c, actor=staff["petugas"], now=LATER, text="  ", enqueue=enqueue)
+        row = workflow.answer(
+            s, c, actor=staff["petugas"], now=LATER, text="PBG Anda terbit 12 Maret.", enqueue=enqueue
+        )
         assert row is not None
         assert (row.channel, row.to_urn, row.purpose, row.complaint_id) == (
             "whatsapp",
@@ -140,7 +142,12 @@ def test_r8_answer_without_contact_is_recorded_without_outbox(container: Contain
     with db.write_session(container.engine) as s:
         c = reload(s, c)
         workflow.set_review(s, c, actor=staff["petugas"], now=LATER, handling_plan="klarifikasi")
-        assert workflow.answer(s, c, actor=staff["petugas"], now=LATER, text="Sudah diselesaikan.") is None
+        assert (
+            workflow.answer(
+                s, c, actor=staff["petugas"], now=LATER, text="Sudah diselesaikan.", enqueue=enqueue
+            )
+            is None
+        )
         assert c.status == "answered"
         assert "outside Aduan" in (_events(s, c, "status")[-1].note or "")
 

@@ -15,7 +15,7 @@ from intake import db
 from intake.workflow_models import DeadlineAlert
 from outbound import alerts, escalation
 from tests.fakeapi import FakeAPI, Recorded, Reply
-from tests.workflow.helpers import JAKARTA, file, make_staff
+from tests.integration.workflow.helpers import JAKARTA, file, make_staff
 
 TOKEN = "123456:ALERT-token_abc"
 ON_DAY_12 = dt.datetime(2026, 4, 2, 9, 0, tzinfo=JAKARTA)  # reminder, progress, section head and head due

@@ -10,7 +10,7 @@ from app.container import Container
 from intake import db, related
 from intake.models import Event
 from intake.workflow import PermissionDenied
-from tests.workflow.helpers import RECEIVED, file, make_staff, reload
+from tests.integration.workflow.helpers import RECEIVED, file, make_staff, reload
 
 
 def test_r6c_finds_same_contact_same_service_and_similar_text_within_twelve_months(

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from app.container import Container
+from bot.outbox import enqueue
 from intake import db, workflow
 from reports import followup as reports
-from tests.workflow.helpers import RECEIVED, file, make_staff, reload
+from tests.integration.workflow.helpers import RECEIVED, file, make_staff, reload
 
 LATER = RECEIVED + dt.timedelta(days=2)
 
@@ -47,6 +48,7 @@ def _worked_complaint(container: Container):  # type: ignore[no-untyped-def]
             actor=staff["petugas"],
             now=LATER,
             text="PBG terbit 13 Maret 2026; mohon maaf atas keterlambatan.",
+            enqueue=enqueue,
         )
         data = reports.report_data(s, c, office=container.office, now=LATER, author=staff["petugas"])
     return c, data

@@ -18,7 +18,7 @@ CALLS: list[str] = []
 
 
 def record_tick(container: Container) -> None:
-    """A job that only records it ran (referenced as ``tests.workflow.test_scheduler:record_tick``)."""
+    """A job that only records it ran (``tests.integration.workflow.test_scheduler:record_tick``)."""
     CALLS.append("tick")
 
 
@@ -33,7 +33,7 @@ def _wait_until(predicate, seconds: float = 20.0) -> bool:  # type: ignore[no-un
 
 
 def test_only_one_lock_holder_and_the_standby_takes_over_on_release(container: Container) -> None:
-    jobs = [Job("tick", "tests.workflow.test_scheduler:record_tick", 3600)]
+    jobs = [Job("tick", "tests.integration.workflow.test_scheduler:record_tick", 3600)]
     leader = SchedulerRunner(container, lock=lock_for(container.engine), jobs=jobs)
     standby = SchedulerRunner(container, lock=lock_for(container.engine), jobs=jobs)
     try:
@@ -91,7 +91,7 @@ def test_postgres_leader_steps_down_when_its_connection_dies(container: Containe
         lock = lock_for(container.engine)
         assert isinstance(lock, scheduler.FileLock) and lock.path.name.endswith(".scheduler.lock")
         return
-    jobs = [Job("tick", "tests.workflow.test_scheduler:record_tick", 3600)]
+    jobs = [Job("tick", "tests.integration.workflow.test_scheduler:record_tick", 3600)]
     runner = SchedulerRunner(container, jobs=jobs)
     other = lock_for(container.engine)
     try:

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage
+from bot.outbox import OutboxMessage, enqueue
 from cli.main import main
 from intake import db, workflow
 from intake.workflow_models import DeadlineAlert
 from outbound import escalation
 from outbound.alerts import AlertMessage, Recipients
 from tests.conftest import ROOT, TEST_ENV
-from tests.workflow.helpers import JAKARTA, RECEIVED, file, make_staff, reload
+from tests.integration.workflow.helpers import JAKARTA, RECEIVED, file, make_staff, reload
 
 
 class RecordingSender:
@@ -131,7 +131,9 @@ def test_r4_answered_complaint_gets_no_more_alerts(container: Container) -> None
         workflow.set_review(
             s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), handling_plan="klarifikasi"
         )
-        workflow.answer(s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), text="Sudah terbit.")
+        workflow.answer(
+            s, c, actor=staff["petugas"], now=at(dt.date(2026, 3, 27)), text="Sudah terbit.", enqueue=enqueue
+        )
     for day in (dt.date(2026, 3, 31), dt.date(2026, 4, 7), dt.date(2026, 4, 8)):
         assert escalation.sweep(container, now=at(day)).alerts == []
 
