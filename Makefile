@@ -68,6 +68,7 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: every benchmark in bench/, each beside its baseline measured in the same run.
 bench: dev system-deps

@@ -389,9 +389,9 @@ def run_aduan(
     mails to a transaction. Afterwards the database is checked: every mail kept raw, and any mail
     whose processing raised (kept "stored" for a retry) counts as a crash, like an exception out.
     """
-    from bot import config as config_mod
-    from bot.bootstrap import build
-    from bot.mail_import import import_mailbox
+    from app import settings as config_mod
+    from app.bootstrap import build
+    from cli.mail_import import import_mailbox
     from intake import db
 
     data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
@@ -634,7 +634,7 @@ def _import_row(
     runs: int = REPEATS,
 ) -> Row:
     """One "mails → complaints" row: Aduan's import rate beside the baseline, with every count."""
-    from bot.mail_import import BATCH_SIZE
+    from cli.mail_import import BATCH_SIZE
 
     note = (
         f"{N} mails, {len(SHAPES)} shapes, `aduan import mbox` ({BATCH_SIZE} mails a transaction), "

@@ -218,8 +218,8 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 def _measure(engine: sa.Engine, label: str, n: int) -> list[Row]:
     from fastapi.testclient import TestClient
 
-    from bot.bootstrap import build
-    from bot.config import from_dict
+    from app.bootstrap import build
+    from app.settings import from_dict
     from inbox import auth
     from inbox.app import create_app
     from intake import db

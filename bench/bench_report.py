@@ -11,12 +11,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from app import settings as config_mod
 from bench.common import Row
-from bot import config as config_mod
-from bot import evaluation
 from bot.survey import SurveyResponse
 from intake import db, ikm
 from intake.models import Complaint
+from reports import evaluation
 
 N_COMPLAINTS = 20_000
 N_RESPONSES = 3_000

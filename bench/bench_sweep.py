@@ -25,10 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import Container
 from bench.bench_inbox import secondary_indexes_dropped
 from bench.common import Row
-from bot import config as config_mod
-from bot.bootstrap import Container, build
 from intake import db
 from intake.models import Complaint
 from intake.workflow import OPEN_STATUSES
@@ -226,7 +227,7 @@ def _container(engine: sa.Engine) -> Container:
 
 
 def _measure(name: str, engine: sa.Engine) -> list[Row]:
-    from bot import escalation
+    from outbound import escalation
 
     t0 = time.perf_counter()
     _load(engine)

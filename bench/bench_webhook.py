@@ -242,7 +242,7 @@ def drop_database(server: str, name: str) -> None:
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one ``aduan worker`` process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker"],
+        [sys.executable, "-m", "cli.main", "worker"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
+from app.routing import draft_office
+from app.settings import DialogueSettings
 from bot import dialogue_text as txt
+from bot import outbox
 from bot.dateparse import parse_date
 from intake import db, rules
 from intake.ingest import contact_for, file_complaint, loaded, record_event, run, write_changes
@@ -49,8 +52,7 @@ from intake.models import (
 from intake.office import OfficeProfile, Service, normalise_text
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Container
-    from bot.config import Settings
+    from app.container import Container
     from intake.ingest import IngestResult
 
 log = logging.getLogger("aduan.dialogue")
@@ -102,53 +104,9 @@ class DialogueDraft(SQLModel, table=True):
     updated_at: dt.datetime = ts(nullable=False, default=utcnow)
 
 
-@dataclass(frozen=True)
-class DialogueSettings:
-    """The ``[dialogue]`` table of config.toml."""
-
-    join_window_seconds: int = 120
-    draft_timeout_hours: float = 24
-    reopen_window_days: int = 14
-    rate_limit_messages: int = 20
-    rate_limit_window_seconds: int = 600
-    max_text_chars: int = 4000
-    max_messages_per_draft: int = 200
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DialogueSettings:
-        """Read and check the ``[dialogue]`` table; a wrong value raises ConfigError."""
-        from bot.config import ConfigError
-
-        table = settings.section("dialogue")
-        values: dict[str, Any] = {}
-        for name, default in cls().__dict__.items():
-            value = table.get(name, default)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"dialogue.{name} must be a positive number, not {value!r}")
-            values[name] = type(default)(value)
-        unknown = sorted(set(table) - set(values))
-        if unknown:
-            raise ConfigError(f"[dialogue]: unknown keys {unknown}; known: {sorted(values)}")
-        return cls(**values)
-
-    @property
-    def join_window(self) -> dt.timedelta:
-        """Messages closer together than this form one utterance."""
-        return dt.timedelta(seconds=self.join_window_seconds)
-
-    @property
-    def draft_timeout(self) -> dt.timedelta:
-        """An unfinished draft is filed after this long without a message."""
-        return dt.timedelta(hours=self.draft_timeout_hours)
-
-
 def dialogue_settings(container: Container) -> DialogueSettings:
-    """Return the dialogue settings installed in the container (read from config once)."""
-    conf = container.services.get("dialogue")
-    if not isinstance(conf, DialogueSettings):
-        conf = DialogueSettings.from_settings(container.settings)
-        container.services["dialogue"] = conf
-    return conf
+    """Return the ``[dialogue]`` settings (typed and checked when the configuration was loaded)."""
+    return container.settings.dialogue
 
 
 # -- words the citizen may use -------------------------------------------------------------------
@@ -355,7 +313,6 @@ Handler = Callable[[Turn], str]
 
 def install(container: Container) -> None:
     """Plug the dialogue into the pipeline: a message hook for every chat message."""
-    dialogue_settings(container)
     if on_message not in container.message_hooks:
         container.message_hooks.append(on_message)
 
@@ -499,7 +456,6 @@ def _attach(turn: Turn) -> None:
 def _reply(turn: Turn) -> None:
     if not turn.parts:
         return
-    from bot import outbox
 
     outbox.enqueue(
         turn.session,
@@ -1112,7 +1068,6 @@ def _file_timeout(
     lang = draft.language if draft.language in txt.LANGUAGES else "id"
     hours = conf.draft_timeout_hours
     prefix = txt.t("timeout_prefix", lang, hours=int(hours) if float(hours).is_integer() else hours)
-    from bot import outbox
 
     outbox.enqueue(
         session,
@@ -1169,7 +1124,6 @@ def file_stale_drafts(container: Container, *, limit: int = 200) -> int:
                 or draft.last_inbound_at >= cutoff
             ):
                 continue
-            from bot.routing import draft_office  # several offices: file it for the one written to
 
             with container.using_office(draft_office(container, s, draft)):
                 if _file_timeout(container, s, draft, now, conf) is not None:

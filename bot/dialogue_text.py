@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from intake.calendar import BULAN, HARI
+
 LANGUAGES = ("id", "en")
 
-HARI = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-BULAN = (
-    "Januari", "Februari", "Maret", "April", "Mei", "Juni",
-    "Juli", "Agustus", "September", "Oktober", "November", "Desember",
-)  # fmt: skip
 DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS_EN = (
     "January", "February", "March", "April", "May", "June",

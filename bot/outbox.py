@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 import channels
-from bot.bootstrap import Container
-from bot.config import ConfigError
+from app.container import Container
+from app.settings import ConfigError
 from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
 from intake import db
 from intake.ingest import create
@@ -197,7 +197,7 @@ def deliver_due(container: Container, *, limit: int = 50) -> int:
     now = container.now()
     rows = _claim(container, now, limit)
     for row in rows:
-        # Each office's messages leave from its own number, mailbox or bot (bot.routing.install).
+        # Each office's messages leave from its own number, mailbox or bot (app.routing.install).
         with container.using_office(container.office_of(row.office)):
             _deliver_one(container, row)
     return len(rows)

@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from sqlmodel import Session, select
 
 import channels
-from bot.bootstrap import Container
+from app.container import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
 from intake.ingest import IngestResult, ingest, record_rejection, store_raw
@@ -272,7 +272,7 @@ def _derive(
         # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
         if complete and not message.complete and not message.extra.get("noise"):
             message = dataclasses.replace(message, complete=True)
-        # The office it was sent to (bot.routing): its numbering, calendar, replies and staff.
+        # The office it was sent to (app.routing): its numbering, calendar, replies and staff.
         with container.using_office(container.office_for(row.channel, message, raw=raw)):
             office = container.office
             if row.office != office.code:

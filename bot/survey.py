@@ -20,19 +20,30 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
+from app.settings import ConfigError
 from bot import outbox
+from bot.dialogue import IDLE, DialogueDraft
 from channels.urns import urn_scheme
-from intake import ikm
+from intake import db, ikm
 from intake.calendar import JAKARTA
 from intake.ingest import IngestResult, run
-from intake.models import Complaint, ts, utcnow
+from intake.models import (
+    STATUS_ANSWERED,
+    STATUS_CLOSED,
+    STATUS_MERGED,
+    STATUS_REPORTED,
+    Complaint,
+    ts,
+    utcnow,
+)
 from intake.office import normalise_text
+from intake.rules import KIND_PENGADUAN
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from bot.bootstrap import Container
-    from bot.config import Settings
+    from app.container import Container
+    from app.settings import Settings
 
 log = logging.getLogger("aduan.survey")
 
@@ -162,11 +173,10 @@ class SurveySettings:
 
 def settings_from(settings: Settings) -> SurveySettings:
     """Read the ``[survey]`` table (see config.toml) into SurveySettings."""
-    from bot.config import ConfigError
 
-    table = settings.section("survey")
+    table = settings.survey
     dates: list[tuple[int, int]] = []
-    for item in table.get("quarterly_dates", ["03-15", "06-15", "09-15", "12-10"]):
+    for item in table.quarterly_dates:
         try:
             month, day = (int(p) for p in str(item).split("-"))
             dt.date(2000, month, day)  # a leap year, so 02-29 is allowed
@@ -177,14 +187,14 @@ def settings_from(settings: Settings) -> SurveySettings:
         office_code=settings.office.code,
         office_name=settings.office.name,
         timezone=settings.office.calendar.timezone,
-        invite_after_answer=bool(table.get("invite_after_answer", True)),
-        invite_delay=dt.timedelta(minutes=float(table.get("invite_delay_minutes", 60))),
-        invite_max_age=dt.timedelta(days=float(table.get("invite_max_age_days", 30))),
-        expires_after=dt.timedelta(days=float(table.get("expires_after_days", 14))),
+        invite_after_answer=table.invite_after_answer,
+        invite_delay=dt.timedelta(minutes=table.invite_delay_minutes),
+        invite_max_age=dt.timedelta(days=table.invite_max_age_days),
+        expires_after=dt.timedelta(days=table.expires_after_days),
         quarterly_dates=tuple(dates),
-        link_base=str(table.get("link_base") or settings.public_base_url),
+        link_base=table.link_base or settings.public_base_url,
         secret=settings.secret("ADUAN_SURVEY_SECRET") or settings.secret("ADUAN_SESSION_SECRET"),
-        max_reasks=int(table.get("max_reasks", 2)),
+        max_reasks=table.max_reasks,
     )
 
 
@@ -312,9 +322,6 @@ def invite(
 
 def invite_due(container: Container, *, now: dt.datetime | None = None) -> int:
     """Invite the complainants whose answer went out at least ``invite_delay`` ago; return how many."""
-    from intake import db
-    from intake.models import STATUS_ANSWERED, STATUS_CLOSED, STATUS_REPORTED
-    from intake.rules import KIND_PENGADUAN
 
     config = office_settings(container)
     if not config.invite_after_answer:
@@ -345,8 +352,6 @@ def invite_due(container: Container, *, now: dt.datetime | None = None) -> int:
 
 def invite_quarter(container: Container, *, now: dt.datetime | None = None) -> int:
     """E1: invite everyone who contacted the office this quarter and was not asked yet."""
-    from intake import db
-    from intake.models import STATUS_MERGED
 
     config = office_settings(container)
     now = now or container.now()
@@ -535,10 +540,6 @@ def _open_invitation_of(session: Session, office: str, urn: str, now: dt.datetim
 
 def _dialogue_busy(session: Session, urn: str, office: str) -> bool:
     """Tell whether the intake dialogue is in the middle of a report with this sender at this office."""
-    try:
-        from bot.dialogue import IDLE, DialogueDraft
-    except ImportError:  # the dialogue is an optional part
-        return False
     draft = session.exec(
         select(DialogueDraft).where(DialogueDraft.sender_urn == urn, DialogueDraft.office == office)
     ).first()

@@ -1,7 +1,9 @@
 """The channel registry: every way a complaint reaches the office (SPEC R2a–R2m), one line each.
 
 A channel with a module translates a provider's payloads (``channels/<name>.py``, contract in
-``channels/base.py``); a channel without one is entered by an officer in the inbox.
+``channels/base.py``); a channel without one is entered by an officer in the inbox. Pull channels
+keep their pollers beside them (``imap_poller``, ``x_poller``). Provider modules import nothing of
+Aduan outside ``channels``; the pollers also reach the pipeline and the Container (they are entry points).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Courier serves its Twilio-style channels from one handler.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hmac
 import json
@@ -375,3 +376,12 @@ def make_sender(config: Any, *, scheme: str) -> TwilioSender:
         timeout=float(table.get("timeout_seconds", 15)),
         messaging_service_sid=table.get("messaging_service_sid") or None,
     )
+
+
+def media_source(url: str, config: Any) -> tuple[str, dict[str, str]]:
+    """Return a Twilio media URL (pointed at ``api_base_url`` when set) with HTTP Basic credentials."""
+    base = config.table.get("api_base_url")
+    if base and url.startswith("https://api.twilio.com"):
+        url = str(base).rstrip("/") + url[len("https://api.twilio.com") :]
+    pair = f"{config.secret(ACCOUNT_SID_ENV)}:{config.secret(AUTH_TOKEN_ENV)}"
+    return url, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}

@@ -6,7 +6,7 @@ A channel *translates*; it never decides. The data flows one way:
 
 Contract of a channel module (see ``channels/__init__.py`` for the registry):
 
-``verify(raw: RawRequest, config: bot.bootstrap.ChannelConfig) -> None``
+``verify(raw: RawRequest, config: app.container.ChannelConfig) -> None``
     Raise :class:`SignatureError` when the request does not come from the provider (forged, missing
     or stale signature). ``raw.url`` is the public URL the provider called; ``config`` carries the
     channel's table and secrets. Pure: no database, no network. Poll-based channels (IMAP, X) have nothing
@@ -23,7 +23,7 @@ Contract of a channel module (see ``channels/__init__.py`` for the registry):
     The provider's id of the payload, for storing it idempotently *before* parsing. Optional: the
     default is a hash of the body, which already makes an exact replay one record.
 
-``send(out: OutboundMessage) -> str``  (an object with this method, built by bot.bootstrap)
+``send(out: OutboundMessage) -> str``  (an object with this method, built by app.container)
     Deliver one message and return the provider's id for it. Raise :class:`TemporaryFailure`
     (retry later: timeouts, 429, 5xx) or :class:`PermanentFailure` (give up: bad number, 4xx).
 """

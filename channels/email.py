@@ -4,11 +4,11 @@ Docs: RFC 5322 (message format), RFC 2045–2049 (MIME), RFC 3464 (delivery stat
 RFC 3834 (``Auto-Submitted``), RFC 2177 (IMAP IDLE); Python's ``email`` package
 (https://docs.python.org/3/library/email.html).
 
-``parse`` is pure: the IMAP poller (``bot/imap_poller.py``), ``aduan ingest`` and the mailbox import
+``parse`` is pure: the IMAP poller (``channels/imap_poller.py``), ``aduan ingest`` and the mailbox import
 all hand it the ``.eml`` bytes, and it remembers its last few results (``external_id``, the
 pipeline and the e-mail hook each read the same mail: it is parsed once). Mail that must never be
 answered (auto-replies, bulk mail, bounces, mailer-daemon, our own echo) is returned flagged with
-``extra["noise"]`` so it is stored but the bot stays silent; ``bot/email_threading.py`` acts on
+``extra["noise"]`` so it is stored but the bot stays silent; ``outbound/email_threading.py`` acts on
 the flags.
 """
 
@@ -775,15 +775,20 @@ def _parse_fresh(original: bytes) -> InboundMessage:
         raise UnsupportedPayload(f"the mail cannot be read: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
+#: ``container.services`` key of the runtime's ``(container, raw, results) -> None`` that stores the
+#: files of a mail filed at once (``outbound.email_threading`` installs it): a port, not an import.
+AFTER_INGEST_SERVICE = "email.after_ingest"
+
+
 def after_ingest(container: Any, raw: RawRequest, results: list[Any]) -> None:
     """After the commit: store the files of a mail filed at once (``aduan ingest``).
 
     Polled and imported mail has its files stored by the e-mail hook; a complete submission skips
-    the hooks. The work is the runtime's (``bot.email_threading``), not this translator's.
+    the hooks. The work is the runtime's (``outbound.email_threading``), not this translator's.
     """
-    from bot.email_threading import keep_filed_attachments
-
-    keep_filed_attachments(container, raw, results)
+    keep = container.services.get(AFTER_INGEST_SERVICE)
+    if keep is not None:
+        keep(container, raw, results)
 
 
 # -- sending -------------------------------------------------------------------------------------------

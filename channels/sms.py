@@ -38,6 +38,4 @@ def make_sender(config: Any) -> _twilio.TwilioSender:
 
 def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str]]:
     """Return where to download an MMS attachment and the account credentials it needs."""
-    from channels.whatsapp import twilio_media_source
-
-    return twilio_media_source(url, config)
+    return _twilio.media_source(url, config)

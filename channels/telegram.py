@@ -3,7 +3,7 @@
 https://core.telegram.org/bots/api#update — https://docs.python-telegram-bot.org/en/v22.8/
 
 Telegram is not named by the service standard (SPEC R2); Aduan offers it as one more citizen
-channel (officers' deadline alerts use it too, through ``bot/alerts.py`` and its own bot token,
+channel (officers' deadline alerts use it too, through ``outbound/alerts.py`` and its own bot token,
 which may be the same token). Inbound updates arrive at ``POST /hooks/telegram``
 (``inbox/hooks.py``) with the secret set by ``setWebhook(secret_token=…)`` in the header
 ``X-Telegram-Bot-Api-Secret-Token``; they are parsed here with PTB's own ``Update.de_json`` and go
@@ -257,7 +257,7 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
 
 
 def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str]]:
-    """Resolve ``tg-file:<file_id>`` with getFile into the download URL (``bot/attachments.py``)."""
+    """Resolve ``tg-file:<file_id>`` with getFile into the download URL (``outbound/attachments.py``)."""
     if not url.startswith(FILE_SCHEME):
         return url, {}
     token = config.secret(TOKEN_ENV)
@@ -284,7 +284,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 class TelegramSender:
-    """Send text to citizens through the Bot API (officers' alerts: ``bot/alerts.py``)."""
+    """Send text to citizens through the Bot API (officers' alerts: ``outbound/alerts.py``)."""
 
     def __init__(self, token: str, *, base_url: str = DEFAULT_BASE_URL) -> None:
         self.token = token

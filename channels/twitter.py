@@ -3,7 +3,7 @@
 https://docs.x.com/x-api/posts/user-mention-timeline-by-user-id
 https://docs.x.com/x-api/direct-messages/get-dm-events
 
-X has no webhook for us: ``bot/x_poller.py`` fetches pages of mentions and DM events and stores
+X has no webhook for us: ``channels/x_poller.py`` fetches pages of mentions and DM events and stores
 each page as it arrived (the raw payload), then calls ``parse`` here like any webhook would. The
 poller puts headers on the stored page: ``X-Aduan-X-Endpoint`` (``mentions`` or ``dm_events``),
 ``X-Aduan-X-Account`` (our own user id, to drop our own echoes) and ``X-Aduan-X-Since-Id`` (the
@@ -312,11 +312,8 @@ class XSender:
 
 def make_sender(config: Any) -> XSender:
     """Build the sender from ``[channels.twitter]`` and the ADUAN_X_* secrets (user context)."""
-    missing = [name for name in USER_AUTH_ENVS if not config.secrets.get(name)]
-    if missing:
-        from bot.config import ConfigError
-
-        raise ConfigError(f"channel twitter: sending needs {', '.join(missing)}")
+    for name in USER_AUTH_ENVS:
+        config.secret(name)  # ConfigError naming the first missing variable
     return XSender(
         make_client(config), public_reply=str(config.table.get("public_reply", DEFAULT_PUBLIC_REPLY))
     )

@@ -22,7 +22,7 @@ class InvalidContact(ValueError):
 
 #: An Indonesian number already in E.164, as Twilio and Meta send every one: ``phonenumbers`` would
 #: return it unchanged (no national prefix to strip after a digit 1–9; every national length from 7
-#: to 17 digits is possible for region ID), so it needs no parse. tests/channels/test_urns.py checks
+#: to 17 digits is possible for region ID), so it needs no parse. tests/unit/channels/test_urns.py checks
 #: the shortcut against the library.
 _E164_ID = re.compile(r"\+62[1-9][0-9]{6,16}")
 

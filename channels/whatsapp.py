@@ -9,7 +9,6 @@ both wire shapes (a Twilio form or a Meta JSON document), so ``aduan ingest`` re
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -346,13 +345,4 @@ def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str
         response = client.get(f"{base}/{url[len(META_MEDIA_SCHEME) :]}", headers=headers)
         response.raise_for_status()
         return str(response.json()["url"]), headers
-    return twilio_media_source(url, config)
-
-
-def twilio_media_source(url: str, config: Any) -> tuple[str, dict[str, str]]:
-    """Return a Twilio media URL (pointed at ``api_base_url`` when set) with HTTP Basic credentials."""
-    base = config.table.get("api_base_url")
-    if base and url.startswith("https://api.twilio.com"):
-        url = str(base).rstrip("/") + url[len("https://api.twilio.com") :]
-    pair = f"{config.secret(_twilio.ACCOUNT_SID_ENV)}:{config.secret(_twilio.AUTH_TOKEN_ENV)}"
-    return url, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    return _twilio.media_source(url, config)

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container
+from app.container import Container
 from inbox import auth, i18n
 from inbox.auth import can, check_csrf
 from inbox.models import AccessLog

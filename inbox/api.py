@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import failed_messages
 from inbox import queries
 from inbox.auth import can, home_office, user_for_token, visible_offices

@@ -1,39 +1,51 @@
 """The web application: health checks, provider webhooks, the officers' inbox and public pages.
 
-``create_app`` includes one router per module listed in ``ROUTER_MODULES``; each module exposes
-``build_router(container) -> fastapi.APIRouter``. A part that adds pages adds one line there.
+``create_app`` includes one router per module of ``ROUTER_MODULES`` (each exposes
+``build_router(container) -> fastapi.APIRouter``). A part that adds pages adds one line there.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from bot.bootstrap import Container
-from inbox import hooks, ops
+from app.container import Container
+from inbox import (
+    admin,
+    api,
+    hooks,
+    meta_verify_instagram,
+    office_hooks,
+    ops,
+    provider_hooks,
+    public,
+    survey_form,
+    web,
+)
 from jobs import worker
 
 log = logging.getLogger("aduan.web")
 
-ROUTER_MODULES: list[str] = [
-    "inbox.hooks",
-    "bot.routing",  # /hooks/<office>/<channel> of a province's other offices
-    "inbox.web",
-    "inbox.api",
-    "inbox.provider_hooks",
-    "inbox.meta_verify_instagram",
-    "inbox.public",
-    "inbox.ops",
-    "inbox.survey_form",
-    "inbox.admin",
-]
+#: One router per module, in this order; a part that adds pages adds one line here.
+ROUTER_MODULES: tuple[ModuleType, ...] = (
+    hooks,
+    office_hooks,  # /hooks/<office>/<channel> of a province's other offices
+    web,
+    api,
+    provider_hooks,
+    meta_verify_instagram,
+    public,
+    ops,
+    survey_form,
+    admin,
+)
 
 
 class AduanApp(FastAPI):
@@ -87,12 +99,9 @@ def create_app(container: Container) -> FastAPI:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        from inbox.ops import readiness  # heartbeats live in the database (bot/heartbeat.py)
-
-        code, doc = readiness(container)
+        code, doc = ops.readiness(container)  # heartbeats live in the database (bot/heartbeat.py)
         return JSONResponse(doc, status_code=503 if strict and doc["status"] != "ok" else code)
 
-    for name in ROUTER_MODULES:
-        module = importlib.import_module(name)
+    for module in ROUTER_MODULES:
         app.include_router(module.build_router(container))
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from bot.bootstrap import build
+from app.bootstrap import build
 from inbox.app import create_app
 
 app = create_app(build(migrate=False))

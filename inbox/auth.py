@@ -25,7 +25,7 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container
+from app.container import Container
 from intake import db, roles
 from intake.models import Complaint, User
 from intake.office import OfficeProfile

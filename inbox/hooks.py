@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 import channels
-from bot.bootstrap import ChannelConfig, Container
+from app.container import ChannelConfig, Container
 from bot.pipeline import DatabaseUnavailable, max_body_bytes, receive, store_and_defer
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
@@ -238,7 +238,7 @@ def webhook_handlers(container: Container) -> dict[str, tuple[WebhookHandler, Of
     """Return the handler of every enabled channel's webhook by path, with the office it acts for.
 
     Besides ``/hooks/<channel>``, every office with a profile of its own gets
-    ``/hooks/<office>/<channel>`` (``bot.routing`` mounts the same paths as framework routes).
+    ``/hooks/<office>/<channel>`` (``app.routing`` mounts the same paths as framework routes).
     """
     handlers: dict[str, tuple[WebhookHandler, OfficeProfile | None]] = {}
     for name in container.settings.enabled_channels():

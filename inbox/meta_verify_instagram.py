@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from bot.bootstrap import Container
+from app.container import Container
 from channels import _meta, instagram
 
 

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from app.container import Container
 from bot import heartbeat
-from bot.bootstrap import Container
+from bot.outbox import OutboxMessage
 from intake.models import (
     RAW_QUARANTINED,
     RAW_STORED,
@@ -161,10 +162,6 @@ def collect(container: Container) -> str:
 
 
 def _outbox(conn: sa.Connection, out: Exposition) -> None:
-    try:
-        from bot.outbox import OutboxMessage
-    except ImportError:  # pragma: no cover - the outbox is part of the core
-        return
     box = _table(OutboxMessage)
     out.metric(
         "aduan_outbox_messages",
@@ -322,10 +319,8 @@ async def _too_large(send: Any, limit: int) -> None:
 
 def request_limit(container: Container) -> int:
     """Return the outer body limit: the largest body or attachment the settings allow, plus form overhead."""
-    storage = container.settings.section("storage")
-    largest = max(
-        int(storage.get("max_body_bytes", 1_048_576)), int(storage.get("max_attachment_bytes", 10_485_760))
-    )
+    storage = container.settings.storage
+    largest = max(storage.max_body_bytes, storage.max_attachment_bytes)
     return largest + 65_536
 
 

@@ -20,10 +20,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.container import Container
+from app.routing import office_path, own_path_offices
 from bot import outbox
-from bot.bootstrap import Container
 from bot.pipeline import DatabaseUnavailable, oversized, receive
-from bot.routing import office_path, own_path_offices
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from inbox.hooks import raw_request

@@ -7,7 +7,7 @@ these pages shows personal data: the status page and Open311 show the record's s
 Open311 GeoReport v2: https://wiki.open311.org/GeoReport_v2/
 
 In a province deployment every request acts for the office whose host name it was addressed to
-(``[office] hosts`` of a profile, read as ``bot.routing`` reads it: from ``X-Forwarded-Host``
+(``[office] hosts`` of a profile, read as ``app.routing`` reads it: from ``X-Forwarded-Host``
 behind a proxy with ``trust_proxy``, else from the public base URL), else for the primary office:
 that office's name, catalogue, calendar and tracking prefix, and only its records.
 """
@@ -34,13 +34,13 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from bot.bootstrap import Container
-from bot.channel_state import take_token
+from app.container import Container
 from bot.pipeline import DatabaseUnavailable, receive
 from channels.base import RawRequest
 from channels.urns import InvalidContact, contact_urn
 from inbox.hooks import public_url
 from intake import db, rules
+from intake.channel_state import take_token
 from intake.models import (
     STATUS_ACKNOWLEDGED,
     STATUS_ANSWERED,
@@ -125,7 +125,7 @@ class PublicForm:
         """Return the office a request is addressed to: the one whose ``hosts`` name its host, else
         the office the process acts for (``ADUAN_OFFICE``, else the primary office), as in routing.
 
-        The host is that of the URL ``bot.routing`` reads for an inbound payload (``public_url``:
+        The host is that of the URL ``app.routing`` reads for an inbound payload (``public_url``:
         the proxy's ``X-Forwarded-Host`` only with ``trust_proxy``), so the form shown and the
         record filed from it are always of the same office.
         """

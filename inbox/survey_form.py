@@ -15,8 +15,8 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.container import Container
 from bot import survey
-from bot.bootstrap import Container
 from intake import db, ikm
 
 log = logging.getLogger("aduan.survey")

@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, select
 
 import channels
-from bot.bootstrap import Container
+from app.container import Container
 from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, queries
@@ -795,7 +795,7 @@ def _reply(
         # Two officers must not both answer without seeing each other's message.
         raise ReplyConflict("another reply was sent since you opened this record: read it, then send again")
     if form.get("final"):
-        return workflow().answer(session, complaint, actor=actor, now=now, text=text)  # type: ignore[no-any-return]
+        return workflow().answer(session, complaint, actor=actor, now=now, text=text, enqueue=enqueue)  # type: ignore[no-any-return]
     channel = workflow().reply_channel(complaint)
     if channel is None or not complaint.contact_urn:
         raise ValueError("this record has no contact to reply to (record the answer instead)")

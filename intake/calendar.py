@@ -17,6 +17,13 @@ import holidays
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
+#: Indonesian day and month names (our own tables: output never depends on the server's locale).
+HARI = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+BULAN = (
+    "Januari", "Februari", "Maret", "April", "Mei", "Juni",
+    "Juli", "Agustus", "September", "Oktober", "November", "Desember",
+)  # fmt: skip
+
 #: Where a non-working day comes from; shown by ``aduan calendar holidays``.
 SOURCE_NATIONAL = "national"
 SOURCE_CUTI_BERSAMA = "cuti_bersama"

@@ -28,14 +28,14 @@ log = logging.getLogger("aduan.db")
 MODEL_MODULES: list[str] = [
     "intake.models",
     "bot.outbox",
-    "bot.attachments",
+    "outbound.attachments",
     "intake.workflow_models",
     "bot.heartbeat",
     "inbox.models",
     "bot.survey",
-    "bot.channel_state",
+    "intake.channel_state",
     "bot.dialogue",
-    "bot.email_store",
+    "intake.email_store",
     "intake.search",  # search indexes: DDL only, no tables
 ]
 

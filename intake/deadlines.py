@@ -2,7 +2,7 @@
 
 Pure functions (no I/O, no clock reads). A checkpoint is "the N-th working day after receipt" at
 the office's checkpoint time; the overdue checkpoint repeats on the due date and every working day
-after it. The sweep in ``bot.escalation`` only ever asks two questions: which checkpoints fell
+after it. The sweep in ``outbound.escalation`` only ever asks two questions: which checkpoints fell
 due in a time window, and when the next one is (stored, indexed, as ``next_checkpoint_at``).
 """
 
@@ -278,7 +278,7 @@ def checkpoint_plan(
 
 
 def policy_of(office: Any) -> EscalationPolicy:
-    """Return the escalation policy installed on an office profile (``bot.escalation``), else the default."""
+    """Return the escalation policy an office profile carries (``outbound.escalation``), else the default."""
     extra = getattr(office, "extra", None) or {}
     policy = extra.get("escalation_policy")
     return policy if isinstance(policy, EscalationPolicy) else EscalationPolicy()

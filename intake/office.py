@@ -1,7 +1,7 @@
 """The office profile: who the office is, its calendar, its service catalogue and R5c problem types.
 
 Built once from ``config.toml`` (the primary office) and ``offices/*.toml`` (the other offices of a
-province deployment) by ``bot.config``; intake code receives it as a plain value.
+province deployment) by ``app.settings``; intake code receives it as a plain value.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class OfficeProfile:
     problem_types: tuple[ProblemType, ...] = DEFAULT_PROBLEM_TYPES
     extra: dict[str, object] = field(default_factory=dict)
     #: The office's own values for ``[channels.<name>]`` keys (its numbers, mailbox, bot, templates):
-    #: laid over the deployment's table when the office receives or sends (``bot.routing``).
+    #: laid over the deployment's table when the office receives or sends (``app.routing``).
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The office's own ``[escalation]`` and ``[alerts]`` keys, laid over the deployment's.
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)

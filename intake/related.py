@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from intake.ingest import _insert_ignore, record_event
 from intake.models import Complaint, User
 from intake.office import normalise_text
-from intake.workflow import PermissionDenied, TransitionError, actor_name
+from intake.workflow import ACTION_ROLES, PermissionDenied, TransitionError, actor_name
 from intake.workflow_models import LINK_CONFIRMED, LINK_DISMISSED, LINK_SUGGESTED, RelatedLink
 
 #: R6c looks back this far.
@@ -173,7 +173,6 @@ def decide_link(
     session: Session, link: RelatedLink, *, actor: User, now: dt.datetime, confirm: bool
 ) -> RelatedLink:
     """Confirm or dismiss a suggested link (R6c); the decision goes to the complaint's log."""
-    from intake.workflow import ACTION_ROLES
 
     if actor.role not in ACTION_ROLES["review"]:
         raise PermissionDenied(f"role {actor.role!r} may not review complaints")

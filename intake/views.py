@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from intake import rules
+from intake import deadlines, rules
 from intake.models import Complaint, Event, Reporter
 from intake.office import OfficeProfile
+from intake.workflow_models import DeadlineAlert
 
 
 def complaint_detail(
@@ -77,8 +78,6 @@ def complaint_detail(
 
 def deadline_watch(session: Session, complaint: Complaint, *, office: OfficeProfile) -> dict[str, Any]:
     """Return the R4 checkpoints of a complaint and the alerts already sent for it."""
-    from intake import deadlines
-    from intake.workflow_models import DeadlineAlert
 
     alerts = session.exec(
         select(DeadlineAlert).where(DeadlineAlert.complaint_id == complaint.id).order_by(DeadlineAlert.id)  # type: ignore[arg-type]

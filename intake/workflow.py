@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlmodel import Session, col, select
 
@@ -36,8 +36,34 @@ from intake.office import OfficeProfile
 from intake.roles import ADMIN, AUDITOR, DEFAULT_LADDER, DIVISION_HEAD, HEAD, LIAISON, OFFICER, SECTION_HEAD
 from intake.workflow_models import Note
 
-if TYPE_CHECKING:
-    from bot.outbox import OutboxMessage
+
+class Queued(Protocol):
+    """A queued outbound message, as ``enqueue`` returns it."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+class Enqueue(Protocol):
+    """The outbox's ``enqueue`` (``bot.outbox.enqueue``), passed in by the caller: intake records the
+    answer, the runtime owns the outbox, and intake never imports the runtime."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        channel: str,
+        to: str,
+        text: str,
+        now: dt.datetime,
+        complaint_id: int | None = ...,
+        purpose: str = ...,
+        created_by: str = ...,
+        subject: str | None = ...,
+        template: str | None = ...,
+        template_vars: dict[str, str] | None = ...,
+        office: str = ...,
+    ) -> Queued: ...
 
 STATUSES: tuple[str, ...] = (
     STATUS_RECEIVED,
@@ -663,15 +689,19 @@ def reply_channel(complaint: Complaint) -> str | None:
 
 
 def answer(
-    session: Session, complaint: Complaint, *, actor: User | None, now: dt.datetime, text: str
-) -> OutboxMessage | None:
+    session: Session,
+    complaint: Complaint,
+    *,
+    actor: User | None,
+    now: dt.datetime,
+    text: str,
+    enqueue: Enqueue,
+) -> Queued | None:
     """R8: store the answer, queue it on the citizen's channel (outbox), and mark the record answered.
 
     Returns the outbox row, or None when the citizen left no contact (the answer is then handed
     over outside Aduan, e.g. at the desk, and the event log says so).
     """
-    from bot import outbox  # the outbox is the runtime's; intake only queues into it
-
     _require("answer", actor)
     if not text or not text.strip():
         raise TransitionError("the answer is empty (R8)")
@@ -685,7 +715,7 @@ def answer(
     channel = reply_channel(complaint)
     row = None
     if channel is not None and complaint.contact_urn:
-        row = outbox.enqueue(
+        row = enqueue(
             session,
             channel=channel,
             to=complaint.contact_urn,

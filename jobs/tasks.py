@@ -21,8 +21,9 @@ from procrastinate import exceptions as queue_errors
 from procrastinate.jobs import Status
 from sqlalchemy.engine import Engine
 
-from bot import heartbeat, imap_poller, outbox, pipeline
-from bot.bootstrap import Container
+from app.container import Container
+from bot import heartbeat, outbox, pipeline
+from channels import imap_poller
 from jobs import queue
 
 log = logging.getLogger("aduan.jobs")
@@ -53,11 +54,11 @@ class PeriodicJob:
 #: Every recurring job. A job whose module or function does not exist (a part not installed yet)
 #: is skipped. Pollers of later parts add one line here.
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob("deadline_sweep", "bot.escalation:run_sweep", 60, "sweep_seconds"),
-    PeriodicJob("alert_retry", "bot.alerts:deliver_pending", 60),
+    PeriodicJob("deadline_sweep", "outbound.escalation:run_sweep", 60, "sweep_seconds"),
+    PeriodicJob("alert_retry", "outbound.alerts:deliver_pending", 60),
     PeriodicJob("stale_drafts", "bot.dialogue:file_stale_drafts", 60),
-    PeriodicJob("attachments", "bot.attachments:download_pending", 30),
-    PeriodicJob("x_poll", "bot.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
+    PeriodicJob("attachments", "outbound.attachments:download_pending", 30),
+    PeriodicJob("x_poll", "channels.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
     PeriodicJob("email_poll", "jobs.tasks:email_poll", 30),  # IMAP polling when IDLE is off
     PeriodicJob("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
     # Rows whose send job's worker died mid-send (after the lease), or were put due by hand.

@@ -23,8 +23,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from procrastinate import exceptions as queue_errors
 
-from bot import imap_poller
-from bot.bootstrap import Container
+from app.container import Container
+from channels import imap_poller
 from jobs import queue
 from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_name, resolve
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import sqlalchemy as sa
 
-from bot.bootstrap import Container
+from app.container import Container
 from jobs import queue
 from jobs.tasks import app_of, stop_event
 from jobs.triggers import Triggers

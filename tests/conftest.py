@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot import config as config_mod
-from bot.bootstrap import Container, build
+from app import settings as config_mod
+from app.bootstrap import build
+from app.container import Container
 from intake import db
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ import uvicorn
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import Container
+from app.container import Container
 from channels import _meta, whatsapp
 from inbox.app import create_app
 from intake import db
@@ -116,7 +116,7 @@ def aduan_list(container: Container, tmp_path: Path) -> list[dict[str, Any]]:
     url = container.engine.url.render_as_string(hide_password=False)
     env = os.environ | TEST_ENV | {"ADUAN_CONFIG": str(config), "ADUAN_DATABASE_URL": url}
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "list", "--json"],
+        [sys.executable, "-m", "cli.main", "list", "--json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -186,7 +186,7 @@ def test_r2e_aduan_ingest_replays_a_twilio_form_file(
     channel: str,
     fixture: str,
 ) -> None:
-    from bot.cli import main
+    from cli.main import main
 
     text = (
         (ROOT / "config.toml")

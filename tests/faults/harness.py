@@ -151,7 +151,7 @@ class WorkerProcess:
         self.starts += 1
         out = (self.workdir / f"worker-{self.starts}.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from bot.cli import main; main()", "worker"],
+            [sys.executable, "-c", "from cli.main import main; main()", "worker"],
             cwd=self.workdir,
             env=server_env(self.database_url),
             stdout=out,

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from app.bootstrap import build
+from app.container import Container
+from app.settings import Settings
 from bot import outbox
-from bot.bootstrap import Container, build
-from bot.config import Settings
 from intake import db
 from tests.fakeapi import FakeAPI, Recorded, Reply
 

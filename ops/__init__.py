@@ -1,0 +1,2 @@
+"""Operating the service: retention/purge of personal data (``purge``) and log setup (``logging``).
+Imports ``bot``, ``outbound``, ``intake``, ``channels``, ``app``; never the entry points."""

@@ -1,0 +1,141 @@
+"""The ``aduan`` command line: due dates, holidays, ingest, list, show, and its error paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from tests.conftest import ROOT, fixture_path
+
+
+@pytest.fixture
+def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of config.toml pointing at a fresh SQLite file, selected through ADUAN_CONFIG."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('url = ""', f'url = "{db_url}"')
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("ADUAN_CONFIG", str(path))
+    monkeypatch.delenv("ADUAN_DATABASE_URL", raising=False)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_r4_calendar_due_prints_the_due_date_on_the_last_line(cli_config: Path, capsys) -> None:
+    code, out, _ = run(capsys, "calendar", "due", "2026-03-10T09:30")
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "2026-04-07"
+
+
+def test_r4_calendar_due_json_takes_offsets_into_account(cli_config: Path, capsys) -> None:
+    code, out, _ = run(capsys, "calendar", "due", "2026-03-09T18:30:00Z", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "received_at": "2026-03-09T18:30:00+00:00",
+        "due_date": "2026-04-07",
+        "working_days": 14,
+    }
+
+
+def test_calendar_holidays_lists_sources(cli_config: Path, capsys) -> None:
+    code, out, _ = run(capsys, "calendar", "holidays", "2026", "--json")
+    days = {d["date"]: d for d in json.loads(out)}
+    assert code == 0
+    assert days["2026-03-23"]["source"] == "cuti_bersama"
+    assert days["2026-12-25"]["source"] == "national"
+
+
+def test_ingest_web_file_prints_the_record_and_replay_is_a_duplicate(cli_config: Path, capsys) -> None:
+    file = str(fixture_path("web", "submission__complete.json"))
+    code, out, _ = run(capsys, "ingest", "--channel", "web", file, "--received-at", "2026-03-10T10:00")
+    assert code == 0
+    first = json.loads(out)
+    assert first["tracking_number"] == "PWK-2026-000001" and first["due_date"] == "2026-04-07"
+    code, out, _ = run(capsys, "ingest", "--channel", "web", file)
+    assert code == 0
+    assert json.loads(out)["duplicate"] is True
+    code, out, _ = run(capsys, "list", "--json")
+    assert [c["tracking_number"] for c in json.loads(out)] == ["PWK-2026-000001"]
+    code, out, _ = run(capsys, "show", "PWK-2026-000001", "--json")
+    detail = json.loads(out)
+    assert detail["kind"] == "pengaduan"
+    assert [e["action"] for e in detail["events"]] == ["created"]
+
+
+def test_ingest_unreadable_payload_is_quarantined_with_exit_1(cli_config: Path, capsys) -> None:
+    file = str(fixture_path("web", "submission__truncated.json"))
+    code, _out, err = run(capsys, "ingest", "--channel", "web", file)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("quarantined: not a JSON document")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("calendar", "due", "10 Maret"), "is not an ISO-8601 date"),
+        (("calendar", "due"), "Missing argument"),
+        (("calendar", "holidays", "abc"), "Invalid value"),
+        (("ingest", "--channel", "pigeon", "x.json"), "unknown channel 'pigeon'"),
+        (("ingest", "--channel", "web", "/nonexistent/file.json"), "file not found"),
+        (("ingest", "--channel", "walkin", "x.json"), "entered by officers"),
+        (("frobnicate",), "No such command"),
+    ],
+)
+def test_cli_mistakes_give_one_line_and_exit_2(
+    cli_config: Path, capsys, args: tuple[str, ...], message: str
+) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
+
+
+def test_missing_config_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("ADUAN_CONFIG", str(tmp_path / "absent.toml"))
+    code, _, err = run(capsys, "calendar", "due", "2026-03-10")
+    assert code == 2 and "not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_show_unknown_tracking_number_exits_1(cli_config: Path, capsys) -> None:
+    code, _, err = run(capsys, "show", "PWK-2026-999999")
+    assert code == 1 and "no complaint" in err
+
+
+def test_installed_console_script_runs(cli_config: Path) -> None:
+    exe = Path(sys.executable).with_name("aduan")
+    result = subprocess.run(
+        [str(exe), "calendar", "due", "2026-03-10"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "2026-04-07"
+
+
+def test_serve_runs_a_worker_in_the_web_process_unless_told_not_to(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from tests.conftest import TEST_ENV
+
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ADUAN_WEB_WORKER", raising=False)
+    started: list[str | None] = []
+    monkeypatch.setattr("ops.logging.configure", lambda settings: None)  # leave the logging as it is
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(os.environ.get("ADUAN_WEB_WORKER")))
+    code, _, _ = run(capsys, "serve", "--workers", "2")
+    assert code == 0 and started == [None]  # the web processes run a worker each (config: worker_in_web)
+    code, _, _ = run(capsys, "serve", "--no-worker")
+    assert code == 0 and started == [None, "0"]  # `aduan worker` processes take the jobs
