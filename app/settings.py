@@ -101,13 +101,23 @@ class RetentionSettings:
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    """``[scheduler]``: the recurring jobs of ``aduan worker``."""
+    """``[scheduler]``: the recurring jobs' triggers (every worker fires them; each tick runs once)."""
 
     enabled: bool = True
     sweep_seconds: float = _positive(60.0)
-    outbox_seconds: float = _positive(5.0)
-    reprocess_seconds: float = _positive(60.0)
-    standby_poll_seconds: float = _positive(5.0)
+    outbox_sweep_seconds: float = _positive(300.0)
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    """``[jobs]``: the job queue's workers (procrastinate in PostgreSQL)."""
+
+    worker_in_web: bool = True
+    concurrency: int = _positive(4)
+    inbound_attempts: int = _positive(5)
+    inbound_retry_seconds: int = 5
+    shutdown_seconds: float = _positive(10.0)
+    library_log_level: str = "WARNING"
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ TABLES: dict[str, type] = {
     "survey": SurveyTable,
     "retention": RetentionSettings,
     "scheduler": SchedulerSettings,
+    "jobs": JobsSettings,
     "logging": LoggingSettings,
 }
 #: Tables read as they are (nested, overridable per office, checked by their own module).
@@ -207,6 +218,7 @@ class Settings:
     survey: SurveyTable = field(default_factory=SurveyTable)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ dialogue, no survey), and each new citizen mail is filed at once with its displa
 name given (nobody can be asked any more). Mails are stored ``BATCH_SIZE`` to a transaction, and
 the checkpoint in ``email_import`` commits with the batch it covers: an interrupted import resumes
 at the first mail not committed, and Message-ID dedupe makes any other overlap (a re-export) harmless.
-Registered through ``cli.app.OPTIONAL_COMMANDS``.
+Registered by importing it in ``cli.main``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``aduan outbox`` (replies queued, failed, sent now) and ``aduan dev sign-webhook`` (a signed demo SMS).
 
-Registered through ``cli.app.OPTIONAL_COMMANDS``.
+Registered by importing it in ``cli.main``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ def outbox_cmd(
     if deliver:
         typer.echo(f"delivered: {outbox.deliver_due(container)} attempted", err=True)
     if attachments:
-
         typer.echo(f"attachments: {download_pending(container)} downloads attempted", err=True)
     with db.session(container.engine) as s:
         if failed:
@@ -97,7 +96,6 @@ def sign_webhook(
 ) -> None:
     """Cetak perintah curl webhook Twilio bertanda tangan (print a signed demo webhook as curl)."""
     from twilio.request_validator import RequestValidator
-
 
     if channel not in ("sms", "whatsapp"):
         fail(f"channel {channel!r} is not signed by Twilio; choose sms or whatsapp")

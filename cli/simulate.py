@@ -7,7 +7,7 @@ replies go through the real outbox to an outbound adapter that prints instead of
 
 A script has one citizen message per line. ``#`` starts a comment line; ``@wait 25h`` (``s``, ``m``,
 ``h``, ``d``) moves the clock on and runs the scheduler's timeout filing; ``@photo [caption]`` sends an
-image. Registered through ``cli.app.OPTIONAL_COMMANDS``.
+image. Registered by importing it in ``cli.main``.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class Enqueue(Protocol):
         office: str = ...,
     ) -> Queued: ...
 
+
 STATUSES: tuple[str, ...] = (
     STATUS_RECEIVED,
     STATUS_UNDER_REVIEW,

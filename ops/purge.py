@@ -72,6 +72,8 @@ LINKED_TEXT_TABLES = (
     ("complaint_note", "complaint_id", ("text",)),
     ("deadline_alert", "complaint_id", ("text",)),
 )
+
+
 class PurgeHook(Protocol):
     """A part's ``purge_personal_data``: scrub its own tables' rows of these complaints, return the count."""
 

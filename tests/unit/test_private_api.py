@@ -13,7 +13,6 @@ import functools
 import re
 from pathlib import Path
 
-import pytest
 import sqlalchemy
 
 from tests.conftest import ROOT
@@ -72,9 +71,6 @@ def test_runtime_code_uses_only_sqlalchemys_public_api() -> None:
     assert violations(files) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 18 rewrites intake/ingest.py, db.py, search.py: drop this mark then"
-)
 def test_ingest_and_database_modules_use_only_sqlalchemys_public_api() -> None:
     assert violations([ROOT / name for name in ISSUE_18]) == []
 

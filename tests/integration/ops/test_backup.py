@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cli import ops as cli_ops
 from cli.main import main
 from intake import db
+from ops import backup as backup_mod
 from tests.conftest import PG_URL, ROOT, TEST_ENV, missing_dependency
 
 
@@ -79,7 +79,7 @@ def test_backup_refuses_to_overwrite_and_restore_refuses_a_foreign_file(cli_env:
 @pytest.fixture
 def two_pg_databases() -> Iterator[tuple[str, str]]:
     """Two empty PostgreSQL databases on the test server: the source and a fresh restore target."""
-    if cli_ops.pg_tool("pg_dump") is None or cli_ops.pg_tool("pg_restore") is None:
+    if backup_mod.pg_tool("pg_dump") is None or backup_mod.pg_tool("pg_restore") is None:
         missing_dependency("pg_dump/pg_restore (postgresql-client)")
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     names = [f"aduan_bk_{os.getpid()}_{uuid.uuid4().hex[:6]}_{s}" for s in ("src", "dst")]
@@ -106,7 +106,7 @@ def test_postgres_backup_restores_into_a_fresh_database(
     dump = cli_env / "aduan.dump"
     code, _, err = _run(capsys, "backup", str(dump))
     assert code == 0, err
-    assert dump.read_bytes().startswith(cli_ops.PGDUMP_MAGIC)
+    assert dump.read_bytes().startswith(backup_mod.PGDUMP_MAGIC)
     monkeypatch.setenv("ADUAN_DATABASE_URL", fresh)
     code, _out, err = _run(capsys, "restore", str(dump), "--yes")
     assert code == 0, err
