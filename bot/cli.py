@@ -345,6 +345,7 @@ OPTIONAL_COMMANDS: list[str] = [
     "bot.cli_simulate",
     "bot.cli_evaluation",
     "bot.mail_import",
+    "bot.cli_email",
 ]
 
 

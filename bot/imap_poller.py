@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from bot.bootstrap import Container
+from bot.bootstrap import ChannelConfig, Container
 from bot.config import ConfigError
 from bot.email_store import MailboxState, mailbox_state
 from bot.pipeline import DatabaseUnavailable, oversized, receive_many
@@ -96,7 +96,11 @@ class ImapSettings:
     @classmethod
     def of(cls, container: Container) -> ImapSettings:
         """Read the settings from the container (ConfigError when the password or token is not set)."""
-        config = container.channel_config(CHANNEL)
+        return cls.from_config(container.channel_config(CHANNEL))
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> ImapSettings:
+        """Read the settings from the e-mail channel's config (``aduan email check`` needs no database)."""
         table = config.table
         try:
             oauth = (

@@ -895,6 +895,11 @@ class SmtpSender:
             client.login(self.user, self.password)
         return client
 
+    def check(self) -> None:
+        """Connect and sign in, then quit (``aduan email check``); raises what the server answered."""
+        with self._connect() as client:
+            client.noop()
+
     def send(self, out: OutboundMessage) -> str:
         """Send one message; 4xx and network trouble are temporary, 5xx permanent."""
         msg = self.build(out)

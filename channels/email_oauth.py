@@ -13,9 +13,12 @@ they expire (Authlib's ``leeway``). IMAP (``bot/imap_poller.py``), SMTP (``chann
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import threading
+import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -337,3 +340,160 @@ def signin(
                 if mech.error:
                     exc.add_note(mech.detail())  # why, in the server's words (``aduan email check``)
                 raise
+
+
+# -- getting the refresh token once (``aduan email authorize``) ------------------------------------
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the administrator types where (RFC 8628 §3.2)."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    expires_in: float
+    interval: float
+
+
+def start_device_flow(settings: OAuthSettings) -> DeviceCode:
+    """Ask the provider for a user code (RFC 8628 device authorization request)."""
+    if not settings.device_url:
+        raise TokenError("unsupported_flow", f"provider {settings.provider} has no device flow for mail")
+    client = oauth_client(settings)
+    try:
+        response = client.post(
+            settings.device_url,
+            data={"client_id": settings.client_id, "scope": settings.scope},
+            withhold_token=True,
+        )
+        data = response.json()
+    except Exception as exc:  # requests' errors, a body that is not JSON
+        raise token_error(exc) from exc
+    if "error" in data or "device_code" not in data:
+        raise TokenError(str(data.get("error", "invalid_response")), str(data.get("error_description", "")))
+    return DeviceCode(
+        device_code=str(data["device_code"]),
+        user_code=str(data["user_code"]),
+        # RFC 8628 says verification_uri; Google's older endpoint said verification_url.
+        verification_uri=str(data.get("verification_uri") or data.get("verification_url") or ""),
+        expires_in=float(data.get("expires_in", 900)),
+        interval=float(data.get("interval", 5)),
+    )
+
+
+def finish_device_flow(
+    settings: OAuthSettings, code: DeviceCode, *, wait: Callable[[float], object]
+) -> dict[str, Any]:
+    """Poll the token endpoint until the administrator has consented; return the token.
+
+    ``wait(seconds)`` sleeps between polls (RFC 8628 §3.5: ``interval``, five more on ``slow_down``).
+    """
+    client = oauth_client(settings)
+    interval, waited = code.interval, 0.0
+    while True:
+        try:
+            return dict(
+                client.fetch_token(settings.token_url, grant_type=DEVICE_GRANT, device_code=code.device_code)
+            )
+        except Exception as exc:
+            error = token_error(exc)
+            if error.error == "slow_down":
+                interval += 5
+            elif error.error != "authorization_pending":
+                raise error from exc
+        if waited >= code.expires_in:
+            raise TokenError("expired_token", "the code was not entered in time")
+        wait(interval)
+        waited += max(interval, 1.0)
+
+
+def loopback_flow(
+    settings: OAuthSettings,
+    *,
+    show: Callable[[str], object],
+    port: int = 0,
+    pasted: Callable[[], str] | None = None,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Authorization-code flow with PKCE and a loopback redirect (RFC 8252 §7.3); return the token.
+
+    ``show(url)`` hands the consent page's address to the administrator. The browser comes back
+    to ``http://127.0.0.1:<port>/``, where a one-request listener takes the code; with ``pasted``
+    nothing listens and the administrator pastes the address the browser ended on (over SSH).
+    """
+    # Lazy, as in ``oauth_client``: only ``aduan email authorize`` needs these.
+    from authlib.common.security import generate_token
+
+    listener = None if pasted else _Loopback(port)
+    redirect_port = listener.port if listener else (port or 8400)
+    redirect_uri = (
+        f"http://{'localhost' if settings.provider == 'microsoft' else '127.0.0.1'}:{redirect_port}/"
+    )
+    client = oauth_client(settings, redirect_uri=redirect_uri, code_challenge_method="S256")
+    verifier = generate_token(64)
+    url, state = client.create_authorization_url(
+        settings.authorize_url, code_verifier=verifier, **dict(settings.authorize_params)
+    )
+    try:
+        show(url)
+        answer = pasted() if pasted else listener.wait(timeout) if listener else ""
+    finally:
+        if listener:
+            listener.close()
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer.strip()).query))
+    if "error" in query:
+        raise TokenError(query["error"], query.get("error_description", ""))
+    if "code" not in query:
+        raise TokenError("invalid_request", "the address holds no authorization code")
+    if query.get("state") != state:
+        raise TokenError("invalid_state", "the address belongs to another attempt: start again")
+    try:
+        token = client.fetch_token(
+            settings.token_url, grant_type="authorization_code", code=query["code"], code_verifier=verifier
+        )
+    except Exception as exc:
+        raise token_error(exc) from exc
+    return dict(token)
+
+
+class _Loopback:
+    """A one-shot HTTP listener on 127.0.0.1 that keeps the first request's address (the redirect)."""
+
+    def __init__(self, port: int) -> None:
+        self.got: list[str] = []
+        got = self.got
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not got and "?" in self.path:
+                    got.append(self.path)
+                body = (
+                    b"<html><body><h1>Aduan: izin diterima.</h1>"
+                    b"<p>Kembali ke terminal. (You may close this window.)</p></body></html>"
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:  # the address holds the code: never logged
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+        self.port = int(self.server.server_address[1])
+
+    def wait(self, timeout: float) -> str:
+        self.server.timeout = 1.0
+        deadline = time.monotonic() + timeout
+        while not self.got and time.monotonic() < deadline:
+            self.server.handle_request()
+        if not self.got:
+            raise TokenError("timeout", "no answer from the browser")
+        return self.got[0]
+
+    def close(self) -> None:
+        self.server.server_close()
