@@ -246,21 +246,24 @@ def check_smtp(config: ChannelConfig) -> Verdict:
         sender = mail.make_sender(config)
     except (ConfigError, email_oauth.OAuthConfigError) as exc:
         return Verdict("SMTP", "config", str(exc))
-    secret = "ADUAN_SMTP_PASSWORD"
+    error: BaseException | None = None
     try:
         sender.check()
-    except ChannelError as exc:  # a token the endpoint refused, wrapped by the sender
-        cause = exc.__cause__
-        if isinstance(cause, email_oauth.TokenError):
-            return _token_verdict("SMTP", cause)
-        return Verdict("SMTP", "refused", str(exc))
-    except smtplib.SMTPResponseException as exc:
-        said = exc.smtp_error
-        answer = f"{exc.smtp_code} {said.decode('utf-8', 'replace') if isinstance(said, bytes) else said}"
-        answer = " ".join([answer, *getattr(exc, "__notes__", [])])
-        return explain("SMTP", answer, oauth=sender.oauth, host=sender.host, secret=secret)
+    except ChannelError as exc:  # the sender wraps a failed OAuth2 sign-in (the cause says why)
+        error = exc.__cause__ or exc
     except (smtplib.SMTPException, OSError) as exc:
-        return _network_verdict("SMTP", exc, sender.host, sender.port)
+        error = exc
+    if isinstance(error, email_oauth.TokenError):
+        return _token_verdict("SMTP", error)
+    if isinstance(error, smtplib.SMTPResponseException):
+        said = error.smtp_error
+        answer = f"{error.smtp_code} {said.decode('utf-8', 'replace') if isinstance(said, bytes) else said}"
+        answer = " ".join([answer, *getattr(error, "__notes__", [])])
+        return explain("SMTP", answer, oauth=sender.oauth, host=sender.host, secret="ADUAN_SMTP_PASSWORD")
+    if isinstance(error, smtplib.SMTPException | OSError):
+        return _network_verdict("SMTP", error, sender.host, sender.port)
+    if error is not None:
+        return Verdict("SMTP", "refused", str(error)[:200])
     if sender.oauth is not None:
         how = "XOAUTH2"
     elif sender.user and sender.password:

@@ -885,12 +885,11 @@ class SmtpSender:
         if self.oauth is not None:
             try:
                 smtp_xoauth2(client, self.user or self.address, self.oauth)
-            except email_oauth.TokenError as exc:
+            except (email_oauth.TokenError, smtplib.SMTPAuthenticationError) as exc:
                 client.close()
-                # invalid_grant and the like need a person (`aduan email authorize`); the rest may pass.
-                if exc.error in ("unreachable", "server_error", "temporarily_unavailable"):
-                    raise TemporaryFailure(f"OAuth2 token endpoint: {exc.error}") from exc
-                raise PermanentFailure(f"OAuth2 token refused: {exc.error}") from exc
+                # The office's sign-in is broken, not the message: it waits (retried on the outbox's
+                # schedule) while someone runs `aduan email check` / `aduan email authorize`.
+                raise TemporaryFailure(f"SMTP OAuth2 sign-in failed: {exc}"[:300]) from exc
         elif self.user and self.password:
             client.login(self.user, self.password)
         return client

@@ -19,7 +19,7 @@ from bot.bootstrap import Container
 from bot.imap_poller import ImapSettings, connect, poll_once, run
 from channels import email as mail
 from channels import email_oauth
-from channels.base import OutboundMessage, PermanentFailure
+from channels.base import OutboundMessage, TemporaryFailure
 from tests.channels.conftest_mail import PASSWORD, USER, Mailbox
 from tests.channels.conftest_oauth import (  # noqa: F401
     CLIENT_ID,
@@ -271,11 +271,12 @@ def test_smtp_refused_token_is_refreshed_and_the_answer_still_goes(
     assert len(smtp_oauth.messages) == 2 and smtp_oauth.logins == oauth.issued
 
 
-def test_smtp_with_a_revoked_refresh_token_fails_permanently_with_the_reason(
+def test_smtp_with_a_revoked_refresh_token_keeps_the_answer_waiting_with_the_reason(
     box: Container, oauth: FakeOAuth
 ) -> None:
+    # The office's sign-in is broken, not the answer: it is retried, not given up.
     oauth.refresh_tokens.clear()
-    with pytest.raises(PermanentFailure, match="invalid_grant"):
+    with pytest.raises(TemporaryFailure, match="invalid_grant"):
         mail.make_sender(box.channel_config("email")).send(answer())
 
 
