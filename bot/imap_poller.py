@@ -18,6 +18,11 @@ the folder) restarts from UID 1 and the same dedupe keeps it to one record per m
 ``email_watch``): with ``imap_idle = true`` it keeps one ``run(container, stop_event)`` thread alive
 in the leader process (IDLE, reconnecting with backoff); otherwise it calls ``poll_once`` every
 ``poll_interval`` seconds. ``poll_once(container)`` is also what tests and one-off runs use.
+
+Sign-in is a password (``auth = "password"``) or XOAUTH2 with an access token from
+``channels/email_oauth.py`` (``auth = "oauth2"``: Gmail, Microsoft 365). The IDLE session signs in
+again before the token it used expires; a session the server ends anyway is reconnected with a
+refreshed token, and the UID bookkeeping above fetches whatever came in meanwhile.
 """
 
 from __future__ import annotations
