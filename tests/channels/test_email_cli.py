@@ -382,3 +382,41 @@ def test_cli_start_up_does_not_import_the_oauth_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_check_ssl_asked_of_a_plain_port_is_a_tls_mistake(
+    email_config: Any, smtp_oauth: Any, capsys: Any
+) -> None:
+    with scripted_imap() as gmail:
+        email_config(
+            {"ADUAN_IMAP_PASSWORD": "abcdefghijklmnop"},
+            **imap_at(gmail.port, imap_ssl=True, imap_timeout=5),
+            **smtp_at(smtp_oauth.port),
+        )
+        _, out, _ = run(capsys, "email", "check")
+    assert f"IMAP GAGAL [tls]: TLS gagal ke 127.0.0.1:{gmail.port}" in out
+
+
+def test_authorize_loopback_from_the_command_line(email_config: Any, oauth: FakeOAuth, capsys: Any) -> None:
+    email_config({email_oauth.CLIENT_SECRET_ENV: CLIENT_SECRET}, **oauth_keys(oauth, "google"))
+    result: list[int] = []
+
+    def command() -> None:
+        try:
+            main(["email", "authorize"])
+        except SystemExit as exc:
+            result.append(int(exc.code or 0))
+
+    worker = threading.Thread(target=command, daemon=True)
+    worker.start()
+    printed = ""
+    while "Langkah 3" not in printed and worker.is_alive():
+        printed += capsys.readouterr().out
+        worker.join(0.05)
+    url = next(line.strip() for line in printed.splitlines() if line.strip().startswith(oauth.url))
+    browse(url, follow=True)  # the administrator consents; the browser comes back to Aduan
+    worker.join(15)
+    printed += capsys.readouterr().out
+    assert result == [0]
+    assert "Langkah 2. Masuk sebagai bot@example.test" in printed
+    assert f"{email_oauth.REFRESH_TOKEN_ENV}=1//rotated-1" in printed.splitlines()
