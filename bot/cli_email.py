@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from bot.bootstrap import ChannelConfig
+from bot.bootstrap import ChannelConfig, Container
 from bot.cli import app, fail, settings_of
 from channels import email_oauth
+from intake import db
 
 email_app = typer.Typer(
     help="Kotak surat pengaduan: izin OAuth2 dan uji masuk (mailbox sign-in).", no_args_is_help=True
@@ -21,24 +22,33 @@ email_app = typer.Typer(
 app.add_typer(email_app, name="email")
 
 
-def _config(ctx: typer.Context) -> ChannelConfig:
-    """The deployment's ``[channels.email]`` and the ``ADUAN_*`` secrets (no database needed)."""
+#: ``--office``: an office of ``offices/`` whose own mailbox is meant (default: the primary office).
+OfficeOption = Annotated[
+    str | None,
+    typer.Option("--office", help="Kode kantor (office code) dari offices/; bawaan: kantor utama."),
+]
+
+
+def _config(ctx: typer.Context, office: str | None) -> ChannelConfig:
+    """``[channels.email]`` and the secrets as the office uses them (its own keys and ADUAN_<CODE>_…)."""
     settings = settings_of(ctx)
-    return ChannelConfig(
-        name="email",
-        table=settings.channel("email"),
-        secrets={k: v for k, v in settings.env.items() if k.startswith("ADUAN_")},
+    if office is not None and office not in settings.offices:
+        fail(f"office {office!r} unknown; known: {', '.join(settings.offices)}")
+    # The engine is never connected here: the commands need the channel's config, not the database.
+    container = Container(
+        settings=settings, engine=db.create_engine(settings.database_url), default_office=office
     )
+    return container.channel_config("email")
 
 
 @email_app.command("check")
-def email_check(ctx: typer.Context) -> None:
+def email_check(ctx: typer.Context, office: OfficeOption = None) -> None:
     """Uji masuk IMAP dan SMTP; satu baris: apa yang jalan, apa yang harus dibetulkan (sign-in check)."""
     # Lazy: the check pulls in imapclient, smtplib and (with OAuth2) Authlib; importing them when
     # the CLI starts would slow every other command down.
     from bot import email_check as checker
 
-    verdicts = checker.check(_config(ctx))
+    verdicts = checker.check(_config(ctx, office))
     typer.echo(" | ".join(v.line() for v in verdicts))
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
@@ -56,9 +66,10 @@ def email_authorize(
         bool,
         typer.Option("--paste", help="Tanpa listener: tempel alamat akhir dari browser (over SSH)."),
     ] = False,
+    office: OfficeOption = None,
 ) -> None:
     """Minta izin OAuth2 sekali dan cetak refresh token untuk /etc/aduan/env (get the refresh token)."""
-    config = _config(ctx)
+    config = _config(ctx, office)
     try:
         settings = email_oauth.OAuthSettings.of(config.table, config.secrets, need_refresh_token=False)
     except email_oauth.OAuthConfigError as exc:
@@ -86,7 +97,11 @@ def email_authorize(
     typer.echo("")
     typer.echo("Berhasil. Simpan baris berikut di /etc/aduan/env (chmod 600), lalu jalankan ulang Aduan:")
     typer.echo("(Success: put this line in the environment file and restart.)")
-    typer.echo(f"{email_oauth.REFRESH_TOKEN_ENV}={refresh}")
+    # An office of offices/ keeps its own secrets as ADUAN_<CODE>_… (bot.bootstrap.channel_config).
+    name = email_oauth.REFRESH_TOKEN_ENV
+    if office is not None and office != settings_of(ctx).office.code:
+        name = name.replace("ADUAN_", f"ADUAN_{office.upper()}_", 1)
+    typer.echo(f"{name}={refresh}")
     typer.echo("Lalu uji: aduan email check")
 
 

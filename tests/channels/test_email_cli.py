@@ -420,3 +420,25 @@ def test_authorize_loopback_from_the_command_line(email_config: Any, oauth: Fake
     assert result == [0]
     assert "Langkah 2. Masuk sebagai bot@example.test" in printed
     assert f"{email_oauth.REFRESH_TOKEN_ENV}=1//rotated-1" in printed.splitlines()
+
+
+def test_authorize_for_an_office_of_offices_prints_its_own_variable(
+    email_config: Any, oauth: FakeOAuth, tmp_path: Path, capsys: Any
+) -> None:
+    email_config({}, **oauth_keys(oauth, "microsoft"))
+    config = tmp_path / "config.toml"
+    config.write_text('[offices]\ndir = "offices"\n' + config.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "offices").mkdir()
+    (tmp_path / "offices" / "bdg.toml").write_text(
+        '[office]\ncode = "bdg"\nname = "DPMPTSP Bandung"\ntracking_prefix = "BDG"\n'
+        "[channels.email]\n"
+        'address = "pengaduan@bdg.example.test"\nimap_user = "pengaduan@bdg.example.test"\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "email", "authorize", "--office", "bdg")
+    assert code == 0 and "Masuk sebagai pengaduan@bdg.example.test" in out
+    assert (
+        f"ADUAN_BDG_{email_oauth.REFRESH_TOKEN_ENV.removeprefix('ADUAN_')}=1//rotated-1" in out.splitlines()
+    )
+    code, _, err = run(capsys, "email", "check", "--office", "nope")
+    assert code == 2 and err.strip() == "aduan: error: office 'nope' unknown; known: pwk, bdg"
