@@ -13,10 +13,11 @@ import threading
 from typing import Any
 
 import pytest
+from imapclient.exceptions import LoginError
 
 from bot import config as config_mod
 from bot.bootstrap import Container
-from bot.imap_poller import ImapSettings, connect, poll_once, run
+from bot.imap_poller import RECOVERABLE, ImapSettings, connect, poll_once, run
 from channels import email as mail
 from channels import email_oauth
 from channels.base import OutboundMessage, TemporaryFailure
@@ -27,6 +28,7 @@ from tests.channels.conftest_oauth import (  # noqa: F401
     REFRESH_TOKEN,
     SCOPE,
     FakeOAuth,
+    closed_port,
     dovecot_oauth,
     kick,
     oauth,
@@ -140,15 +142,11 @@ def test_revoked_refresh_token_raises_invalid_grant(oauth: FakeOAuth) -> None:
 
 
 def test_unreachable_token_endpoint_is_a_token_error_the_poller_retries(oauth: FakeOAuth) -> None:
-    from tests.channels.conftest_oauth import closed_port
-
     table = oauth_table(oauth, oauth_token_url=f"http://127.0.0.1:{closed_port()}/token")
     tokens = email_oauth.TokenSource(email_oauth.OAuthSettings.of(table, EMAIL_SECRETS))
     with pytest.raises(email_oauth.TokenError) as caught:
         tokens.access_token()
     assert caught.value.error == "unreachable"
-    from bot.imap_poller import RECOVERABLE
-
     assert isinstance(caught.value, RECOVERABLE)
 
 
@@ -180,8 +178,6 @@ def test_token_the_server_refuses_is_refreshed_and_the_sign_in_retried(
 def test_token_for_another_account_is_refused_with_the_servers_reason(
     box: Container, oauth: FakeOAuth
 ) -> None:
-    from imapclient.exceptions import LoginError
-
     oauth.email = "someone-else@example.test"  # the administrator consented with the wrong account
     with pytest.raises(LoginError) as caught:
         connect(ImapSettings.of(box))
