@@ -208,7 +208,8 @@ class TokenSource:
         self.settings = settings
         self._lock = threading.Lock()
         self._client: OAuth2Session | None = None
-        #: How many times the token endpoint gave a new access token (for ``aduan email check``).
+        #: How many times the token endpoint gave a new access token (``signin`` tells a brand-new
+        #: token, which is not refreshed again when refused, from a cached one, which is).
         self.refreshes = 0
         self.granted: frozenset[str] | None = None
 
