@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import channels
+from channels import email_oauth
 from intake.calendar import WorkingCalendar, parse_dates
 from intake.office import DEFAULT_PROBLEM_TYPES, OfficeProfile, ProblemType, Service
 
@@ -287,6 +288,10 @@ def required_secrets(name: str, table: Mapping[str, Any]) -> tuple[str, ...]:
     """Return the environment variables a channel needs, given its table (provider choice)."""
     if name == "whatsapp" and table.get("provider") == "meta":
         return ("ADUAN_META_APP_SECRET", "ADUAN_META_VERIFY_TOKEN", "ADUAN_META_ACCESS_TOKEN")
+    if name == "email" and str(table.get("auth", "")).lower() == "oauth2":
+        # Google's "Desktop app" clients need their secret too; Microsoft's public clients have none.
+        google = str(table.get("oauth_provider", "google")).lower() == "google"
+        return (email_oauth.REFRESH_TOKEN_ENV, *((email_oauth.CLIENT_SECRET_ENV,) if google else ()))
     if name not in channels.REGISTRY:
         return ()
     return channels.REGISTRY[name].secrets
@@ -501,6 +506,15 @@ def _check_offices(offices: Mapping[str, OfficeProfile], channel_tables: Mapping
                     )
 
 
+def _check_email_auth(table: Mapping[str, Any]) -> None:
+    """Refuse an unknown ``[channels.email] auth`` or an OAuth2 table without provider or client id."""
+    try:
+        if email_oauth.auth_method(table) == "oauth2":
+            email_oauth.OAuthSettings.of(table, {}, need_refresh_token=False)
+    except email_oauth.OAuthConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def from_dict(
     data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, path: Path | None = None
 ) -> Settings:
@@ -521,6 +535,7 @@ def from_dict(
             raise ConfigError(f"{file}: office code {profile.code!r} is already used")
         offices[profile.code] = profile
     _check_offices(offices, channel_tables)
+    _check_email_auth(channel_tables.get("email", {}))
     errors = [
         f"[{name}] is not a table Aduan knows; known: {', '.join(KNOWN_TABLES)}"
         for name in data

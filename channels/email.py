@@ -35,6 +35,7 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 from typing import Any
 
+from channels import email_oauth
 from channels.base import (
     Attachment,
     InboundMessage,
@@ -814,7 +815,10 @@ def answer_subject(subject: str | None, number: str | None, *, reply: bool) -> s
 
 
 class SmtpSender:
-    """Deliver outbox messages by SMTP (STARTTLS, SSL or plain) and return the Message-ID we gave them."""
+    """Deliver outbox messages by SMTP (STARTTLS, SSL or plain) and return the Message-ID we gave them.
+
+    Signs in with ``password``, or with ``AUTH XOAUTH2`` and an access token from ``oauth``.
+    """
 
     def __init__(
         self,
@@ -827,12 +831,13 @@ class SmtpSender:
         password: str | None = None,
         from_name: str = "",
         timeout: float = 30.0,
+        oauth: email_oauth.TokenSource | None = None,
     ) -> None:
         if security not in SECURITY:
             raise ValueError(f"smtp_security {security!r} unknown; known: {', '.join(SECURITY)}")
         self.host, self.port, self.security = host, port, security
         self.address, self.user, self.password = address, user, password
-        self.from_name, self.timeout = from_name, timeout
+        self.from_name, self.timeout, self.oauth = from_name, timeout, oauth
         self.domain = address.rsplit("@", 1)[-1] if "@" in address else "localhost"
 
     def build(self, out: OutboundMessage) -> EmailMessage:
@@ -882,9 +887,22 @@ class SmtpSender:
             if self.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
-        if self.user and self.password:
+        if self.oauth is not None:
+            try:
+                smtp_xoauth2(client, self.user or self.address, self.oauth)
+            except (email_oauth.TokenError, smtplib.SMTPAuthenticationError) as exc:
+                client.close()
+                # The office's sign-in is broken, not the message: it waits (retried on the outbox's
+                # schedule) while someone runs `aduan email check` / `aduan email authorize`.
+                raise TemporaryFailure(f"SMTP OAuth2 sign-in failed: {exc}"[:300]) from exc
+        elif self.user and self.password:
             client.login(self.user, self.password)
         return client
+
+    def check(self) -> None:
+        """Connect and sign in, then quit (``aduan email check``); raises what the server answered."""
+        with self._connect() as client:
+            client.noop()
 
     def send(self, out: OutboundMessage) -> str:
         """Send one message; 4xx and network trouble are temporary, 5xx permanent."""
@@ -909,10 +927,24 @@ class SmtpSender:
         return str(msg["Message-ID"])
 
 
+def smtp_xoauth2(client: smtplib.SMTP, user: str, tokens: email_oauth.TokenSource) -> None:
+    """``AUTH XOAUTH2`` after EHLO (and STARTTLS); a refused token is refreshed and tried once more."""
+    refused = smtplib.SMTPAuthenticationError
+    email_oauth.signin(lambda mech: client.auth("XOAUTH2", mech), user, tokens, refused)
+
+
 def make_sender(config: Any) -> SmtpSender:
-    """Build the SMTP sender from ``[channels.email]``; the password comes from ADUAN_SMTP_PASSWORD."""
+    """Build the SMTP sender from ``[channels.email]``; the password comes from ADUAN_SMTP_PASSWORD.
+
+    With ``auth = "oauth2"`` it signs in with the mailbox's OAuth2 token instead (the same token
+    source as the IMAP poller's, ``channels/email_oauth.py``).
+    """
     table = config.table
     address = str(table.get("address", ""))
+    oauth = None
+    if email_oauth.auth_method(table) == "oauth2":
+        config.secret(email_oauth.REFRESH_TOKEN_ENV)  # ConfigError naming the variable when it is unset
+        oauth = email_oauth.source(email_oauth.OAuthSettings.of(table, config.secrets))
     return SmtpSender(
         host=str(table.get("smtp_host", "127.0.0.1")),
         port=int(table.get("smtp_port", 587)),
@@ -922,4 +954,5 @@ def make_sender(config: Any) -> SmtpSender:
         password=config.secrets.get("ADUAN_SMTP_PASSWORD") or None,
         from_name=str(table.get("from_name", "")),
         timeout=float(table.get("smtp_timeout", 30)),
+        oauth=oauth,
     )

@@ -18,6 +18,11 @@ With ``imap_idle = true`` the job queue's ``watch_email`` job calls ``run(contai
 (IDLE, reconnecting with backoff) in exactly one worker at a time (``jobs/``); otherwise the
 periodic ``email_poll`` job calls ``ensure_watching``, which polls every ``poll_interval`` seconds.
 ``poll_once(container)`` is also what tests and one-off runs use.
+
+Sign-in is a password (``auth = "password"``) or XOAUTH2 with an access token from
+``channels/email_oauth.py`` (``auth = "oauth2"``: Gmail, Microsoft 365). The IDLE session signs in
+again before the token it used expires; a session the server ends anyway is reconnected with a
+refreshed token, and the UID bookkeeping above fetches whatever came in meanwhile.
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
-from app.container import Container
+from app.container import ChannelConfig, Container
+from app.settings import ConfigError
 from bot import heartbeat
 from bot.pipeline import DatabaseUnavailable, oversized, receive_many
+from channels import email_oauth
 from channels.base import RawRequest
 from intake import db
 from intake.email_store import MailboxState, mailbox_state
@@ -44,7 +52,14 @@ log = logging.getLogger("aduan.imap")
 CHANNEL = "email"
 SEEN = b"\\Seen"
 #: Errors after which the poller reconnects (server gone, connection cut, database briefly down).
-RECOVERABLE: tuple[type[BaseException], ...] = (imaplib.IMAP4.error, OSError, DatabaseUnavailable, EOFError)
+#: (A token endpoint that refuses or is down is retried the same way: it may be a passing outage.)
+RECOVERABLE: tuple[type[BaseException], ...] = (
+    imaplib.IMAP4.error,
+    OSError,
+    DatabaseUnavailable,
+    EOFError,
+    email_oauth.TokenError,
+)
 #: RFC 2177: re-issue IDLE before the server's 30-minute inactivity timeout.
 MAX_IDLE_SECONDS = 25 * 60
 
@@ -55,7 +70,11 @@ LAST_POLL = "email.imap_last_poll"
 
 @dataclass(frozen=True)
 class ImapSettings:
-    """The ``[channels.email]`` keys the poller needs, with the password from ADUAN_IMAP_PASSWORD."""
+    """The ``[channels.email]`` keys the poller needs, with the password from ADUAN_IMAP_PASSWORD.
+
+    With ``auth = "oauth2"`` the password is empty and ``oauth`` says how to get access tokens
+    (``channels/email_oauth.py``; refresh token in ADUAN_IMAP_OAUTH_REFRESH_TOKEN).
+    """
 
     host: str
     port: int
@@ -73,6 +92,7 @@ class ImapSettings:
     batch_size: int = 25
     timeout: float = 60.0
     max_backoff: float = 300.0
+    oauth: email_oauth.OAuthSettings | None = None
 
     @property
     def mailbox(self) -> str:
@@ -81,15 +101,27 @@ class ImapSettings:
 
     @classmethod
     def of(cls, container: Container) -> ImapSettings:
-        """Read the settings from the container (ConfigError when the password is not set)."""
-        config = container.channel_config(CHANNEL)
+        """Read the settings from the container (ConfigError when the password or token is not set)."""
+        return cls.from_config(container.channel_config(CHANNEL))
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> ImapSettings:
+        """Read the settings from the e-mail channel's config (``aduan email check`` needs no database)."""
         table = config.table
+        try:
+            oauth = (
+                email_oauth.OAuthSettings.of(table, config.secrets)
+                if email_oauth.auth_method(table) == "oauth2"
+                else None
+            )
+        except email_oauth.OAuthConfigError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(
             host=str(table.get("imap_host", "127.0.0.1")),
             port=int(table.get("imap_port", 993)),
             ssl=bool(table.get("imap_ssl", True)),
             user=str(table.get("imap_user") or table.get("address", "")),
-            password=config.secret("ADUAN_IMAP_PASSWORD"),
+            password="" if oauth else config.secret("ADUAN_IMAP_PASSWORD"),
             folder=str(table.get("imap_folder", "INBOX")),
             processed_folder=str(table.get("processed_folder", "")),
             poll_interval=float(table.get("poll_interval", 60)),
@@ -99,6 +131,7 @@ class ImapSettings:
             batch_size=max(1, int(table.get("fetch_batch", 25))),
             timeout=float(table.get("imap_timeout", 60)),
             max_backoff=float(table.get("reconnect_max_delay", 300)),
+            oauth=oauth,
         )
 
 
@@ -116,15 +149,28 @@ class PollResult:
 
 
 def connect(settings: ImapSettings) -> IMAPClient:
-    """Open and log in an IMAP connection."""
+    """Open and log in an IMAP connection (password, or XOAUTH2 with a fresh access token)."""
     client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=settings.timeout)
     try:
-        client.login(settings.user, settings.password)
+        if settings.oauth is not None:
+            xoauth2_login(client, settings.user, email_oauth.source(settings.oauth))
+        else:
+            client.login(settings.user, settings.password)
     except BaseException:
         with contextlib.suppress(Exception):
             client.shutdown()
         raise
     return client
+
+
+def xoauth2_login(client: IMAPClient, user: str, tokens: email_oauth.TokenSource) -> None:
+    """Sign in with XOAUTH2; a refused token is refreshed and tried once more.
+
+    imapclient's ``sasl_login`` rather than its ``oauth2_login``: the latter answers the server's
+    error challenge with the token again, where the protocol wants an empty line, and drops the
+    JSON that says why (``aduan email check`` shows it).
+    """
+    email_oauth.signin(lambda mech: client.sasl_login("XOAUTH2", mech), user, tokens, LoginError)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -381,10 +427,17 @@ def run(container: Container, stop: threading.Event, settings: ImapSettings | No
             client = connect(settings)
             backoff = 1.0
             use_idle = settings.idle and client.has_capability("IDLE")
+            renew_at = _renew_at(settings)
             while not stop.is_set():
                 started = time.monotonic()
                 result = sync(container, client, settings)
                 _beat(container, settings, started, result)
+                if renew_at is not None and time.time() >= renew_at:
+                    # The access token this session signed in with is about to expire, and Microsoft
+                    # 365 ends the session then (BYE ... AccessTokenExpired): sign in again now with
+                    # a refreshed one. The next session's first sync fetches whatever came meanwhile.
+                    log.info("IMAP session renewed: its OAuth2 access token is about to expire")
+                    break
                 if use_idle:
                     if _pending(container, client, settings):
                         continue
@@ -406,3 +459,15 @@ def run(container: Container, stop: threading.Event, settings: ImapSettings | No
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.logout()
+
+
+def _renew_at(settings: ImapSettings) -> float | None:
+    """Return when (epoch seconds) this XOAUTH2 session should sign in again; None: never (password)."""
+    if settings.oauth is None:
+        return None
+    at = email_oauth.source(settings.oauth).renew_at()
+    if at is not None and at <= time.time():
+        # The provider's tokens live shorter than oauth_refresh_before: renewing at once would loop.
+        log.warning("OAuth2 access tokens expire within oauth_refresh_before: lower it")
+        return None
+    return at

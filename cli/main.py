@@ -13,7 +13,7 @@ import sys
 import typer
 
 from app import settings as config_mod
-from cli import channels, evaluation, mail_import, ops, outbox, simulate, users, workflow
+from cli import channels, email, evaluation, mail_import, ops, outbox, simulate, users, workflow
 from cli.app import CliError, app
 
 try:  # typer >= 0.20 vendors its own click
@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 #: The command groups, in the order of ``aduan --help``; importing them registered their commands.
-COMMAND_MODULES = (outbox, channels, workflow, ops, users, simulate, evaluation, mail_import)
+COMMAND_MODULES = (outbox, channels, workflow, ops, users, simulate, evaluation, mail_import, email)
 
 
 def main(argv: list[str] | None = None) -> None:

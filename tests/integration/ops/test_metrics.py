@@ -124,7 +124,7 @@ def test_heartbeat_upserts_one_row_per_name(container: Container, clock) -> None
 
 
 def failing_poll(_: Container) -> None:
-    """A poller whose server is down (referenced as ``tests.ops.test_metrics:failing_poll``)."""
+    """A poller whose server is down (referenced as ``tests.integration.ops.test_metrics:failing_poll``)."""
     raise RuntimeError("imap down")
 
 
@@ -136,7 +136,7 @@ def test_periodic_jobs_beat_so_every_web_process_sees_the_sweep(
         "PERIODIC_JOBS",
         [
             tasks.PeriodicJob("deadline_sweep", "outbound.escalation:run_sweep", 60),
-            tasks.PeriodicJob("email_watch", "tests.ops.test_metrics:failing_poll", 30),
+            tasks.PeriodicJob("email_watch", "tests.integration.ops.test_metrics:failing_poll", 30),
         ],
     )
     app = tasks.build_app(container)
