@@ -8,7 +8,9 @@ PORT   ?= 8000
 SYSTEM_PACKAGES := dovecot-imapd chromium wrk
 
 # Placeholder secrets for the demo office only (real deployments set their own ADUAN_* values).
-DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
+# They are public: `aduan serve` refuses them unless ADUAN_DEMO=1 says this is the demo.
+DEMO_ENV := ADUAN_DEMO=1 \
+            ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
             ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)}
 

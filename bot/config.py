@@ -21,6 +21,13 @@ from intake.calendar import WorkingCalendar, parse_dates
 from intake.office import DEFAULT_PROBLEM_TYPES, OfficeProfile, ProblemType, Service
 
 DEFAULT_CONFIG = "config.toml"
+#: The placeholder secrets the Makefile's DEMO_ENV passes: public values, refused outside the demo.
+DEMO_SECRETS = {
+    "ADUAN_TWILIO_ACCOUNT_SID": "AC00000000000000000000000000demo",
+    "ADUAN_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
+}
+#: Set (to 1) by the Makefile's demo targets only: the public demo secrets are then accepted.
+DEMO_FLAG_ENV = "ADUAN_DEMO"
 
 
 class ConfigError(ValueError):
@@ -81,6 +88,12 @@ class Settings:
         if not value:
             raise ConfigError(f"environment variable {name} is not set")
         return value
+
+    def demo_secrets(self) -> list[str]:
+        """Return the variables set to the Makefile's public demo values (none when this is the demo)."""
+        if self.env.get(DEMO_FLAG_ENV) == "1":
+            return []
+        return [name for name, value in DEMO_SECRETS.items() if self.env.get(name) == value]
 
     def missing_secrets(self) -> list[str]:
         """Return ``channel: VARIABLE`` for each enabled channel whose secret is not set."""
