@@ -184,7 +184,7 @@ def build_router(container: Container) -> APIRouter:
             c = load_complaint(s, tracking, container=container, user=user)
             reporter = reporter_view(s, c, user=user, via="api", now=now)
             names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
-            items = queries.timeline(s, c)
+            items = queries.timeline(s, c, hide_identity=not can(user, "view_anonymous"))
             events = s.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
             detail = summary(c, names, now) | {
                 "text": c.text,

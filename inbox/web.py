@@ -376,7 +376,7 @@ def build_router(container: Container) -> APIRouter:
         return {
             "c": complaint,
             "reporter": reporter,
-            "timeline": queries.timeline(s, complaint),
+            "timeline": queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous")),
             "left": queries.working_days_left(complaint, office=office, now=now),
             "service": office.service(complaint.service_code),
             "suggested_service": office.service(complaint.suggested_service_code),
@@ -413,7 +413,7 @@ def build_router(container: Container) -> APIRouter:
         """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
         with db.session(container.engine) as s:
             complaint = load_complaint(s, tracking, container=container, user=user)
-            items = queries.timeline(s, complaint)
+            items = queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous"))
             last = queries.last_outbox_id(s, complaint)
             claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
         return page(

@@ -724,7 +724,9 @@ def file_complaint(
         reporter_id=reporter_id,
         contact_urn=contact_urn,
         anonymous=anonymous,
-        text=text,
+        # R5a: a name typed into an ANONIM complaint's text is masked in the record (queues,
+        # excerpts, search, API); the name itself stays with the reporter for the heads who may see it.
+        text=rules.mask_name(text, reporter_name) if anonymous else text,
         service_code=matched.code if matched else None,
         suggested_service_code=suggested_service.code if suggested_service else None,
         problem_type=chosen_problem.code if chosen_problem else None,
