@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels import _meta, _shape, _twilio
 from channels.base import (
@@ -352,7 +353,11 @@ def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str
 def twilio_media_source(url: str, config: Any) -> tuple[str, dict[str, str]]:
     """Return a Twilio media URL (pointed at ``api_base_url`` when set) with HTTP Basic credentials."""
     base = config.table.get("api_base_url")
-    if base and url.startswith("https://api.twilio.com"):
+    if base and url.startswith("https://api.twilio.com/"):
         url = str(base).rstrip("/") + url[len("https://api.twilio.com") :]
+    # The account's credentials only for Twilio's own API host, whatever host the payload named.
+    api_host = urlsplit(str(base)).netloc if base else "api.twilio.com"
+    if urlsplit(url).netloc != api_host:
+        return url, {}
     pair = f"{config.secret(_twilio.ACCOUNT_SID_ENV)}:{config.secret(_twilio.AUTH_TOKEN_ENV)}"
     return url, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
