@@ -68,7 +68,9 @@ def _external_id(module: ModuleType, raw: RawRequest) -> str:
         return raw.body_hash()
     try:
         return str(fn(raw))
-    except (UnsupportedPayload, ValueError, KeyError):
+    except Exception:
+        # Any body that passed the signature is stored, even one the id cannot be read from (deeply
+        # nested JSON raises RecursionError): its hash is the key, and parsing quarantines it.
         return raw.body_hash()
 
 
