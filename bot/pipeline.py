@@ -25,6 +25,7 @@ from intake import db
 from intake.ingest import (
     DIRECT,
     IngestResult,
+    RejectionCaps,
     ingest,
     record_rejection,
     store_raw,
@@ -392,6 +393,16 @@ def _earlier_results(container: Container, raw_id: int | None) -> list[IngestRes
         ]
 
 
+def rejection_caps(container: Container) -> RejectionCaps:
+    """Return ``[security] rejections_per_hour`` and ``rejections_kept``: rows kept of refused requests."""
+    table = container.settings.section("security")
+    default = RejectionCaps()
+    return RejectionCaps(
+        per_hour=int(table.get("rejections_per_hour", default.per_hour)),
+        total=int(table.get("rejections_kept", default.total)),
+    )
+
+
 def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
     try:
         with db.write_session(container.engine) as s:
@@ -402,6 +413,7 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
                 body=raw.body,
                 status_code=status,
                 now=container.now(),
+                caps=rejection_caps(container),  # anyone can send these: kept within caps
             )
     except sqlalchemy.exc.OperationalError:
         log.error("could not record a rejected %s request", channel)

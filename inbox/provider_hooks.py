@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import outbox
 from bot.bootstrap import Container
-from bot.pipeline import DatabaseUnavailable, oversized, receive
+from bot.pipeline import DatabaseUnavailable, oversized, receive, rejection_caps
 from bot.routing import office_path, own_path_offices
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
@@ -40,7 +40,13 @@ TWILIO_CHANNELS = ("sms", "whatsapp")
 def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
     with db.write_session(container.engine) as s:
         record_rejection(
-            session=s, channel=channel, reason=reason, body=raw.body, status_code=status, now=container.now()
+            session=s,
+            channel=channel,
+            reason=reason,
+            body=raw.body,
+            status_code=status,
+            now=container.now(),
+            caps=rejection_caps(container),
         )
 
 

@@ -32,6 +32,7 @@ from intake.models import (
     Message,
     RawInbound,
     Rejection,
+    RejectionTally,
     Reporter,
     TrackingCounter,
 )
@@ -490,10 +491,39 @@ def store_raw(
     return loaded(session, RawInbound, values), False
 
 
+@dataclass(frozen=True)
+class RejectionCaps:
+    """How many refused requests are kept as rows: per channel and hour, and in all."""
+
+    per_hour: int = 60
+    total: int = 10_000
+
+
 def record_rejection(
-    *, session: Session, channel: str, reason: str, body: bytes, status_code: int, now: dt.datetime
-) -> Rejection:
-    """Keep a size-capped trace of a refused request (forged signature, malformed body)."""
+    *,
+    session: Session,
+    channel: str,
+    reason: str,
+    body: bytes,
+    status_code: int,
+    now: dt.datetime,
+    caps: RejectionCaps | None = None,
+) -> Rejection | None:
+    """Keep a size-capped trace of a refused request (forged signature, malformed body).
+
+    With ``caps`` (requests from strangers), a request over the hourly or the total cap is only
+    counted in ``rejection_tally`` (None is returned), so unsigned POSTs cannot grow the database.
+    """
+    if caps is not None and _over_caps(session, channel, now, caps):
+        table = RejectionTally.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(table).values(channel=channel, dropped=1, last_at=now)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["channel"], set_={"dropped": table.c.dropped + 1, "last_at": now}
+            )
+        )
+        return None
     row = Rejection(
         channel=channel,
         reason=reason[:1000],
@@ -504,6 +534,18 @@ def record_rejection(
     )
     session.add(row)
     return row
+
+
+def _over_caps(session: Session, channel: str, now: dt.datetime, caps: RejectionCaps) -> bool:
+    """Tell whether another rejection row would pass the hourly (per channel) or the total cap."""
+    r = Rejection.__table__.c  # type: ignore[attr-defined]
+    total = session.execute(sa.select(sa.func.count()).select_from(Rejection)).scalar_one()
+    if total >= caps.total:
+        return True
+    hour = session.execute(
+        sa.select(sa.func.count()).where(r.channel == channel, r.received_at > now - dt.timedelta(hours=1))
+    ).scalar_one()
+    return bool(hour >= caps.per_hour)
 
 
 def record_event(

@@ -267,3 +267,25 @@ def test_deeply_nested_json_that_passed_the_signature_is_stored_and_refused_with
     with db.session(client.container.engine) as s:
         [raw] = s.exec(select(RawInbound).where(RawInbound.channel == "telegram")).all()
     assert raw.body == body and raw.status == "quarantined"
+
+
+def test_unsigned_posts_keep_few_rejection_rows_and_count_the_rest(
+    config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any
+) -> None:
+    from intake.models import RejectionTally
+
+    config_data["security"] = {"rejections_per_hour": 3, "rejections_kept": 5}
+    container = build(_settings(config_data, tmp_path, "twilio"), engine=engine, clock=clock, migrate=False)
+    client = TestClient(create_app(container))
+    body = read_fixture("sms", "message__plain.form")
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    for _ in range(10):
+        assert client.post("/hooks/sms", content=body, headers=headers).status_code == 403
+    clock.advance(hours=1, seconds=1)  # a new hour: three more rows, then the total cap of five holds
+    for _ in range(10):
+        assert client.post("/hooks/sms", content=body, headers=headers).status_code == 403
+    with db.session(engine) as s:
+        kept = s.exec(select(Rejection)).all()
+        tally = s.get(RejectionTally, "sms")
+    assert len(kept) == 5
+    assert tally is not None and tally.dropped == 15
