@@ -331,9 +331,7 @@ def build_router(container: Container) -> APIRouter:
         """Prometheus metrics (text format 0.0.4), read from the database."""
         if not _authorised(request, container):
             return JSONResponse(
-                {
-                    "error": "metrics token required (ADUAN_METRICS_TOKEN, or [security] metrics_without_token)"
-                },
+                {"error": "token required: ADUAN_METRICS_TOKEN, or [security] metrics_without_token"},
                 status_code=401,
             )
         try:
