@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot.bootstrap import Container
 from bot.outbox import FAILED, enqueue
+from inbox.app import create_app
 from inbox.web import log_access
 from intake import db, roles
 from intake.models import User
 from tests.inbox.conftest import login
-from tests.province.test_province_followups import PASSWORD, add_user, app  # noqa: F401  (the fixture)
+from tests.province.test_province_followups import PASSWORD, add_user
+
+
+@pytest.fixture
+def app(container: Container) -> FastAPI:
+    """The whole web application of the province."""
+    return create_app(container)
 
 
 def _failed_row(container: Container, office: str, error: str) -> None:
@@ -24,7 +32,7 @@ def _failed_row(container: Container, office: str, error: str) -> None:
 def test_failed_messages_are_shown_to_staff_of_their_office_only(
     container: Container,
     app: FastAPI,
-    staff: dict[str, User],  # noqa: F811
+    staff: dict[str, User],
 ) -> None:
     _failed_row(container, "pwk", "30003: gagal di Purwakarta")
     _failed_row(container, "bdg", "30005: gagal di Bandung")
@@ -41,7 +49,7 @@ def test_failed_messages_are_shown_to_staff_of_their_office_only(
 def test_office_admin_sees_the_access_log_of_their_office_only(
     container: Container,
     app: FastAPI,
-    staff: dict[str, User],  # noqa: F811
+    staff: dict[str, User],
 ) -> None:
     add_user(container, "bdg_admin", roles.ADMIN, "bdg")
     with db.write_session(container.engine) as s:
