@@ -287,9 +287,9 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/outbox/failed", summary="Outbound messages that gave up")
     def failed(user: Annotated[User, Depends(require("view_failed"))]) -> list[dict[str, Any]]:
-        """Return failed outbound messages, newest first (no recipient address: personal data)."""
+        """Return failed outbound messages of the offices the user sees, newest first (no recipient)."""
         with db.session(container.engine) as s:
-            rows = failed_messages(s)
+            rows = failed_messages(s, offices=visible_offices(container, user))
         return [
             {
                 "id": r.id,

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from bot.bootstrap import Container
 from bot.outbox import FAILED, enqueue
+from inbox import auth
 from inbox.app import create_app
 from inbox.web import log_access
 from intake import db, roles
@@ -44,6 +45,18 @@ def test_failed_messages_are_shown_to_staff_of_their_office_only(
         login(web, username, PASSWORD)
         html = web.get("/inbox?queue=failed").text
         assert f"gagal di {own}" in html and f"gagal di {other}" not in html, username
+
+
+def test_failed_messages_in_the_api_are_of_the_token_owners_office_only(
+    container: Container, app: FastAPI, staff: dict[str, User]
+) -> None:
+    _failed_row(container, "pwk", "30003: gagal di Purwakarta")
+    _failed_row(container, "bdg", "30005: gagal di Bandung")
+    with db.write_session(container.engine) as s:
+        token = auth.create_token(s, user=staff["bdg_officer"], name="uji", now=container.now())
+    api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    errors = [row["last_error"] for row in api.get("/api/v1/outbox/failed").json()]
+    assert errors == ["30005: gagal di Bandung"]
 
 
 def test_office_admin_sees_the_access_log_of_their_office_only(
