@@ -37,7 +37,10 @@ log = logging.getLogger("aduan.hooks")
 TWILIO_CHANNELS = ("sms", "whatsapp")
 
 
-def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
+def _reject(
+    container: Container, channel: str, raw: RawRequest, reason: str, status: int, *, signed: bool = False
+) -> None:
+    """Keep a refused callback; a stranger's (unsigned) within the rejection caps, a signed one always."""
     with db.write_session(container.engine) as s:
         record_rejection(
             session=s,
@@ -46,7 +49,7 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
             body=raw.body,
             status_code=status,
             now=container.now(),
-            caps=rejection_caps(container),
+            caps=None if signed else rejection_caps(container),
         )
 
 
@@ -155,7 +158,7 @@ def _twilio_status(
     try:
         update = _twilio.parse_status(raw)
     except UnsupportedPayload as exc:
-        _reject(container, "sms", raw, f"status callback: {exc}", 400)
+        _reject(container, "sms", raw, f"status callback: {exc}", 400, signed=True)
         return 400, str(exc)
     if not apply_statuses(container, TWILIO_CHANNELS, [update], office=office):
         # Not ours (another app on the account) or already purged: nothing to retry.
