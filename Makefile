@@ -9,7 +9,9 @@ SYSTEM_PACKAGES := dovecot-imapd chromium wrk
 
 # Placeholder secrets for the demo office only (real deployments set their own ADUAN_* values).
 # The public base URL follows PORT, so the demo's signed webhooks and alert links use the port served.
-DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
+# They are public: `aduan serve` refuses them unless ADUAN_DEMO=1 says this is the demo.
+DEMO_ENV := ADUAN_DEMO=1 \
+            ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
             ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)} \
             ADUAN_PUBLIC_BASE_URL=$${ADUAN_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}

@@ -24,6 +24,13 @@ from intake.calendar import WorkingCalendar, parse_dates
 from intake.office import DEFAULT_PROBLEM_TYPES, OfficeProfile, ProblemType, Service
 
 DEFAULT_CONFIG = "config.toml"
+#: The placeholder secrets the Makefile's DEMO_ENV passes: public values, refused outside the demo.
+DEMO_SECRETS = {
+    "ADUAN_TWILIO_ACCOUNT_SID": "AC00000000000000000000000000demo",
+    "ADUAN_TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
+}
+#: Set (to 1) by the Makefile's demo targets only: the public demo secrets are then accepted.
+DEMO_FLAG_ENV = "ADUAN_DEMO"
 
 
 class ConfigError(ValueError):
@@ -53,6 +60,8 @@ class StorageSettings:
     max_body_bytes: int = _positive(1_048_576)
     #: Content types kept from e-mail attachments (empty: the built-in list).
     allowed_content_types: tuple[str, ...] = ()
+    #: Media hosts that may resolve to private addresses (tests and local demos only; SSRF guard).
+    media_private_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,17 @@ class JobsSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """``[security]``: trusted proxies, caps on rows strangers can write, the metrics endpoint."""
+
+    #: Proxies whose ``X-Forwarded-For`` is believed (the real client's address for rate limits).
+    trusted_proxies: tuple[str, ...] = ()
+    rejections_per_hour: int = _positive(60)
+    rejections_kept: int = _positive(10_000)
+    metrics_without_token: bool = False
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """``[logging]``: level and format (``ADUAN_LOG_LEVEL``/``ADUAN_LOG_FORMAT`` win)."""
 
@@ -138,6 +158,7 @@ TABLES: dict[str, type] = {
     "retention": RetentionSettings,
     "scheduler": SchedulerSettings,
     "jobs": JobsSettings,
+    "security": SecuritySettings,
     "logging": LoggingSettings,
 }
 #: Tables read as they are (nested, overridable per office, checked by their own module).
@@ -220,6 +241,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def __post_init__(self) -> None:
@@ -264,6 +286,12 @@ class Settings:
         if not value:
             raise ConfigError(f"environment variable {name} is not set")
         return value
+
+    def demo_secrets(self) -> list[str]:
+        """Return the variables set to the Makefile's public demo values (none when this is the demo)."""
+        if self.env.get(DEMO_FLAG_ENV) == "1":
+            return []
+        return [name for name, value in DEMO_SECRETS.items() if self.env.get(name) == value]
 
     def missing_secrets(self) -> list[str]:
         """Return ``channel: VARIABLE`` for each enabled channel whose secret is not set."""

@@ -300,16 +300,17 @@ def update_status(
     return row
 
 
-def failed_messages(session: Session, *, limit: int = 100) -> list[OutboxMessage]:
-    """Return messages that gave up, newest first (the inbox shows them to officers)."""
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
-            .order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
-            .limit(limit)
-        ).all()
-    )
+def failed_messages(
+    session: Session, *, limit: int = 100, offices: list[str] | None = None
+) -> list[OutboxMessage]:
+    """Return messages that gave up, newest first (the inbox shows them to officers).
+
+    ``offices``: only the messages of these offices (None: every office's).
+    """
+    query = select(OutboxMessage).where(OutboxMessage.status.in_(FINAL))  # type: ignore[attr-defined]
+    if offices is not None:
+        query = query.where(OutboxMessage.office.in_(offices))  # type: ignore[attr-defined]
+    return list(session.exec(query.order_by(OutboxMessage.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
 
 
 def install(container: Container) -> None:

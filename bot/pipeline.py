@@ -24,7 +24,7 @@ import channels
 from app.container import Container
 from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, ingest, record_rejection, store_raw
+from intake.ingest import IngestResult, RejectionCaps, ingest, record_rejection, store_raw
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -61,7 +61,9 @@ def _external_id(module: ModuleType, raw: RawRequest) -> str:
         return raw.body_hash()
     try:
         return str(fn(raw))
-    except (UnsupportedPayload, ValueError, KeyError):
+    except Exception:
+        # Any body that passed the signature is stored, even one the id cannot be read from (deeply
+        # nested JSON raises RecursionError): its hash is the key, and parsing quarantines it.
         return raw.body_hash()
 
 
@@ -304,6 +306,12 @@ def _earlier_results(container: Container, raw_id: int | None) -> list[IngestRes
         ]
 
 
+def rejection_caps(container: Container) -> RejectionCaps:
+    """Return ``[security] rejections_per_hour`` and ``rejections_kept``: rows kept of refused requests."""
+    security = container.settings.security
+    return RejectionCaps(per_hour=security.rejections_per_hour, total=security.rejections_kept)
+
+
 def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
     try:
         with db.write_session(container.engine) as s:
@@ -314,6 +322,7 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
                 body=raw.body,
                 status_code=status,
                 now=container.now(),
+                caps=rejection_caps(container),  # anyone can send these: kept within caps
             )
     except sqlalchemy.exc.OperationalError:
         log.error("could not record a rejected %s request", channel)

@@ -24,7 +24,8 @@ def verify_signature(raw: RawRequest, app_secret: str) -> None:
     given = raw.header(SIGNATURE_HEADER)
     if not given:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    if not hmac.compare_digest(given.strip(), signature(raw.body, app_secret)):
+    # Bytes: a header may carry any octet, and compare_digest refuses non-ASCII str (a 500).
+    if not hmac.compare_digest(given.strip().encode(), signature(raw.body, app_secret).encode()):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 
@@ -32,6 +33,6 @@ def verification_challenge(query: Mapping[str, str], verify_token: str) -> str |
     """Answer Meta's subscription check: the challenge when mode and token match, else None."""
     if query.get("hub.mode") != "subscribe":
         return None
-    if not hmac.compare_digest(query.get("hub.verify_token", ""), verify_token):
+    if not hmac.compare_digest(query.get("hub.verify_token", "").encode(), verify_token.encode()):
         return None
     return query.get("hub.challenge")

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from channels.base import (
     Attachment,
@@ -381,7 +381,11 @@ def make_sender(config: Any, *, scheme: str) -> TwilioSender:
 def media_source(url: str, config: Any) -> tuple[str, dict[str, str]]:
     """Return a Twilio media URL (pointed at ``api_base_url`` when set) with HTTP Basic credentials."""
     base = config.table.get("api_base_url")
-    if base and url.startswith("https://api.twilio.com"):
+    if base and url.startswith("https://api.twilio.com/"):
         url = str(base).rstrip("/") + url[len("https://api.twilio.com") :]
+    # The account's credentials only for Twilio's own API host, whatever host the payload named.
+    api_host = urlsplit(str(base)).netloc if base else "api.twilio.com"
+    if urlsplit(url).netloc != api_host:
+        return url, {}
     pair = f"{config.secret(ACCOUNT_SID_ENV)}:{config.secret(AUTH_TOKEN_ENV)}"
     return url, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}

@@ -120,6 +120,13 @@ def serve(
     missing = settings.missing_secrets()
     if missing:
         fail("secret missing for an enabled channel: " + "; ".join(missing))
+    demo = settings.demo_secrets()
+    if demo:
+        # The Makefile's demo values are public: a deployment that copied them would accept forgeries.
+        fail(
+            "rahasia demo tidak boleh dipakai di luar demo (the Makefile's public demo secrets are "
+            f"refused outside `make run`): {', '.join(demo)}"
+        )
     container_of(ctx)  # migrate once before the workers start
     if no_worker:
         os.environ["ADUAN_WEB_WORKER"] = "0"  # read by every web process uvicorn starts
@@ -132,6 +139,9 @@ def serve(
         log_level="warning",
         access_log=False,
         proxy_headers=settings.trust_proxy,
+        # X-Forwarded-For is believed from the configured proxies only ([security] trusted_proxies).
+        forwarded_allow_ips=list(settings.security.trusted_proxies) or "127.0.0.1",
+        server_header=False,  # the `server` header names no software
     )
 
 

@@ -1,4 +1,4 @@
-"""Staff commands: ``aduan user add|passwd``, ``aduan token add`` and ``aduan demo`` (the demo office).
+"""Staff commands: ``aduan user add|passwd``, ``aduan token add|list|revoke`` and ``aduan demo``.
 
 ``aduan demo`` is idempotent: it creates the administrator ``admin`` and prints its generated
 password only when it creates it, a few demo staff of every role, and a handful of sample
@@ -15,8 +15,9 @@ import typer
 from sqlmodel import select
 
 from app.container import Container
-from cli.app import app, container_of, fail
+from cli.app import app, container_of, echo_json, fail
 from inbox import auth
+from inbox.models import ApiToken
 from intake import db, roles
 from intake.ingest import file_complaint
 from intake.models import Complaint, User
@@ -156,7 +157,8 @@ def user_passwd(
         user.password_hash = auth.hash_password(password)
         user.failed_logins, user.locked_until = 0, None
         s.add(user)
-    typer.echo(f"password of {name} changed")
+        revoked = auth.revoke_tokens(s, user=user, now=container.now())  # they go with the old password
+    typer.echo(f"password of {name} changed" + (f"; {revoked} API token(s) revoked" if revoked else ""))
     if generated:
         typer.echo(f"password (shown once): {password}")
 
@@ -168,6 +170,9 @@ def token_add(
     label: Annotated[
         str, typer.Option("--label", help="Untuk apa (what the integration is).")
     ] = "integration",
+    days: Annotated[
+        int, typer.Option("--days", min=0, help="Berlaku berapa hari (days valid; 0 = never expires).")
+    ] = auth.TOKEN_DAYS,
 ) -> None:
     """Buat token API (create an API token; printed once, only its hash is stored)."""
     container = container_of(ctx)
@@ -175,8 +180,57 @@ def token_add(
         user = s.exec(select(User).where(User.username == name)).first()
         if user is None:
             fail(f"no user {name!r}")
-        token = auth.create_token(s, user=user, name=label, now=container.now())
+        token = auth.create_token(s, user=user, name=label, now=container.now(), days=days or None)
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
+) -> None:
+    """Daftar token API (list API tokens: id, owner, label, dates, state; never the token)."""
+    container = container_of(ctx)
+    now = container.now()
+    with db.session(container.engine) as s:
+        names = {u.id: u.username for u in s.exec(select(User))}
+        rows = s.exec(select(ApiToken).order_by(ApiToken.id)).all()  # type: ignore[arg-type]
+        items = [
+            {
+                "id": r.id,
+                "user": names.get(r.user_id, f"#{r.user_id}"),
+                "label": r.name,
+                "created_at": r.created_at.isoformat(),
+                "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+                "state": auth.token_state(r, now),
+            }
+            for r in rows
+        ]
+    if as_json:
+        echo_json(items)
+        return
+    for i in items:
+        typer.echo(
+            f"{i['id']}\t{i['user']}\t{i['label']}\t{i['state']}\texpires {i['expires_at'] or 'never'}"
+            f"\tlast used {i['last_used_at'] or 'never'}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Nomor token (id from `token list`).")]
+) -> None:
+    """Cabut token API (revoke an API token; it stops working at once)."""
+    container = container_of(ctx)
+    with db.write_session(container.engine) as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            fail(f"no API token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = container.now()
+            s.add(row)
+    typer.echo(f"token {token_id} revoked")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Administration pages under ``/inbox/admin``: staff accounts and the access log viewer.
+"""Administration pages under ``/inbox/admin``: staff accounts, API tokens and the access log viewer.
 
 Only the ``manage_users`` permission (the admin role) opens them; anyone else gets a 403 page.
 Every change (account created, role changed, disabled, enabled, password reset) is written to
@@ -6,7 +6,8 @@ the access log as ``<action>#<user id>[:<role>]``, beside the views of personal 
 holds; logins are there too (``login``), which is where "last login" comes from.
 
 In a province deployment an office's administrator sees and manages the staff of their office
-only (another office's account is a 404, as a record of another office is) and adds staff to it;
+only (another office's account is a 404, as a record of another office is), their tokens and
+the access log of their staff only, and adds staff to it;
 the province's administrators (``User.office == "*"``) see everyone and choose each account's
 office when creating it or later (``/users/<id>/office``).
 """
@@ -22,12 +23,13 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, select
 
 from app.container import Container
 from inbox import auth, i18n
 from inbox.auth import can, check_csrf
-from inbox.models import AccessLog
+from inbox.models import AccessLog, ApiToken
 from inbox.web import log_access, page
 from intake import db, roles
 from intake.models import Complaint, User
@@ -37,7 +39,15 @@ log = logging.getLogger("aduan.inbox.admin")
 PERMISSION = "manage_users"
 LOG_PAGE_SIZE = 50
 #: Access-log ``what`` values written by this module (the viewer names them).
-ACTIONS = ("user_add", "user_role", "user_disable", "user_enable", "user_password", "user_office")
+ACTIONS = (
+    "user_add",
+    "user_role",
+    "user_disable",
+    "user_enable",
+    "user_password",
+    "user_office",
+    "token_revoke",
+)
 #: ``<action>#<user id>[:<role, or the new office of user_office>]``
 _ADMIN_WHAT = re.compile(r"^(?P<action>[a-z_]+)#(?P<uid>\d+)(?::(?P<role>[a-z0-9_*]+))?$")
 
@@ -137,9 +147,15 @@ def access_log_page(
     since: dt.datetime | None,
     until: dt.datetime | None,
     page_no: int,
+    staff_where: Any = None,
 ) -> tuple[list[AccessLog], bool]:
-    """Return one page of the access log, newest first, and whether an older page exists."""
+    """Return one page of the access log, newest first, and whether an older page exists.
+
+    ``staff_where`` (a WHERE clause on ``User``): only the entries of the staff it selects.
+    """
     stmt = select(AccessLog)
+    if staff_where is not None:
+        stmt = stmt.where(AccessLog.user_id.in_(select(User.id).where(staff_where)))  # type: ignore[attr-defined]
     if user_id is not None:
         stmt = stmt.where(AccessLog.user_id == user_id)
     if complaint_id is not None:
@@ -335,6 +351,9 @@ def build_router(container: Container) -> APIRouter:
             target.password_hash = auth.hash_password(password)
             target.failed_logins = 0
             target.locked_until = None
+            held = object_session(target)  # _change's transaction: the tokens go with the old password
+            assert isinstance(held, Session)
+            auth.revoke_tokens(held, user=target, now=container.now())
             return password
 
         return _change(request, user_id, "user_password", apply)
@@ -373,8 +392,14 @@ def build_router(container: Container) -> APIRouter:
         tracking = params.get("complaint", "").strip().upper()
         page_param = params.get("page", "1")
         page_no = min(int(page_param), 100_000) if page_param.isdigit() and int(page_param) > 0 else 1
+        # An office's administrator sees the entries of their office's staff only.
+        where = staff_clause(container, admin)
         with db.session(container.engine) as s:
-            staff = {u.id: (u.full_name or u.username) for u in s.exec(select(User)) if u.id is not None}
+            staff = {
+                u.id: (u.full_name or u.username)
+                for u in s.exec(select(User).where(where))
+                if u.id is not None
+            }
             complaint_id: int | None = None
             empty = False
             if tracking:
@@ -391,6 +416,7 @@ def build_router(container: Container) -> APIRouter:
                     since=since,
                     until=until,
                     page_no=page_no,
+                    staff_where=where,
                 )
             ids = {r.complaint_id for r in rows if r.complaint_id}
             _cc = Complaint.__table__.c  # type: ignore[attr-defined]
@@ -429,5 +455,41 @@ def build_router(container: Container) -> APIRouter:
             },
             status_code=400 if error else 200,
         )
+
+    @router.get("/tokens")
+    def tokens(request: Request) -> Response:
+        """List the API tokens of the staff this administrator manages: owner, label, dates, state."""
+        admin = _guard(request)
+        if isinstance(admin, Response):
+            return admin
+        now = container.now()
+        with db.session(container.engine) as s:
+            owners = {u.id: u for u in s.exec(select(User).where(staff_clause(container, admin)))}
+            rows = s.exec(
+                select(ApiToken).where(ApiToken.user_id.in_(list(owners))).order_by(ApiToken.id)  # type: ignore[attr-defined,arg-type]
+            ).all()
+            items = [{"row": r, "owner": owners[r.user_id], "state": auth.token_state(r, now)} for r in rows]
+        response = page(
+            request, "admin_tokens.html", {"items": items, "done": request.query_params.get("done")}
+        )
+        return response
+
+    @router.post("/tokens/{token_id}/revoke", dependencies=[Depends(check_csrf)])
+    def revoke_token(request: Request, token_id: int) -> Response:
+        """Revoke an API token: it stops working at once."""
+        admin = _guard(request)
+        if isinstance(admin, Response):
+            return admin
+        now = container.now()
+        with db.write_session(container.engine) as s:
+            row = s.get(ApiToken, token_id)
+            owner = s.get(User, row.user_id) if row is not None else None
+            if row is None or owner is None or not may_manage(container, admin, owner):
+                return page(request, "admin_forbidden.html", {}, status_code=404)
+            if row.revoked_at is None:
+                row.revoked_at = now
+                s.add(row)
+            _audit(s, admin=admin, action="token_revoke", target=owner, now=now)
+        return RedirectResponse("/inbox/admin/tokens?done=token_revoke", status_code=303)
 
     return router

@@ -184,7 +184,7 @@ def build_router(container: Container) -> APIRouter:
             c = load_complaint(s, tracking, container=container, user=user)
             reporter = reporter_view(s, c, user=user, via="api", now=now)
             names = {u.id: u.username for u in s.exec(select(User)) if u.id is not None}
-            items = queries.timeline(s, c)
+            items = queries.timeline(s, c, hide_identity=not can(user, "view_anonymous"))
             events = s.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
             detail = summary(c, names, now) | {
                 "text": c.text,
@@ -287,9 +287,9 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/outbox/failed", summary="Outbound messages that gave up")
     def failed(user: Annotated[User, Depends(require("view_failed"))]) -> list[dict[str, Any]]:
-        """Return failed outbound messages, newest first (no recipient address: personal data)."""
+        """Return failed outbound messages of the offices the user sees, newest first (no recipient)."""
         with db.session(container.engine) as s:
-            rows = failed_messages(s)
+            rows = failed_messages(s, offices=visible_offices(container, user))
         return [
             {
                 "id": r.id,

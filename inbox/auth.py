@@ -1,9 +1,16 @@
 """Staff authentication for the inbox: argon2 passwords, signed session cookies, CSRF, lockout, roles.
 
 A session is a cookie signed with ``ADUAN_SESSION_SECRET`` (itsdangerous) holding the user id, a
-CSRF token and a fingerprint of the password hash, so changing a password ends old sessions. It
-expires ``SESSION_MAX_AGE`` seconds after login. Every POST form carries the CSRF token. After
-``LOCK_AFTER`` wrong passwords in a row the account is locked for ``LOCK_MINUTES``.
+CSRF token and a fingerprint of the user's password hash, role, office and session generation, so
+a password change, a role or office change and a logout (which raises the generation) end every
+copy of every session of that user at once; a disabled account has none. It expires
+``SESSION_MAX_AGE`` seconds after login. Every POST form carries the CSRF token.
+
+Wrong passwords are throttled per client address (``LOCK_PER_ADDRESS``), per account from one
+address (``LOCK_AFTER``) and per account from everywhere (``LOCK_PER_ACCOUNT``), each for
+``LOCK_MINUTES``; an unknown username counts as a known one, the answer is the same ("wrong or
+too many attempts") and costs the same argon2 check either way, so nobody learns which usernames
+exist, and one stranger cannot lock an account for its owner (they hit their address's limit first).
 Which role may do what is one table, ``PERMISSIONS``, used by pages and API alike.
 """
 
@@ -26,7 +33,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
 from app.container import Container
+from inbox.models import ApiToken
 from intake import db, roles
+from intake.channel_state import FormRateBucket, take_token
 from intake.models import Complaint, User
 from intake.office import OfficeProfile
 
@@ -35,6 +44,8 @@ log = logging.getLogger("aduan.inbox.auth")
 SESSION_COOKIE = "aduan_session"
 SESSION_MAX_AGE = 8 * 3600  # one working day
 LOCK_AFTER = 5
+LOCK_PER_ADDRESS = 20
+LOCK_PER_ACCOUNT = 50
 LOCK_MINUTES = 15
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -194,33 +205,52 @@ def create_user(
 
 @dataclass
 class LoginResult:
-    """The outcome of a login attempt: the user, or why not (never says which part was wrong)."""
+    """The outcome of a login attempt: the user, or None (never says why: wrong or throttled)."""
 
     user: User | None
-    locked: bool = False
+    locked: bool = False  # throttled: for the log and tests only, never shown differently
 
 
-def authenticate(session: Session, *, username: str, password: str, now: dt.datetime) -> LoginResult:
-    """Check a username and password, counting failures and locking the account after LOCK_AFTER."""
+def _throttle_keys(username: str, address: str) -> list[tuple[str, int]]:
+    """Return the failure buckets of one attempt with their limits (hashed: no names or addresses)."""
+
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+    name = username.strip().lower()
+    return [
+        (f"login-a:{digest(address)}", LOCK_PER_ADDRESS),
+        (f"login-ua:{digest(name + '|' + address)}", LOCK_AFTER),
+        (f"login-u:{digest(name)}", LOCK_PER_ACCOUNT),
+    ]
+
+
+def _throttled(session: Session, keys: list[tuple[str, int]], now: dt.datetime) -> bool:
+    start = now - dt.timedelta(minutes=LOCK_MINUTES)
+    for key, limit in keys:
+        row = session.get(FormRateBucket, key)
+        if row is not None and row.window_start > start and row.count >= limit:
+            return True
+    return False
+
+
+def authenticate(
+    session: Session, *, username: str, password: str, now: dt.datetime, address: str = "unknown"
+) -> LoginResult:
+    """Check a username and password from ``address``, throttling failures (see the module)."""
+    keys = _throttle_keys(username, address)
+    if _throttled(session, keys, now):
+        verify_password(_DUMMY_HASH, password)  # the same cost as a real check
+        log.warning("login throttled")
+        return LoginResult(None, locked=True)
     user = session.exec(select(User).where(User.username == username)).first()
+    if user is not None and user.is_active and verify_password(user.password_hash, password):
+        return LoginResult(user)
     if user is None or not user.is_active:
         verify_password(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
-        return LoginResult(None)
-    if user.locked_until is not None and user.locked_until > now:
-        return LoginResult(None, locked=True)
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= LOCK_AFTER
-        if locked:
-            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-            log.warning("account #%s locked after %s failed logins", user.id, LOCK_AFTER)
-        session.add(user)
-        return LoginResult(None, locked=locked)
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
-    return LoginResult(user)
+    for key, limit in keys:
+        take_token(session, key=key, now=now, limit=limit, window=dt.timedelta(minutes=LOCK_MINUTES))
+    return LoginResult(None)
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -241,7 +271,14 @@ class WebSession:
 
 
 def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    what = f"{user.password_hash}|{user.role}|{user.office}|{user.session_generation}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every session of ``user`` (logout: a copied cookie stops working too)."""
+    user.session_generation = (user.session_generation or 0) + 1
+    session.add(user)
 
 
 class SessionManager:
@@ -363,32 +400,67 @@ def _quote(path: str) -> str:
 # -- API tokens ----------------------------------------------------------------------------------
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def token_hash(token: str) -> str:
     """Return the stored form of an API token (sha256 hex: the token itself is never kept)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, *, user: User, name: str, now: dt.datetime) -> str:
-    """Create an API token for ``user`` and return it (shown once; only its hash is stored)."""
-    from inbox.models import ApiToken
+#: Days an API token works unless told otherwise (``aduan token add --days``).
+TOKEN_DAYS = 90
 
+
+def create_token(
+    session: Session, *, user: User, name: str, now: dt.datetime, days: int | None = TOKEN_DAYS
+) -> str:
+    """Create an API token for ``user`` that expires after ``days`` (None: never); return it once.
+
+    Only its hash is stored.
+    """
     assert user.id is not None
     token = "adn_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, user_id=user.id, token_hash=token_hash(token), created_at=now))
+    expires = now + dt.timedelta(days=days) if days else None
+    session.add(
+        ApiToken(name=name, user_id=user.id, token_hash=token_hash(token), created_at=now, expires_at=expires)
+    )
     return token
+
+
+def token_state(row: ApiToken, now: dt.datetime) -> str:
+    """Say whether a token works: ``active``, ``expired`` or ``revoked``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and _utc(row.expires_at) <= now:
+        return "expired"
+    return "active"
+
+
+def revoke_tokens(session: Session, *, user: User, now: dt.datetime) -> int:
+    """Revoke every live API token of ``user`` (a password reset: the tokens go with the password)."""
+    rows = session.exec(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).all()
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    return len(rows)
 
 
 def user_for_token(container: Container, token: str) -> User | None:
     """Return the active user an unrevoked API token belongs to, stamping its last use."""
-    from inbox.models import ApiToken
-
     with db.write_session(container.engine) as s:
         row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
+        now = container.now()
         if row is None or row.revoked_at is not None:
+            return None
+        if token_state(row, now) != "active":
             return None
         user = s.get(User, row.user_id)
         if user is None or not user.is_active:
             return None
-        row.last_used_at = container.now()
+        row.last_used_at = now
         s.add(row)
         return user

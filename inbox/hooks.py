@@ -8,6 +8,7 @@ into a ``RawRequest`` with the public URL the provider called, and a ``Receipt``
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import json
 import logging
 from collections.abc import Mapping
@@ -56,6 +57,50 @@ def public_url(request: Request, base_url: str, trust_proxy: bool) -> str:
     """Return the URL the provider called (see ``called_url``) for a framework request."""
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return called_url(path, request.headers, request.url.scheme, base_url, trust_proxy) or str(request.url)
+
+
+def _is_trusted(address: str, trusted: tuple[str, ...]) -> bool:
+    """Tell whether ``address`` is one of the ``trusted`` proxies (addresses, networks or names)."""
+    if address in trusted:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in trusted:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """Return the real client of a request: its peer, or what trusted proxies say it was.
+
+    ``X-Forwarded-For`` is read only when the peer is a configured trusted proxy (``[security]
+    trusted_proxies``), from the right: the first address that is not a trusted proxy is the
+    client. Anyone else's header is ignored, so a stranger cannot pose as many clients.
+    """
+    if not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def trusted_proxies(container: Container) -> tuple[str, ...]:
+    """Return ``[security] trusted_proxies``: the proxies whose ``X-Forwarded-For`` is believed."""
+    return container.settings.security.trusted_proxies
+
+
+def request_client(request: Request, container: Container) -> str:
+    """Return the real client address of a framework request (see ``client_address``)."""
+    peer = request.client.host if request.client else "unknown"
+    return client_address(peer, request.headers.get("x-forwarded-for"), trusted_proxies(container))
 
 
 async def raw_request(request: Request, container: Container) -> RawRequest:

@@ -40,6 +40,8 @@ class ApiToken(SQLModel, table=True):
     created_at: dt.datetime = ts(nullable=False, default=utcnow)
     last_used_at: dt.datetime | None = ts()
     revoked_at: dt.datetime | None = ts()
+    #: After this moment the token no longer works (None: never; ``aduan token add --days``).
+    expires_at: dt.datetime | None = ts()
 
 
 _complaint = Complaint.__table__  # type: ignore[attr-defined]

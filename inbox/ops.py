@@ -2,8 +2,9 @@
 
 Every figure is read from the database at scrape time, so any web process answers for the whole
 deployment (several ``aduan serve`` processes and one ``aduan worker``). Nothing here carries
-personal data: counts by channel, status and office only. Set ``ADUAN_METRICS_TOKEN`` to require
-``Authorization: Bearer <token>`` (or restrict ``/metrics`` in the reverse proxy, deploy/nginx).
+personal data: counts by channel, status and office only. It needs ``Authorization: Bearer
+<ADUAN_METRICS_TOKEN>``; without a token it is refused unless ``[security] metrics_without_token``
+is true (then restrict ``/metrics`` in the reverse proxy, deploy/nginx).
 Format: https://prometheus.io/docs/instrumenting/exposition_formats/
 """
 
@@ -327,7 +328,8 @@ def request_limit(container: Container) -> int:
 def _authorised(request: Request, container: Container) -> bool:
     token = container.settings.secret("ADUAN_METRICS_TOKEN")
     if not token:
-        return True
+        # No token: open only when the operator says so (a scraper on a network the proxy guards).
+        return container.settings.security.metrics_without_token
     given = request.headers.get("authorization", "")
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
@@ -340,7 +342,10 @@ def build_router(container: Container) -> APIRouter:
     def metrics(request: Request) -> Any:
         """Prometheus metrics (text format 0.0.4), read from the database."""
         if not _authorised(request, container):
-            return JSONResponse({"error": "metrics token required"}, status_code=401)
+            return JSONResponse(
+                {"error": "token required: ADUAN_METRICS_TOKEN, or [security] metrics_without_token"},
+                status_code=401,
+            )
         try:
             body = collect(container)
         except sa.exc.OperationalError as exc:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app.container import Container
 from app.routing import office_path, own_path_offices
 from bot import outbox
-from bot.pipeline import DatabaseUnavailable, oversized, receive
+from bot.pipeline import DatabaseUnavailable, oversized, receive, rejection_caps
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from inbox.hooks import raw_request
@@ -37,10 +37,19 @@ log = logging.getLogger("aduan.hooks")
 TWILIO_CHANNELS = ("sms", "whatsapp")
 
 
-def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
+def _reject(
+    container: Container, channel: str, raw: RawRequest, reason: str, status: int, *, signed: bool = False
+) -> None:
+    """Keep a refused callback; a stranger's (unsigned) within the rejection caps, a signed one always."""
     with db.write_session(container.engine) as s:
         record_rejection(
-            session=s, channel=channel, reason=reason, body=raw.body, status_code=status, now=container.now()
+            session=s,
+            channel=channel,
+            reason=reason,
+            body=raw.body,
+            status_code=status,
+            now=container.now(),
+            caps=None if signed else rejection_caps(container),
         )
 
 
@@ -148,7 +157,7 @@ def _twilio_status(
     try:
         update = _twilio.parse_status(raw)
     except UnsupportedPayload as exc:
-        _reject(container, "sms", raw, f"status callback: {exc}", 400)
+        _reject(container, "sms", raw, f"status callback: {exc}", 400, signed=True)
         return 400, str(exc)
     if not apply_statuses(container, TWILIO_CHANNELS, [update], office=office):
         # Not ours (another app on the account) or already purged: nothing to retry.

@@ -3,7 +3,9 @@
 A form submission is turned into the JSON ``channels/web.py`` parses and goes through
 ``bot.pipeline.receive`` like every other channel, so the raw submission is stored first and the
 same rules apply (a submission without a name is a *saran*, R5b; a late one too, R3). Nothing on
-these pages shows personal data: the status page and Open311 show the record's state only.
+these pages shows personal data: the status page and Open311 show the record's state only (status,
+dates, service, office), never a name, contact, complaint or answer text: the answer reaches the
+citizen on the channel they used (docs/channels-public.md says why there is no check code).
 Open311 GeoReport v2: https://wiki.open311.org/GeoReport_v2/
 
 In a province deployment every request acts for the office whose host name it was addressed to
@@ -38,7 +40,7 @@ from app.container import Container
 from bot.pipeline import DatabaseUnavailable, receive
 from channels.base import RawRequest
 from channels.urns import InvalidContact, contact_urn
-from inbox.hooks import public_url
+from inbox.hooks import public_url, request_client
 from intake import db, rules
 from intake.channel_state import take_token
 from intake.models import (
@@ -75,8 +77,13 @@ STATUS_LABELS = {
     STATUS_FORWARDED: "Saran diteruskan untuk evaluasi layanan",
     STATUS_MERGED: "Digabung dengan laporan lain",
 }
-#: Statuses after which the answer of R8 may be shown on the status page.
+#: Statuses in which the answer of R8 has been given (the page says so; the answer itself goes
+#: to the citizen's channel only).
 ANSWERED = (STATUS_ANSWERED, STATUS_REPORTED, STATUS_CLOSED)
+#: Open311 paging: requests per page by default and at most, and ids one lookup may name.
+OPEN311_PAGE_SIZE = 50
+OPEN311_MAX_PAGE_SIZE = 100
+OPEN311_MAX_IDS = 20
 #: Open311 has two states; everything the office still works on is "open".
 OPEN311_CLOSED = (
     STATUS_ANSWERED,
@@ -116,6 +123,7 @@ class PublicForm:
         self.token_max_age = int(table.get("form_token_max_age", 7200))
         self.submit_limit = int(table.get("submissions_per_hour", 5))
         self.status_limit = int(table.get("status_lookups_per_hour", 60))
+        self.open311_limit = int(table.get("open311_requests_per_hour", 120))
         self.max_files = int(table.get("max_attachments", 3))
         self.max_bytes = int(container.settings.section("storage").get("max_attachment_bytes", 10_485_760))
 
@@ -162,10 +170,8 @@ class PublicForm:
         return value if isinstance(value, str) and len(value) == 32 else None
 
     def address(self, request: Request) -> str:
-        """Return the client address (the proxy's word only with ``trust_proxy``)."""
-        if self.container.settings.trust_proxy and request.headers.get("x-forwarded-for"):
-            return request.headers["x-forwarded-for"].split(",")[0].strip()
-        return request.client.host if request.client else "unknown"
+        """Return the real client address (a trusted proxy's ``X-Forwarded-For``, else the peer)."""
+        return request_client(request, self.container)
 
     def allow(self, request: Request, scope: str, limit: int) -> bool:
         """Count one hit of this address in ``scope``; False when over the hourly limit."""
@@ -312,6 +318,11 @@ def _open311_error(status: int, description: str) -> JSONResponse:
     return JSONResponse([{"code": status, "description": description}], status_code=status)
 
 
+def lookup_number(typed: str) -> str:
+    """Return the tracking number a citizen typed on /status, as stored (the one place to change)."""
+    return typed.strip().upper()
+
+
 def _parse_moment(value: str, tz: Any) -> dt.datetime:
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
@@ -373,6 +384,11 @@ def build_router(container: Container) -> APIRouter:
                 title="Laporan tidak dapat diterima",
                 message="Laporan tidak dapat diterima. Silakan hubungi kantor kami.",
             )
+        # The same form sent again (back button, double click, a retry after a lost answer) shows the
+        # record it made, before the limit is counted: resending is never "too many reports".
+        earlier = await run_in_threadpool(pf.complaint_of_submission, submission)
+        if earlier is not None:
+            return receipt_page(request, earlier)
         if not await run_in_threadpool(pf.allow, request, "lapor", pf.submit_limit):
             return pf.page(
                 request,
@@ -440,6 +456,10 @@ def build_router(container: Container) -> APIRouter:
                 message="Laporan tersimpan, tetapi nomor belum dapat ditampilkan. Hubungi kami.",
             )
         log.info("public form: %s filed as %s", complaint.tracking_number, complaint.kind)
+        return receipt_page(request, complaint)
+
+    def receipt_page(request: Request, complaint: Complaint) -> HTMLResponse:
+        """Show the tracking number and due date of a filed submission."""
         return pf.page(
             request,
             "terkirim.html",
@@ -451,7 +471,7 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, nomor: str = "") -> HTMLResponse:
-        """Look up a record by tracking number: status, due date, public answer; no personal data.
+        """Look up a record by tracking number: status, dates, service, office; nothing personal.
 
         Only the records of the office the request is addressed to: another office's number is
         "not found" as an unknown one is, so the page tells nothing about other offices.
@@ -462,7 +482,7 @@ def build_router(container: Container) -> APIRouter:
 
     def status_for(request: Request, office: OfficeProfile, nomor: str) -> HTMLResponse:
         """Render the status page of ``office`` (entered by the caller)."""
-        number = nomor.strip().upper()
+        number = lookup_number(nomor)
         if not number:
             return pf.page(request, "status.html", nomor="", found=None)
         # Tracking numbers are sequential: a per-address limit keeps the page from being scraped.
@@ -484,6 +504,7 @@ def build_router(container: Container) -> APIRouter:
         if complaint is None:
             return pf.page(request, "status.html", status_code=404, nomor=number, found=False)
         today = office.calendar.local_date(container.now())
+        service = office.service(complaint.service_code)
         return pf.page(
             request,
             "status.html",
@@ -494,7 +515,9 @@ def build_router(container: Container) -> APIRouter:
             due_words=indonesian_date(complaint.due_date),
             received_words=indonesian_date(office.calendar.local_date(complaint.received_at)),
             days_left=rules.working_days_left(complaint.due_date, today=today, calendar=office.calendar),
-            answer=complaint.answer_text if complaint.status in ANSWERED else None,
+            answered=complaint.status in ANSWERED,
+            service_name=service.name if service else None,
+            office_name=complaint.agency or office.name,
             merged_into=merged_into.tracking_number if merged_into else None,
             saran=rules.KIND_SARAN,
         )
@@ -516,6 +539,17 @@ def build_router(container: Container) -> APIRouter:
             for s in office.services
         ]
 
+    def open311_allowed(request: Request) -> bool:
+        """Count one Open311 read of this client; False over ``open311_requests_per_hour``."""
+        return pf.allow(request, "open311", pf.open311_limit)
+
+    def open311_limited() -> JSONResponse:
+        return JSONResponse(
+            [{"code": 429, "description": "too many requests from this address; retry in an hour"}],
+            status_code=429,
+            headers={"Retry-After": "3600"},
+        )
+
     @router.get("/open311/v2/requests.json", tags=["open311"], response_model=None)
     def open311_requests(
         request: Request,
@@ -524,13 +558,25 @@ def build_router(container: Container) -> APIRouter:
         start_date: str = "",
         end_date: str = "",
         status: str = "",
+        page: int = 1,
+        page_size: int = OPEN311_PAGE_SIZE,
     ) -> JSONResponse | list[dict[str, Any]]:
-        """GeoReport v2 request list (90 days by default, at most 1000), without personal data."""
+        """GeoReport v2 request list (90 days by default), paged, without personal data.
+
+        ``page``/``page_size`` (at most 100) page the list, newest first; ``service_request_id``
+        names at most 20 ids. Every call counts against the client's hourly limit.
+        """
+        if not open311_allowed(request):
+            return open311_limited()
+        if page < 1 or not 1 <= page_size <= OPEN311_MAX_PAGE_SIZE:
+            return _open311_error(400, f"page must be >= 1 and page_size 1 to {OPEN311_MAX_PAGE_SIZE}")
         office = pf.office_at(request)
         tz = office.calendar.timezone
         query = select(Complaint).where(pf.records_of(office))
         if service_request_id:
             ids = [i.strip().upper() for i in service_request_id.split(",") if i.strip()]
+            if len(ids) > OPEN311_MAX_IDS:
+                return _open311_error(400, f"at most {OPEN311_MAX_IDS} service_request_id values per call")
             query = query.where(col(Complaint.tracking_number).in_(ids))
         else:
             try:
@@ -549,13 +595,19 @@ def build_router(container: Container) -> APIRouter:
                     query = query.where(col(Complaint.status).not_in(OPEN311_CLOSED))
                 elif wanted == {"closed"}:
                     query = query.where(col(Complaint.status).in_(OPEN311_CLOSED))
-        query = query.order_by(col(Complaint.received_at).desc()).limit(1000)
+        query = (
+            query.order_by(col(Complaint.received_at).desc(), col(Complaint.id).desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
         with db.session(container.engine) as s:
             return [_open311_request(c, office) for c in s.exec(query).all()]
 
     @router.get("/open311/v2/requests/{request_id}.json", tags=["open311"], response_model=None)
     def open311_request(request: Request, request_id: str) -> JSONResponse | list[dict[str, Any]]:
         """GeoReport v2 single request (a list of one, as the standard says); another office's is 404."""
+        if not open311_allowed(request):
+            return open311_limited()
         office = pf.office_at(request)
         with db.session(container.engine) as s:
             complaint = s.exec(

@@ -5,6 +5,7 @@ Pages and the JSON API both call these; nothing here writes except ``log_access`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -27,6 +28,7 @@ from intake.models import (
     STATUS_UNDER_REVIEW,
     Complaint,
     Message,
+    Reporter,
     User,
 )
 from intake.office import OfficeProfile
@@ -246,8 +248,22 @@ class TimelineItem:
     id: int = 0
 
 
-def timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
-    """Return inbound and outbound messages of a complaint in one list, oldest first."""
+def timeline(session: Session, complaint: Complaint, *, hide_identity: bool = False) -> list[TimelineItem]:
+    """Return inbound and outbound messages of a complaint in one list, oldest first.
+
+    ``hide_identity`` (a role that may not see an ANONIM reporter, R5a): the reporter's name is
+    masked wherever a message carries it (their own words, a reply that greets them).
+    """
+    items = _timeline(session, complaint)
+    if hide_identity and complaint.anonymous and complaint.reporter_id is not None:
+        reporter = session.get(Reporter, complaint.reporter_id)
+        name = reporter.name if reporter is not None else None
+        if name:
+            items = [dataclasses.replace(i, text=rules.mask_name(i.text or "", name)) for i in items]
+    return items
+
+
+def _timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
     items: list[TimelineItem] = []
     for m in session.exec(select(Message).where(Message.complaint_id == complaint.id)).all():
         try:

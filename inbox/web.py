@@ -30,6 +30,7 @@ from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, queries
 from inbox.auth import can, check_csrf, require_page
 from inbox.canned import render as render_canned
+from inbox.hooks import request_client
 from inbox.i18n import translator
 from inbox.models import AccessLog
 from intake import db, roles
@@ -239,10 +240,17 @@ def build_router(container: Container) -> APIRouter:
         """Check the password; lock the account after repeated failures."""
         session = auth.current_session(request)
         with db.write_session(container.engine) as s:
-            result = auth.authenticate(s, username=username.strip(), password=password, now=container.now())
+            result = auth.authenticate(
+                s,
+                username=username.strip(),
+                password=password,
+                now=container.now(),
+                address=request_client(request, container),
+            )
         if result.user is None:
-            key = "login.locked" if result.locked else "login.failed"
-            return page(request, "login.html", {"next": _safe_next(next), "error": key}, status_code=401)
+            # One answer for a wrong password, an unknown name and a throttled attempt alike.
+            error = "login.failed"
+            return page(request, "login.html", {"next": _safe_next(next), "error": error}, status_code=401)
         log.info("user #%s logged in", result.user.id)
         with db.write_session(container.engine) as s:  # last login, for the admin page (inbox.admin)
             log_access(s, user=result.user, complaint=None, what="login", via="web", now=container.now())
@@ -254,7 +262,13 @@ def build_router(container: Container) -> APIRouter:
 
     @router.post("/logout", dependencies=[Depends(check_csrf)])
     def logout(request: Request) -> Response:
-        """End the session."""
+        """End the session, and every copy of it (the user's other sessions too)."""
+        user = auth.current_session(request).user
+        if user is not None:
+            with db.write_session(container.engine) as s:
+                found = s.get(User, user.id)
+                if found is not None:
+                    auth.end_sessions(s, found)
         response = RedirectResponse("/inbox/login", status_code=303)
         response.delete_cookie(auth.SESSION_COOKIE, path="/")
         return response
@@ -287,7 +301,11 @@ def build_router(container: Container) -> APIRouter:
         with db.session(container.engine) as s:
             counts = queries.queue_counts(s, user=user, office=container.office, now=now, offices=offices)
             if query.queue == "failed":
-                failed = failed_messages(s, limit=queries.PAGE_SIZE) if can(user, "view_failed") else []
+                failed = (
+                    failed_messages(s, limit=queries.PAGE_SIZE, offices=offices)  # staff: their office's
+                    if can(user, "view_failed")
+                    else []
+                )
                 ids = {f.complaint_id for f in failed if f.complaint_id}
                 in_ids = Complaint.id.in_(ids)  # type: ignore[union-attr]
                 found: Any = s.exec(select(Complaint).where(in_ids)) if ids else []
@@ -376,7 +394,7 @@ def build_router(container: Container) -> APIRouter:
         return {
             "c": complaint,
             "reporter": reporter,
-            "timeline": queries.timeline(s, complaint),
+            "timeline": queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous")),
             "left": queries.working_days_left(complaint, office=office, now=now),
             "service": office.service(complaint.service_code),
             "suggested_service": office.service(complaint.suggested_service_code),
@@ -413,7 +431,7 @@ def build_router(container: Container) -> APIRouter:
         """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
         with db.session(container.engine) as s:
             complaint = load_complaint(s, tracking, container=container, user=user)
-            items = queries.timeline(s, complaint)
+            items = queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous"))
             last = queries.last_outbox_id(s, complaint)
             claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
         return page(

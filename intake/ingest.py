@@ -30,6 +30,7 @@ from intake.models import (
     Message,
     RawInbound,
     Rejection,
+    RejectionTally,
     Reporter,
     TrackingCounter,
 )
@@ -170,10 +171,39 @@ def store_raw(
     return found, True
 
 
+@dataclass(frozen=True)
+class RejectionCaps:
+    """How many refused requests are kept as rows: per channel and hour, and in all."""
+
+    per_hour: int = 60
+    total: int = 10_000
+
+
 def record_rejection(
-    *, session: Session, channel: str, reason: str, body: bytes, status_code: int, now: dt.datetime
-) -> Rejection:
-    """Keep a size-capped trace of a refused request (forged signature, malformed body)."""
+    *,
+    session: Session,
+    channel: str,
+    reason: str,
+    body: bytes,
+    status_code: int,
+    now: dt.datetime,
+    caps: RejectionCaps | None = None,
+) -> Rejection | None:
+    """Keep a size-capped trace of a refused request (forged signature, malformed body).
+
+    With ``caps`` (requests from strangers), a request over the hourly or the total cap is only
+    counted in ``rejection_tally`` (None is returned), so unsigned POSTs cannot grow the database.
+    """
+    if caps is not None and _over_caps(session, channel, now, caps):
+        table = RejectionTally.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert
+        stmt = insert(table).values(channel=channel, dropped=1, last_at=now)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["channel"], set_={"dropped": table.c.dropped + 1, "last_at": now}
+            )
+        )
+        return None
     row = Rejection(
         channel=channel,
         reason=reason[:1000],
@@ -184,6 +214,18 @@ def record_rejection(
     )
     session.add(row)
     return row
+
+
+def _over_caps(session: Session, channel: str, now: dt.datetime, caps: RejectionCaps) -> bool:
+    """Tell whether another rejection row would pass the hourly (per channel) or the total cap."""
+    r = Rejection.__table__.c  # type: ignore[attr-defined]
+    total = session.execute(sa.select(sa.func.count()).select_from(Rejection)).scalar_one()
+    if total >= caps.total:
+        return True
+    hour = session.execute(
+        sa.select(sa.func.count()).where(r.channel == channel, r.received_at > now - dt.timedelta(hours=1))
+    ).scalar_one()
+    return bool(hour >= caps.per_hour)
 
 
 def record_event(
@@ -349,7 +391,9 @@ def file_complaint(
         reporter_id=reporter_id,
         contact_urn=contact_urn,
         anonymous=anonymous,
-        text=text,
+        # R5a: a name typed into an ANONIM complaint's text is masked in the record (queues,
+        # excerpts, search, API); the name itself stays with the reporter for the heads who may see it.
+        text=rules.mask_name(text, reporter_name) if anonymous else text,
         service_code=matched.code if matched else None,
         suggested_service_code=suggested_service.code if suggested_service else None,
         problem_type=chosen_problem.code if chosen_problem else None,

@@ -105,6 +105,16 @@ class Rejection(SQLModel, table=True):
     body_size: int = 0
 
 
+class RejectionTally(SQLModel, table=True):
+    """Refused requests counted but not kept as rows (over ``[security]``'s rejection caps)."""
+
+    __tablename__ = "rejection_tally"
+
+    channel: str = Field(primary_key=True, max_length=32)
+    dropped: int = 0
+    last_at: dt.datetime | None = ts()
+
+
 class Reporter(SQLModel, table=True):
     """A citizen who complains: the name they gave and whether they asked to stay anonymous."""
 
@@ -149,6 +159,8 @@ class User(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: dt.datetime | None = ts()
     created_at: dt.datetime = ts(nullable=False, default=utcnow)
+    #: Part of every session cookie's fingerprint: raised by logout, so every copy of it ends.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Complaint(SQLModel, table=True):

@@ -130,6 +130,29 @@ def has_identity(name: str | None, *, anonymous: bool = False) -> bool:
     return bool(re.search(r"[^\W\d_]", cleaned))
 
 
+#: What stands in for an ANONIM reporter's name in texts shown to roles that may not see it (R5a).
+NAME_MASK = "[nama disembunyikan]"
+#: Parts of a name shorter than this are not masked alone (initials, "Pak", "Bu").
+_NAME_PART_MIN = 3
+_NAME_TITLES = frozenset({"bapak", "pak", "ibu", "bu", "saudara", "sdr", "sdri", "mas", "mbak"})
+
+
+def mask_name(text: str, name: str | None) -> str:
+    """Return ``text`` with the reporter's ``name`` and each word of it replaced by ``NAME_MASK``.
+
+    SPEC R5a: an ANONIM reporter's identity is hidden from roles that may not see it; a citizen
+    often types the name into the message itself ("Nama saya Bambang Sutrisno, ANONIM").
+    """
+    if not text or not name or not name.strip():
+        return text
+    parts = [p for p in re.split(r"\W+", name) if len(p) >= _NAME_PART_MIN and p.lower() not in _NAME_TITLES]
+    pieces = sorted({name.strip(), *parts}, key=len, reverse=True)  # the full name before its parts
+    pattern = r"(?<!\w)(?:" + "|".join(re.escape(p) for p in pieces) + r")(?!\w)"
+    masked = re.sub(pattern, NAME_MASK, text, flags=re.IGNORECASE)
+    # "[nama disembunyikan] [nama disembunyikan]" from a full name matched word by word reads as one.
+    return re.sub(rf"{re.escape(NAME_MASK)}(?:\s+{re.escape(NAME_MASK)})+", NAME_MASK, masked)
+
+
 def has_object(text: str | None) -> bool:
     """R5a object: the message says what the matter is; greetings, stickers and emoji do not."""
     if not text:

@@ -6,16 +6,28 @@ provider URL in the message's JSON, and ``download_pending`` (run by the schedul
 type and the size cap, stores the file under ``<attachments_dir>/media/`` and notes its ``path``
 in the message's JSON (where ``ops.purge`` finds it). Failures are retried after 1, 5, 15 and 60
 minutes; a 4xx, a file too large or of a refused type is given up at once.
+
+A media URL comes from a payload (a signed one, but its sender chooses the URL), so the download
+goes only to the provider's own media hosts (``MEDIA_HOSTS``, or ``[channels.<name>] media_hosts``,
+plus the hosts of the channel's configured API base URLs), follows no redirect off that list, and
+refuses a host that resolves to a private, loopback or link-local address (``[storage]
+media_private_hosts`` names the exceptions: tests and local demos only). Credentials go only to
+the URL the channel's ``media_source`` gave for them, never along a redirect to another host.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import logging
 import mimetypes
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -61,6 +73,24 @@ DEFAULT_TYPES = (
 )
 # Remote references a download job fetches: plain URLs, Meta media ids, Telegram file ids.
 _REMOTE = ("http://", "https://", "meta-media:", "tg-file:")
+#: Each channel's provider media hosts ("*." covers subdomains), over https. Twilio answers a media
+#: URL with a redirect to its CDN; Meta serves WhatsApp and Instagram media from lookaside/CDN hosts.
+MEDIA_HOSTS: dict[str, tuple[str, ...]] = {
+    "sms": ("api.twilio.com", "*.twiliocdn.com", "s3-external-1.amazonaws.com"),
+    "whatsapp": (
+        "api.twilio.com",
+        "*.twiliocdn.com",
+        "s3-external-1.amazonaws.com",
+        "graph.facebook.com",
+        "lookaside.fbsbx.com",
+    ),
+    "telegram": ("api.telegram.org",),
+    "instagram": ("lookaside.fbsbx.com", "*.fbcdn.net", "*.cdninstagram.com", "graph.instagram.com"),
+    "twitter": ("ton.twitter.com", "pbs.twimg.com", "video.twimg.com"),
+}
+#: A channel table's keys whose URL's host is the provider's (a local fake's in tests).
+_BASE_URL_KEYS = ("api_base_url", "graph_base_url", "file_base_url")
+MAX_REDIRECTS = 3
 
 
 class AttachmentDownload(SQLModel, table=True):
@@ -95,6 +125,63 @@ class _Refused(Exception):
 
 class _Retry(Exception):
     """The download may work later (timeout, 429, 5xx)."""
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    """Where one channel's media may be fetched from (see the module's docstring)."""
+
+    hosts: tuple[str, ...]  # "host", "host:port" or "*.domain"
+    private_ok: frozenset[str]
+    resolve: Callable[[str, int], list[str]]
+
+    def check(self, url: str) -> None:
+        """Raise _Refused unless ``url`` is on a provider media host that resolves to a public address."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host:
+            raise _Refused("media URL is not http(s)")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if not any(_host_matches(entry, host, port, parts.scheme) for entry in self.hosts):
+            raise _Refused(f"media host {host} is not a provider media host")
+        if host in self.private_ok:
+            return
+        try:
+            addresses = self.resolve(host, port)
+        except OSError as exc:
+            raise _Retry(f"cannot resolve {host}: {type(exc).__name__}") from None
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global or ip.is_multicast:
+                raise _Refused(f"media host {host} resolves to a non-public address")
+
+
+def _host_matches(entry: str, host: str, port: int, scheme: str) -> bool:
+    name, _, wanted = entry.lower().rpartition(":") if entry.count(":") == 1 else (entry.lower(), "", "")
+    if wanted and int(wanted) != port:
+        return False
+    if not wanted and (scheme != "https" or port != 443):
+        return False  # a listed name without a port: the provider's https only
+    if name.startswith("*."):
+        return host.endswith(name[1:])
+    return host == name
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def media_policy(container: Container, channel: str) -> MediaPolicy:
+    """Return the channel's media hosts: its defaults or ``media_hosts``, and its API base URLs' hosts."""
+    table = container.channel_config(channel).table
+    hosts = list(table.get("media_hosts") or MEDIA_HOSTS.get(channel, ()))
+    for key in _BASE_URL_KEYS:
+        base = urlsplit(str(table.get(key) or ""))
+        if base.hostname:
+            port = base.port or (443 if base.scheme == "https" else 80)
+            hosts.append(f"{base.hostname}:{port}")
+    private = container.settings.storage.media_private_hosts
+    return MediaPolicy(tuple(hosts), frozenset(str(h).lower() for h in private), _resolve)
 
 
 def discover(container: Container, *, limit: int = 200) -> int:
@@ -163,7 +250,7 @@ def download_pending(container: Container, *, limit: int = 20, client: httpx.Cli
     cap = storage.max_attachment_bytes
     allowed = storage.allowed_content_types or DEFAULT_TYPES
     own = client is None
-    http = client or httpx.Client(timeout=30.0, follow_redirects=True)
+    http = client or httpx.Client(timeout=30.0, follow_redirects=False)
     try:
         for row in rows:
             _download_one(container, http, row, cap=cap, allowed=allowed)
@@ -179,28 +266,19 @@ def _fetch(
     module = channels.load(row.channel)
     config = container.channel_config(row.channel)
     source = getattr(module, "media_source", None)
+    policy = media_policy(container, row.channel)
     try:
         url, headers = source(http, row.url, config) if source else (row.url, {})
-        with http.stream("GET", url, headers=headers) as response:
-            if response.status_code == 429 or response.status_code >= 500:
-                raise _Retry(f"HTTP {response.status_code}")
-            if response.status_code >= 400:
-                raise _Refused(f"HTTP {response.status_code}")
-            ctype = response.headers.get("content-type", row.content_type).split(";")[0].strip().lower()
-            if ctype not in allowed:
-                raise _Refused(f"content type {ctype} is not accepted")
-            declared = row.content_type.split("/")[0]
-            if declared not in ("application", ctype.split("/")[0]):
-                raise _Refused(f"content type {ctype} does not match the declared {row.content_type}")
-            length = response.headers.get("content-length")
-            if length and length.isdigit() and int(length) > cap:
-                raise _Refused(f"{length} bytes exceed the cap of {cap}")
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data.extend(chunk)
-                if len(data) > cap:
-                    raise _Refused(f"more than the cap of {cap} bytes")
-            return bytes(data), ctype
+        first = urlsplit(url).netloc
+        for _ in range(MAX_REDIRECTS + 1):
+            policy.check(url)
+            # The credentials only for the host media_source meant them for, never along a redirect.
+            sent = headers if urlsplit(url).netloc == first else {}
+            with http.stream("GET", url, headers=sent, follow_redirects=False) as response:
+                if not response.is_redirect:
+                    return _read(response, row, cap, allowed)
+                url = urljoin(url, response.headers.get("location", ""))
+        raise _Refused(f"more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPStatusError as exc:  # raised by a channel's media_source
         code = exc.response.status_code
         if code == 429 or code >= 500:
@@ -208,6 +286,31 @@ def _fetch(
         raise _Refused(f"HTTP {code} resolving the media") from None
     except httpx.TransportError as exc:
         raise _Retry(type(exc).__name__) from None
+
+
+def _read(
+    response: httpx.Response, row: AttachmentDownload, cap: int, allowed: tuple[str, ...]
+) -> tuple[bytes, str]:
+    """Check a media answer's status, type and size, and read it (up to the cap)."""
+    if response.status_code == 429 or response.status_code >= 500:
+        raise _Retry(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise _Refused(f"HTTP {response.status_code}")
+    ctype = response.headers.get("content-type", row.content_type).split(";")[0].strip().lower()
+    if ctype not in allowed:
+        raise _Refused(f"content type {ctype} is not accepted")
+    declared = row.content_type.split("/")[0]
+    if declared not in ("application", ctype.split("/")[0]):
+        raise _Refused(f"content type {ctype} does not match the declared {row.content_type}")
+    length = response.headers.get("content-length")
+    if length and length.isdigit() and int(length) > cap:
+        raise _Refused(f"{length} bytes exceed the cap of {cap}")
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data.extend(chunk)
+        if len(data) > cap:
+            raise _Refused(f"more than the cap of {cap} bytes")
+    return bytes(data), ctype
 
 
 def _download_one(

@@ -139,3 +139,72 @@ def test_serve_runs_a_worker_in_the_web_process_unless_told_not_to(
     assert code == 0 and started == [None]  # the web processes run a worker each (config: worker_in_web)
     code, _, _ = run(capsys, "serve", "--no-worker")
     assert code == 0 and started == [None, "0"]  # `aduan worker` processes take the jobs
+
+
+def _serve_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> list[dict[str, object]]:
+    """Set the test secrets (and ``extra``) and record uvicorn.run's arguments instead of serving."""
+    import uvicorn
+
+    from tests.conftest import TEST_ENV
+
+    for name, value in (TEST_ENV | extra).items():
+        monkeypatch.setenv(name, value)
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr("ops.logging.configure", lambda settings: None)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))
+    return started
+
+
+def test_serve_refuses_the_makefiles_public_demo_secrets(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import DEMO_SECRETS
+
+    monkeypatch.delenv("ADUAN_DEMO", raising=False)
+    started = _serve_env(monkeypatch, **DEMO_SECRETS)
+    code, _, err = run(capsys, "serve")
+    assert code == 2 and started == []
+    assert "ADUAN_TWILIO_AUTH_TOKEN" in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_accepts_the_demo_secrets_when_the_demo_marks_itself(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import DEMO_SECRETS
+
+    started = _serve_env(monkeypatch, ADUAN_DEMO="1", **DEMO_SECRETS)
+    code, _, _ = run(capsys, "serve")
+    assert code == 0 and len(started) == 1
+    makefile = (ROOT / "Makefile").read_text()
+    assert "DEMO_ENV := ADUAN_DEMO=1" in makefile  # `make run` is the demo that marks itself
+
+
+def test_served_answers_name_no_software(cli_config: Path, tmp_path: Path) -> None:
+    # A real `aduan serve` on a port of this test's range: its answers carry no `server` header.
+    import os
+    import time
+
+    import httpx
+
+    from tests.conftest import TEST_ENV
+
+    exe = Path(sys.executable).with_name("aduan")
+    env = os.environ | TEST_ENV
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", "18161"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        answer = None
+        for _ in range(150):
+            try:
+                answer = httpx.get("http://127.0.0.1:18161/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    pytest.fail(f"aduan serve exited: {proc.stderr.read() if proc.stderr else ''!r}")
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 200
+        assert "server" not in answer.headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

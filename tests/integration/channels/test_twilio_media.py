@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,14 +47,19 @@ def config_data(config_data: dict[str, Any], api: FakeAPI) -> dict[str, Any]:
     config_data["channels"]["sms"]["api_base_url"] = api.url
     config_data["channels"]["whatsapp"]["api_base_url"] = api.url
     config_data["channels"]["whatsapp"]["graph_base_url"] = api.url + "/v21.0"
+    # The fake provider listens on loopback, which media downloads refuse unless named here.
+    config_data.setdefault("storage", {})["media_private_hosts"] = ["127.0.0.1"]
     return config_data
 
 
-def ingest_fixture(container: Container, channel: str, name: str) -> None:
+def ingest_fixture(container: Container, channel: str, name: str, media_url: str | None = None) -> None:
+    """Take a fixture in through the pipeline (with its first MediaUrl changed to ``media_url``)."""
     ctype = "application/json" if name.endswith(".json") else "application/x-www-form-urlencoded"
-    receipt = receive(
-        container, channel, RawRequest(read_fixture(channel, name), {"content-type": ctype}), verify=False
-    )
+    body = read_fixture(channel, name)
+    if media_url is not None:
+        params = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+        body = urllib.parse.urlencode([(k, media_url if k == "MediaUrl0" else v) for k, v in params]).encode()
+    receipt = receive(container, channel, RawRequest(body, {"content-type": ctype}), verify=False)
     assert receipt.status == 200
 
 
@@ -146,3 +152,71 @@ def test_telegram_photo_file_id_is_resolved_with_getfile(container: Container, a
     [row] = downloads(container)
     assert (row.status, row.error) == ("stored", None)
     assert any(r.path.endswith("/getFile") for r in api.requests)
+
+
+# -- SSRF: a signed payload names the URL, so only the provider's media hosts are fetched -------------
+
+
+@pytest.fixture
+def intranet() -> Iterator[FakeAPI]:
+    """A service on the server's own network that a forged MediaUrl would like to reach."""
+    with FakeAPI({("GET", "/admin"): lambda r: Reply(200, JPEG, content_type="image/jpeg")}) as fake:
+        yield fake
+
+
+def test_media_url_off_the_provider_hosts_is_refused_and_never_fetched(
+    container: Container, intranet: FakeAPI
+) -> None:
+    ingest_fixture(container, "sms", "message__two_images.form", media_url=intranet.url + "/admin")
+    download_pending(container)
+    first, second = downloads(container)
+    assert first.status == "rejected" and "not a provider media host" in str(first.error)
+    assert second.status == "stored"  # the real Twilio media of the same message still comes
+    assert intranet.requests == []  # nothing reached the listener, credentials least of all
+
+
+def test_redirect_off_the_provider_hosts_is_not_followed(
+    container: Container, api: FakeAPI, intranet: FakeAPI
+) -> None:
+    api.route("GET", MEDIA + "ME1", lambda r: Reply(302, b"", headers={"Location": intranet.url + "/admin"}))
+    ingest_fixture(container, "sms", "message__two_images.form")
+    download_pending(container)
+    first = downloads(container)[0]
+    assert first.status == "rejected" and "not a provider media host" in str(first.error)
+    assert intranet.requests == []
+
+
+def test_redirect_on_the_list_is_followed_without_the_credentials(container: Container, api: FakeAPI) -> None:
+    # Twilio answers a media URL with a redirect to its CDN: followed, but the account's Basic
+    # credentials stay with api.twilio.com (here the fake's address) and do not travel along.
+    with FakeAPI({("GET", "/cdn/ME1"): lambda r: Reply(200, JPEG, content_type="image/jpeg")}) as cdn:
+        container.settings.channels["sms"]["media_hosts"] = [
+            f"127.0.0.1:{urllib.parse.urlsplit(cdn.url).port}"
+        ]
+        api.route("GET", MEDIA + "ME1", lambda r: Reply(307, b"", headers={"Location": cdn.url + "/cdn/ME1"}))
+        ingest_fixture(container, "sms", "message__two_images.form")
+        download_pending(container)
+        assert [r.status for r in downloads(container)] == ["stored", "stored"]
+        assert cdn.requests[0].header("Authorization") is None
+
+
+def test_configured_provider_host_on_loopback_is_refused_unless_named_private(
+    container: Container, api: FakeAPI
+) -> None:
+    # After DNS resolution: a loopback (or private, link-local) address is refused.
+    container.settings.sections["storage"]["media_private_hosts"] = []
+    ingest_fixture(container, "sms", "message__two_images.form")
+    download_pending(container)
+    assert [r.status for r in downloads(container)] == ["rejected", "rejected"]
+    assert "non-public address" in str(downloads(container)[0].error)
+    assert api.requests == []
+
+
+def test_cloud_api_media_url_on_another_host_gets_neither_request_nor_token(
+    container: Container, api: FakeAPI, intranet: FakeAPI
+) -> None:
+    api.route("GET", "/v21.0/1311123456789012", lambda r: Reply(200, {"url": intranet.url + "/admin"}))
+    ingest_fixture(container, "whatsapp", "cloud_message__image.json")
+    download_pending(container)
+    [row] = downloads(container)
+    assert row.status == "rejected" and intranet.requests == []

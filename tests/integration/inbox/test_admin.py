@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.container import Container
+from inbox import auth
 from inbox.models import AccessLog
 from intake import db, roles
 from intake.models import User
@@ -19,7 +20,7 @@ from tests.conftest import Clock
 from tests.integration.inbox.conftest import PASSWORD, csrf_of, file_one, login
 
 Login = Callable[[str], tuple[TestClient, str]]
-PAGES = ("/inbox/admin", "/inbox/admin/access")
+PAGES = ("/inbox/admin", "/inbox/admin/access", "/inbox/admin/tokens")
 
 
 def _log(container: Container) -> list[AccessLog]:
@@ -213,3 +214,34 @@ def test_access_log_filters_by_user_record_and_date_and_pages(
     html = admin.get("/inbox/admin/access", params={"complaint": b.tracking_number}).text
     assert f'href="/inbox/admin/access?complaint={b.tracking_number}&amp;page=2"' in html
     assert admin.get("/inbox/admin/access", params={"from": "kemarin"}).status_code == 400
+
+
+def _api_works(app: FastAPI, token: str) -> bool:
+    answer = TestClient(app).get("/api/v1/dashboard", headers={"Authorization": f"Bearer {token}"})
+    return bool(answer.status_code == 200)
+
+
+def test_admin_lists_and_revokes_api_tokens(
+    container: Container, as_user: Login, staff: dict[str, User], app: FastAPI
+) -> None:
+    with db.write_session(container.engine) as s:
+        token = auth.create_token(s, user=staff["auditor"], name="dasbor bupati", now=container.now())
+    assert _api_works(app, token)
+    admin, csrf = as_user("admin")
+    listing = admin.get("/inbox/admin/tokens")
+    assert listing.status_code == 200 and "dasbor bupati" in listing.text and token not in listing.text
+    token_id = re.search(r'data-token="(\d+)"', listing.text)
+    assert token_id
+    r = admin.post(f"/inbox/admin/tokens/{token_id.group(1)}/revoke", data={"csrf_token": csrf})
+    assert r.status_code == 303 and not _api_works(app, token)
+    assert "token_revoke" in _log(container)[-1].what
+
+
+def test_admin_password_reset_revokes_the_accounts_api_tokens(
+    container: Container, as_user: Login, staff: dict[str, User], app: FastAPI
+) -> None:
+    with db.write_session(container.engine) as s:
+        token = auth.create_token(s, user=staff["auditor"], name="dasbor", now=container.now())
+    admin, csrf = as_user("admin")
+    admin.post(f"/inbox/admin/users/{staff['auditor'].id}/password", data={"csrf_token": csrf})
+    assert not _api_works(app, token)  # a token does not outlive the password it was made under

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import select
@@ -44,22 +46,44 @@ def test_wrong_password_is_refused_without_saying_which_part(
     assert client.get("/inbox").status_code == 303
 
 
-def test_lockout_after_repeated_failures_even_with_right_password(
-    client: TestClient, staff: dict[str, User], container: Container, clock: object
-) -> None:
-    for _ in range(auth.LOCK_AFTER):
-        assert _attempt(client, "officer", "salah") == 401
+def _attempt_from(app: object, address: str, username: str, password: str) -> TestClient:
+    """Try one login from ``address``; return the client (its last answer in ``.last``)."""
+    client = TestClient(app, follow_redirects=False, client=(address, 40000))  # type: ignore[arg-type]
     page = client.get("/inbox/login")
-    r = client.post(
-        "/inbox/login", data={"username": "officer", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+    client.last = client.post(  # type: ignore[attr-defined]
+        "/inbox/login", data={"username": username, "password": password, "csrf_token": csrf_of(page.text)}
     )
-    assert r.status_code == 401
-    assert "dikunci" in r.text
-    with db.session(container.engine) as s:
-        user = s.exec(select(User).where(User.username == "officer")).one()
-        assert user.locked_until is not None
+    return client
+
+
+def test_failures_throttle_that_address_without_saying_so_and_unknown_names_alike(
+    app: object, staff: dict[str, User], clock: object
+) -> None:
+    attacker = "198.51.100.66"
+    answers = {}
+    for username in ("officer", "nobody"):
+        for _ in range(auth.LOCK_AFTER):
+            assert _attempt_from(app, attacker, username, "salah").last.status_code == 401  # type: ignore[attr-defined]
+        # Throttled now: the right password is refused too, with the wrong password's very words.
+        last = _attempt_from(app, attacker, username, PASSWORD if username == "officer" else "x").last  # type: ignore[attr-defined]
+        answers[username] = (last.status_code, re.sub(r'value="[^"]+"', "", last.text))
+    assert answers["officer"] == answers["nobody"]  # an existing account is indistinguishable
+    assert "dikunci" not in answers["officer"][1]
     clock.advance(minutes=auth.LOCK_MINUTES + 1)  # type: ignore[attr-defined]
-    assert _attempt(client, "officer", PASSWORD) == 303
+    assert _attempt_from(app, attacker, "officer", PASSWORD).last.status_code == 303  # type: ignore[attr-defined]
+
+
+def test_a_stranger_cannot_lock_an_account_for_its_owner(app: object, staff: dict[str, User]) -> None:
+    for _ in range(auth.LOCK_AFTER * 2):
+        _attempt_from(app, "198.51.100.66", "officer", "salah")
+    owner = _attempt_from(app, "10.20.30.40", "officer", PASSWORD)
+    assert owner.last.status_code == 303  # type: ignore[attr-defined]
+
+
+def test_one_address_is_throttled_across_usernames(app: object, staff: dict[str, User]) -> None:
+    for i in range(auth.LOCK_PER_ADDRESS):
+        _attempt_from(app, "198.51.100.77", f"tebak{i}", "salah")
+    assert _attempt_from(app, "198.51.100.77", "officer", PASSWORD).last.status_code == 401  # type: ignore[attr-defined]
 
 
 def test_login_without_csrf_token_is_refused(client: TestClient, staff: dict[str, User]) -> None:
@@ -129,6 +153,32 @@ def test_password_change_ends_existing_sessions(
 def test_logout_ends_the_session(client: TestClient, staff: dict[str, User]) -> None:
     token = login(client, "officer")
     assert client.post("/inbox/logout", data={"csrf_token": token}).status_code == 303
+    assert client.get("/inbox").status_code == 303
+
+
+def test_a_cookie_copied_before_logout_stops_working_at_logout(app: object, staff: dict[str, User]) -> None:
+    browser = TestClient(app, follow_redirects=False)  # type: ignore[arg-type]
+    token = login(browser, "officer")
+    thief = TestClient(app, follow_redirects=False)  # type: ignore[arg-type]
+    thief.cookies.set(auth.SESSION_COOKIE, browser.cookies[auth.SESSION_COOKIE])
+    assert thief.get("/inbox").status_code == 200
+    browser.post("/inbox/logout", data={"csrf_token": token})
+    assert thief.get("/inbox").status_code == 303
+
+
+@pytest.mark.parametrize("change", ["role", "disabled"])
+def test_role_change_or_disabling_ends_existing_sessions(
+    client: TestClient, staff: dict[str, User], container: Container, change: str
+) -> None:
+    login(client, "section_head")
+    assert client.get("/inbox").status_code == 200
+    with db.write_session(container.engine) as s:
+        user = s.exec(select(User).where(User.username == "section_head")).one()
+        if change == "role":
+            user.role = "officer"
+        else:
+            user.is_active = False
+        s.add(user)
     assert client.get("/inbox").status_code == 303
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -12,6 +15,7 @@ from sqlmodel import select
 from app import settings as config_mod
 from cli.main import main
 from inbox import auth
+from inbox.models import ApiToken
 from intake import db
 from intake.models import Complaint, User
 from tests.conftest import ROOT, TEST_ENV
@@ -115,3 +119,56 @@ def test_token_add_gives_a_working_api_token(cli_db: str, capsys: pytest.Capture
     client = TestClient(create_app(container))
     assert client.get("/api/v1/dashboard", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert client.get("/api/v1/dashboard", headers={"Authorization": "Bearer adn_nope"}).status_code == 401
+
+
+def _api(cli_db: str) -> Any:
+    from fastapi.testclient import TestClient
+
+    from app.bootstrap import build
+    from inbox.app import create_app
+
+    return TestClient(create_app(build(config_mod.load(), migrate=False)))
+
+
+def _works(client: Any, token: str) -> bool:
+    answer = client.get("/api/v1/dashboard", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code in (200, 401)
+    return bool(answer.status_code == 200)
+
+
+def test_token_list_and_revoke(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "user", "add", "integrasi", "--role", "auditor")
+    _, out, _ = run(capsys, "token", "add", "integrasi", "--label", "dashboard kabupaten")
+    token = out.strip()
+    code, listed, _ = run(capsys, "token", "list", "--json")
+    [item] = json.loads(listed)
+    assert code == 0 and item["user"] == "integrasi" and item["label"] == "dashboard kabupaten"
+    assert item["state"] == "active" and item["expires_at"] is not None  # tokens expire by default
+    assert token not in listed
+    client = _api(cli_db)
+    assert _works(client, token)
+    code, out, _ = run(capsys, "token", "revoke", str(item["id"]))
+    assert code == 0 and not _works(client, token)
+    assert json.loads(run(capsys, "token", "list", "--json")[1])[0]["state"] == "revoked"
+    code, _, err = run(capsys, "token", "revoke", "999")
+    assert code == 2 and "no API token 999" in err
+
+
+def test_token_expires_after_its_days(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "user", "add", "integrasi", "--role", "auditor")
+    token = run(capsys, "token", "add", "integrasi", "--days", "1")[1].strip()
+    engine = db.create_engine(cli_db)
+    with db.write_session(engine) as s:  # a day and a minute later, seen from the token's side
+        row = s.exec(select(ApiToken)).one()
+        row.expires_at = row.created_at - dt.timedelta(minutes=1)
+        s.add(row)
+    assert not _works(_api(cli_db), token)
+    assert json.loads(run(capsys, "token", "list", "--json")[1])[0]["state"] == "expired"
+
+
+def test_password_reset_revokes_the_users_tokens(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "user", "add", "integrasi", "--role", "auditor")
+    token = run(capsys, "token", "add", "integrasi")[1].strip()
+    code, out, _ = run(capsys, "user", "passwd", "integrasi")
+    assert code == 0 and "1 API token(s) revoked" in out
+    assert not _works(_api(cli_db), token)

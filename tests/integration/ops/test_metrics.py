@@ -46,7 +46,9 @@ def _parse(text: str) -> dict[str, float]:
     return samples
 
 
-def _router_app(container: Container) -> TestClient:
+def _router_app(container: Container, *, open_metrics: bool = True) -> TestClient:
+    # These tests read the figures: the operator's opt-out of the token (see the token tests below).
+    container.settings.sections.setdefault("security", {})["metrics_without_token"] = open_metrics
     app = FastAPI()
     app.include_router(ops.build_router(container))
     return TestClient(app)
@@ -90,6 +92,12 @@ def test_metrics_token_is_required_when_set(container: Container) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+
+
+def test_metrics_need_a_token_unless_the_operator_opts_out(container: Container) -> None:
+    assert container.settings.secret("ADUAN_METRICS_TOKEN") is None
+    assert _router_app(container, open_metrics=False).get("/metrics").status_code == 401
+    assert _router_app(container, open_metrics=True).get("/metrics").status_code == 200
 
 
 def test_readiness_reports_a_stale_poller_as_degraded(container: Container, clock) -> None:

@@ -223,15 +223,24 @@ def test_status_shows_state_and_due_date_without_personal_data(
         assert personal not in page.text
 
 
-def test_r8_status_shows_public_answer_once_answered(client: TestClient, web_container: Container) -> None:
-    submit(client, name=NAME, contact=PHONE, text=TEXT)
+def test_r8_status_never_shows_the_answer_nor_the_name_it_greets(
+    client: TestClient, web_container: Container
+) -> None:
+    # The inbox's canned final answer starts "Yth. <full name>": on a public page that is the
+    # reporter's name for anyone who types (or guesses) the sequential number.
+    submit(client, name=NAME, contact=PHONE, service="pbg", text=TEXT)
     with db.write_session(web_container.engine) as s:
         complaint = s.exec(select(Complaint)).one()
-        complaint.status, complaint.answer_text = STATUS_ANSWERED, "PBG Anda terbit pada 20 Maret 2026."
+        complaint.status = STATUS_ANSWERED
+        complaint.answer_text = f"Yth. {NAME}, PBG Anda terbit pada 20 Maret 2026."
         s.add(complaint)
         number = complaint.tracking_number
     page = client.get("/status", params={"nomor": number})
-    assert "Sudah dijawab" in page.text and "PBG Anda terbit pada 20 Maret 2026." in page.text
+    assert page.status_code == 200 and "Sudah dijawab" in page.text
+    assert "Persetujuan Bangunan Gedung (PBG)" in page.text  # service and office: what the docs promise
+    assert web_container.office.name in page.text
+    for private in (NAME, "Budi", "20 Maret 2026", "3456", "kejelasan"):
+        assert private not in page.text
 
 
 def test_status_unknown_number(client: TestClient) -> None:
@@ -339,3 +348,75 @@ def test_r2j_browser_submit_then_status(live_url: str, javascript: bool) -> None
             assert NAME not in page.content()
         finally:
             browser.close()
+
+
+def test_open311_listing_is_paged_newest_first(client: TestClient, web_container: Container) -> None:
+    for i in range(3):
+        submit(client, name=NAME, text=f"{TEXT} ({i})")
+    numbers = [c.tracking_number for c in sorted(complaints(web_container), key=lambda c: c.id or 0)]
+    first = client.get("/open311/v2/requests.json", params={"page_size": 2}).json()
+    second = client.get("/open311/v2/requests.json", params={"page_size": 2, "page": 2}).json()
+    assert [i["service_request_id"] for i in first + second] == numbers[::-1]
+    too_big = client.get("/open311/v2/requests.json", params={"page_size": 1000})
+    assert too_big.status_code == 400 and "page_size" in too_big.json()[0]["description"]
+
+
+def test_open311_bulk_id_lookup_is_capped(client: TestClient) -> None:
+    ids = ",".join(f"PWK-2026-{n:06d}" for n in range(1, 1001))
+    answer = client.get("/open311/v2/requests.json", params={"service_request_id": ids})
+    assert answer.status_code == 400 and "at most 20" in answer.json()[0]["description"]
+
+
+def test_open311_reads_are_rate_limited_per_client(
+    config_data: dict[str, Any], engine: Any, clock: Any, tmp_path: Path
+) -> None:
+    config_data["channels"]["web"]["open311_requests_per_hour"] = 2
+    container = make_container(config_data, engine, clock, tmp_path)
+    client = TestClient(app_for(container))
+    codes = [client.get("/open311/v2/requests.json").status_code for _ in range(2)]
+    codes.append(client.get("/open311/v2/requests/PWK-2026-000001.json").status_code)
+    assert codes == [200, 200, 429]
+
+
+def proxied(container: Container, client_ip: str) -> TestClient:
+    """A client whose requests arrive through a proxy at 10.0.0.5 that names ``client_ip``."""
+    return TestClient(app_for(container), client=("10.0.0.5", 50000), headers={"X-Forwarded-For": client_ip})
+
+
+def test_rate_limit_counts_each_client_behind_a_trusted_proxy(
+    config_data: dict[str, Any], engine: Any, clock: Any, tmp_path: Path
+) -> None:
+    # Behind nginx every request comes from the proxy: without trusted_proxies one person's five
+    # reports closed /lapor for the whole public.
+    config_data["channels"]["web"]["submissions_per_hour"] = 1
+    config_data.setdefault("security", {})["trusted_proxies"] = ["10.0.0.0/8"]
+    container = make_container(config_data, engine, clock, tmp_path)
+    first, second = proxied(container, "198.51.100.7"), proxied(container, "203.0.113.9")
+    assert submit(first, name=NAME, text=TEXT).status_code == 200
+    assert submit(first, name=NAME, text=f"{TEXT} lagi").status_code == 429
+    assert submit(second, name=NAME, text=f"{TEXT} juga").status_code == 200  # another citizen
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    config_data: dict[str, Any], engine: Any, clock: Any, tmp_path: Path
+) -> None:
+    # A stranger cannot pose as a new client per request by writing the header themselves.
+    config_data["channels"]["web"]["submissions_per_hour"] = 1
+    config_data.setdefault("security", {})["trusted_proxies"] = ["127.0.0.1"]
+    container = make_container(config_data, engine, clock, tmp_path)
+    assert submit(proxied(container, "198.51.100.7"), name=NAME, text=TEXT).status_code == 200
+    assert submit(proxied(container, "203.0.113.9"), name=NAME, text=f"{TEXT} 2").status_code == 429
+
+
+def test_duplicate_submission_shows_its_receipt_not_the_limit(
+    config_data: dict[str, Any], engine: Any, clock: Any, tmp_path: Path
+) -> None:
+    config_data["channels"]["web"]["submissions_per_hour"] = 1
+    container = make_container(config_data, engine, clock, tmp_path)
+    client = TestClient(app_for(container))
+    token = token_of(client.get("/lapor").text)
+    first = submit(client, token=token, name=NAME, text=TEXT)
+    again = submit(client, token=token, name=NAME, text=TEXT)  # the answer was lost; sent again
+    [complaint] = complaints(container)
+    assert first.status_code == 200 and again.status_code == 200
+    assert complaint.tracking_number in again.text

@@ -235,3 +235,57 @@ def test_a_body_above_the_outer_limit_is_refused_before_it_is_read(client: Any) 
         "/hooks/sms", content=chunks(), headers={"content-type": "application/octet-stream"}
     )
     assert response.status_code == 413
+
+
+def test_a_non_ascii_meta_signature_is_refused_with_403_not_500(client: Any) -> None:
+    meta_paths = [p for p in client.paths if client.routes[p][0] is meta]
+    assert meta_paths
+    for path in meta_paths:
+        _, channel, fixture, _, _ = client.routes[path]
+        body = read_fixture(channel, fixture)
+        headers = {"content-type": "application/json", "x-hub-signature-256": "sha256=é".encode()}
+        response = client.post(path, content=body, headers=headers)
+        assert response.status_code == 403, (path, response.status_code)
+
+
+def test_a_non_ascii_verify_token_is_refused_with_403_not_500(client: Any) -> None:
+    paths = ["/hooks/instagram"] + (
+        ["/hooks/whatsapp-cloud"] if "/hooks/whatsapp-cloud" in client.paths else []
+    )
+    for path in paths:
+        query = {"hub.mode": "subscribe", "hub.verify_token": "tokén", "hub.challenge": "42"}
+        response = client.get(path, params=query)
+        assert response.status_code == 403, (path, response.status_code)
+
+
+def test_deeply_nested_json_that_passed_the_signature_is_stored_and_refused_with_400(client: Any) -> None:
+    from intake.models import RawInbound
+
+    body = b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/hooks/telegram", content=body, headers=telegram("/hooks/telegram", body))
+    assert response.status_code == 400, response.status_code
+    with db.session(client.container.engine) as s:
+        [raw] = s.exec(select(RawInbound).where(RawInbound.channel == "telegram")).all()
+    assert raw.body == body and raw.status == "quarantined"
+
+
+def test_unsigned_posts_keep_few_rejection_rows_and_count_the_rest(
+    config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any
+) -> None:
+    from intake.models import RejectionTally
+
+    config_data["security"] = {"rejections_per_hour": 3, "rejections_kept": 5}
+    container = build(_settings(config_data, tmp_path, "twilio"), engine=engine, clock=clock, migrate=False)
+    client = TestClient(create_app(container))
+    body = read_fixture("sms", "message__plain.form")
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    for _ in range(10):
+        assert client.post("/hooks/sms", content=body, headers=headers).status_code == 403
+    clock.advance(hours=1, seconds=1)  # a new hour: three more rows, then the total cap of five holds
+    for _ in range(10):
+        assert client.post("/hooks/sms", content=body, headers=headers).status_code == 403
+    with db.session(engine) as s:
+        kept = s.exec(select(Rejection)).all()
+        tally = s.get(RejectionTally, "sms")
+    assert len(kept) == 5
+    assert tally is not None and tally.dropped == 15

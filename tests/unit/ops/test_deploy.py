@@ -64,3 +64,19 @@ def test_env_example_lists_every_secret_a_channel_needs_and_no_values() -> None:
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             assert value in ("", "INFO", "json") or "CHANGE-ME" in value or value.startswith("https://"), key
+
+
+def test_nginx_overwrites_forwarded_for_and_the_app_trusts_that_proxy_only() -> None:
+    # The rate limits count per real client: nginx must overwrite (not append) X-Forwarded-For with
+    # the peer, and config.toml must trust the address nginx reaches the web processes from.
+    import ipaddress
+    import tomllib
+
+    text = (DEPLOY / "nginx" / "aduan.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
+    directives = [line.split("#")[0] for line in text.splitlines()]
+    assert not any("$proxy_add_x_forwarded_for" in line for line in directives)
+    upstreams = re.findall(r"server (127\.0\.0\.1):\d+", text)
+    trusted = tomllib.loads((ROOT / "config.toml").read_text())["security"]["trusted_proxies"]
+    assert upstreams and all(ipaddress.ip_address(u).is_loopback for u in upstreams)
+    assert "127.0.0.1" in trusted
