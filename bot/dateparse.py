@@ -22,7 +22,7 @@ MONTHS: dict[str, int] = {
     "april": 4, "apr": 4, "aprl": 4, "afril": 4,
     "mei": 5, "may": 5, "mey": 5,
     "juni": 6, "jun": 6, "june": 6, "juny": 6,
-    "juli": 7, "jul": 7, "july": 7, "july": 7,
+    "juli": 7, "jul": 7, "july": 7,
     "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "agst": 8, "agus": 8, "agts": 8, "agsts": 8,
     "agutus": 8, "agustu": 8, "agusus": 8, "agusuts": 8, "augustus": 8, "aug": 8, "august": 8,
     "september": 9, "sep": 9, "sept": 9, "sepetember": 9, "septembr": 9, "septemer": 9, "spt": 9,
@@ -71,7 +71,8 @@ _AGO = (
 _ISO = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _NUMERIC = re.compile(r"(?<![\d.,])(\d{1,2})\s*([/.\-])\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{4}|\d{2}))?(?![\d])")
 _DAY_MONTH = re.compile(
-    rf"(?<![\d])(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?[- ]?\b({_MONTH_RE})\b\.?(?:[\s,-]*(\d{{4}}|'\d{{2}}))?"
+    rf"(?<![\d])(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?[- ]?\b({_MONTH_RE})\b\.?"
+    rf"(?:[\s,-]*(\d{{4}}|'\d{{2}}))?"
 )
 _MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?")
 _RELATIVE = re.compile(rf"(?<![\w])(\d{{1,3}}|{_NUM_RE})\s*({_UNIT_RE})\b\s*{_AGO}")
