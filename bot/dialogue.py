@@ -34,6 +34,7 @@ from bot import dialogue_text as txt
 from bot.dateparse import parse_date
 from bot.names import introduce, name_answer, read_address
 from intake import db, rules
+from intake.deadlines import NOTIFY_ASSIGNEE
 from intake.ingest import contact_for, file_complaint, loaded, record_event, run, write_changes
 from intake.models import (
     STATUS_ANSWERED,
@@ -52,6 +53,7 @@ from intake.models import (
 )
 from intake.office import OfficeProfile, Service, normalise_text
 from intake.tracking import read_tracking
+from intake.workflow_models import DeadlineAlert
 
 if TYPE_CHECKING:
     from bot.bootstrap import Container
@@ -605,6 +607,8 @@ def _open_tracking_number(turn: Turn) -> str | None:
 
 # -- follow-ups: messages about a complaint already filed -----------------------------------------
 
+#: The staff alert's checkpoint for a citizen's new message on an open complaint.
+FOLLOW_UP_CHECKPOINT = "citizen_message"
 #: Statuses of a complaint whose conversation a citizen's new message continues (answered ones too:
 #: the citizen may say the answer did not help). Closed ones are reopened instead (``_reopen``).
 FOLLOW_UP_STATUSES = (*OPEN_STATUSES, STATUS_ANSWERED, STATUS_REPORTED)
@@ -704,27 +708,28 @@ def _follow_up(turn: Turn, target: OpenComplaint) -> None:
 
 
 def _notify_officer(turn: Turn, target: OpenComplaint) -> None:
-    """Tell the assigned officer on Telegram (when linked) that the citizen wrote; no message text."""
-    if target.assignee_id is None or turn.container.senders.get("telegram") is None:
+    """Tell the assigned officer who linked Telegram that the citizen wrote (a staff alert; no text).
+
+    The alert goes out with the deadline alerts (``bot.alerts.deliver_pending``), one per message
+    burst: the citizen's words stay in the inbox (UU 27/2022).
+    """
+    if target.assignee_id is None or turn.message.id is None:
         return
     with turn.session.no_autoflush:
         officer = turn.session.get(User, target.assignee_id)
     if officer is None or not officer.is_active or not officer.telegram_chat_id:
         return
-    base = turn.container.settings.public_base_url.rstrip("/")
-    link = f"\n{base}/inbox/c/{target.tracking_number}" if base else ""
-    from bot import outbox
-
-    outbox.enqueue(
-        turn.session,
-        channel="telegram",
-        to=f"telegram:{officer.telegram_chat_id}",
-        text=txt.t("officer_follow_up", "id", tracking=target.tracking_number) + link,
-        now=turn.now,
-        complaint_id=target.id,
-        purpose="officer_notice",
-        created_by="bot",
-        office=turn.office.code,
+    turn.session.add(
+        DeadlineAlert(
+            complaint_id=target.id,
+            checkpoint=FOLLOW_UP_CHECKPOINT,
+            occurrence=turn.message.id,
+            notify=NOTIFY_ASSIGNEE,
+            recipient_id=officer.id,
+            scheduled_at=turn.now,
+            created_at=turn.now,
+            text=txt.t("officer_follow_up", "id", tracking=target.tracking_number),
+        )
     )
 
 
@@ -1028,14 +1033,14 @@ def _help(turn: Turn) -> None:
 # -- what the citizen said -------------------------------------------------------------------------
 
 
-def _absorb(turn: Turn, text: str) -> None:
-    """Add free text to the description, and take any answer it already contains."""
+def _absorb(turn: Turn, text: str) -> bool:
+    """Add free text to the description, and take any answer it already contains (tell whether any)."""
     draft = turn.draft
     # A greeting before the story ("halo", "permisi pak") is not part of what happened.
     if text and (draft.text or rules.has_object(text)):
         joined = f"{draft.text}\n{text}" if draft.text else text
         draft.text = joined[: turn.conf.max_text_chars]
-    _harvest(turn, text)
+    return _harvest(turn, text)
 
 
 def _harvest(turn: Turn, text: str) -> bool:
@@ -1097,11 +1102,11 @@ def _not_an_answer(turn: Turn, state: str, error: str) -> str:
     """
     text = turn.text
     if text and rules.has_object(text):
-        _absorb(turn, text)
+        learned = _absorb(turn, text)
         nxt = _missing(turn)
         if nxt != state:
             return _advance(turn)
-        if turn.joined and len(text.split()) > SHORT_ANSWER_WORDS:
+        if turn.joined and len(text.split()) > SHORT_ANSWER_WORDS and not learned:
             # More story typed before the question was read: the question stands as the answer.
             return state
         turn.say("added_to_report")
