@@ -77,6 +77,10 @@ _DAY_MONTH = re.compile(
 _MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?")
 _RELATIVE = re.compile(rf"(?<![\w])(\d{{1,3}}|{_NUM_RE})\s*({_UNIT_RE})\b\s*{_AGO}")
 _SE_RELATIVE = re.compile(rf"\b(?:se|sa)(hari|minggu|pekan|bulan|tahun|taun)(?:an)?\s*{_AGO}")
+#: A month named with "kemarin"/"lalu" and no day: "agustus kemarin", "agst lalu".
+_MONTH_AGO = re.compile(
+    rf"\b({_MONTH_RE})\b\.?\s+(?:yang\s+|yg\s+)?(?:kemarin|kemaren|kmrn|lalu|kamari|kapungkur|katukang)\b"
+)
 #: A month named without a day: "bulan agustus", "agst kemarin" (answers to "kapan?" only).
 _MONTH_ONLY = re.compile(rf"\b({_MONTH_RE})\b\.?(?:\s*(\d{{4}}))?")
 _SINCE = re.compile(
@@ -195,6 +199,10 @@ def parse_date(text: str | None, today: dt.date, *, strict: bool = False) -> dt.
         add(m.start(), _make(_year(m[3]), MONTHS[m[2]], int(m[1]), today))
     for m in _MONTH_DAY.finditer(norm):
         add(m.start(), _make(int(m[3]) if m[3] else None, MONTHS[m[1]], int(m[2]), today))
+    if found:
+        return min(found)[1]
+    for m in _MONTH_AGO.finditer(norm):
+        add(m.start(), _month_only(MONTHS[m[1]], None, today))
     if found:
         return min(found)[1]
     for m in _RELATIVE.finditer(norm):

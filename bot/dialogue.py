@@ -191,7 +191,7 @@ STATUS_WORDS = frozenset({
 #: A question about the state of one's report, in any wording ("gmn laporan sy", "sudah sampai mana").
 STATUS_QUESTION = re.compile(
     r"^(?:(?:pak|bu|min|kak|punten|permisi|halo|assalamualaikum|mas|mbak|teh|kang|mau|ingin|sy|saya|"
-    r"tolong|mohon|bisa|minta)\W+)*(?:status|cek|check|lacak|track|sts)\b"
+    r"tolong|mohon|bisa|minta|bade|hoyong|abdi)\W+)*(?:status|cek|check|lacak|track|sts)\b"
     r"|\b(?:sampai|sampe|smp|dugi|nepi)\s+(?:ka\s+)?mana\b"
     r"|\b(?:gmn|gimana|bagaimana|gmana|kumaha|gimna)\s+(?:kabar\s+|kabarna\s+|nasib\s+)?"
     r"(?:laporan|lapor|aduan|pengaduan|pengajuan|keluhan)"
@@ -266,6 +266,23 @@ def tracking_numbers(
 ) -> list[str]:
     """Return the tracking numbers in a message ("PWK 2026 000007", "pwk-2026-7"), canonical."""
     return read_tracking(text, prefixes=prefixes, year=year, alone=alone)
+
+
+def yes_no(text: str) -> bool | None:
+    """Read a short yes ("ya", "muhun", "leres") or no ("tidak", "henteu", "moal"); None when neither."""
+    words = _command(text).split()
+    if not words or len(words) > 3:
+        return None
+    if words[0] in YES_WORDS:
+        return True
+    if words[0] in EDIT_WORDS:
+        return False
+    return None
+
+
+def is_status_question(text: str) -> bool:
+    """Tell whether a message asks about one's own report ("gmn laporan sy", "sudah sampai mana")."""
+    return _is_status_question(text, short=False)
 
 
 def _command(text: str) -> str:
@@ -1267,10 +1284,10 @@ def _on_date(turn: Turn) -> str:
 
 def _on_confirm(turn: Turn) -> str:
     """CONFIRM: YA files the report, UBAH edits it; more text is added and summarised again."""
-    words = _command(turn.text).split()
-    if words and len(words) <= 3 and words[0] in YES_WORDS:
+    answer = yes_no(turn.text)
+    if answer is True:
         return _file_now(turn)
-    if words and len(words) <= 3 and words[0] in EDIT_WORDS:
+    if answer is False:
         turn.say("edit_menu")
         return EDIT
     if not turn.text:

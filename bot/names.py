@@ -43,7 +43,7 @@ _NAME_END = re.compile(r"[.,;:!?\n()\[\]\"/]")
 HONORIFICS = frozenset({
     "pak", "bu", "bapak", "ibu", "sdr", "sdri", "saudara", "saudari", "mas", "mbak", "kak", "teh",
     "aa", "akang", "kang", "teteh", "ceu", "mang", "bi", "abah", "ema", "neng", "mr", "mrs",
-    "ms", "miss", "h", "hj", "haji", "hajah", "ust", "ustadz",
+    "ms", "miss", "h", "hj", "haji", "hajah", "ust", "ustadz", "bpk", "bp", "ir", "drs", "dra", "kh",
 })
 #: Words that end a name given in running text, and words a name never consists of.
 NAME_STOP = frozenset({
@@ -112,8 +112,12 @@ def read_address(text: str) -> str | None:
     return " ".join(w if w[:1].isupper() or w[:1].isdigit() else w.capitalize() for w in words)
 
 
+#: Titles written with a dot ("Hj. Euis"): the dot does not end the name.
+_DOTTED_TITLE = re.compile(r"\b(hj|h|ir|drs|dra|ust|sdr|sdri|bpk|bp|ibu|bu|pak|kh)\.\s*", re.IGNORECASE)
+
+
 def _after(text: str, end: int) -> str:
-    return _NAME_END.split(text[end:], maxsplit=1)[0]
+    return _NAME_END.split(_DOTTED_TITLE.sub(r"\1 ", text[end:]), maxsplit=1)[0]
 
 
 def introduce(text: str, *, answering: bool = False) -> Introduction:
