@@ -1397,17 +1397,29 @@ def _file(container: Container, session: Session, draft: DialogueDraft, now: dt.
 
 def _filed_text(container: Container, draft: DialogueDraft, complaint: Complaint) -> str:
     lang = draft.language if draft.language in txt.LANGUAGES else "id"
-    name = f", {draft.name}" if draft.name and not draft.anonymous else ""
+    name = draft.name if draft.name and not draft.anonymous else None
+    return filed_text(container.office, complaint, lang=lang, name=name)
+
+
+def filed_text(
+    office: OfficeProfile, complaint: Complaint, *, lang: str = "id", name: str | None = None
+) -> str:
+    """The receipt of a filed record: tracking number, and the due date only for a pengaduan (R4).
+
+    A saran has no answer deadline; its reason is said as it is (R3 late: the service was
+    received more than the window's days before; R5b: no name or no matter).
+    """
+    named = f", {name}" if name else ""
     if complaint.kind == rules.KIND_PENGADUAN:
         return txt.t(
             "filed_pengaduan",
             lang,
-            name=name,
+            name=named,
             tracking=complaint.tracking_number,
             due=txt.date_words(complaint.due_date, lang),
         )
-    reasons = txt.reason_words(complaint.reason_list, lang, window=container.office.complaint_window_days)
-    text = txt.t("filed_saran", lang, name=name, tracking=complaint.tracking_number, reasons=reasons)
+    reasons = txt.reason_words(complaint.reason_list, lang, window=office.complaint_window_days)
+    text = txt.t("filed_saran", lang, name=named, tracking=complaint.tracking_number, reasons=reasons)
     if rules.REASON_NO_IDENTITY in complaint.reason_list:
         text += "\n" + txt.t("how_to_add_name", lang)
     return text
