@@ -10,7 +10,8 @@ SYSTEM_PACKAGES := dovecot-imapd chromium wrk
 # Placeholder secrets for the demo office only (real deployments set their own ADUAN_* values).
 DEMO_ENV := ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
-            ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)}
+            ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)} \
+            ADUAN_DEMO_PHONE=1
 
 .PHONY: install dev run demo-webhook test bench lint system-deps clean
 

@@ -226,6 +226,7 @@ def build(
 INSTALLER_MODULES: list[str] = [
     "bot.outbox",
     "bot.routing",  # each office's own senders, after the deployment's
+    "bot.demo_phone",  # demo mode only: WhatsApp to demo numbers stays on the server
     "bot.escalation",
     "bot.alerts",
     "bot.messaging",

@@ -108,6 +108,8 @@ class DialogueDraft(SQLModel, table=True):
     window_count: int = 0
     flood_notified: bool = False
     last_complaint_id: int | None = Field(default=None, foreign_key="complaint.id")
+    #: When the sender's last message was passed on to ``last_complaint_id`` (a follow-up).
+    followed_up_at: dt.datetime | None = ts()
     updated_at: dt.datetime = ts(nullable=False, default=utcnow)
 
 
@@ -707,11 +709,11 @@ def _follow_up(turn: Turn, target: OpenComplaint) -> None:
     # Within the join window of a message already passed on to the same complaint the citizen is
     # still typing: that one's answer stands for both.
     quiet = (
-        turn.previous is not None
-        and turn.now - turn.previous <= turn.conf.join_window
+        draft.followed_up_at is not None
+        and turn.now - draft.followed_up_at <= turn.conf.join_window
         and draft.last_complaint_id == target.id
     )
-    draft.last_complaint_id = target.id
+    draft.last_complaint_id, draft.followed_up_at = target.id, turn.now
     turn.complaint = turn.session.get(Complaint, target.id)
     if quiet:
         return
@@ -787,7 +789,7 @@ def _on_choose(turn: Turn) -> str:
         ids = json.loads(turn.draft.message_ids or "[]")
         _attach_to(turn.session, ids, chosen.id)
         _clear(turn.draft)
-        turn.previous = None  # the choice is an answer: always acknowledged
+        turn.draft.followed_up_at = None  # the choice is an answer: always acknowledged
         turn.message.complaint_id = chosen.id
         turn.session.add(turn.message)
         _follow_up(turn, chosen)

@@ -33,6 +33,7 @@ ROUTER_MODULES: list[str] = [
     "inbox.ops",
     "inbox.survey_form",
     "inbox.admin",
+    "inbox.demo_phone",  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
 ]
 
 
