@@ -6,7 +6,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import Container
@@ -49,9 +49,8 @@ def text_params(text: str, sid: str) -> dict[str, str]:
 
 def replies(container: Container) -> list[str]:
     with db.session(container.engine) as s:
-        rows = s.exec(
-            select(OutboxMessage).where(OutboxMessage.to_urn == CITIZEN).order_by(OutboxMessage.id)
-        ).all()  # type: ignore[arg-type]
+        query = select(OutboxMessage).where(OutboxMessage.to_urn == CITIZEN)
+        rows = s.exec(query.order_by(col(OutboxMessage.id))).all()
     return [r.text for r in rows]
 
 
