@@ -193,7 +193,9 @@ STATUS_WORDS = frozenset({
 #: A question about the state of one's report, in any wording ("gmn laporan sy", "sudah sampai mana").
 STATUS_QUESTION = re.compile(
     r"^(?:(?:pak|bu|min|kak|punten|permisi|halo|assalamualaikum|mas|mbak|teh|kang|mau|ingin|sy|saya|"
-    r"tolong|mohon|bisa|minta|bade|hoyong|abdi)\W+)*(?:status|cek|check|lacak|track|sts)\b"
+    r"tolong|mohon|bisa|minta|bade|hoyong|abdi)\W+)*(?:status|cek|check|lacak|track|sts)"
+    r"(?:\W+(?:status|statusna|statusnya|laporan|laporannya|lapor|aduan|pengaduan|nya|saya|sy|abdi|pak|bu|"
+    r"min|kak|dong|ya|no|nomor|nmr|\d+))*\W*$"
     r"|\b(?:sampai|sampe|smp|dugi|nepi)\s+(?:ka\s+)?mana\b"
     r"|\b(?:gmn|gimana|bagaimana|gmana|kumaha|gimna)\s+(?:kabar\s+|kabarna\s+|nasib\s+)?"
     r"(?:laporan|lapor|aduan|pengaduan|pengajuan|keluhan)"
@@ -906,7 +908,7 @@ def _fallback(turn: Turn) -> bool:
     if command in HELP_WORDS:
         _help(turn)
         return True
-    if _is_status_question(turn.text, short=turn.draft.state not in (IDLE, CHOOSE)):
+    if _is_status_question(turn.text, short=turn.draft.state not in (IDLE, CHOOSE) or _latest(turn) is None):
         _status_of_own(turn)
         return True
     return False

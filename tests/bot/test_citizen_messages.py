@@ -222,6 +222,9 @@ ROWS: list[tuple[str, str, object]] = [
     ("status", "petugas tidak cek berkas saya dengan benar", False),
     ("status", "halo", False),
     ("status", "Papan reklame saya diturunkan petugas", False),
+    ("status", "tolong cek izin PBG saya sudah 3 minggu belum keluar", False),
+    ("status", "cek lokasi jalan rusak di desa kami", False),
+    ("status", "mohon dicek berkas saya yang ditolak", False),
     # -- tracking numbers --
     ("tracking", "PWK 2026 000007", ["PWK-2026-000007"]),
     ("tracking", "pwk-2026-7", ["PWK-2026-000007"]),

@@ -278,3 +278,9 @@ def test_a_shared_location_is_acknowledged(wa: Chat) -> None:
     wa.send("Jalan rusak di depan pasar, sudah 2 bulan tidak diperbaiki")
     replies = wa.send_payload("message__location.form")
     assert replies and "Lokasi yang Anda kirim sudah kami terima" in replies[0]
+
+
+def test_a_first_message_asking_to_check_a_permit_is_a_report_not_a_status_question(wa: Chat) -> None:
+    [reply] = wa.send("tolong cek izin PBG saya, sudah 3 minggu belum keluar")
+    assert "belum menemukan laporan" not in reply and "nama Anda" in reply
+    assert state_of(wa) == dialogue.ASK_NAME
