@@ -32,7 +32,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from bot import dialogue_text as txt
 from bot.dateparse import parse_date
-from bot.names import introduce, name_answer, read_address
+from bot.names import introduce, name_answer, read_address, without_introduction
 from intake import db, rules
 from intake.deadlines import NOTIFY_ASSIGNEE
 from intake.ingest import contact_for, file_complaint, loaded, record_event, run, write_changes
@@ -96,6 +96,7 @@ class DialogueDraft(SQLModel, table=True):
     service_code: str | None = Field(default=None, max_length=32)
     service_decided: bool = False  # chosen, or left to the officer ("0 / tidak tahu")
     name: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=200)  # a village given with the name
     anonymous: bool = False
     service_date: dt.date | None = None
     date_decided: bool = False  # given, or "tidak tahu" (then R3 cannot make it late)
@@ -513,6 +514,7 @@ _CLEARED: dict[str, object] = {
     "service_code": None,
     "service_decided": False,
     "name": None,
+    "address": None,
     "anonymous": False,
     "service_date": None,
     "date_decided": False,
@@ -1057,8 +1059,9 @@ def _help(turn: Turn) -> None:
 def _absorb(turn: Turn, text: str) -> bool:
     """Add free text to the description, and take any answer it already contains (tell whether any)."""
     draft = turn.draft
-    # A greeting before the story ("halo", "permisi pak") is not part of what happened.
-    if text and (draft.text or rules.has_object(text)):
+    # A greeting before the story ("halo", "permisi pak") is not part of what happened, nor is an
+    # introduction alone ("punten, abdi Ujang ti desa Cibogo": its name and village are kept apart).
+    if text and (draft.text or rules.has_object(without_introduction(text))):
         joined = f"{draft.text}\n{text}" if draft.text else text
         draft.text = joined[: turn.conf.max_text_chars]
     return _harvest(turn, text)
@@ -1084,11 +1087,9 @@ def _harvest(turn: Turn, text: str) -> bool:
 
 
 def _keep_address(turn: Turn, address: str | None) -> None:
-    """Keep a village or address given with the name in the report, apart from the name."""
-    draft = turn.draft
-    if address and address.lower() not in draft.text.lower():
-        line = txt.t("address_line", turn.lang, address=address)
-        draft.text = (f"{draft.text}\n{line}" if draft.text else line)[: turn.conf.max_text_chars]
+    """Keep a village or address given with the name, apart from the name (filed with the report)."""
+    if address and not turn.draft.address:
+        turn.draft.address = address[:200]
 
 
 def _missing(turn: Turn) -> str:
@@ -1122,7 +1123,7 @@ def _not_an_answer(turn: Turn, state: str, error: str) -> str:
     reply that is neither gets ``error`` and the question again.
     """
     text = turn.text
-    if text and rules.has_object(text):
+    if text and rules.has_object(text) and yes_no(text) is None:
         learned = _absorb(turn, text)
         nxt = _missing(turn)
         if nxt != state:
@@ -1238,7 +1239,10 @@ def _on_service(turn: Turn) -> str:
         return _advance(turn)
     if isinstance(choice, Service):
         draft.service_code, draft.service_decided = choice.code, True
-        _harvest(turn, turn.text)
+        if len(turn.text.split()) > 3:
+            _absorb(turn, turn.text)  # "PBG abdi teu acan kaluar, tos 2 mingguan": more of the story too
+        else:
+            _harvest(turn, turn.text)
         return _advance(turn)
     if draft.misses >= 1 and turn.text and not rules.has_object(turn.text):
         # Asked twice: leave the service to the officer rather than loop (R5c is theirs to decide).
@@ -1367,7 +1371,7 @@ def _summary(turn: Turn) -> None:
         "summary",
         text=draft.text if len(draft.text) <= 500 else draft.text[:497] + "…",
         service=service.name if service else txt.t("not_chosen", lang),
-        name=name,
+        name=name + (f" ({draft.address})" if draft.address and not draft.anonymous else ""),
         date=txt.date_words(draft.service_date, lang) if draft.service_date else txt.t("not_known", lang),
         late=txt.t("summary_late", lang, window=window) if late else "",
     )
@@ -1377,12 +1381,15 @@ def _file(container: Container, session: Session, draft: DialogueDraft, now: dt.
     """File the draft through ``file_complaint`` (R3/R4/R5, tracking number), messages attached."""
     ids = json.loads(draft.message_ids or "[]")
     messages = list(session.exec(select(Message).where(Message.id.in_(ids)))) if ids else []  # type: ignore[union-attr]
+    text = draft.text
+    if draft.address and draft.address.lower() not in text.lower():
+        text += "\n" + txt.t("address_line", "id", address=draft.address)
     complaint = file_complaint(
         session=session,
         office=container.office,
         channel=draft.channel,
         contact_urn=draft.sender_urn,
-        text=draft.text,
+        text=text,
         received_at=_received_at(draft, now),
         now=now,
         reporter_name=draft.name,

@@ -171,3 +171,25 @@ def name_answer(text: str) -> str | None:
         return None
     name = clean_name(plain)
     return name if name and len(name.split()) == len(rest) else None
+
+
+def without_introduction(text: str) -> str:
+    """Return what a message says besides introducing its writer (greeting, name and village removed).
+
+    "punten, abdi Ujang ti desa Cibogo" says nothing more; "Nama saya Budi. Izin saya belum
+    keluar" still says what the matter is.
+    """
+    intro = introduce(text)
+    if not intro.name:
+        return text
+    rest = _STRONG_INTRO.sub(" ", text)
+    weak = _WEAK_INTRO.match(rest.strip())
+    if weak:
+        rest = rest.strip()[weak.end() :]
+    address = _ADDRESS.search(rest)
+    if address:
+        rest = rest[: address.start()] + " " + rest[address.end() :]
+    for word in intro.name.split():
+        rest = re.sub(rf"\b{re.escape(word)}\b", " ", rest, flags=re.IGNORECASE)
+    words = [w for w in rest.split() if normalise_text(w).strip(".,!?") not in HONORIFICS]
+    return " ".join(words).strip(" ,.;:!?")
