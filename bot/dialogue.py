@@ -168,9 +168,9 @@ def dialogue_settings(container: Container) -> DialogueSettings:
 # fmt: off
 YES_WORDS = frozenset({
     "ya", "y", "iya", "yes", "ok", "oke", "okay", "benar", "betul", "setuju", "kirim", "send", "sip",
-    "yup", "confirm", "iyah", "iya pak", "yaa", "yoi", "siap", "bener", "sudah benar", "betul pak",
+    "yup", "confirm", "iyah", "yaa", "yoi", "siap", "bener",
     # Sundanese: muhun/sumuhun (yes, polite), leres (right), enya (yes), mangga (go ahead)
-    "muhun", "sumuhun", "leres", "enya", "nya", "mangga", "tos leres", "muhun leres",
+    "muhun", "sumuhun", "leres", "enya", "mangga",
 })
 EDIT_WORDS = frozenset({
     "ubah", "ganti", "edit", "change", "tidak", "no", "bukan", "salah", "koreksi", "gak", "ga", "nggak",
@@ -264,13 +264,6 @@ def detect_language(text: str) -> str | None:
     if ind > en:
         return "id"
     return None
-
-
-def tracking_numbers(
-    text: str, *, prefixes: tuple[str, ...] = ("PWK",), year: int = 2026, alone: bool = False
-) -> list[str]:
-    """Return the tracking numbers in a message ("PWK 2026 000007", "pwk-2026-7"), canonical."""
-    return read_tracking(text, prefixes=prefixes, year=year, alone=alone)
 
 
 def yes_no(text: str) -> bool | None:
@@ -923,7 +916,7 @@ def _numbers(turn: Turn) -> list[str]:
     prefixes = (own, *others)
     words = set(_WORD.findall(normalise_text(turn.text)))
     alone = bool(words & {"status", "cek", "check", "lacak", "nomor", "no", "sts"})
-    return tracking_numbers(turn.text, prefixes=prefixes, year=turn.today.year, alone=alone)
+    return read_tracking(turn.text, prefixes=prefixes, year=turn.today.year, alone=alone)
 
 
 def _is_status_query(text: str, command: str) -> bool:
@@ -1193,6 +1186,10 @@ def _on_idle(turn: Turn) -> str:
         and THANKS.search(normalise_text(text))
         and not rules.has_object(THANKS.sub(" ", normalise_text(text)))
     ):
+        opened = _open_complaints(turn)
+        if opened:  # thanks for an answer: the officer sees it in the complaint's conversation
+            turn.message.complaint_id = opened[-1].id
+            turn.session.add(turn.message)
         turn.say("thanks_reply")
         return IDLE
     new_matter = bool(text and NEW_MATTER.search(normalise_text(text)))

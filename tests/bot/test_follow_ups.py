@@ -208,6 +208,14 @@ class RecordingSender:
         self.sent.append((message, recipients))
 
 
+def test_thanks_after_an_answer_gets_a_short_reply_and_lands_on_the_complaint(wa: Chat) -> None:
+    complaint = filed(wa)
+    [reply] = wa.send("terima kasih pak", after=7200)
+    assert "Sama-sama" in reply
+    assert last_message(wa).complaint_id == complaint.id
+    assert state_of(wa) == dialogue.IDLE
+
+
 def test_a_reply_to_a_closed_complaint_still_reopens_it(wa: Chat) -> None:
     complaint = filed(wa)
     with db.write_session(wa.container.engine) as s:
