@@ -198,9 +198,7 @@ def test_axe_finds_no_violation_on_lapor_and_status(
 
 
 @pytest.mark.browser
-def test_lapor_and_status_work_on_a_320_px_screen_without_javascript(
-    chromium: Any, live_url: str
-) -> None:
+def test_lapor_and_status_work_on_a_320_px_screen_without_javascript(chromium: Any, live_url: str) -> None:
     page = chromium.new_context(java_script_enabled=False, viewport={"width": 320, "height": 640}).new_page()
     page.goto(f"{live_url}/lapor")
     assert page.evaluate("document.documentElement.scrollWidth") <= 320  # no sideways scrolling
