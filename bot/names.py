@@ -67,6 +67,11 @@ NAME_STOP = frozenset({
     "kecewa", "keberatan", "komplain", "minta", "meminta", "perihal", "soal", "tentang", "terkait",
     "terima", "kasih", "nuhun", "hatur", "selamat", "pagi", "siang", "sore", "malam", "bapak", "ibu",
     "hari", "bulan", "tahun", "agustus", "sebagai", "selaku", "atas", "nama", "mengenai", "baru",
+    # things a message starting "Ini …" is about, never a name
+    "jalan", "jl", "jembatan", "gedung", "rumah", "pasar", "sekolah", "masjid", "lampu", "saluran",
+    "got", "sampah", "air", "listrik", "berkas", "surat", "formulir", "aplikasi", "sistem", "website",
+    "loket", "antrian", "antrean", "pungli", "uang", "keluhan", "pbg", "slf", "nib", "oss", "sip",
+    "reklame", "mpp", "bukti", "kwitansi", "kode",
 })
 # fmt: on
 _NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'’.-]*")

@@ -140,6 +140,9 @@ ROWS: list[tuple[str, str, object]] = [
     ("name", "abdi bade ngadukeun", None),
     ("name", "sy imas", None),  # lower-case in running text: could be anything; asked as an answer below
     ("name", "izin PBG saya belum keluar", None),
+    ("name", "Ini Jalan Raya Sadang rusak parah pak", None),
+    ("name", "Ini PBG saya kapan keluar?", None),
+    ("name", "ini bukti bayarnya pak", None),
     # -- answers to "what is your name?" --
     ("answer", "Budi Santoso", "Budi Santoso"),
     ("answer", "budi", "Budi"),
