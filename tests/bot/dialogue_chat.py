@@ -12,7 +12,7 @@ import json
 import urllib.parse
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.bootstrap import Container
 from bot.outbox import OutboxMessage
@@ -120,11 +120,8 @@ class Chat:
     def complaints(self) -> list[Complaint]:
         """Return the records filed for this citizen."""
         with db.session(self.container.engine) as s:
-            return list(
-                s.exec(
-                    select(Complaint).where(Complaint.contact_urn == self.sender).order_by(Complaint.id)
-                ).all()  # type: ignore[arg-type]
-            )
+            query = select(Complaint).where(Complaint.contact_urn == self.sender)
+            return list(s.exec(query.order_by(col(Complaint.id))).all())
 
     def messages_of(self, complaint: Complaint) -> list[Message]:
         """Return the messages attached to a record."""

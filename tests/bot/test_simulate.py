@@ -139,4 +139,4 @@ def test_simulate_follow_up_is_passed_on_and_never_filed_as_a_second_report(cli_
     assert "Pesan Anda kami teruskan ke petugas yang menangani PWK-2026-000001" in text
     assert "Status PWK-2026-000001" in text
     assert "Layanan apa" not in text.split("Pengaduan Anda sudah kami terima")[1]
-    assert [r["tracking_number"] for r in records] == ["PWK-2026-000001"]  # type: ignore[union-attr]
+    assert [r["tracking_number"] for r in records] == ["PWK-2026-000001"]  # type: ignore[attr-defined]
