@@ -104,4 +104,13 @@ def build_router(container: Container) -> APIRouter:
         response.set_cookie(COOKIE, urn, httponly=True, samesite="lax", max_age=7 * 24 * 3600)
         return response
 
+    @router.post("/demo/ponsel/baru", response_model=None)
+    def new_phone() -> Response:
+        """Start over on a fresh simulated number (the old conversation stays in the inbox)."""
+        response = RedirectResponse("/demo/ponsel", status_code=303)
+        response.set_cookie(
+            COOKIE, demo_phone.new_number(), httponly=True, samesite="lax", max_age=7 * 24 * 3600
+        )
+        return response
+
     return router

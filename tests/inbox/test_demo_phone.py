@@ -61,6 +61,9 @@ def test_demo_mode_page_gives_a_simulated_number_and_an_empty_screen(
     assert page.status_code == 200 and "Belum ada pesan" in page.text
     assert client.cookies["aduan_demo_ponsel"].startswith("whatsapp:+62800")
     assert client.post("/demo/ponsel", data={"text": "  "}).status_code == 400
+    first = client.cookies["aduan_demo_ponsel"]
+    client.post("/demo/ponsel/baru")
+    assert client.cookies["aduan_demo_ponsel"] != first  # "Nomor baru": a fresh conversation
 
 
 def test_the_sandbox_keeps_demo_numbers_and_passes_real_ones_to_the_provider() -> None:
