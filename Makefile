@@ -14,7 +14,8 @@ DEMO_ENV := ADUAN_DEMO=1 \
             ADUAN_TWILIO_ACCOUNT_SID=$${ADUAN_TWILIO_ACCOUNT_SID:-AC00000000000000000000000000demo} \
             ADUAN_TWILIO_AUTH_TOKEN=$${ADUAN_TWILIO_AUTH_TOKEN:-demo-twilio-auth-token} \
             ADUAN_SESSION_SECRET=$${ADUAN_SESSION_SECRET:-$$(cat var/session-secret)} \
-            ADUAN_PUBLIC_BASE_URL=$${ADUAN_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
+            ADUAN_PUBLIC_BASE_URL=$${ADUAN_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} \
+            ADUAN_DEMO_PHONE=1
 
 .PHONY: install dev run demo-webhook test bench lint system-deps clean
 

@@ -23,7 +23,7 @@ from bot import dialogue, outbox, survey
 from channels._twilio import STATUS_PATH
 from intake import db
 from intake.office import OfficeProfile
-from outbound import alerts, email_threading, escalation, messaging
+from outbound import alerts, demo_phone, email_threading, escalation, messaging
 
 log = logging.getLogger("aduan.bootstrap")
 
@@ -113,6 +113,7 @@ def _with_status_callback(
 INSTALLERS: tuple[Callable[[Container], None], ...] = (
     outbox.install,
     install_office_senders,  # each office's own senders, after the deployment's
+    demo_phone.install,  # demo mode only: WhatsApp to demo numbers stays on the server
     escalation.install,
     alerts.install,
     messaging.install,

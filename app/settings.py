@@ -272,6 +272,14 @@ class Settings:
         own = office.sections.get(name)
         return merged(self.section(name), own) if own else self.section(name)
 
+    def demo_phone(self) -> bool:
+        """Whether the demo phone (``/demo/ponsel`` and its sandbox provider) is on: ``ADUAN_DEMO_PHONE=1``.
+
+        Only ``make run`` sets it; a deployment never does, so production has neither the page nor
+        the sandbox.
+        """
+        return self.env.get("ADUAN_DEMO_PHONE", "") == "1"
+
     def enabled_channels(self) -> list[str]:
         """Return the names of the channels switched on."""
         return [name for name, table in self.channels.items() if table.get("enabled")]

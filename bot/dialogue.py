@@ -35,24 +35,32 @@ from app.settings import DialogueSettings
 from bot import dialogue_text as txt
 from bot import outbox
 from bot.dateparse import parse_date
+from bot.names import introduce, name_answer, read_address, without_introduction
 from intake import db, rules
+from intake.deadlines import NOTIFY_ASSIGNEE
 from intake.ingest import contact_for, file_complaint, loaded, record_event, run, write_changes
 from intake.models import (
+    STATUS_ANSWERED,
     STATUS_CLOSED,
     STATUS_IN_FOLLOW_UP,
     STATUS_RECEIVED,
+    STATUS_REPORTED,
     STATUS_UNDER_REVIEW,
     Complaint,
     Contact,
     Message,
     Reporter,
+    User,
     ts,
     utcnow,
 )
 from intake.office import OfficeProfile, Service, normalise_text
+from intake.tracking import read_tracking
+from intake.workflow_models import DeadlineAlert
 
 if TYPE_CHECKING:
     from app.container import Container
+    from channels.base import InboundMessage
     from intake.ingest import IngestResult
 
 log = logging.getLogger("aduan.dialogue")
@@ -65,7 +73,8 @@ ASK_NAME = "ask_name"  # the complainant's name (R5a identity)
 ASK_DATE = "ask_date"  # when the service was received (R3)
 CONFIRM = "confirm"  # summary shown; YA / UBAH / BATAL
 EDIT = "edit"  # UBAH: which part to change
-STATES = (IDLE, ASK_WHAT, ASK_SERVICE, ASK_NAME, ASK_DATE, CONFIRM, EDIT)
+CHOOSE = "choose"  # a follow-up from a citizen with several open complaints: which one?
+STATES = (IDLE, ASK_WHAT, ASK_SERVICE, ASK_NAME, ASK_DATE, CONFIRM, EDIT, CHOOSE)
 
 
 class DialogueDraft(SQLModel, table=True):
@@ -89,6 +98,7 @@ class DialogueDraft(SQLModel, table=True):
     service_code: str | None = Field(default=None, max_length=32)
     service_decided: bool = False  # chosen, or left to the officer ("0 / tidak tahu")
     name: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=200)  # a village given with the name
     anonymous: bool = False
     service_date: dt.date | None = None
     date_decided: bool = False  # given, or "tidak tahu" (then R3 cannot make it late)
@@ -101,6 +111,8 @@ class DialogueDraft(SQLModel, table=True):
     window_count: int = 0
     flood_notified: bool = False
     last_complaint_id: int | None = Field(default=None, foreign_key="complaint.id")
+    #: When the sender's last message was passed on to ``last_complaint_id`` (a follow-up).
+    followed_up_at: dt.datetime | None = ts()
     updated_at: dt.datetime = ts(nullable=False, default=utcnow)
 
 
@@ -114,10 +126,15 @@ def dialogue_settings(container: Container) -> DialogueSettings:
 # fmt: off
 YES_WORDS = frozenset({
     "ya", "y", "iya", "yes", "ok", "oke", "okay", "benar", "betul", "setuju", "kirim", "send", "sip",
-    "yup", "confirm",
+    "yup", "confirm", "iyah", "yaa", "yoi", "siap", "bener",
+    # Sundanese: muhun/sumuhun (yes, polite), leres (right), enya (yes), mangga (go ahead)
+    "muhun", "sumuhun", "leres", "enya", "mangga",
 })
 EDIT_WORDS = frozenset({
-    "ubah", "ganti", "edit", "change", "tidak", "no", "bukan", "salah", "koreksi",
+    "ubah", "ganti", "edit", "change", "tidak", "no", "bukan", "salah", "koreksi", "gak", "ga", "nggak",
+    "tdk", "engga", "enggak",
+    # Sundanese: henteu/teu (no), lain (not, wrong), moal (will not), sanes (is not)
+    "henteu", "teu", "moal", "sanes", "lepat",
 })
 CANCEL_WORDS = frozenset({
     "batal", "batalkan", "cancel",
@@ -129,8 +146,31 @@ HELP_WORDS = frozenset({
     "bantuan", "help", "menu", "start", "mulai",
 })
 STATUS_WORDS = frozenset({
-    "status", "cek", "check", "lacak", "track", "kabar", "perkembangan", "progress",
+    "status", "cek", "check", "lacak", "track", "kabar", "perkembangan", "progress", "progres",
+    "sts", "statusnya", "gimana", "gmn", "bagaimana", "kumaha", "sampai", "sampe", "dugi",
 })
+#: A question about the state of one's report, in any wording ("gmn laporan sy", "sudah sampai mana").
+STATUS_QUESTION = re.compile(
+    r"^(?:(?:pak|bu|min|kak|punten|permisi|halo|assalamualaikum|mas|mbak|teh|kang|mau|ingin|sy|saya|"
+    r"tolong|mohon|bisa|minta|bade|hoyong|abdi)\W+)*(?:status|cek|check|lacak|track|sts)"
+    r"(?:\W+(?:status|statusna|statusnya|laporan|laporannya|lapor|aduan|pengaduan|nya|saya|sy|abdi|pak|bu|"
+    r"min|kak|dong|ya|no|nomor|nmr|\d+))*\W*$"
+    r"|\b(?:sampai|sampe|smp|dugi|nepi)\s+(?:ka\s+)?mana\b"
+    r"|\b(?:gmn|gimana|bagaimana|gmana|kumaha|gimna)\s+(?:kabar\s+|kabarna\s+|nasib\s+)?"
+    r"(?:laporan|lapor|aduan|pengaduan|pengajuan|keluhan)"
+    r"|\b(?:laporan|aduan|pengaduan|keluhan)\s*(?:saya|sy|abdi|kuring|aku|sya)?\s*"
+    r"(?:gmn|gimana|bagaimana|kumaha|udah\s+sampai|sudah\s+sampai|sdh\s+sampai|sudah\s+diproses|"
+    r"udah\s+diproses|sdh\s+diproses|ada\s+kabar|belum\s+ada\s+kabar|kok\s+belum)"
+    r"|\b(?:sudah|udah|sdh|dh|tos|atos|parantos)\s+(?:di\s*)?(?:proses|prosess|tindak\s*lanjuti|"
+    r"tangani|baca|terima)\s*(?:belum|blm|acan|teu|nya|kah)?\s*\??\s*$"
+    r"|\b(?:ada\s+kabar|kabar\s*na|perkembangan|progres|progress)\b.*\b(?:laporan|aduan|pengaduan)\b"
+    r"|\bkapan\s+(?:di\s*)?(?:proses|selesai|beres|ditindaklanjuti|dijawab|dibalas)\b"
+)
+#: A message that says it is about something new, not the open complaint.
+NEW_MATTER = re.compile(
+    r"^\W*baru\W*$|\b(?:laporan|lapor|aduan|pengaduan|masalah|keluhan|hal|urusan|perkara)\s+"
+    r"(?:yang\s+|yg\s+|nu\s+)?(?:baru|lain|lainnya|beda|sejen|anyar)\b|\b(?:new\s+(?:report|complaint))\b"
+)
 NO_SERVICE_WORDS = frozenset({
     "0", "lainnya", "lain", "lain lain", "tidak tahu", "tidak tau", "gak tau", "ga tau", "nggak tahu",
     "ngga tau", "gatau", "entah", "tidak ada", "other", "none", "not sure", "dont know", "don't know",
@@ -148,29 +188,7 @@ THANKS = re.compile(
 REFUSE_NAME = re.compile(
     r"\b(?:tidak\s+mau|gak\s+mau|ga\s+mau|rahasia|tanpa\s+nama|don't\s+want|rather\s+not)\b"
 )
-TRACKING = re.compile(r"\b([A-Za-z]{2,8})[-\s]?(\d{4})[-\s]?(\d{6})\b")
-_NAME_INTRO = re.compile(
-    r"(?:\bnama\s+(?:lengkap\s+)?(?:saya|aku|sy|ku)\b|\bnamaku\b|\bnama\s*:|\bsaya\s+bernama\b|\batas\s+nama\b|"
-    r"\bmy\s+name\s+is\b|\bmy\s+name's\b|\bname\s*:)\s*(?:adalah\s+|ialah\s+|is\s+)?",
-    re.IGNORECASE,
-)
-_NAME_END = re.compile(r"[.,;:!?\n()\[\]\"/]")
-_HONORIFICS = frozenset({
-    "pak", "bu", "bapak", "ibu", "sdr", "sdri", "saudara", "saudari", "mas", "mbak", "kak", "teh",
-    "aa", "akang", "mr", "mrs", "ms", "miss",
-})
-# Words that end a name given in running text, and words a name never consists of.
-_NAME_STOP = frozenset({
-    "dari", "mau", "ingin", "hendak", "dan", "yang", "tinggal", "warga", "alamat", "umur", "usia",
-    "no", "nomor", "hp", "wa", "akan", "from", "and", "i", "want", "would", "living", "ktp", "nik",
-    "mengadu", "melapor", "lapor", "mengeluh", "pengen", "pengin", "izin", "ijin", "saya", "belum",
-    "sudah", "tidak", "keluar", "bayar", "biaya", "lama", "kenapa", "apa", "bagaimana", "gimana",
-    "kapan", "di", "ke", "ini", "itu", "ada", "bisa", "tolong", "mohon", "status", "batal", "permit",
-    "not", "yet", "my", "is", "the", "ok", "ya", "iya", "kami", "aku", "sy", "urus", "mengurus",
-    "pengajuan", "usaha", "kantor", "dinas", "petugas", "pelayanan", "layanan", "sejak", "minggu",
-    "tanggal", "kemarin", "lalu", "tadi", "was", "have", "has", "been", "am", "are", "to", "of", "for",
-    "with", "it", "this", "that", "foto", "gambar", "photo", "picture", "video", "lampiran",
-})
+TRACKING = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z]{2,8}\s*[-\s./]?\s*)?20\d\d\s*[-\s./]?\s*\d{1,6}(?!\d)")
 # Words that tell English from Indonesian (detect_language).
 _EN_WORDS = frozenset({
     "the", "my", "is", "i", "i'm", "please", "permit", "not", "yet", "still", "help", "yesterday",
@@ -206,56 +224,21 @@ def detect_language(text: str) -> str | None:
     return None
 
 
-def _clean_name(raw: str) -> str | None:
-    """Return a name from the words a citizen typed, or None when they are not a name."""
-    words: list[str] = []
-    for word in raw.strip().split():
-        low = normalise_text(word)
-        if not words and low in _HONORIFICS:
-            continue
-        if low in _NAME_STOP or not re.fullmatch(r"[^\W\d_][^\W\d_'’.-]*", word):
-            break
-        words.append(word)
-        if len(words) == 5:
-            break
-    name = " ".join(words).strip(" .-'")
-    if name and (name.islower() or name.isupper()):
-        name = name.title()
-    return name if rules.has_identity(name) else None
-
-
-def extract_name(text: str) -> str | None:
-    """Find a name the citizen introduced ("nama saya Budi", "my name is Budi") in running text."""
-    match = _NAME_INTRO.search(text)
-    if not match:
+def yes_no(text: str) -> bool | None:
+    """Read a short yes ("ya", "muhun", "leres") or no ("tidak", "henteu", "moal"); None when neither."""
+    words = _command(text).split()
+    if not words or len(words) > 3:
         return None
-    rest = _NAME_END.split(text[match.end() :], maxsplit=1)[0]
-    return _clean_name(rest)
+    if words[0] in YES_WORDS:
+        return True
+    if words[0] in EDIT_WORDS:
+        return False
+    return None
 
 
-def name_answer(text: str) -> str | None:
-    """Read the answer to "what is your name?": an introduced name, or a message that is only a name."""
-    introduced = extract_name(text)
-    if introduced:
-        return introduced
-    plain = text.strip().strip(".!?")
-    words = plain.split()
-    if not 1 <= len(words) <= 6 or _NAME_END.search(plain):
-        return None
-    lowered = [normalise_text(w) for w in words]
-    leading = 0
-    while leading < len(lowered) and lowered[leading] in _HONORIFICS:
-        leading += 1
-    rest = lowered[leading:]
-    if not rest or len(rest) > 5 or any(w in _NAME_STOP or w in rules._FILLER_WORDS for w in rest):
-        return None
-    name = _clean_name(plain)
-    return name if name and len(name.split()) == len(rest) else None
-
-
-def tracking_numbers(text: str) -> list[str]:
-    """Return the tracking numbers in a message (``PWK-2026-000123``, case and dashes forgiven)."""
-    return [f"{m[1].upper()}-{m[2]}-{m[3]}" for m in TRACKING.finditer(text)]
+def is_status_question(text: str) -> bool:
+    """Tell whether a message asks about one's own report ("gmn laporan sy", "sudah sampai mana")."""
+    return _is_status_question(text, short=False)
 
 
 def _command(text: str) -> str:
@@ -287,6 +270,7 @@ class Turn:
     contact: Contact | None = None  # the sender's contact row, when ingest handed it over
     latest: LatestComplaint | None = None  # the sender's newest complaint, once looked up
     looked_up: bool = False  # whether ``latest`` was looked up in this turn
+    inbound: InboundMessage | None = None  # the channel's message (location, message type)
 
     @property
     def office(self) -> OfficeProfile:
@@ -327,6 +311,7 @@ def on_message(container: Container, session: Session, result: IngestResult, now
         text = text[len("/start") :].strip()
     turn = Turn(container, session, draft, message, text, _attachment_count(message), now, conf)
     turn.contact = result.contact
+    turn.inbound = result.inbound
     # No complaint of this sender: nothing to look up. On PostgreSQL the subquery sees the
     # statement's snapshot, so a complaint filed by a message that held the draft lock while we
     # waited is missed by it; but that filing also set last_complaint_id on the row we now hold.
@@ -477,6 +462,7 @@ _CLEARED: dict[str, object] = {
     "service_code": None,
     "service_decided": False,
     "name": None,
+    "address": None,
     "anonymous": False,
     "service_date": None,
     "date_decided": False,
@@ -590,6 +576,267 @@ def _open_tracking_number(turn: Turn) -> str | None:
     return run(turn.session, "dialogue_latest_open", _latest_open_query, params).scalar()  # type: ignore[no-any-return]
 
 
+# -- follow-ups: messages about a complaint already filed -----------------------------------------
+
+#: The staff alert's checkpoint for a citizen's new message on an open complaint.
+FOLLOW_UP_CHECKPOINT = "citizen_message"
+#: Statuses of a complaint whose conversation a citizen's new message continues (answered ones too:
+#: the citizen may say the answer did not help). Closed ones are reopened instead (``_reopen``).
+FOLLOW_UP_STATUSES = (*OPEN_STATUSES, STATUS_ANSWERED, STATUS_REPORTED)
+
+
+@dataclass(frozen=True)
+class OpenComplaint:
+    """The few columns of a sender's open complaint a follow-up needs."""
+
+    id: int
+    tracking_number: str
+    service_code: str | None
+    suggested_service_code: str | None
+    received_at: dt.datetime
+    assignee_id: int | None
+
+
+def _open_query(_ins: Any) -> Any:
+    c = Complaint.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(
+            c.c.id,
+            c.c.tracking_number,
+            c.c.service_code,
+            c.c.suggested_service_code,
+            c.c.received_at,
+            c.c.assignee_id,
+        )
+        .where(
+            c.c.contact_urn == sa.bindparam("urn"),
+            c.c.office == sa.bindparam("office"),
+            c.c.kind == rules.KIND_PENGADUAN,
+            c.c.status.in_(FOLLOW_UP_STATUSES),
+        )
+        .order_by(c.c.id)
+        .limit(9)
+    )
+
+
+def _open_complaints(turn: Turn) -> list[OpenComplaint]:
+    """The sender's complaints at this office still in conversation with an officer, oldest first."""
+    latest = _latest(turn)
+    if latest is None:
+        return []  # no complaint at all: nothing to look up
+    params = {"urn": turn.draft.sender_urn, "office": turn.draft.office}
+    return [OpenComplaint(*row) for row in run(turn.session, "dialogue_open", _open_query, params).all()]
+
+
+def _row_of(turn: Turn, complaint_id: int) -> OpenComplaint | None:
+    complaint = turn.session.get(Complaint, complaint_id)
+    if complaint is None or complaint.id is None:
+        return None
+    return OpenComplaint(
+        complaint.id,
+        complaint.tracking_number,
+        complaint.service_code,
+        complaint.suggested_service_code,
+        complaint.received_at,
+        complaint.assignee_id,
+    )
+
+
+def _other_service(turn: Turn, opened: list[OpenComplaint]) -> bool:
+    """Whether the message names a catalogue service none of the open complaints is about."""
+    if not turn.text or not turn.office.services:
+        return False
+    known = {c.service_code or c.suggested_service_code for c in opened}
+    if None in known:
+        return False  # a complaint whose service nobody chose yet may be about anything
+    service = turn.office.match_service(turn.text)
+    return service is not None and service.code not in known
+
+
+def _follow_up(turn: Turn, target: OpenComplaint) -> None:
+    """Put the message in the complaint's conversation; say once that it was passed on."""
+    turn.message.complaint_id = target.id
+    turn.session.add(turn.message)
+    draft = turn.draft
+    # Within the join window of a message already passed on to the same complaint the citizen is
+    # still typing: that one's answer stands for both.
+    quiet = (
+        draft.followed_up_at is not None
+        and turn.now - draft.followed_up_at <= turn.conf.join_window
+        and draft.last_complaint_id == target.id
+    )
+    draft.last_complaint_id, draft.followed_up_at = target.id, turn.now
+    turn.complaint = turn.session.get(Complaint, target.id)
+    if quiet:
+        return
+    turn.say("forwarded", tracking=target.tracking_number)
+    kinds = _media_kinds(turn)
+    if kinds & SPOKEN_MEDIA and not turn.text:
+        turn.say("media_received_follow_up", what=_media_words(kinds, turn.lang))
+    if LOCATION in kinds:
+        turn.say("location_received")
+    _notify_officer(turn, target)
+
+
+def _notify_officer(turn: Turn, target: OpenComplaint) -> None:
+    """Tell the assigned officer who linked Telegram that the citizen wrote (a staff alert; no text).
+
+    The alert goes out with the deadline alerts (``outbound.alerts.deliver_pending``), one per message
+    burst: the citizen's words stay in the inbox (UU 27/2022).
+    """
+    if target.assignee_id is None or turn.message.id is None:
+        return
+    with turn.session.no_autoflush:
+        officer = turn.session.get(User, target.assignee_id)
+    if officer is None or not officer.is_active or not officer.telegram_chat_id:
+        return
+    turn.session.add(
+        DeadlineAlert(
+            complaint_id=target.id,
+            checkpoint=FOLLOW_UP_CHECKPOINT,
+            occurrence=turn.message.id,
+            notify=NOTIFY_ASSIGNEE,
+            recipient_id=officer.id,
+            scheduled_at=turn.now,
+            created_at=turn.now,
+            text=txt.t("officer_follow_up", "id", tracking=target.tracking_number),
+        )
+    )
+
+
+def _choice_lines(turn: Turn, opened: list[OpenComplaint]) -> str:
+    lines = []
+    for i, c in enumerate(opened, start=1):
+        service = turn.office.service(c.service_code or c.suggested_service_code)
+        received = txt.date_words(turn.office.calendar.local_date(c.received_at), turn.lang)
+        about = f"{service.name}, " if service else ""
+        lines.append(f"{i}. {c.tracking_number} ({about}{txt.t('received_on', turn.lang)} {received})")
+    return "\n".join(lines)
+
+
+def _ask_which(turn: Turn, opened: list[OpenComplaint]) -> str:
+    """Several open complaints: keep the message aside and ask which one it is about."""
+    draft = turn.draft
+    _clear(draft)
+    draft.started_at = turn.now
+    draft.text = turn.text[: turn.conf.max_text_chars]
+    _attach(turn)
+    turn.say("which_complaint", options=_choice_lines(turn, opened))
+    return CHOOSE
+
+
+def _on_choose(turn: Turn) -> str:
+    """CHOOSE: a number (or tracking number) sends the kept messages to that complaint; BARU starts anew."""
+    opened = _open_complaints(turn)
+    command = _command(turn.text)
+    chosen: OpenComplaint | None = None
+    if re.fullmatch(r"(?:no\s*|nomor\s*|yang\s*|yg\s*)?\d", command) and opened:
+        number = int(command[-1])
+        chosen = opened[number - 1] if 1 <= number <= len(opened) else None
+    for tracking in _numbers(turn) if chosen is None else ():
+        chosen = next((c for c in opened if c.tracking_number == tracking), None)
+        if chosen:
+            break
+    if chosen is not None:
+        ids = json.loads(turn.draft.message_ids or "[]")
+        _attach_to(turn.session, ids, chosen.id)
+        _clear(turn.draft)
+        turn.draft.followed_up_at = None  # the choice is an answer: always acknowledged
+        turn.message.complaint_id = chosen.id
+        turn.session.add(turn.message)
+        _follow_up(turn, chosen)
+        return IDLE
+    if command in ("baru", "new") or (turn.text and NEW_MATTER.search(normalise_text(turn.text))):
+        kept = turn.draft.text
+        _begin(turn)
+        for text in (kept, "" if command in ("baru", "new") else turn.text):
+            if text:
+                _absorb(turn, text)
+        return _advance(turn)
+    if not opened:  # closed meanwhile: nothing to choose from any more
+        kept = turn.draft.text
+        _begin(turn)
+        _absorb(turn, "\n".join(t for t in (kept, turn.text) if t))
+        return _advance(turn)
+    _attach(turn)
+    if turn.text:
+        draft = turn.draft
+        draft.text = (f"{draft.text}\n{turn.text}" if draft.text else turn.text)[: turn.conf.max_text_chars]
+    if turn.joined and len(turn.text.split()) > SHORT_ANSWER_WORDS:
+        return CHOOSE  # more of the same message, written before the question was read
+    turn.say("which_complaint_again", count=len(opened), options=_choice_lines(turn, opened))
+    return CHOOSE
+
+
+def _attach_to(session: Session, message_ids: list[int], complaint_id: int) -> None:
+    """Give messages kept on the draft to a complaint."""
+    if not message_ids:
+        return
+    table = Message.__table__  # type: ignore[attr-defined]
+    session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(message_ids), table.c.complaint_id.is_(None))
+        .values(complaint_id=complaint_id)
+    )
+
+
+# -- what citizens send besides text -------------------------------------------------------------
+
+LOCATION = "location"
+#: Media a report needs words for: an officer cannot search or quote a voice note.
+SPOKEN_MEDIA = frozenset({"voice", "audio", "video", "contact"})
+#: A message this long, joined to a pending question, is more story rather than an answer.
+SHORT_ANSWER_WORDS = 5
+
+
+def _media_kinds(turn: Turn) -> frozenset[str]:
+    """What the message carries besides text: voice, audio, video, contact, image, document, location."""
+    kinds: set[str] = set()
+    try:
+        items = json.loads(turn.message.attachments or "[]")
+    except ValueError:
+        items = []
+    for item in items if isinstance(items, list) else []:
+        kind = str(item.get("content_type", "")).lower() if isinstance(item, dict) else ""
+        if kind in ("audio/ogg", "audio/opus") or "ptt" in kind or "voice" in kind:
+            kinds.add("voice")
+        elif kind.startswith("audio/"):
+            kinds.add("audio")
+        elif kind.startswith("video/"):
+            kinds.add("video")
+        elif "vcard" in kind or kind.startswith("text/x-vcard") or kind == "text/directory":
+            kinds.add("contact")
+        elif kind.startswith("image/"):
+            kinds.add("image")
+        else:
+            kinds.add("document")
+    inbound = turn.inbound
+    if inbound is not None and inbound.location is not None:
+        kinds.add(LOCATION)
+    if inbound is not None and inbound.extra.get("message_type") in ("contacts", "contact"):
+        kinds.add("contact")
+    return frozenset(kinds)
+
+
+def _media_words(kinds: frozenset[str], lang: str) -> str:
+    names = [txt.t(f"media_{k}", lang) for k in ("voice", "audio", "video", "contact") if k in kinds]
+    return ", ".join(names)
+
+
+def _media_notice(turn: Turn) -> None:
+    """Say what was received besides text; ask for a short written summary when the report has none."""
+    kinds = _media_kinds(turn)
+    if not kinds:
+        return
+    if LOCATION in kinds:
+        turn.say("location_received")
+    spoken = kinds & SPOKEN_MEDIA
+    if spoken and not rules.has_object(turn.draft.text):
+        turn.say("media_ask_summary", what=_media_words(spoken, turn.lang))
+    elif (kinds - {LOCATION}) and not rules.has_object(turn.draft.text):
+        turn.say("attachment_received")
+
+
 # -- fallbacks: commands that work in any state ---------------------------------------------------
 
 
@@ -598,7 +845,7 @@ def _fallback(turn: Turn) -> bool:
     command = _command(turn.text)
     if not command:
         return False
-    numbers = tracking_numbers(turn.text)
+    numbers = _numbers(turn)
     if numbers and _is_status_query(turn.text, command):
         _status(turn, numbers)
         return True
@@ -611,7 +858,20 @@ def _fallback(turn: Turn) -> bool:
     if command in HELP_WORDS:
         _help(turn)
         return True
+    if _is_status_question(turn.text, short=turn.draft.state not in (IDLE, CHOOSE) or _latest(turn) is None):
+        _status_of_own(turn)
+        return True
     return False
+
+
+def _numbers(turn: Turn) -> list[str]:
+    """The tracking numbers the message names; a bare "7" only beside a status word ("cek no 7")."""
+    own = turn.office.tracking_prefix
+    others = (o.tracking_prefix for o in turn.container.offices.values() if o.tracking_prefix != own)
+    prefixes = (own, *others)
+    words = set(_WORD.findall(normalise_text(turn.text)))
+    alone = bool(words & {"status", "cek", "check", "lacak", "nomor", "no", "sts"})
+    return read_tracking(turn.text, prefixes=prefixes, year=turn.today.year, alone=alone)
 
 
 def _is_status_query(text: str, command: str) -> bool:
@@ -619,6 +879,40 @@ def _is_status_query(text: str, command: str) -> bool:
     residue = TRACKING.sub(" ", text)
     words = _WORD.findall(normalise_text(residue))
     return any(w in STATUS_WORDS for w in words) or not rules.has_object(residue)
+
+
+def _is_status_question(text: str, *, short: bool) -> bool:
+    """A question about one's own report without its number: "status", "gmn laporan sy", "sampai mana".
+
+    ``short``: in the middle of a report only a short message counts (a story may say "cek").
+    """
+    norm = normalise_text(text).strip(" .!?")
+    words = norm.split()
+    if not words or len(words) > (8 if short else 15):
+        return False
+    return bool(STATUS_QUESTION.search(norm))
+
+
+def _status_of_own(turn: Turn) -> None:
+    """Answer a status question without a number with the sender's own open (or latest) reports."""
+    rows = _open_complaints(turn)
+    latest = _latest(turn)
+    if not rows and latest is not None:
+        rows = [r for r in (_row_of(turn, latest.id),) if r is not None]
+    if not rows:
+        turn.say("status_none", prefix=turn.office.tracking_prefix, year=turn.today.year)
+        if turn.draft.state not in (IDLE, CHOOSE):
+            _attach(turn)
+            turn.say("resume")
+            _prompt(turn, turn.draft.state)
+        return
+    if turn.draft.state == IDLE and turn.message.complaint_id is None:
+        # The question is part of the conversation with the officer: it lands on the newest one.
+        turn.message.complaint_id = rows[-1].id
+        turn.session.add(turn.message)
+    elif turn.draft.state != IDLE:
+        _attach(turn)
+    _status(turn, [r.tracking_number for r in rows[-3:]])
 
 
 def _prompt(turn: Turn, state: str) -> None:
@@ -710,23 +1004,25 @@ def _help(turn: Turn) -> None:
 # -- what the citizen said -------------------------------------------------------------------------
 
 
-def _absorb(turn: Turn, text: str) -> None:
-    """Add free text to the description, and take any answer it already contains."""
+def _absorb(turn: Turn, text: str) -> bool:
+    """Add free text to the description, and take any answer it already contains (tell whether any)."""
     draft = turn.draft
-    # A greeting before the story ("halo", "permisi pak") is not part of what happened.
-    if text and (draft.text or rules.has_object(text)):
+    # A greeting before the story ("halo", "permisi pak") is not part of what happened, nor is an
+    # introduction alone ("punten, abdi Ujang ti desa Cibogo": its name and village are kept apart).
+    if text and (draft.text or rules.has_object(without_introduction(text))):
         joined = f"{draft.text}\n{text}" if draft.text else text
         draft.text = joined[: turn.conf.max_text_chars]
-    _harvest(turn, text)
+    return _harvest(turn, text)
 
 
 def _harvest(turn: Turn, text: str) -> bool:
     """Take answers given without being asked (name, service, date); tell whether any was new."""
     draft = turn.draft
     found = False
-    name = extract_name(text)
-    if name and name != draft.name:
-        draft.name, found = name, True
+    intro = introduce(text)
+    if intro.name and intro.name != draft.name:
+        draft.name, found = intro.name, True
+    _keep_address(turn, intro.address)
     if not draft.service_decided and turn.office.services:
         service = turn.office.match_service(text)
         if service is not None:
@@ -736,6 +1032,12 @@ def _harvest(turn: Turn, text: str) -> bool:
         if day is not None and day <= turn.today:
             draft.service_date, draft.date_decided, found = day, True, True
     return found
+
+
+def _keep_address(turn: Turn, address: str | None) -> None:
+    """Keep a village or address given with the name, apart from the name (filed with the report)."""
+    if address and not turn.draft.address:
+        turn.draft.address = address[:200]
 
 
 def _missing(turn: Turn) -> str:
@@ -769,20 +1071,26 @@ def _not_an_answer(turn: Turn, state: str, error: str) -> str:
     reply that is neither gets ``error`` and the question again.
     """
     text = turn.text
-    if text and rules.has_object(text):
-        _absorb(turn, text)
+    if text and rules.has_object(text) and yes_no(text) is None:
+        learned = _absorb(turn, text)
         nxt = _missing(turn)
         if nxt != state:
             return _advance(turn)
-        if turn.joined:
+        if turn.joined and len(text.split()) > SHORT_ANSWER_WORDS and not learned:
+            # More story typed before the question was read: the question stands as the answer.
             return state
         turn.say("added_to_report")
         _prompt(turn, state)
         return state
-    if not text:  # an attachment or a sticker on its own
-        if turn.joined:
+    if not text:  # an attachment, a location or a sticker on its own
+        if turn.joined and not _media_kinds(turn):
             return state
-        turn.say("attachment_received" if turn.attachments else "ask_what_again")
+        if _media_kinds(turn):
+            _media_notice(turn)
+            if not turn.parts:
+                turn.say("attachment_received")
+        else:
+            turn.say("ask_what_again")
         _prompt(turn, state)
         return state
     turn.draft.misses += 1
@@ -833,17 +1141,28 @@ def _on_idle(turn: Turn) -> str:
         and THANKS.search(normalise_text(text))
         and not rules.has_object(THANKS.sub(" ", normalise_text(text)))
     ):
+        opened = _open_complaints(turn)
+        if opened:  # thanks for an answer: the officer sees it in the complaint's conversation
+            turn.message.complaint_id = opened[-1].id
+            turn.session.add(turn.message)
         turn.say("thanks_reply")
         return IDLE
-    if rules.has_object(text) or turn.attachments:
+    new_matter = bool(text and NEW_MATTER.search(normalise_text(text)))
+    if not new_matter:
+        opened = _open_complaints(turn)
+        if opened and not _other_service(turn, opened):
+            if len(opened) == 1:
+                _follow_up(turn, opened[0])
+                return IDLE
+            return _ask_which(turn, opened)
+    if rules.has_object(text) or turn.attachments or _media_kinds(turn):
         closed = _recent_closed(turn)
         if closed is not None and _reopen(turn, closed):
             return IDLE
     _begin(turn)
-    if text:
+    if text and not (new_matter and _command(text) in ("baru", "new")):
         _absorb(turn, text)
-    if turn.attachments and not rules.has_object(turn.draft.text):
-        turn.say("attachment_received")
+    _media_notice(turn)
     return _advance(turn)
 
 
@@ -853,9 +1172,12 @@ def _on_what(turn: Turn) -> str:
         _absorb(turn, turn.text)
     if rules.has_object(turn.draft.text):
         return _advance(turn)
-    if turn.joined:
+    if _media_kinds(turn):
+        _media_notice(turn)
         return ASK_WHAT
-    turn.say("attachment_received" if turn.attachments and not turn.text else "ask_what_again")
+    if turn.joined and not turn.text:
+        return ASK_WHAT
+    turn.say("ask_what_again")
     return ASK_WHAT
 
 
@@ -869,7 +1191,10 @@ def _on_service(turn: Turn) -> str:
         return _advance(turn)
     if isinstance(choice, Service):
         draft.service_code, draft.service_decided = choice.code, True
-        _harvest(turn, turn.text)
+        if len(turn.text.split()) > 3:
+            _absorb(turn, turn.text)  # "PBG abdi teu acan kaluar, tos 2 mingguan": more of the story too
+        else:
+            _harvest(turn, turn.text)
         return _advance(turn)
     if draft.misses >= 1 and turn.text and not rules.has_object(turn.text):
         # Asked twice: leave the service to the officer rather than loop (R5c is theirs to decide).
@@ -888,6 +1213,8 @@ def _on_name(turn: Turn) -> str:
     if name:
         turn.draft.name = name
         _harvest(turn, turn.text)
+        if not hint:
+            _keep_address(turn, read_address(turn.text))
         return _advance(turn)
     if turn.text and REFUSE_NAME.search(normalise_text(turn.text)):
         turn.say("name_refused")
@@ -917,22 +1244,24 @@ def _on_date(turn: Turn) -> str:
 
 def _on_confirm(turn: Turn) -> str:
     """CONFIRM: YA files the report, UBAH edits it; more text is added and summarised again."""
-    words = _command(turn.text).split()
-    if words and len(words) <= 3 and words[0] in YES_WORDS:
+    answer = yes_no(turn.text)
+    if answer is True:
         return _file_now(turn)
-    if words and len(words) <= 3 and words[0] in EDIT_WORDS:
+    if answer is False:
         turn.say("edit_menu")
         return EDIT
     if not turn.text:
-        if not turn.joined:
-            turn.say("attachment_received")
+        if not turn.joined or _media_kinds(turn):
+            _media_notice(turn)
+            if not turn.parts:
+                turn.say("attachment_received")
             _summary(turn)
         return CONFIRM
     if _harvest(turn, turn.text):
         _summary(turn)
         return CONFIRM
     _absorb(turn, turn.text)
-    if not turn.joined:
+    if not turn.joined or len(turn.text.split()) <= SHORT_ANSWER_WORDS:
         turn.say("added_to_report")
         _summary(turn)
     return CONFIRM
@@ -965,6 +1294,7 @@ def _on_edit(turn: Turn) -> str:
 
 
 HANDLERS: dict[str, Handler] = {
+    CHOOSE: _on_choose,
     ASK_WHAT: _on_what,
     ASK_SERVICE: _on_service,
     ASK_NAME: _on_name,
@@ -993,7 +1323,7 @@ def _summary(turn: Turn) -> None:
         "summary",
         text=draft.text if len(draft.text) <= 500 else draft.text[:497] + "…",
         service=service.name if service else txt.t("not_chosen", lang),
-        name=name,
+        name=name + (f" ({draft.address})" if draft.address and not draft.anonymous else ""),
         date=txt.date_words(draft.service_date, lang) if draft.service_date else txt.t("not_known", lang),
         late=txt.t("summary_late", lang, window=window) if late else "",
     )
@@ -1003,12 +1333,15 @@ def _file(container: Container, session: Session, draft: DialogueDraft, now: dt.
     """File the draft through ``file_complaint`` (R3/R4/R5, tracking number), messages attached."""
     ids = json.loads(draft.message_ids or "[]")
     messages = list(session.exec(select(Message).where(Message.id.in_(ids)))) if ids else []  # type: ignore[union-attr]
+    text = draft.text
+    if draft.address and draft.address.lower() not in text.lower():
+        text += "\n" + txt.t("address_line", "id", address=draft.address)
     complaint = file_complaint(
         session=session,
         office=container.office,
         channel=draft.channel,
         contact_urn=draft.sender_urn,
-        text=draft.text,
+        text=text,
         received_at=_received_at(draft, now),
         now=now,
         reporter_name=draft.name,
@@ -1027,17 +1360,29 @@ def _file(container: Container, session: Session, draft: DialogueDraft, now: dt.
 
 def _filed_text(container: Container, draft: DialogueDraft, complaint: Complaint) -> str:
     lang = draft.language if draft.language in txt.LANGUAGES else "id"
-    name = f", {draft.name}" if draft.name and not draft.anonymous else ""
+    name = draft.name if draft.name and not draft.anonymous else None
+    return filed_text(container.office, complaint, lang=lang, name=name)
+
+
+def filed_text(
+    office: OfficeProfile, complaint: Complaint, *, lang: str = "id", name: str | None = None
+) -> str:
+    """The receipt of a filed record: tracking number, and the due date only for a pengaduan (R4).
+
+    A saran has no answer deadline; its reason is said as it is (R3 late: the service was
+    received more than the window's days before; R5b: no name or no matter).
+    """
+    named = f", {name}" if name else ""
     if complaint.kind == rules.KIND_PENGADUAN:
         return txt.t(
             "filed_pengaduan",
             lang,
-            name=name,
+            name=named,
             tracking=complaint.tracking_number,
             due=txt.date_words(complaint.due_date, lang),
         )
-    reasons = txt.reason_words(complaint.reason_list, lang, window=container.office.complaint_window_days)
-    text = txt.t("filed_saran", lang, name=name, tracking=complaint.tracking_number, reasons=reasons)
+    reasons = txt.reason_words(complaint.reason_list, lang, window=office.complaint_window_days)
+    text = txt.t("filed_saran", lang, name=named, tracking=complaint.tracking_number, reasons=reasons)
     if rules.REASON_NO_IDENTITY in complaint.reason_list:
         text += "\n" + txt.t("how_to_add_name", lang)
     return text
@@ -1060,6 +1405,23 @@ def _file_timeout(
     A draft that never said what the matter is (only greetings or stickers) is dropped: it never
     becomes a record by itself.
     """
+    if draft.state == CHOOSE:
+        # Never answered which complaint: the kept messages go to the newest open one, nothing is filed.
+        newest = session.exec(
+            select(Complaint.id)
+            .where(
+                Complaint.contact_urn == draft.sender_urn,
+                Complaint.office == draft.office,
+                Complaint.kind == rules.KIND_PENGADUAN,
+                Complaint.status.in_(FOLLOW_UP_STATUSES),  # type: ignore[attr-defined]
+            )
+            .order_by(Complaint.id.desc())  # type: ignore[union-attr]
+        ).first()
+        if newest is not None:
+            _attach_to(session, json.loads(draft.message_ids or "[]"), newest)
+        _clear(draft)
+        session.add(draft)
+        return None
     if not rules.has_object(draft.text):
         _clear(draft)
         session.add(draft)

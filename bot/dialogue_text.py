@@ -205,11 +205,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "id": "Layanan pengaduan {office}. Ceritakan masalah Anda dan jawab beberapa pertanyaan kami.\n"
         "Perintah:\nSTATUS <nomor> — status laporan, mis. STATUS {prefix}-2026-000123\n"
         "BATAL — batalkan laporan yang sedang dibuat\nANONIM — rahasiakan identitas Anda\n"
-        "BANTUAN — petunjuk ini",
+        "BARU — mulai laporan baru\nBANTUAN — petunjuk ini",
         "en": "Complaint service of {office}. Tell us your problem and answer a few questions.\n"
         "Commands:\nSTATUS <number> — status of a report, e.g. STATUS {prefix}-2026-000123\n"
         "CANCEL — cancel the report in progress\nANONYMOUS — keep your identity confidential\n"
-        "HELP — these instructions",
+        "NEW — start a new report\nHELP — these instructions",
     },
     "status": {
         "id": "Status {tracking} ({kind}): {status}. Diterima {received}.",
@@ -227,6 +227,54 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you for your reply. Report {tracking} has been reopened and will be reviewed again by "
         "an officer. To ask for its status, send: STATUS {tracking}",
     },
+    "forwarded": {
+        "id": "Pesan Anda kami teruskan ke petugas yang menangani {tracking}. Balasan petugas akan kami "
+        "kirim ke sini. Untuk laporan baru tentang hal lain, kirim BARU.",
+        "en": "Your message has been passed on to the officer handling {tracking}. Their reply will come "
+        "here. To report something else, send NEW.",
+    },
+    "which_complaint": {
+        "id": "Anda memiliki beberapa laporan yang masih kami proses. Pesan ini tentang laporan yang mana? "
+        "Balas dengan nomornya:\n{options}\nAtau balas BARU jika ini laporan baru.",
+        "en": "You have several reports we are still handling. Which one is this message about? "
+        "Reply with its number:\n{options}\nOr reply NEW if this is a new report.",
+    },
+    "which_complaint_again": {
+        "id": "Mohon balas dengan nomor 1–{count} untuk laporan yang dimaksud:\n{options}\n"
+        "Atau balas BARU jika ini laporan baru.",
+        "en": "Please reply with a number 1–{count} for the report you mean:\n{options}\n"
+        "Or reply NEW if this is a new report.",
+    },
+    "received_on": {"id": "diterima", "en": "received"},
+    "officer_follow_up": {
+        "id": "Pesan baru dari warga pada {tracking}. Silakan buka kotak masuk Aduan.",
+        "en": "New message from the citizen on {tracking}. Please open the Aduan inbox.",
+    },
+    "status_none": {
+        "id": "Kami belum menemukan laporan dari nomor ini. Jika Anda punya nomor laporan, kirim misalnya: "
+        "STATUS {prefix}-{year}-000123. Untuk membuat laporan, ceritakan masalah Anda.",
+        "en": "We have not found a report from this number. If you have a report number, send e.g. "
+        "STATUS {prefix}-{year}-000123. To make a report, tell us your problem.",
+    },
+    "location_received": {
+        "id": "Lokasi yang Anda kirim sudah kami terima dan kami simpan bersama laporan.",
+        "en": "We have received the location you sent and kept it with the report.",
+    },
+    "media_ask_summary": {
+        "id": "{what} Anda sudah kami terima dan dapat didengar/dilihat petugas. Mohon tuliskan juga "
+        "ringkasan singkat masalahnya (beberapa kalimat), agar laporan dapat dicatat dan dicari.",
+        "en": "We have received your {what}; an officer can play it. Please also write a short summary "
+        "of the problem (a few sentences) so the report can be recorded and searched.",
+    },
+    "media_received_follow_up": {
+        "id": "{what} Anda sudah kami terima.",
+        "en": "We have received your {what}.",
+    },
+    "media_voice": {"id": "Pesan suara", "en": "voice note"},
+    "media_audio": {"id": "Rekaman suara", "en": "audio recording"},
+    "media_video": {"id": "Video", "en": "video"},
+    "media_contact": {"id": "Kartu kontak", "en": "contact card"},
+    "address_line": {"id": "Alamat pelapor: {address}", "en": "Reporter's address: {address}"},
     "thanks_reply": {
         "id": "Sama-sama. Kirim pesan kapan saja jika ada yang ingin disampaikan.",
         "en": "You're welcome. Send us a message any time.",

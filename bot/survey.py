@@ -76,8 +76,12 @@ SCHEME_CHANNEL = {
 
 START_WORDS = frozenset(
     {"ya", "iya", "y", "yes", "mulai", "survei", "survey", "ok", "oke", "bersedia", "lanjut"}
+    | {"muhun", "sumuhun", "mangga", "enya"}  # Sundanese, as the dialogue reads them
 )
-STOP_WORDS = frozenset({"stop", "batal", "berhenti", "tidak", "tidak bersedia", "no", "unsubscribe"})
+STOP_WORDS = frozenset(
+    {"stop", "batal", "berhenti", "tidak", "tidak bersedia", "no", "unsubscribe"}
+    | {"henteu", "moal", "embung"}  # Sundanese: no, will not, do not want
+)
 #: Start words that can only mean the survey, even while the dialogue is asking its own questions.
 EXPLICIT_START = frozenset({"survei", "survey"})
 SKIP_WORDS = frozenset({"-", "0", "tidak", "tidak ada", "lewati", "skip", "batal", "stop", "cukup", "tdk"})

@@ -28,6 +28,7 @@ from app.container import Container
 from inbox import (
     admin,
     api,
+    demo_phone,
     hooks,
     meta_verify_instagram,
     office_hooks,
@@ -53,6 +54,7 @@ ROUTER_MODULES: tuple[ModuleType, ...] = (
     ops,
     survey_form,
     admin,
+    demo_phone,  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
 )
 
 

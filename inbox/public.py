@@ -37,6 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.container import Container
+from bot import outbox
+from bot.dialogue import filed_text
 from bot.pipeline import DatabaseUnavailable, receive
 from channels.base import RawRequest
 from channels.urns import InvalidContact, contact_urn
@@ -57,6 +59,8 @@ from intake.models import (
     Message,
 )
 from intake.office import OfficeProfile
+from intake.tracking import is_number_alone, read_tracking
+from intake.workflow import channel_for_urn
 
 log = logging.getLogger("aduan.public")
 
@@ -96,8 +100,19 @@ OPEN311_CLOSED = (
 REASON_LABELS = {
     rules.REASON_NO_IDENTITY: "nama pelapor tidak diisi",
     rules.REASON_NO_OBJECT: "isi laporan belum menjelaskan masalahnya",
-    rules.REASON_LATE: "disampaikan lebih dari 30 hari setelah layanan diterima",
+    rules.REASON_LATE: "disampaikan lewat {window} hari setelah layanan diterima",
 }
+#: Reasons a citizen can mend by completing the report (R5b); a late one (R3) cannot be.
+MENDABLE = (rules.REASON_NO_IDENTITY, rules.REASON_NO_OBJECT)
+
+
+def reason_labels(complaint: Complaint, office: OfficeProfile) -> list[str]:
+    """Why a record is a saran, in the citizen's words ("disampaikan lewat 30 hari …")."""
+    return [
+        REASON_LABELS.get(r, r).format(window=office.complaint_window_days) for r in complaint.reason_list
+    ]
+
+
 #: File types the form accepts as evidence, with the extension they are stored under.
 UPLOAD_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "application/pdf": "pdf"}
 
@@ -388,7 +403,7 @@ def build_router(container: Container) -> APIRouter:
         # record it made, before the limit is counted: resending is never "too many reports".
         earlier = await run_in_threadpool(pf.complaint_of_submission, submission)
         if earlier is not None:
-            return receipt_page(request, earlier)
+            return receipt_page(request, office, earlier)
         if not await run_in_threadpool(pf.allow, request, "lapor", pf.submit_limit):
             return pf.page(
                 request,
@@ -456,18 +471,49 @@ def build_router(container: Container) -> APIRouter:
                 message="Laporan tersimpan, tetapi nomor belum dapat ditampilkan. Hubungi kami.",
             )
         log.info("public form: %s filed as %s", complaint.tracking_number, complaint.kind)
-        return receipt_page(request, complaint)
+        if any(r.complaint is not None and not r.duplicate for r in receipt.results):
+            await run_in_threadpool(send_receipt, office, complaint)
+        return receipt_page(request, office, complaint)
 
-    def receipt_page(request: Request, complaint: Complaint) -> HTMLResponse:
-        """Show the tracking number and due date of a filed submission."""
+    def receipt_page(request: Request, office: OfficeProfile, complaint: Complaint) -> HTMLResponse:
+        """Show the tracking number of a filed submission (and its due date when it is a pengaduan)."""
         return pf.page(
             request,
             "terkirim.html",
             complaint=complaint,
             due_words=indonesian_date(complaint.due_date),
-            reasons=[REASON_LABELS.get(r, r) for r in complaint.reason_list],
+            reasons=reason_labels(complaint, office),
+            mendable=any(r in MENDABLE for r in complaint.reason_list),
             saran=rules.KIND_SARAN,
+            no_deadline=complaint.kind == rules.KIND_SARAN,
+            sent_to=receipt_channel(complaint),
         )
+
+    def receipt_channel(complaint: Complaint) -> str | None:
+        """The channel the tracking number also goes out on: the contact the filer left, if reachable."""
+        channel = channel_for_urn(complaint.contact_urn)
+        if channel is None or channel == "web" or channel not in container.settings.enabled_channels():
+            return None
+        return channel
+
+    def send_receipt(office: OfficeProfile, complaint: Complaint) -> None:
+        """Send the tracking number to the phone (SMS) or e-mail address the filer left (outbox)."""
+        channel = receipt_channel(complaint)
+        if channel is None or complaint.contact_urn is None:
+            return
+        with db.write_session(container.engine) as s:
+            outbox.enqueue(
+                s,
+                channel=channel,
+                to=complaint.contact_urn,
+                text=filed_text(office, complaint, name=None),
+                subject=f"Nomor laporan {complaint.tracking_number}" if channel == "email" else None,
+                now=container.now(),
+                complaint_id=complaint.id,
+                purpose="ack",
+                created_by="web",
+                office=office.code,
+            )
 
     @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, nomor: str = "") -> HTMLResponse:
@@ -480,9 +526,22 @@ def build_router(container: Container) -> APIRouter:
         with container.using_office(office):
             return status_for(request, office, nomor)
 
+    def tracking_of(office: OfficeProfile, nomor: str) -> str:
+        """The number typed in any spelling ("pwk 2026 7"); a number alone when one year has it."""
+        year = office.calendar.local_date(container.now()).year
+        found = read_tracking(nomor, prefixes=(office.tracking_prefix,), year=year)
+        if len(found) == 2 and is_number_alone(nomor):
+            with db.session(container.engine) as s:
+                query = select(Complaint.tracking_number).where(
+                    col(Complaint.tracking_number).in_(found), pf.records_of(office)
+                )
+                existing = list(s.exec(query).all())
+            return existing[0] if len(existing) == 1 else found[0]
+        return found[0] if found else nomor.strip().upper()
+
     def status_for(request: Request, office: OfficeProfile, nomor: str) -> HTMLResponse:
         """Render the status page of ``office`` (entered by the caller)."""
-        number = lookup_number(nomor)
+        number = lookup_number(nomor) and tracking_of(office, nomor)
         if not number:
             return pf.page(request, "status.html", nomor="", found=None)
         # Tracking numbers are sequential: a per-address limit keeps the page from being scraped.
@@ -520,6 +579,8 @@ def build_router(container: Container) -> APIRouter:
             office_name=complaint.agency or office.name,
             merged_into=merged_into.tracking_number if merged_into else None,
             saran=rules.KIND_SARAN,
+            reasons=reason_labels(complaint, office),
+            no_deadline=complaint.kind == rules.KIND_SARAN,
         )
 
     @router.get("/open311/v2/services.json", tags=["open311"])

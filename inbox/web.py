@@ -45,7 +45,12 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 #: WhatsApp only lets free text through within 24 hours of the citizen's last message.
 WHATSAPP_WINDOW = dt.timedelta(hours=24)
 MAX_SCAN_BYTES = 10 * 1024 * 1024
-STATIC_FILES = {"htmx.min.js": "text/javascript", "inbox.css": "text/css", "inbox.js": "text/javascript"}
+STATIC_FILES = {
+    "htmx.min.js": "text/javascript",
+    "inbox.css": "text/css",
+    "inbox.js": "text/javascript",
+    "ponsel.js": "text/javascript",  # the demo phone (demo mode only)
+}
 _SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$")
 
 

@@ -49,6 +49,8 @@ class IngestResult:
     duplicate: bool
     #: The sender's contact row as ``ingest`` left it (None for a replay); saves hooks a lookup.
     contact: Contact | None = None
+    #: The channel's message itself (its location, message type) for the hooks; None for a replay.
+    inbound: InboundMessage | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Return the summary printed by ``aduan ingest`` and ``aduan simulate``."""
@@ -481,7 +483,7 @@ def ingest(
             messages=[stored],
             contact=contact,
         )
-    return IngestResult(stored, complaint, duplicate=False, contact=contact)
+    return IngestResult(stored, complaint, duplicate=False, contact=contact, inbound=message)
 
 
 def _attachment_json(attachment: Any) -> dict[str, Any]:

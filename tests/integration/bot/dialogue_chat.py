@@ -12,7 +12,7 @@ import json
 import urllib.parse
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.container import Container
 from bot.outbox import OutboxMessage
@@ -69,6 +69,32 @@ class Chat:
         body = urllib.parse.urlencode(params).encode()
         return RawRequest(body=body, headers={"content-type": "application/x-www-form-urlencoded"})
 
+    def send_payload(self, fixture: str, *, after: float = 30) -> list[str]:
+        """Send one stored payload of this channel (a voice note, a location) as this citizen."""
+        Chat.counter += 1
+        params = dict(
+            urllib.parse.parse_qsl(read_fixture(self.channel, fixture).decode(), keep_blank_values=True)
+        )
+        sid = f"MM{Chat.counter:032d}"
+        for key in ("MessageSid", "SmsSid", "SmsMessageSid"):
+            params[key] = sid
+        params["From"] = self.sender.replace("tel:", "")
+        if self.channel == "whatsapp":
+            params["WaId"] = self.sender.split("+")[1]
+        body = urllib.parse.urlencode(params).encode()
+        raw = RawRequest(body=body, headers={"content-type": "application/x-www-form-urlencoded"})
+        self.clock.advance(seconds=after)
+        receipt = receive(self.container, self.channel, raw, verify=False)
+        assert receipt.status == 200, receipt.reason
+        return self.new_replies()
+
+    def all_messages(self) -> list[Message]:
+        """Return every message this citizen sent, oldest first."""
+        with db.session(self.container.engine) as s:
+            return list(
+                s.exec(select(Message).where(Message.sender_urn == self.sender).order_by(Message.id)).all()  # type: ignore[arg-type]
+            )
+
     def send(self, text: str = "", *, image: bool = False, after: float = 30) -> list[str]:
         """Send one message ``after`` seconds after the previous one; return the replies it caused."""
         self.clock.advance(seconds=after)
@@ -94,11 +120,8 @@ class Chat:
     def complaints(self) -> list[Complaint]:
         """Return the records filed for this citizen."""
         with db.session(self.container.engine) as s:
-            return list(
-                s.exec(
-                    select(Complaint).where(Complaint.contact_urn == self.sender).order_by(Complaint.id)
-                ).all()  # type: ignore[arg-type]
-            )
+            query = select(Complaint).where(Complaint.contact_urn == self.sender)
+            return list(s.exec(query.order_by(col(Complaint.id))).all())
 
     def messages_of(self, complaint: Complaint) -> list[Message]:
         """Return the messages attached to a record."""

@@ -128,3 +128,15 @@ def test_simulate_unknown_directive_names_the_line(cli_config: Path, capsys, tmp
     bad.write_text("# comment\nhalo\n@sleep 5m\n", encoding="utf-8")
     code, _, _, err = simulate(capsys, "--script", str(bad))
     assert code == 2 and "bad.txt:3" in err and "@sleep" in err
+
+
+def test_simulate_follow_up_is_passed_on_and_never_filed_as_a_second_report(cli_config: Path, capsys) -> None:
+    code, transcript, records, _ = simulate(capsys, "--script", script("follow_up.txt"))
+    assert code == 0
+    text = "\n".join(transcript)
+    assert "Silakan ceritakan apa yang terjadi" in text  # an introduction alone is no report yet
+    assert "Nama: Ujang (Desa Cibogo)" in text and "Uraian: PBG abdi teu acan kaluar" in text
+    assert "Pesan Anda kami teruskan ke petugas yang menangani PWK-2026-000001" in text
+    assert "Status PWK-2026-000001" in text
+    assert "Layanan apa" not in text.split("Pengaduan Anda sudah kami terima")[1]
+    assert [r["tracking_number"] for r in records] == ["PWK-2026-000001"]  # type: ignore[attr-defined]

@@ -110,6 +110,18 @@ def test_e1_stop_declines_the_survey(container: Container) -> None:
     assert _responses(container) == []
 
 
+@pytest.mark.parametrize(("answer", "state"), [("Muhun", survey.IN_PROGRESS), ("henteu", survey.DECLINED)])
+def test_e1_sundanese_yes_starts_and_no_declines_the_survey(
+    container: Container, answer: str, state: str
+) -> None:
+    urn = "tel:+6281234500019"
+    invitation = _invite(container, "sms", urn)
+    assert chat(container, "sms", urn, answer)
+    with db.session(container.engine) as s:
+        fresh = s.get(survey.SurveyInvitation, invitation.id)
+        assert fresh is not None and fresh.state == state
+
+
 def test_e1_message_without_a_started_survey_goes_to_the_dialogue(container: Container) -> None:
     urn = "tel:+6281234500016"
     assert not chat(container, "sms", urn, "4")  # never invited
