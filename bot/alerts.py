@@ -162,7 +162,7 @@ class EmailAlerts:
 class AlertSettings:
     """The ``[alerts]`` table: link template and per-role Telegram chats and email addresses."""
 
-    link_template: str = "{base}/inbox/complaints/{tracking}"
+    link_template: str = "{base}/inbox/c/{tracking}"
     base_url: str = ""
     telegram_chats: dict[str, tuple[str, ...]] = field(default_factory=dict)
     email_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -260,6 +260,26 @@ def tanggal(day: dt.date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
+#: Checkpoint names as staff read them.
+CHECKPOINT_WORDS = {
+    "reminder": "pengingat petugas",
+    "section_head": "Kepala Seksi",
+    "head": "Kepala DPMPTSP",
+    OVERDUE: "batas waktu jawaban",
+}
+
+
+def headline(*, checkpoint: str, days_left: int, occurrence: int = 0) -> str:
+    """Return how late a record is: due today on the due day itself, overdue only after it."""
+    if checkpoint == OVERDUE and occurrence > 0:
+        return f"LEWAT BATAS WAKTU {max(occurrence, -days_left)} hari kerja"
+    if days_left < 0:
+        return f"LEWAT BATAS WAKTU {-days_left} hari kerja"
+    if checkpoint == OVERDUE or days_left == 0:
+        return "JATUH TEMPO HARI INI"
+    return f"sisa {days_left} hari kerja"
+
+
 def alert_text(
     *,
     checkpoint: str,
@@ -273,15 +293,11 @@ def alert_text(
 ) -> str:
     """Return the words of a staff alert: tracking number, days left or overdue, link; no personal data."""
     who = "petugas yang menangani" if notify == NOTIFY_ASSIGNEE else ROLES.get(notify, notify)
-    if checkpoint == OVERDUE and days_left < 0:
-        head = f"LEWAT BATAS WAKTU {-days_left} hari kerja"
-    elif checkpoint == OVERDUE or days_left == 0:
-        head = "JATUH TEMPO HARI INI"
-    else:
-        head = f"sisa {days_left} hari kerja"
+    head = headline(checkpoint=checkpoint, days_left=days_left, occurrence=occurrence)
+    point = CHECKPOINT_WORDS.get(checkpoint, checkpoint)
     lines = [
-        f"Aduan {tracking}: {head} (batas jawaban {tanggal(due_date)}, R4 14 hari kerja).",
-        f"Untuk: {who}. Titik pantau: {checkpoint}{f' #{occurrence}' if occurrence else ''}.",
+        f"Aduan {tracking}: {head} (batas jawaban {tanggal(due_date)}, 14 hari kerja).",
+        f"Untuk: {who}. Tahap: {point}{f', hari ke-{occurrence} setelah batas' if occurrence else ''}.",
     ]
     if late:
         lines.append("Catatan: peringatan ini terlambat dikirim (layanan sempat berhenti).")
@@ -385,7 +401,8 @@ def deliver_pending(
         message = AlertMessage(
             alert_id=alert_id,
             tracking_number=complaint.tracking_number if complaint else "?",
-            subject=f"[Aduan] {complaint.tracking_number if complaint else ''}: {alert.checkpoint}",
+            subject=f"[Aduan] {complaint.tracking_number if complaint else ''}: "
+            + headline(checkpoint=alert.checkpoint, days_left=alert.days_left, occurrence=alert.occurrence),
             text=alert.text,
         )
         already = {c for c in alert.channels_sent.split(",") if c}

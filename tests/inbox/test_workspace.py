@@ -22,14 +22,18 @@ from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, Message, User
 from tests.conftest import Clock
+from tests.inbox import test_browser
 from tests.inbox.conftest import password_hash
-from tests.inbox.test_browser import ARGS, CHROMIUM, SHOTS, live, twilio  # noqa: F401  (fixtures)
+from tests.inbox.test_browser import ARGS, CHROMIUM, SHOTS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CONTACT = "whatsapp:+6281234567890"
 pytestmark = pytest.mark.browser
+#: The whole app under uvicorn and the fake Twilio, as in test_browser.py.
+live = test_browser.live
+twilio = test_browser.twilio
 
 
 @pytest.fixture
