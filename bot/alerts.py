@@ -269,15 +269,26 @@ CHECKPOINT_WORDS = {
 }
 
 
-def headline(*, checkpoint: str, days_left: int, occurrence: int = 0) -> str:
-    """Return how late a record is: due today on the due day itself, overdue only after it."""
+def state(*, checkpoint: str, days_left: int, occurrence: int = 0) -> tuple[str, int]:
+    """Return ("overdue", working days late), ("today", 0) or ("left", days left) of an alert.
+
+    Overdue means the due day has passed: on the due day itself the record is due today.
+    """
     if checkpoint == OVERDUE and occurrence > 0:
-        return f"LEWAT BATAS WAKTU {max(occurrence, -days_left)} hari kerja"
+        return "overdue", max(occurrence, -days_left)
     if days_left < 0:
-        return f"LEWAT BATAS WAKTU {-days_left} hari kerja"
+        return "overdue", -days_left
     if checkpoint == OVERDUE or days_left == 0:
-        return "JATUH TEMPO HARI INI"
-    return f"sisa {days_left} hari kerja"
+        return "today", 0
+    return "left", days_left
+
+
+def headline(*, checkpoint: str, days_left: int, occurrence: int = 0) -> str:
+    """Return how late a record is, in the alert's words."""
+    kind, n = state(checkpoint=checkpoint, days_left=days_left, occurrence=occurrence)
+    if kind == "overdue":
+        return f"LEWAT BATAS WAKTU {n} hari kerja"
+    return "JATUH TEMPO HARI INI" if kind == "today" else f"sisa {n} hari kerja"
 
 
 def alert_text(

@@ -132,7 +132,9 @@ def _filter_clauses(filters: dict[str, str]) -> list[Any]:
         value = filters.get(name)
         if not value:
             continue
-        if name == "assignee_id":
+        if name == "status" and value == "open":
+            clauses.append(sa.and_(_c.kind == KIND_PENGADUAN, _c.status.in_(OPEN_STATUSES)))
+        elif name == "assignee_id":
             if value.isdigit():
                 clauses.append(sa.or_(_c.assignee_id == int(value), _c.claimed_by_id == int(value)))
         else:
@@ -448,12 +450,13 @@ def dashboard(
         }
     figures["by_channel"] = _group(session, _c.channel, pengaduan)
     figures["by_problem_type"] = _group(session, sa.func.coalesce(_c.problem_type, "-"), pengaduan)
+    name = sa.func.coalesce(sa.func.nullif(User.full_name, ""), User.username)
     by_officer = session.execute(
-        sa.select(User.username, sa.func.count())  # type: ignore[call-overload]
+        sa.select(name, sa.func.count())
         .select_from(Complaint)
         .join(User, User.id == _c.claimed_by_id)  # type: ignore[arg-type]
         .where(open_)
-        .group_by(User.username)
+        .group_by(name)
         .order_by(sa.func.count().desc())
     ).all()
     figures["by_officer"] = [(str(name), int(n)) for name, n in by_officer]
@@ -477,23 +480,29 @@ def _group(session: Session, column: Any, *where: Any) -> list[tuple[str, int]]:
 
 
 def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) -> str:
-    """Render a small horizontal bar chart as inline SVG (labels escaped; no script, no network)."""
+    """Render a small horizontal bar chart as inline SVG (labels escaped; no script, no network).
+
+    Each label sits on its own line above its bar, so a long service name is never cut short
+    (one too long for the width ends with an ellipsis and is whole in its tooltip).
+    """
     from markupsafe import escape
 
-    bar_h, gap, label_w = 18, 6, 110
-    height = max(len(data), 1) * (bar_h + gap) + 4
+    row_h, bar_h = 34, 12
+    height = max(len(data), 1) * row_h + 4
     top = max((n for _, n in data), default=0) or 1
     parts = [
         f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
         f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
     for i, (label, n) in enumerate(data):
-        y = i * (bar_h + gap) + 2
-        w = int((width - label_w - 40) * n / top)
+        y = i * row_h + 2
+        w = int((width - 40) * n / top)
+        shown = label if len(label) <= 48 else label[:47] + "…"
         parts.append(
-            f'<text x="0" y="{y + 13}" font-size="12">{escape(label[:16])}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
-            f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{n}</text>'
+            f'<g><title>{escape(label)}: {n}</title>'
+            f'<text x="0" y="{y + 12}" font-size="12">{escape(shown)}</text>'
+            f'<rect x="0" y="{y + 16}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
+            f'<text x="{w + 4}" y="{y + 27}" font-size="12">{n}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -22,11 +22,12 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 import channels
 from bot.bootstrap import Container
+from bot import alerts, evaluation
 from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, present, queries
@@ -659,6 +660,71 @@ def build_router(container: Container) -> APIRouter:
             "by_officer": queries.bar_chart_svg(figures["by_officer"], title=t("dash.by_officer")),
         }
         return page(request, "dashboard.html", {"f": figures, "charts": charts})
+
+    @router.get("/alerts")
+    def alerts_page(request: Request, user: Annotated[User, Depends(require_page("view_queue"))]) -> Response:
+        """Show the deadline alerts meant for this user or their role, newest first; mark them seen."""
+        now = container.now()
+        offices = auth.visible_offices(container, user, request.query_params.get("office"))
+        with db.write_session(container.engine) as s:
+            rows = alerts.alerts_for(s, user=user, offices=offices, limit=200)
+            found = s.exec(select(Complaint).where(col(Complaint.id).in_({a.complaint_id for a in rows})))
+            complaints = {c.id: c for c in found}
+            shown = [
+                {
+                    "alert": a,
+                    "complaint": complaints.get(a.complaint_id),
+                    "state": alerts.state(
+                        checkpoint=a.checkpoint, days_left=a.days_left, occurrence=a.occurrence
+                    ),
+                    "new": a.seen_at is None,
+                }
+                for a in rows
+            ]
+            for a in rows:
+                if a.seen_at is None:
+                    alerts.mark_seen(s, a, now=now)
+        return page(request, "alerts.html", {"alerts": shown, "open_now": queries.OPEN_STATUSES})
+
+    @router.get("/reports")
+    def reports_page(request: Request, user: Annotated[User, Depends(require_page("dashboard"))]) -> Response:
+        """Offer the period report (E1/E2) as PDF or XLSX for a chosen month, quarter or year."""
+        today = container.office.calendar.local_date(container.now())
+        return page(request, "reports.html", {"period": f"{today.year}-{today.month:02d}", "error": None})
+
+    @router.get("/reports/download")
+    def report_download(
+        request: Request,
+        user: Annotated[User, Depends(require_page("dashboard"))],
+        period: str = "",
+        format: str = "pdf",
+    ) -> Response:
+        """Build the report of a period and send it as a download (the same files as ``aduan report``)."""
+        if format not in ("pdf", "xlsx"):
+            raise HTTPException(status_code=400, detail="format must be pdf or xlsx")
+        try:
+            chosen = evaluation.parse_period(period)
+        except ValueError:
+            t = translator(auth.current_session(request).lang)
+            return page(
+                request, "reports.html", {"period": period[:20], "error": t("r.bad_period")}, status_code=400
+            )
+        office = auth.home_office(container, user)
+        with db.session(container.engine) as s:
+            report = evaluation.build_report(
+                s, office, chosen, as_of=evaluation.default_as_of(office, chosen, container.now())
+            )
+        data = evaluation.export(report, format)
+        name = f"laporan-pengaduan-{office.code}-{chosen.label}.{format}"
+        media = {
+            "pdf": "application/pdf",
+            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }[format]
+        return Response(
+            data,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
 
     return router
 
