@@ -924,7 +924,8 @@ def to_html(report: Report, *, charts: bool = True) -> bytes:
         for kind in CHART_KINDS:
             svg = render_chart(report, kind, "svg").decode("utf-8")
             svg = svg[svg.index("<svg") :]  # drop the XML prolog and doctype inside HTML
-            caption = f"<figcaption>{esc(NO_IKM)}</figcaption>" if kind == "ikm" and report.ikm is None else ""
+            empty = kind == "ikm" and report.ikm is None
+            caption = f"<figcaption>{esc(NO_IKM)}</figcaption>" if empty else ""
             parts.append(f"<figure>{svg}{caption}</figure>")
     parts.append("</body></html>")
     return "\n".join(parts).encode("utf-8")

@@ -110,7 +110,8 @@ def _queue_clause(queue: str, *, user: User, today: dt.date, soon: dt.date) -> A
         holds = sa.or_(_c.claimed_by_id == user.id, _c.assignee_id == user.id)
         if queue == "replied":
             return sa.and_(open_, holds, last_reply.is_not(None), last_in > last_reply)
-        return sa.and_(open_, holds, last_reply.is_not(None), sa.or_(last_in.is_(None), last_in <= last_reply))
+        quiet = sa.or_(last_in.is_(None), last_in <= last_reply)
+        return sa.and_(open_, holds, last_reply.is_not(None), quiet)
     if queue == "reported":
         return sa.and_(_c.status == STATUS_REPORTED, _c.assignee_id == user.id)
     if queue == "due_soon":
@@ -499,7 +500,7 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) 
         w = int((width - 40) * n / top)
         shown = label if len(label) <= 48 else label[:47] + "…"
         parts.append(
-            f'<g><title>{escape(label)}: {n}</title>'
+            f"<g><title>{escape(label)}: {n}</title>"
             f'<text x="0" y="{y + 12}" font-size="12">{escape(shown)}</text>'
             f'<rect x="0" y="{y + 16}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
             f'<text x="{w + 4}" y="{y + 27}" font-size="12">{n}</text></g>'

@@ -26,8 +26,8 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 import channels
-from bot.bootstrap import Container
 from bot import alerts, evaluation
+from bot.bootstrap import Container
 from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, present, queries
