@@ -510,16 +510,27 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) 
 
 
 def unread_ids(session: Session, *, user: User, ids: Sequence[int]) -> set[int]:
-    """Return which of these records have a citizen's message newer than ``user`` last read them."""
+    """Return which of these records have a citizen's message newer than ``user`` last read them.
+
+    A record typed in by an officer has no message row: its receipt counts as its first message.
+    """
     if not ids:
         return set()
     read = ComplaintRead.__table__  # type: ignore[attr-defined]
-    joined = _m.outerjoin(read, sa.and_(read.c.complaint_id == _m.c.complaint_id, read.c.user_id == user.id))
+    wanted = list(ids)
+    arrivals = sa.union_all(
+        sa.select(_m.c.complaint_id.label("cid"), _m.c.received_at.label("at")).where(
+            _m.c.complaint_id.in_(wanted)
+        ),
+        sa.select(_c.id.label("cid"), _c.received_at.label("at")).where(_c.id.in_(wanted)),
+    ).subquery()
+    joined = arrivals.outerjoin(
+        read, sa.and_(read.c.complaint_id == arrivals.c.cid, read.c.user_id == user.id)
+    )
     rows = session.execute(
-        sa.select(_m.c.complaint_id)
+        sa.select(arrivals.c.cid)
         .select_from(joined)
-        .where(_m.c.complaint_id.in_(list(ids)))
-        .group_by(_m.c.complaint_id, read.c.last_read_at)
-        .having(sa.or_(read.c.last_read_at.is_(None), sa.func.max(_m.c.received_at) > read.c.last_read_at))
+        .group_by(arrivals.c.cid, read.c.last_read_at)
+        .having(sa.or_(read.c.last_read_at.is_(None), sa.func.max(arrivals.c.at) > read.c.last_read_at))
     ).all()
     return {int(r[0]) for r in rows}

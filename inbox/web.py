@@ -35,7 +35,7 @@ from inbox.auth import can, check_csrf, require_page
 from inbox.canned import render as render_canned
 from inbox.i18n import translator
 from inbox.models import AccessLog, ComplaintRead
-from intake import db, roles
+from intake import db, related, roles
 from intake.ingest import file_complaint, record_event
 from intake.models import Complaint, Contact, Event, Message, Reporter, User
 from intake.rules import KINDS
@@ -420,7 +420,7 @@ def build_router(container: Container) -> APIRouter:
             "suggested_problem": office.problem_type(complaint.suggested_problem_type),
             "services": office.services,
             "problem_types": office.problem_types,
-            "related": queries.related(s, complaint),
+            "related": related_view(s, complaint),
             "notes": notes,
             "events": events,
             "names": names,
@@ -727,6 +727,32 @@ def build_router(container: Container) -> APIRouter:
         )
 
     return router
+
+
+#: How many recent records the complaint page compares by words (the full R6c search reads 2,000).
+PAGE_TEXT_CANDIDATES = 300
+
+
+def related_view(session: Session, complaint: Complaint) -> list[dict[str, Any]]:
+    """R6c for the complaint page: merged records, then earlier ones of the same contact, service or words."""
+    rows: dict[int, dict[str, Any]] = {}
+    for other in queries.related(session, complaint):
+        assert other.id is not None
+        rows[other.id] = {
+            "c": other,
+            "reasons": ("merged",) if complaint.id in (other.merged_into_id,) else (),
+        }
+    candidates = related.find_related(session, complaint, limit=10, text_candidates=PAGE_TEXT_CANDIDATES)
+    found = {
+        c.id: c
+        for c in session.exec(
+            select(Complaint).where(col(Complaint.id).in_([x.complaint_id for x in candidates]))
+        )
+    }
+    for cand in candidates:
+        entry = rows.setdefault(cand.complaint_id, {"c": found[cand.complaint_id], "reasons": ()})
+        entry["reasons"] = tuple(dict.fromkeys((*entry["reasons"], *cand.reasons)))
+    return list(rows.values())[:12]
 
 
 def _staff_value(names: dict[int, str], field: str | None, value: str | None) -> str:
