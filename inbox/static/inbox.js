@@ -78,8 +78,10 @@
   function matches() {
     var w = slashWord();
     if (!w) return null;
+    // "/" + the start of any word of the answer's name (or of its key)
     return cannedList().filter(function (a) {
-      return a.key.toLowerCase().indexOf(w.query) === 0 || a.title.toLowerCase().indexOf(w.query) !== -1;
+      var names = [a.key.toLowerCase()].concat(a.title.toLowerCase().split(/\s+/));
+      return names.some(function (n) { return n.indexOf(w.query) === 0; });
     });
   }
   function closeMenu() { var m = menu(); if (m) { m.hidden = true; m.innerHTML = ""; } }
@@ -100,7 +102,7 @@
       li.id = "canned-" + a.key;
       li.dataset.key = a.key;
       li.setAttribute("aria-selected", i === menuIndex ? "true" : "false");
-      li.textContent = "/" + a.key + " — " + a.title;
+      li.textContent = a.title;
       li.addEventListener("mousedown", function (e) { e.preventDefault(); pick(a); });
       m.appendChild(li);
     });

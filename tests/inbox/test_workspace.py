@@ -215,7 +215,7 @@ def test_reply_box_canned_slash_ctrl_enter_note_and_a_refusal_keeps_the_text(
     # "/" + a name picks a canned answer; Ctrl+Enter sends it.
     page.locator("body").press("/")
     expect(page.locator("#canned-menu")).to_be_visible()
-    box.press_sequentially("terima")
+    box.press_sequentially("tanda")
     expect(page.locator("#canned-menu [role=option]")).to_have_count(1)
     box.press("Enter")
     expect(box).to_have_value(
@@ -228,7 +228,7 @@ def test_reply_box_canned_slash_ctrl_enter_note_and_a_refusal_keeps_the_text(
     expect(last.get_by_test_id("tick")).to_have_attribute("aria-label", "Dalam antrean")
     # The clock icon is drawn (an SVG), not a character the font may lack.
     assert last.locator("[data-testid=tick] svg circle").count() == 1
-    assert deliver_due(container) == 1
+    assert deliver_due(container) == 2  # the bot's question, still queued, and this reply
     expect(last.get_by_test_id("tick")).to_have_attribute("aria-label", "Terkirim", timeout=15_000)
 
     # Another officer's reply goes out meanwhile: the refusal keeps what this officer typed.
