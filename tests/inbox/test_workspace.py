@@ -23,7 +23,7 @@ from intake.ingest import ingest
 from intake.models import Complaint, Message, User
 from tests.conftest import Clock
 from tests.inbox import test_browser
-from tests.inbox.conftest import password_hash
+from tests.inbox.conftest import file_one, password_hash
 from tests.inbox.test_browser import ARGS, CHROMIUM, SHOTS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -117,6 +117,30 @@ def _whatsapp_conversation(container: Container) -> str:
         return result.complaint.tracking_number
 
 
+def _busy_office(container: Container) -> None:
+    """Earlier records on several channels, one overdue and one held by an officer (for the pictures)."""
+    now = container.now()
+    for days, channel, contact, name, text in (
+        (25, "letter", "tel:+6281234500011", "Siti Aminah", "Surat: NIB usaha katering belum terbit"),
+        (9, "walkin", "tel:+6281234500012", "Joko Susilo", "Antrean loket MPP panjang, nomor habis jam 9"),
+        (4, "phone", "tel:+6281234500013", "Rina Marlina", "Petugas meminta biaya tambahan untuk SIP"),
+        (1, "email", "mailto:dedi@example.test", "Dedi Kurnia", "Status PBG di SIMBG tidak berubah"),
+    ):
+        file_one(
+            container,
+            channel=channel,
+            contact=contact,
+            name=name,
+            text=text,
+            received_at=now - dt.timedelta(days=days),
+        )
+    with db.write_session(container.engine) as s:
+        held = s.exec(select(Complaint).where(Complaint.channel == "phone")).one()
+        officer = s.exec(select(User).where(User.username == "petugas2")).one()
+        held.claimed_by_id = held.assignee_id = officer.id
+        s.add(held)
+
+
 def _record(container: Container, tracking: str) -> Complaint:
     with db.session(container.engine) as s:
         return s.exec(select(Complaint).where(Complaint.tracking_number == tracking)).one()
@@ -134,6 +158,7 @@ def test_queue_to_closed_with_a_final_answer_in_six_actions(
 
     base, container = live
     DOCS.mkdir(parents=True, exist_ok=True)
+    _busy_office(container)
     tracking = _whatsapp_conversation(container)
     officer = Session(browser, base, "petugas1", DESKTOP)
     page = officer.page
@@ -161,10 +186,10 @@ def test_queue_to_closed_with_a_final_answer_in_six_actions(
 
     # 3: the final answer straight from the reply box (the track is optional when answered at once).
     page.get_by_label("Isi balasan").fill("Izin PBG Anda sudah terbit hari ini dan dapat diambil di MPP.")
+    page.screenshot(path=str(DOCS / "complaint.png"))
     officer.click(page.locator("button[data-action=send-final]"))
     expect(page.get_by_test_id("status")).to_have_text("Dijawab")
     expect(page.get_by_label("Isi balasan")).to_have_value("")
-    page.screenshot(path=str(DOCS / "complaint.png"))
 
     # 4: report up: it lands in the section head's queue and the officer waits for them.
     officer.click(page.locator("button[data-action=report_up]"))
@@ -333,6 +358,7 @@ def test_axe_finds_no_serious_violation_on_queue_complaint_dashboard_and_admin(
     base, container = live
     with db.write_session(container.engine) as s:
         s.add(User(username="admin", role="admin", full_name="Admin", password_hash=password_hash()))
+    _busy_office(container)
     tracking = _whatsapp_conversation(container)
     axe = Axe()
     head = Session(browser, base, "kepala", DESKTOP)
