@@ -381,6 +381,8 @@ def test_axe_finds_no_serious_violation_on_queue_complaint_dashboard_and_admin(
         ]
         if bad:
             found[path] = bad
+        header = who.page.locator("header.top").bounding_box()
+        assert header is not None and header["height"] < 70, (path, header)  # one line at 1280 px
         if path == "/inbox/dashboard":
             who.page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
     assert found == {}

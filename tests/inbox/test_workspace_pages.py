@@ -8,6 +8,7 @@ import re
 import zipfile
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import select
@@ -21,6 +22,12 @@ from tests.conftest import Clock
 from tests.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]
+
+
+@pytest.fixture
+def db_url(pg_database: str) -> str:
+    """PostgreSQL only (the database the project is moving to); SQLite adds time, not coverage here."""
+    return pg_database
 
 
 def _act(client: TestClient, csrf: str, tracking: str, action: str, **form: str) -> str:
