@@ -488,10 +488,12 @@ def build_router(container: Container) -> APIRouter:
             action, permission = "note", "note"  # the reply box's private-note toggle
         if action == "reply" and form.get("final"):
             permission = "answer"
-        if not can(user, permission):
-            raise HTTPException(status_code=403, detail=f"role {user.role} may not {permission}")
-        error = await run_in_threadpool(_apply, user, tracking, action, form)
         htmx = request.headers.get("hx-request") == "true"
+        if not can(user, permission):
+            log.info("user #%s (%s) refused %s", user.id, user.role, permission)
+            error: tuple[str, int] | None = (f"role {user.role} may not {permission}", 403)
+        else:
+            error = await run_in_threadpool(_apply, user, tracking, action, form)
         if error is not None:
             message, status_code = error
             t = translator(auth.current_session(request).lang)
