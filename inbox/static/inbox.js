@@ -18,7 +18,15 @@
     if (ev.target === s) stick = s.scrollHeight - s.scrollTop - s.clientHeight < 40;
   }, true);
   document.addEventListener("htmx:afterSwap", function (ev) {
-    if (ev.target && ev.target.id === "timeline") { if (stick) toBottom(); return; }
+    if (ev.target && ev.target.id === "timeline") {
+      if (stick) toBottom();
+      // Someone else moved the record on (status or holder): say so, keep the officer's text.
+      var rec = document.getElementById("record"), ol = ev.target.querySelector("ol.timeline");
+      var changed = rec && ol && (ol.dataset.status !== rec.dataset.status || ol.dataset.holder !== rec.dataset.holder);
+      var note = document.querySelector("[data-testid=changed]");
+      if (note) note.hidden = !changed;
+      return;
+    }
     toBottom();
     var err = document.querySelector("[data-testid=error]");
     if (err && box()) box().focus();

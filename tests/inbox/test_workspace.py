@@ -197,6 +197,7 @@ def test_queue_to_closed_with_a_final_answer_in_six_actions(
     expect(page.get_by_test_id("waiting-superior")).to_contain_text("Kasi")
     assert page.locator("button[data-action=close]").count() == 0
     assert officer.loads == loads, "actions must update the page in place"
+    expect(page.get_by_test_id("changed")).to_be_hidden()  # its own actions are no news
 
     # 5–6: the superior opens it from "reported to me" and acknowledges it, which closes it.
     boss = Session(browser, base, "kasi", DESKTOP)
@@ -206,6 +207,8 @@ def test_queue_to_closed_with_a_final_answer_in_six_actions(
     boss.click(boss.page.locator("button[data-action=close]"))
     expect(boss.page.get_by_test_id("status")).to_have_text("Selesai")
     assert officer.actions + boss.actions <= 6
+    # The officer's open page learns of it live (the conversation polls) and says so.
+    expect(page.get_by_test_id("changed")).to_be_visible(timeout=15_000)
     record = _record(container, tracking)
     assert (record.status, record.answer_text) == (
         "closed",
