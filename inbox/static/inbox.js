@@ -171,7 +171,25 @@
   });
 
   // -- j/k in the queue -------------------------------------------------------------------------------
+  function rememberQueue() {
+    var rows = document.querySelectorAll("tr[data-tracking]");
+    if (!rows.length) return;
+    var list = Array.prototype.map.call(rows, function (r) { return r.getAttribute("data-tracking"); });
+    sessionStorage.setItem("aduan.queue", JSON.stringify(list));
+  }
+  document.addEventListener("DOMContentLoaded", rememberQueue);
+  document.addEventListener("htmx:afterSwap", rememberQueue);
+  function moveRecord(step) {
+    // On a complaint page: the next or previous record of the queue the officer came from.
+    var rec = document.getElementById("record");
+    var list;
+    try { list = JSON.parse(sessionStorage.getItem("aduan.queue") || "[]"); } catch (e) { list = []; }
+    var at = list.indexOf(rec.getAttribute("data-tracking"));
+    var next = list[at + step];
+    if (at >= 0 && next) window.location.href = "/inbox/c/" + encodeURIComponent(next);
+  }
   function moveRow(step) {
+    if (document.getElementById("record")) { moveRecord(step); return; }
     var rows = Array.prototype.slice.call(document.querySelectorAll("tr[data-tracking]"));
     if (!rows.length) return;
     var at = rows.findIndex(function (r) { return r.classList.contains("kb-current"); });

@@ -165,6 +165,14 @@ def test_queue_to_closed_with_a_final_answer_in_six_actions(
     expect(page.locator(f'tr[data-tracking="{tracking}"]')).to_have_attribute("data-unread", "1")
     page.screenshot(path=str(DOCS / "queue.png"))
 
+    # j/k walk the queue's records from a complaint page too (keys are no actions on the record).
+    first = page.locator("tr[data-tracking]").first.get_attribute("data-tracking")
+    second = page.locator("tr[data-tracking]").nth(1).get_attribute("data-tracking")
+    page.goto(f"{base}/inbox/c/{first}")
+    page.keyboard.press("j")
+    expect(page.get_by_test_id("tracking")).to_have_text(second or "")
+    page.goto(f"{base}/inbox")
+
     # 1: open it from the queue. The bot's question is in the conversation, before the answer.
     officer.click(page.get_by_role("link", name=tracking))
     expect(page.get_by_test_id("tracking")).to_have_text(tracking)
