@@ -74,9 +74,7 @@ def test_photo_shows_inline_and_is_served_with_safe_headers(container: Container
     assert r.headers["content-disposition"].startswith('inline; filename="antrean.jpg"')
     assert r.headers["x-content-type-options"] == "nosniff"
     # The PDF stays a download link.
-    pdf = re.search(
-        r'<a class="attachment" href="([^"]+)" download data-testid="media-file">bukti.pdf', html
-    )
+    pdf = re.search(r'<a class="attachment" href="([^"]+)" download data-testid="media-file">bukti.pdf', html)
     assert pdf
     r = officer.get(pdf.group(1))
     assert r.content == PDF and r.headers["content-type"] == "application/octet-stream"
