@@ -104,7 +104,13 @@ def event_line(
     action, field, old, new = event.action, event.field or "", event.old_value, event.new_value
     note = (event.note or "").strip()
     detail = "" if not note or _MACHINE_NOTES.match(note) else note
-    if action in ("status", "reopened") and field == "status":
+    if action == "created":
+        what = t("ev.created", kind=t(f"kind.{new}") if new else "—")
+        detail = ""
+    elif action == "purged":
+        what = t("ev.purged")
+        detail = ""
+    elif action in ("status", "reopened") and field == "status":
         what = t("ev.status", old=t(f"status.{old}") if old else "—", new=t(f"status.{new}"))
     elif action == "claim":
         what = t("ev.claim") if new else t("ev.release")

@@ -86,6 +86,7 @@ def test_refusals_and_the_event_log_speak_indonesian_without_codes(
     events = html.split('data-testid="events"')[1].split("</ol>")[0]
     assert "Uji officer</strong> memilih jalur penyelesaian: Internal" in events
     assert "Uji officer</strong> mengubah status: Diterima → Ditelaah" in events
+    assert "Sistem</strong> mencatat laporan sebagai Pengaduan" in events
     for code in ("user:", "claimed_by_id", "assignee_id", "status ·", "R7a", "track internal"):
         assert code not in events, code
 
