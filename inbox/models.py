@@ -10,6 +10,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from bot.outbox import OutboxMessage
 from intake.models import Complaint, ts, utcnow
 
 
@@ -60,3 +61,18 @@ QUEUE_INDEXES = (
     sa.Index("ix_complaint_claimed_by", _complaint.c.claimed_by_id),
     sa.Index("ix_complaint_apip_pending", _complaint.c.apip_requested_at, _complaint.c.apip_approved_at),
 )
+
+
+class ComplaintRead(SQLModel, table=True):
+    """When an officer last read a record: its messages after that moment are unread for them."""
+
+    __tablename__ = "complaint_read"
+
+    user_id: int = Field(foreign_key="staff_user.id", primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", primary_key=True, index=True)
+    last_read_at: dt.datetime = ts(nullable=False, default=utcnow)
+
+
+_outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+#: The complaint page finds the bot's questions asked before the record existed by contact and time.
+OUTBOX_INDEXES = (sa.Index("ix_outbox_to_urn_created", _outbox.c.to_urn, _outbox.c.created_at),)

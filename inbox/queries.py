@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from bot.outbox import FINAL, OutboxMessage
 from channels.urns import InvalidContact, e164
+from inbox.models import ComplaintRead
 from intake import rules, search
 from intake.models import (
     STATUS_ACKNOWLEDGED,
@@ -36,7 +37,19 @@ from intake.rules import KIND_PENGADUAN, KIND_SARAN
 
 #: Statuses whose R4 answer is still owed (the deadline runs).
 OPEN_STATUSES = (STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)
-QUEUES = ("new", "mine", "due_soon", "overdue", "saran", "approval", "failed", "all")
+QUEUES = (
+    "new",
+    "mine",
+    "replied",
+    "waiting",
+    "due_soon",
+    "overdue",
+    "reported",
+    "saran",
+    "approval",
+    "failed",
+    "all",
+)
 FILTERS = ("channel", "service_code", "problem_type", "status", "track", "assignee_id")
 DUE_SOON_WORKING_DAYS = 3
 PAGE_SIZE = 50
@@ -46,6 +59,8 @@ _PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _c = Complaint.__table__.c  # type: ignore[attr-defined]
+_m = Message.__table__  # type: ignore[attr-defined]
+_o = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -86,6 +101,21 @@ def _queue_clause(queue: str, *, user: User, today: dt.date, soon: dt.date) -> A
             sa.select(_c.id).where(_c.assignee_id == user.id),
         )
         return sa.and_(_c.id.in_(held), open_)
+    if queue in ("replied", "waiting"):
+        # The citizen's newest message against the officers' newest reply (both on complaint_id indexes).
+        last_in = sa.select(sa.func.max(_m.c.received_at)).where(_m.c.complaint_id == _c.id).scalar_subquery()
+        last_reply = (
+            sa.select(sa.func.max(_o.c.created_at))
+            .where(_o.c.complaint_id == _c.id, _o.c.created_by.like("user:%"))
+            .scalar_subquery()
+        )
+        holds = sa.or_(_c.claimed_by_id == user.id, _c.assignee_id == user.id)
+        if queue == "replied":
+            return sa.and_(open_, holds, last_reply.is_not(None), last_in > last_reply)
+        quiet = sa.or_(last_in.is_(None), last_in <= last_reply)
+        return sa.and_(open_, holds, last_reply.is_not(None), quiet)
+    if queue == "reported":
+        return sa.and_(_c.status == STATUS_REPORTED, _c.assignee_id == user.id)
     if queue == "due_soon":
         return sa.and_(_c.kind == KIND_PENGADUAN, open_, _c.due_date >= today, _c.due_date <= soon)
     if queue == "overdue":
@@ -105,7 +135,9 @@ def _filter_clauses(filters: dict[str, str]) -> list[Any]:
         value = filters.get(name)
         if not value:
             continue
-        if name == "assignee_id":
+        if name == "status" and value == "open":
+            clauses.append(sa.and_(_c.kind == KIND_PENGADUAN, _c.status.in_(OPEN_STATUSES)))
+        elif name == "assignee_id":
             if value.isdigit():
                 clauses.append(sa.or_(_c.assignee_id == int(value), _c.claimed_by_id == int(value)))
         else:
@@ -234,27 +266,42 @@ def working_days_left(complaint: Complaint, *, office: OfficeProfile, now: dt.da
 
 @dataclass
 class TimelineItem:
-    """One line of the conversation: an inbound message or an outbound one with its delivery state."""
+    """One line of the conversation: a citizen's message, a bot question, an officer's reply or note."""
 
     at: dt.datetime
-    direction: str  # "in" or "out"
+    direction: str  # "in", "out" or "note" (internal, never sent)
     channel: str
     text: str
-    party: str  # sender URN (in) or the staff/system author (out)
+    party: str  # sender URN (in) or the staff/system author (out, note)
     attachments: list[dict[str, Any]]
     status: str | None = None  # outbox status for ticks
     note: str | None = None
     template: str | None = None
     id: int = 0
+    edited: bool = False
+
+    @property
+    def by_bot(self) -> bool:
+        """Tell whether the bot (or the system) wrote it rather than a person."""
+        return self.direction == "out" and not self.party.startswith("user:")
 
 
-def timeline(session: Session, complaint: Complaint, *, hide_identity: bool = False) -> list[TimelineItem]:
-    """Return inbound and outbound messages of a complaint in one list, oldest first.
+#: How far around a complaint's messages the bot's questions of the same conversation are looked for.
+DIALOGUE_SLACK = dt.timedelta(minutes=1)
 
-    ``hide_identity`` (a role that may not see an ANONIM reporter, R5a): the reporter's name is
-    masked wherever a message carries it (their own words, a reply that greets them).
+
+def timeline(
+    session: Session, complaint: Complaint, *, notes: Sequence[Any] = (), hide_identity: bool = False
+) -> list[TimelineItem]:
+    """Return the whole conversation of a complaint, oldest first.
+
+    The citizen's messages, everything sent to them (the bot's questions asked before the record
+    existed included: they are the outbox rows to the same contact during the dialogue) and the
+    officers' internal ``notes``. ``hide_identity`` (a role that may not see an ANONIM reporter,
+    R5a): the reporter's name is masked wherever a message carries it (their own words, a reply
+    that greets them).
     """
-    items = _timeline(session, complaint)
+    items = _timeline(session, complaint, notes)
     if hide_identity and complaint.anonymous and complaint.reporter_id is not None:
         reporter = session.get(Reporter, complaint.reporter_id)
         name = reporter.name if reporter is not None else None
@@ -263,15 +310,25 @@ def timeline(session: Session, complaint: Complaint, *, hide_identity: bool = Fa
     return items
 
 
-def _timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
+def _timeline(session: Session, complaint: Complaint, notes: Sequence[Any]) -> list[TimelineItem]:
     items: list[TimelineItem] = []
     for m in session.exec(select(Message).where(Message.complaint_id == complaint.id)).all():
         try:
             attachments = json.loads(m.attachments or "[]")
         except ValueError:
             attachments = []
+        edited = bool(getattr(m, "edited_at", None))  # set by channels that report edits
         items.append(
-            TimelineItem(m.received_at, "in", m.channel, m.text, m.sender_urn, attachments, id=m.id or 0)
+            TimelineItem(
+                m.received_at,
+                "in",
+                m.channel,
+                m.text,
+                m.sender_urn,
+                attachments if isinstance(attachments, list) else [],
+                id=m.id or 0,
+                edited=edited,
+            )
         )
     if not items and complaint.text:
         # Records an officer typed in (or the dialogue composed) may have no message row.
@@ -285,7 +342,20 @@ def _timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
                 [],
             )
         )
-    for o in session.exec(select(OutboxMessage).where(OutboxMessage.complaint_id == complaint.id)).all():
+    rows = list(session.exec(select(OutboxMessage).where(_o.c.complaint_id == complaint.id)).all())
+    inbound = [i.at for i in items if i.direction == "in"]
+    if complaint.contact_urn and inbound:
+        # The dialogue's questions went out before the complaint existed (complaint_id NULL);
+        # read on the (to_urn, created_at) index of inbox.models.
+        rows += session.exec(
+            select(OutboxMessage).where(
+                _o.c.to_urn == complaint.contact_urn,
+                _o.c.created_at >= min(inbound) - DIALOGUE_SLACK,
+                _o.c.created_at <= max(inbound) + DIALOGUE_SLACK,
+                _o.c.complaint_id.is_(None),
+            )
+        ).all()
+    for o in rows:
         items.append(
             TimelineItem(
                 o.created_at,
@@ -300,7 +370,10 @@ def _timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
                 id=o.id or 0,
             )
         )
-    items.sort(key=lambda i: (i.at, i.direction == "out", i.id))
+    for n in notes:
+        items.append(TimelineItem(n.created_at, "note", "", n.text, n.author, [], id=n.id or 0))
+    order = {"in": 0, "out": 1, "note": 2}
+    items.sort(key=lambda i: (_aware(i.at), order[i.direction], i.id))
     return items
 
 
@@ -380,12 +453,13 @@ def dashboard(
         }
     figures["by_channel"] = _group(session, _c.channel, pengaduan)
     figures["by_problem_type"] = _group(session, sa.func.coalesce(_c.problem_type, "-"), pengaduan)
+    name = sa.func.coalesce(sa.func.nullif(User.full_name, ""), User.username)
     by_officer = session.execute(
-        sa.select(User.username, sa.func.count())  # type: ignore[call-overload]
+        sa.select(name, sa.func.count())
         .select_from(Complaint)
         .join(User, User.id == _c.claimed_by_id)  # type: ignore[arg-type]
         .where(open_)
-        .group_by(User.username)
+        .group_by(name)
         .order_by(sa.func.count().desc())
     ).all()
     figures["by_officer"] = [(str(name), int(n)) for name, n in by_officer]
@@ -409,23 +483,56 @@ def _group(session: Session, column: Any, *where: Any) -> list[tuple[str, int]]:
 
 
 def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) -> str:
-    """Render a small horizontal bar chart as inline SVG (labels escaped; no script, no network)."""
+    """Render a small horizontal bar chart as inline SVG (labels escaped; no script, no network).
+
+    Each label sits on its own line above its bar, so a long service name is never cut short
+    (one too long for the width ends with an ellipsis and is whole in its tooltip).
+    """
     from markupsafe import escape
 
-    bar_h, gap, label_w = 18, 6, 110
-    height = max(len(data), 1) * (bar_h + gap) + 4
+    row_h, bar_h = 34, 12
+    height = max(len(data), 1) * row_h + 4
     top = max((n for _, n in data), default=0) or 1
     parts = [
         f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
         f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
     for i, (label, n) in enumerate(data):
-        y = i * (bar_h + gap) + 2
-        w = int((width - label_w - 40) * n / top)
+        y = i * row_h + 2
+        w = int((width - 40) * n / top)
+        shown = label if len(label) <= 48 else label[:47] + "…"
         parts.append(
-            f'<text x="0" y="{y + 13}" font-size="12">{escape(label[:16])}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
-            f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{n}</text>'
+            f"<g><title>{escape(label)}: {n}</title>"
+            f'<text x="0" y="{y + 12}" font-size="12">{escape(shown)}</text>'
+            f'<rect x="0" y="{y + 16}" width="{max(w, 1)}" height="{bar_h}" class="bar"/>'
+            f'<text x="{w + 4}" y="{y + 27}" font-size="12">{n}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def unread_ids(session: Session, *, user: User, ids: Sequence[int]) -> set[int]:
+    """Return which of these records have a citizen's message newer than ``user`` last read them.
+
+    A record typed in by an officer has no message row: its receipt counts as its first message.
+    """
+    if not ids:
+        return set()
+    read = ComplaintRead.__table__  # type: ignore[attr-defined]
+    wanted = list(ids)
+    arrivals = sa.union_all(
+        sa.select(_m.c.complaint_id.label("cid"), _m.c.received_at.label("at")).where(
+            _m.c.complaint_id.in_(wanted)
+        ),
+        sa.select(_c.id.label("cid"), _c.received_at.label("at")).where(_c.id.in_(wanted)),
+    ).subquery()
+    joined = arrivals.outerjoin(
+        read, sa.and_(read.c.complaint_id == arrivals.c.cid, read.c.user_id == user.id)
+    )
+    rows = session.execute(
+        sa.select(arrivals.c.cid)
+        .select_from(joined)
+        .group_by(arrivals.c.cid, read.c.last_read_at)
+        .having(sa.or_(read.c.last_read_at.is_(None), sa.func.max(arrivals.c.at) > read.c.last_read_at))
+    ).all()
+    return {int(r[0]) for r in rows}

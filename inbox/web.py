@@ -21,22 +21,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 import channels
 from app.container import Container
 from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
-from inbox import auth, queries
+from inbox import auth, present, queries
 from inbox.auth import can, check_csrf, require_page
 from inbox.canned import render as render_canned
 from inbox.hooks import request_client
 from inbox.i18n import translator
-from inbox.models import AccessLog
-from intake import db, roles
+from inbox.models import AccessLog, ComplaintRead
+from intake import db, related, roles
 from intake.ingest import file_complaint, record_event
 from intake.models import Complaint, Contact, Event, Message, Reporter, User
 from intake.rules import KINDS
+from outbound import alerts
+from reports import evaluation
 
 log = logging.getLogger("aduan.inbox")
 
@@ -125,6 +129,26 @@ def log_access(
             reporter_id=complaint.reporter_id if complaint else None,
             what=what,
             via=via,
+        )
+    )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def mark_read(session: Session, *, user: User, complaint: Complaint, now: dt.datetime) -> None:
+    """Record that ``user`` has read the record up to ``now`` (their unread marks go)."""
+    assert user.id is not None and complaint.id is not None
+    table = ComplaintRead.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # One statement: the page and its polling may both mark the same record read at once.
+    stmt = insert(table).values(user_id=user.id, complaint_id=complaint.id, last_read_at=now)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id", "complaint_id"],
+            set_={"last_read_at": now},
+            where=table.c.last_read_at < now,
         )
     )
 
@@ -332,6 +356,7 @@ def build_router(container: Container) -> APIRouter:
                 with db.write_session(container.engine) as w:
                     log_access(w, user=user, complaint=None, what="search", via="web", now=now)
             names = staff_names(s)
+            unread = queries.unread_ids(s, user=user, ids=[c.id for c in rows])
         left = {
             c.id: queries.working_days_left(c, office=container.office_of(c.office), now=now) for c in rows
         }
@@ -340,6 +365,7 @@ def build_router(container: Container) -> APIRouter:
             "counts": counts,
             "rows": rows,
             "left": left,
+            "unread": unread,
             "names": names,
             "failed": failed,
             "tracking": tracking,
@@ -357,7 +383,14 @@ def build_router(container: Container) -> APIRouter:
         return _complaint_response(request, user, tracking)
 
     def _complaint_response(
-        request: Request, user: User, tracking: str, *, error: str | None = None, status_code: int = 200
+        request: Request,
+        user: User,
+        tracking: str,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+        draft: dict[str, str] | None = None,
+        flash: str | None = None,
     ) -> Response:
         now = container.now()
         with db.write_session(container.engine) as s:
@@ -367,7 +400,8 @@ def build_router(container: Container) -> APIRouter:
                 s, complaint, user=user, now=now, reporter=reporter, lang=auth.current_session(request).lang
             )
         context["error"] = error
-        context["flash"] = request.query_params.get("done")
+        context["flash"] = flash or request.query_params.get("done")
+        context["draft"] = draft or {}
         return page(request, "complaint.html", context, status_code=status_code)
 
     def _complaint_context(
@@ -375,18 +409,12 @@ def build_router(container: Container) -> APIRouter:
     ) -> dict[str, Any]:
         office = container.office_of(complaint.office)
         names = staff_names(s)
+        t = translator(lang)
         events = list(s.exec(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)))  # type: ignore[arg-type]
-        notes: list[Any] = []
-        try:
-            from intake.workflow_models import Note
-
-            notes = list(s.exec(select(Note).where(Note.complaint_id == complaint.id).order_by(Note.id)))  # type: ignore[arg-type]
-        except ImportError:
-            pass
-        try:
-            allowed = list(workflow().allowed_transitions(complaint))
-        except (ImportError, AttributeError):
-            allowed = []
+        notes = workflow().notes_of(s, complaint)
+        allowed = list(workflow().allowed_transitions(complaint))
+        usernames = {u.username: (u.full_name or u.username) for u in s.exec(select(User))}
+        apip_events = [e for e in events if e.action in ("apip_requested", "apip_rejected")]
         canned = render_canned(
             lang=_reporter_language(s, complaint),
             reporter_name=reporter.get("name"),
@@ -396,10 +424,21 @@ def build_router(container: Container) -> APIRouter:
             officer=user.full_name or user.username,
             ui_lang=lang,
         )
+        mark_read(s, user=user, complaint=complaint, now=now)
         return {
             "c": complaint,
             "reporter": reporter,
-            "timeline": queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous")),
+            "guide": workflow().guide(complaint, user),
+            "event_lines": [
+                present.event_line(e, names=names, usernames=usernames, t=t) for e in reversed(events)
+            ],
+            "apip_event": apip_events[-1] if apip_events else None,
+            "usernames": usernames,
+            "canned_json": json.dumps([{"key": a.key, "title": a.title, "text": a.text} for a in canned]),
+            "assignee": names.get(complaint.assignee_id) if complaint.assignee_id else None,
+            "timeline": queries.timeline(
+                s, complaint, notes=notes, hide_identity=not can(user, "view_anonymous")
+            ),
             "left": queries.working_days_left(complaint, office=office, now=now),
             "service": office.service(complaint.service_code),
             "suggested_service": office.service(complaint.suggested_service_code),
@@ -407,7 +446,7 @@ def build_router(container: Container) -> APIRouter:
             "suggested_problem": office.problem_type(complaint.suggested_problem_type),
             "services": office.services,
             "problem_types": office.problem_types,
-            "related": queries.related(s, complaint),
+            "related": related_view(s, complaint),
             "notes": notes,
             "events": events,
             "names": names,
@@ -436,13 +475,32 @@ def build_router(container: Container) -> APIRouter:
         """Return the timeline fragment (htmx polling: new messages and delivery ticks appear live)."""
         with db.session(container.engine) as s:
             complaint = load_complaint(s, tracking, container=container, user=user)
-            items = queries.timeline(s, complaint, hide_identity=not can(user, "view_anonymous"))
+            items = queries.timeline(
+                s,
+                complaint,
+                notes=workflow().notes_of(s, complaint),
+                hide_identity=not can(user, "view_anonymous"),
+            )
             last = queries.last_outbox_id(s, complaint)
-            claimer = staff_names(s).get(complaint.claimed_by_id) if complaint.claimed_by_id else None
+            names = staff_names(s)
+            claimer = names.get(complaint.claimed_by_id) if complaint.claimed_by_id else None
+            usernames = {u.username: (u.full_name or u.username) for u in s.exec(select(User))}
+            newest = max((i.at for i in items if i.direction == "in"), default=None)
+            seen = s.get(ComplaintRead, (user.id, complaint.id))
+            fresh = newest is not None and (seen is None or _utc(seen.last_read_at) < _utc(newest))
+        if fresh:
+            with db.write_session(container.engine) as w:  # a new message shown on an open page: read
+                mark_read(w, user=user, complaint=complaint, now=container.now())
         return page(
             request,
             "_timeline.html",
-            {"c": complaint, "timeline": items, "last_outbox": last, "claimer": claimer},
+            {
+                "c": complaint,
+                "timeline": items,
+                "last_outbox": last,
+                "claimer": claimer,
+                "usernames": usernames,
+            },
         )
 
     @router.post("/c/{tracking}/act/{action}", dependencies=[Depends(check_csrf)])
@@ -457,17 +515,32 @@ def build_router(container: Container) -> APIRouter:
         permission = ACTION_PERMISSION.get(action)
         if permission is None:
             raise HTTPException(status_code=404, detail=f"unknown action {action!r}")
+        if action == "reply" and form.get("mode") == "note":
+            action, permission = "note", "note"  # the reply box's private-note toggle
         if action == "reply" and form.get("final"):
             permission = "answer"
+        htmx = request.headers.get("hx-request") == "true"
         if not can(user, permission):
-            raise HTTPException(status_code=403, detail=f"role {user.role} may not {permission}")
-        from starlette.concurrency import run_in_threadpool
-
-        error = await run_in_threadpool(_apply, user, tracking, action, form)
+            log.info("user #%s (%s) refused %s", user.id, user.role, permission)
+            error: tuple[str, int] | None = (f"role {user.role} may not {permission}", 403)
+        else:
+            error = await run_in_threadpool(_apply, user, tracking, action, form)
         if error is not None:
             message, status_code = error
-            return _complaint_response(request, user, tracking, error=message, status_code=status_code)
-        return RedirectResponse(f"/inbox/c/{tracking.upper()}?done={action}", status_code=303)
+            t = translator(auth.current_session(request).lang)
+            # htmx swaps only 2xx answers: the refusal is the page with the officer's text kept.
+            return _complaint_response(
+                request,
+                user,
+                tracking,
+                error=present.error_text(message, t),
+                status_code=200 if htmx else status_code,
+                draft=form if action in ("reply", "note") else None,
+            )
+        done = "answer" if action == "reply" and form.get("final") else action
+        if htmx:
+            return _complaint_response(request, user, tracking, flash=done)
+        return RedirectResponse(f"/inbox/c/{tracking.upper()}?done={done}", status_code=303)
 
     def _apply(user: User, tracking: str, action: str, form: dict[str, str]) -> tuple[str, int] | None:
         try:
@@ -515,7 +588,6 @@ def build_router(container: Container) -> APIRouter:
         """File a complaint an officer took in person, through the same rules as every channel."""
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         data = await scan.read(MAX_SCAN_BYTES + 1) if scan is not None and scan.filename else None
-        from starlette.concurrency import run_in_threadpool
 
         try:
             tracking = await run_in_threadpool(
@@ -622,7 +694,98 @@ def build_router(container: Container) -> APIRouter:
         }
         return page(request, "dashboard.html", {"f": figures, "charts": charts})
 
+    @router.get("/alerts")
+    def alerts_page(request: Request, user: Annotated[User, Depends(require_page("view_queue"))]) -> Response:
+        """Show the deadline alerts meant for this user or their role, newest first; mark them seen."""
+        now = container.now()
+        offices = auth.visible_offices(container, user, request.query_params.get("office"))
+        with db.write_session(container.engine) as s:
+            rows = alerts.alerts_for(s, user=user, offices=offices, limit=200)
+            found = s.exec(select(Complaint).where(col(Complaint.id).in_({a.complaint_id for a in rows})))
+            complaints = {c.id: c for c in found}
+            shown = [
+                {
+                    "alert": a,
+                    "complaint": complaints.get(a.complaint_id),
+                    "state": alerts.state(
+                        checkpoint=a.checkpoint, days_left=a.days_left, occurrence=a.occurrence
+                    ),
+                    "new": a.seen_at is None,
+                }
+                for a in rows
+            ]
+            for a in rows:
+                if a.seen_at is None:
+                    alerts.mark_seen(s, a, now=now)
+        return page(request, "alerts.html", {"alerts": shown, "open_now": queries.OPEN_STATUSES})
+
+    @router.get("/reports")
+    def reports_page(request: Request, user: Annotated[User, Depends(require_page("dashboard"))]) -> Response:
+        """Offer the period report (E1/E2) as PDF or XLSX for a chosen month, quarter or year."""
+        today = container.office.calendar.local_date(container.now())
+        return page(request, "reports.html", {"period": f"{today.year}-{today.month:02d}", "error": None})
+
+    @router.get("/reports/download")
+    def report_download(
+        request: Request,
+        user: Annotated[User, Depends(require_page("dashboard"))],
+        period: str = "",
+        format: str = "pdf",
+    ) -> Response:
+        """Build the report of a period and send it as a download (the same files as ``aduan report``)."""
+        if format not in ("pdf", "xlsx"):
+            raise HTTPException(status_code=400, detail="format must be pdf or xlsx")
+        try:
+            chosen = evaluation.parse_period(period)
+        except ValueError:
+            t = translator(auth.current_session(request).lang)
+            return page(
+                request, "reports.html", {"period": period[:20], "error": t("r.bad_period")}, status_code=400
+            )
+        office = auth.home_office(container, user)
+        with db.session(container.engine) as s:
+            report = evaluation.build_report(
+                s, office, chosen, as_of=evaluation.default_as_of(office, chosen, container.now())
+            )
+        data = evaluation.export(report, format)
+        name = f"laporan-pengaduan-{office.code}-{chosen.label}.{format}"
+        media = {
+            "pdf": "application/pdf",
+            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }[format]
+        return Response(
+            data,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
+
     return router
+
+
+#: How many recent records the complaint page compares by words (the full R6c search reads 2,000).
+PAGE_TEXT_CANDIDATES = 300
+
+
+def related_view(session: Session, complaint: Complaint) -> list[dict[str, Any]]:
+    """R6c for the complaint page: merged records, then earlier ones of the same contact, service or words."""
+    rows: dict[int, dict[str, Any]] = {}
+    for other in queries.related(session, complaint):
+        assert other.id is not None
+        rows[other.id] = {
+            "c": other,
+            "reasons": ("merged",) if complaint.id in (other.merged_into_id,) else (),
+        }
+    candidates = related.find_related(session, complaint, limit=10, text_candidates=PAGE_TEXT_CANDIDATES)
+    found = {
+        c.id: c
+        for c in session.exec(
+            select(Complaint).where(col(Complaint.id).in_([x.complaint_id for x in candidates]))
+        )
+    }
+    for cand in candidates:
+        entry = rows.setdefault(cand.complaint_id, {"c": found[cand.complaint_id], "reasons": ()})
+        entry["reasons"] = tuple(dict.fromkeys((*entry["reasons"], *cand.reasons)))
+    return list(rows.values())[:12]
 
 
 def _staff_value(names: dict[int, str], field: str | None, value: str | None) -> str:
@@ -693,6 +856,9 @@ def _reporter_language(session: Session, complaint: Complaint) -> str:
 #: Form action → the permission it needs (``PERMISSIONS`` in inbox.auth).
 ACTION_PERMISSION: dict[str, str] = {
     "claim": "claim",
+    "start_review": "claim",
+    "reject_apip": "approve_apip",
+    "forward": "transition",
     "release": "release",
     "assign": "assign",
     "reply": "reply",
@@ -736,6 +902,15 @@ def apply_action(
 
     if action == "claim":
         return wf.claim(session, complaint, **kw)
+    if action == "start_review":
+        if complaint.claimed_by_id not in (None, actor.id):
+            other = session.get(User, complaint.claimed_by_id)
+            raise ReplyConflict(f"being handled by {other.full_name if other else '?'}: claim it first")
+        return wf.start_review(session, complaint, **kw)
+    if action == "reject_apip":
+        return wf.reject_apip(session, complaint, reason=field("reason") or "", **kw)
+    if action == "forward":
+        return wf.forward_saran(session, complaint, **kw)
     if action == "release":
         return wf.release(session, complaint, **kw)
     if action == "assign":
@@ -806,6 +981,7 @@ def _reply(
     session: Session, complaint: Complaint, *, form: dict[str, str], actor: User, now: dt.datetime
 ) -> OutboxMessage:
     """Send a reply on the citizen's channel; refuse when another officer replied or claimed meanwhile."""
+    workflow().ensure_can_reply(complaint)  # a closed record is reopened before anyone writes
     text = (form.get("text") or "").strip()
     if not text:
         raise ValueError("the reply is empty")

@@ -285,10 +285,16 @@ def policy_of(office: Any) -> EscalationPolicy:
 
 
 def first_checkpoint_for(office: Any, complaint: Any) -> dt.datetime:
-    """Return ``next_checkpoint_at`` for a complaint just filed at ``office`` (called by ingest)."""
-    return first_checkpoint(
+    """Return ``next_checkpoint_at`` for a complaint just filed at ``office`` (called by ingest).
+
+    A letter entered days after its receipt date starts its watch when it was entered: the
+    checkpoints that passed before nobody could act on are not sent late.
+    """
+    entered = getattr(complaint, "created_at", None)
+    return next_checkpoint(
         received_at=complaint.received_at,
         due_date=complaint.due_date,
+        after=max(complaint.received_at, entered) if entered else complaint.received_at,
         policy=policy_of(office),
         calendar=office.calendar,
         deadline_days=office.answer_deadline_working_days,

@@ -92,8 +92,14 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def find_related(session: Session, complaint: Complaint, *, limit: int = 20) -> list[Candidate]:
-    """R6c: return earlier complaints of the same contact or service, or with similar text, best first."""
+def find_related(
+    session: Session, complaint: Complaint, *, limit: int = 20, text_candidates: int = TEXT_CANDIDATES
+) -> list[Candidate]:
+    """R6c: return earlier complaints of the same contact or service, or with similar text, best first.
+
+    The service is the one an officer set, else the bot's suggestion (most records are not
+    classified by hand yet), on either side.
+    """
     since = complaint.received_at - LOOKBACK
     window = sa.and_(
         Complaint.id != complaint.id,  # type: ignore[arg-type]
@@ -117,9 +123,14 @@ def find_related(session: Session, complaint: Complaint, *, limit: int = 20) -> 
     if same_person:
         for row in session.exec(select(Complaint).where(window, sa.or_(*same_person)).limit(200)).all():
             add(row, REASON_CONTACT, 1.0)
-    if complaint.service_code:
+    service = complaint.service_code or complaint.suggested_service_code
+    if service:
+        theirs = sa.func.coalesce(Complaint.service_code, Complaint.suggested_service_code)
         for row in session.exec(
-            select(Complaint).where(window, Complaint.service_code == complaint.service_code).limit(200)
+            select(Complaint)
+            .where(window, theirs == service)
+            .order_by(Complaint.received_at.desc())  # type: ignore[attr-defined]
+            .limit(200)
         ).all():
             add(row, REASON_SERVICE, 0.5)
     mine = words(complaint.text)
@@ -128,7 +139,7 @@ def find_related(session: Session, complaint: Complaint, *, limit: int = 20) -> 
             select(Complaint)
             .where(window)
             .order_by(Complaint.received_at.desc())  # type: ignore[attr-defined]
-            .limit(TEXT_CANDIDATES)
+            .limit(text_candidates)
         ).all()
         for row in recent:
             score = similarity(mine, words(row.text))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlmodel import Session, col, select
@@ -132,6 +133,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "track": _CASE,
     "request_apip": _CASE,
     "approve_apip": frozenset({HEAD}),  # R7c
+    "reject_apip": frozenset({HEAD}),
     "escalate": _CASE,
     "change_kind": _CASE,
     "answer": _CASE,
@@ -142,7 +144,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "note": frozenset({OFFICER, SECTION_HEAD, DIVISION_HEAD, HEAD, LIAISON, ADMIN}),
 }
 #: Actions the system (no human actor) may never take.
-HUMAN_ONLY = frozenset({"approve_apip"})
+HUMAN_ONLY = frozenset({"approve_apip", "reject_apip"})
 
 #: The channel an answer goes out on, from the scheme of the citizen's URN (the channel they used).
 SCHEME_CHANNEL: dict[str, str] = {
@@ -525,6 +527,24 @@ def approve_apip(session: Session, complaint: Complaint, *, actor: User, now: dt
     return complaint
 
 
+def reject_apip(
+    session: Session, complaint: Complaint, *, actor: User, now: dt.datetime, reason: str
+) -> Complaint:
+    """R7c: the Head turns an APIP request down, saying why; the request is withdrawn, the reason kept."""
+    _require("reject_apip", actor)
+    if complaint.apip_requested_at is None or complaint.apip_approved_at is not None:
+        raise TransitionError("there is no APIP request waiting for a decision")
+    if not reason or not reason.strip():
+        raise TransitionError("turning an APIP request down needs a reason")
+    complaint.apip_requested_at = None
+    record_event(
+        session, complaint, actor=actor_name(actor), action="apip_rejected", now=now, note=reason.strip()
+    )
+    _touch(complaint, now)
+    session.add(complaint)
+    return complaint
+
+
 def superior_of(
     session: Session,
     user: User | None,
@@ -704,6 +724,7 @@ def answer(
     over outside Aduan, e.g. at the desk, and the event log says so).
     """
     _require("answer", actor)
+    ensure_can_reply(complaint)
     if not text or not text.strip():
         raise TransitionError("the answer is empty (R8)")
     if STATUS_ANSWERED not in allowed_transitions(complaint):
@@ -756,6 +777,11 @@ def report_up(
     if offices is None:
         offices = staff_offices(complaint, holder)
     boss = superior_of(session, holder, ladder=ladder, offices=offices)
+    if boss is not None:
+        # The report lands in the superior's queue ("reported to me"); closing it is their acknowledgement.
+        _set_field(
+            session, complaint, field="assignee_id", value=boss.id, actor=actor, now=now, action="report_up"
+        )
     _move(
         session,
         complaint,
@@ -840,3 +866,108 @@ def notes_of(session: Session, complaint: Complaint) -> list[Note]:
             select(Note).where(Note.complaint_id == complaint.id).order_by(Note.id)  # type: ignore[arg-type]
         ).all()
     )
+
+
+# -- the guided path: the step that applies now and what this role may do in it ------------------
+
+STEP_REVIEW = "review"  # R6: penelaahan
+STEP_TRACK = "track"  # R7: choose how it is resolved
+STEP_ANSWER = "answer"  # R8: the final answer to the citizen
+STEP_REPORT = "report"  # R8: report the result to the superior
+STEP_CLOSE = "close"  # the superior acknowledges the report and closes
+STEP_FORWARD = "forward"  # saran: to the yearly evaluation (E2)
+STEP_DONE = "done"  # closed or merged: only reopening is left
+#: The procedure of a pengaduan and of a saran, as the inbox walks an officer through it.
+PENGADUAN_PATH: tuple[str, ...] = (STEP_REVIEW, STEP_TRACK, STEP_ANSWER, STEP_REPORT, STEP_CLOSE)
+SARAN_PATH: tuple[str, ...] = (STEP_FORWARD, STEP_CLOSE)
+_STEP_OF_STATUS: dict[str, str] = {
+    STATUS_RECEIVED: STEP_REVIEW,
+    STATUS_UNDER_REVIEW: STEP_TRACK,
+    STATUS_IN_FOLLOW_UP: STEP_ANSWER,
+    STATUS_ANSWERED: STEP_REPORT,
+    STATUS_REPORTED: STEP_CLOSE,
+    STATUS_ACKNOWLEDGED: STEP_FORWARD,
+    STATUS_FORWARDED: STEP_CLOSE,
+    STATUS_CLOSED: STEP_DONE,
+    STATUS_MERGED: STEP_DONE,
+}
+#: Guided actions → the ``ACTION_ROLES`` entry each needs. ``start_review`` claims and starts R6.
+GUIDED_ACTION_RIGHTS: dict[str, str] = {
+    "start_review": "claim",
+    "set_track": "track",
+    "request_apip": "request_apip",
+    "approve_apip": "approve_apip",
+    "reject_apip": "reject_apip",
+    "answer": "answer",
+    "report_up": "report_up",
+    "close": "close",
+    "forward": "transition",
+    "reopen": "reopen",
+}
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Where a record stands on its path and what ``actor`` may do about it now."""
+
+    path: tuple[str, ...]
+    step: str
+    actions: tuple[str, ...]
+    can_reply: bool
+    waiting_for_superior: bool = False
+
+
+def guide(complaint: Complaint, actor: User) -> Guide:
+    """Return the step that applies now and the guided actions this actor's role may take in it.
+
+    A closed record offers nothing but reopening; a reported one is closed by the superior it was
+    reported to (its assignee since ``report_up``) or by a manager.
+    """
+    path = PENGADUAN_PATH if complaint.kind == rules.KIND_PENGADUAN else SARAN_PATH
+    step = _STEP_OF_STATUS.get(complaint.status, STEP_DONE)
+    wanted: list[str] = []
+    waiting = False
+    if step == STEP_REVIEW:
+        wanted = ["start_review"]
+    elif step == STEP_TRACK:
+        wanted = ["set_track", "answer"]
+    elif step == STEP_ANSWER:
+        wanted = ["answer"]
+    elif step == STEP_REPORT:
+        wanted = ["report_up"]
+    elif step == STEP_FORWARD:
+        wanted = ["forward", "close"]
+    elif step == STEP_CLOSE:
+        mine = complaint.assignee_id in (None, actor.id) or actor.role in _MANAGERS
+        waiting = complaint.kind == rules.KIND_PENGADUAN and not mine
+        wanted = [] if waiting else ["close"]
+    elif complaint.status == STATUS_CLOSED:
+        wanted = ["reopen"]
+    workable = complaint.kind == rules.KIND_PENGADUAN and complaint.status in OPEN_STATUSES
+    if workable and complaint.apip_approved_at is None:
+        wanted += ["approve_apip", "reject_apip"] if complaint.apip_requested_at else ["request_apip"]
+    allowed = tuple(
+        a for a in wanted if actor.is_active and actor.role in ACTION_ROLES[GUIDED_ACTION_RIGHTS[a]]
+    )
+    return Guide(
+        path=path,
+        step=step,
+        actions=allowed,
+        can_reply=complaint.status not in (STATUS_CLOSED, STATUS_MERGED),
+        waiting_for_superior=waiting,
+    )
+
+
+def ensure_can_reply(complaint: Complaint) -> None:
+    """Refuse a message to the citizen on a closed or merged record (reopen it first)."""
+    if complaint.status in (STATUS_CLOSED, STATUS_MERGED):
+        raise TransitionError(
+            f"{complaint.tracking_number} is {complaint.status}: reopen it before writing to the citizen"
+        )
+
+
+def start_review(session: Session, complaint: Complaint, *, actor: User, now: dt.datetime) -> Complaint:
+    """Take the record and start its review (R6) in one step: the first thing an officer does."""
+    if complaint.claimed_by_id is None:
+        claim(session, complaint, actor=actor, now=now)
+    return set_review(session, complaint, actor=actor, now=now)

@@ -163,7 +163,7 @@ class EmailAlerts:
 class AlertSettings:
     """The ``[alerts]`` table: link template and per-role Telegram chats and email addresses."""
 
-    link_template: str = "{base}/inbox/complaints/{tracking}"
+    link_template: str = "{base}/inbox/c/{tracking}"
     base_url: str = ""
     telegram_chats: dict[str, tuple[str, ...]] = field(default_factory=dict)
     email_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -260,6 +260,37 @@ def tanggal(day: dt.date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
+#: Checkpoint names as staff read them.
+CHECKPOINT_WORDS = {
+    "reminder": "pengingat petugas",
+    "section_head": "Kepala Seksi",
+    "head": "Kepala DPMPTSP",
+    OVERDUE: "batas waktu jawaban",
+}
+
+
+def state(*, checkpoint: str, days_left: int, occurrence: int = 0) -> tuple[str, int]:
+    """Return ("overdue", working days late), ("today", 0) or ("left", days left) of an alert.
+
+    Overdue means the due day has passed: on the due day itself the record is due today.
+    """
+    if checkpoint == OVERDUE and occurrence > 0:
+        return "overdue", max(occurrence, -days_left)
+    if days_left < 0:
+        return "overdue", -days_left
+    if checkpoint == OVERDUE or days_left == 0:
+        return "today", 0
+    return "left", days_left
+
+
+def headline(*, checkpoint: str, days_left: int, occurrence: int = 0) -> str:
+    """Return how late a record is, in the alert's words."""
+    kind, n = state(checkpoint=checkpoint, days_left=days_left, occurrence=occurrence)
+    if kind == "overdue":
+        return f"LEWAT BATAS WAKTU {n} hari kerja"
+    return "JATUH TEMPO HARI INI" if kind == "today" else f"sisa {n} hari kerja"
+
+
 def alert_text(
     *,
     checkpoint: str,
@@ -273,15 +304,11 @@ def alert_text(
 ) -> str:
     """Return the words of a staff alert: tracking number, days left or overdue, link; no personal data."""
     who = "petugas yang menangani" if notify == NOTIFY_ASSIGNEE else ROLES.get(notify, notify)
-    if checkpoint == OVERDUE and days_left < 0:
-        head = f"LEWAT BATAS WAKTU {-days_left} hari kerja"
-    elif checkpoint == OVERDUE or days_left == 0:
-        head = "JATUH TEMPO HARI INI"
-    else:
-        head = f"sisa {days_left} hari kerja"
+    head = headline(checkpoint=checkpoint, days_left=days_left, occurrence=occurrence)
+    point = CHECKPOINT_WORDS.get(checkpoint, checkpoint)
     lines = [
-        f"Aduan {tracking}: {head} (batas jawaban {tanggal(due_date)}, R4 14 hari kerja).",
-        f"Untuk: {who}. Titik pantau: {checkpoint}{f' #{occurrence}' if occurrence else ''}.",
+        f"Aduan {tracking}: {head} (batas jawaban {tanggal(due_date)}, 14 hari kerja).",
+        f"Untuk: {who}. Tahap: {point}{f', hari ke-{occurrence} setelah batas' if occurrence else ''}.",
     ]
     if late:
         lines.append("Catatan: peringatan ini terlambat dikirim (layanan sempat berhenti).")
@@ -385,7 +412,8 @@ def deliver_pending(
         message = AlertMessage(
             alert_id=alert_id,
             tracking_number=complaint.tracking_number if complaint else "?",
-            subject=f"[Aduan] {complaint.tracking_number if complaint else ''}: {alert.checkpoint}",
+            subject=f"[Aduan] {complaint.tracking_number if complaint else ''}: "
+            + headline(checkpoint=alert.checkpoint, days_left=alert.days_left, occurrence=alert.occurrence),
             text=alert.text,
         )
         already = {c for c in alert.channels_sent.split(",") if c}

@@ -206,6 +206,8 @@ def sweep(
                     days_left = calendar.working_days_between(today, r.due_date)
                     late = now - d.moment > policy.late_after
                     cp = d.checkpoint
+                    if cp.notify == NOTIFY_CITIZEN and (r.due_date < today or days_left < 1):
+                        continue  # a progress notice never promises a date that has passed (or is today)
                     if cp.notify == NOTIFY_CITIZEN:
                         text = alerts.progress_text(
                             tracking=r.tracking_number, due_date=r.due_date, office_name=office.name

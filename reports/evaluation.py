@@ -432,7 +432,22 @@ def _track_label(track: str | None) -> str:
 
 # -- tables: one description, four formats ------------------------------------------------------
 
-Cell = str | int | Decimal | None
+Cell = str | int | Decimal | dt.date | None
+
+#: Statuses as the report's readers say them.
+STATUS_WORDS = {
+    "received": "Diterima",
+    "under_review": "Ditelaah",
+    "in_follow_up": "Ditindaklanjuti",
+    "answered": "Dijawab",
+    "reported": "Dilaporkan",
+    "closed": "Selesai",
+    "acknowledged": "Diterima sebagai saran",
+    "forwarded": "Diteruskan ke evaluasi",
+    "merged": "Digabung",
+}
+#: Said under an IKM chart with no bars, so an empty chart is not read as a score of zero.
+NO_IKM = "Belum ada responden survei kepuasan (IKM) pada periode ini; grafik IKM masih kosong."
 
 
 @dataclass(frozen=True)
@@ -445,8 +460,9 @@ class Table:
     rows: tuple[tuple[Cell, ...], ...]
 
 
-def _iso(day: dt.date | None) -> str:
-    return day.isoformat() if day else "-"
+def _iso(day: dt.date | None) -> dt.date | str:
+    """A day as a date (spreadsheets read it as one), or "-" when there is none."""
+    return day if day else "-"
 
 
 def _counts(rows: list[CountRow], *, extra: str | None = None) -> tuple[tuple[Cell, ...], ...]:
@@ -463,9 +479,9 @@ def tables(report: Report) -> list[Table]:
     summary: list[tuple[Cell, ...]] = [
         ("Kantor", report.office_name),
         ("Periode", f"{report.period.title} ({report.period.label})"),
-        ("Dari tanggal", report.period.start.isoformat()),
-        ("Sampai tanggal", report.period.end.isoformat()),
-        ("Keadaan per tanggal", report.as_of.isoformat()),
+        ("Dari tanggal", report.period.start),
+        ("Sampai tanggal", report.period.end),
+        ("Keadaan per tanggal", report.as_of),
         ("Pengaduan diterima", report.pengaduan),
         ("Saran / masukan diterima", report.saran),
         ("Pengaduan dijawab", report.answered),
@@ -528,7 +544,7 @@ def tables(report: Report) -> list[Table]:
                     _iso(o.due_date),
                     _iso(o.answered_on),
                     o.working_days_late,
-                    o.status,
+                    STATUS_WORDS.get(o.status, o.status),
                     o.service,
                     o.officer,
                 )
@@ -809,6 +825,8 @@ def to_xlsx(report: Report, *, charts: bool = True) -> bytes:
                 cell = ws.cell(row=r, column=c, value=_xlsx_cell(value))
                 if isinstance(value, str):
                     cell.data_type = "s"  # a citizen's "=…" is text, never a formula
+                elif isinstance(value, dt.date):
+                    cell.number_format = "DD-MM-YYYY"
         for col, header in enumerate(table.headers, start=1):
             width = max([len(str(header))] + [len(str(r[col - 1])) for r in table.rows] + [8])
             ws.column_dimensions[ws.cell(row=2, column=col).column_letter].width = min(width + 2, 60)
@@ -906,7 +924,9 @@ def to_html(report: Report, *, charts: bool = True) -> bytes:
         for kind in CHART_KINDS:
             svg = render_chart(report, kind, "svg").decode("utf-8")
             svg = svg[svg.index("<svg") :]  # drop the XML prolog and doctype inside HTML
-            parts.append(f"<figure>{svg}</figure>")
+            empty = kind == "ikm" and report.ikm is None
+            caption = f"<figcaption>{esc(NO_IKM)}</figcaption>" if empty else ""
+            parts.append(f"<figure>{svg}{caption}</figure>")
     parts.append("</body></html>")
     return "\n".join(parts).encode("utf-8")
 
@@ -944,6 +964,9 @@ def to_pdf(report: Report, *, charts: bool = True) -> bytes:
     )
     for table in tables(report):
         pdf.ln(3)
+        # A heading never ends a page: it moves on with its table's first rows.
+        if pdf.will_page_break(6 + 4.5 * min(len(table.rows) + 1, 4)):
+            pdf.add_page()
         pdf.set_font("DejaVu", "B", 11)
         pdf.multi_cell(0, 6, table.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 8)
@@ -957,6 +980,9 @@ def to_pdf(report: Report, *, charts: bool = True) -> bytes:
     if charts:
         for kind in CHART_KINDS:
             pdf.add_page()
+            if kind == "ikm" and report.ikm is None:
+                pdf.set_font("DejaVu", "", 10)
+                pdf.multi_cell(0, 6, NO_IKM, new_x="LMARGIN", new_y="NEXT")
             pdf.image(io.BytesIO(render_chart(report, kind, "png")), w=250)
     return bytes(pdf.output())
 

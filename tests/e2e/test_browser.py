@@ -187,12 +187,16 @@ def test_officer_handles_a_whatsapp_complaint_end_to_end(
                 "aria-label", "Terkirim", timeout=15_000
             )
 
-            # Review, escalate, ask for APIP.
-            _act(officer, "transition-under_review")
+            # Review, escalate, ask for APIP (each updates the page in place).
+            _act(officer, "start_review")
+            expect(officer.get_by_test_id("status")).to_have_text("Ditelaah")
+            officer.locator("details.more > summary").click()
             _act(officer, "escalate")
+            expect(officer.get_by_test_id("flash")).to_have_text("Dinaikkan ke atasan.")
+            officer.get_by_text("Perlu APIP?").click()
             officer.get_by_label("Alasan APIP").fill("Dugaan pungutan liar, perlu pemeriksaan APIP")
             _act(officer, "request_apip")
-            expect(officer.get_by_test_id("flash")).to_be_visible()
+            expect(officer.get_by_test_id("flash")).to_have_text("Persetujuan APIP diminta.")
             officer.screenshot(path=str(SHOTS / "complaint.png"), full_page=True)
 
             # The head approves APIP (R7c).
@@ -207,17 +211,18 @@ def test_officer_handles_a_whatsapp_complaint_end_to_end(
             expect(head.get_by_test_id("dash-open")).to_have_text("1")
             head.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
 
-            # Record the final answer (R8), report up, close.
+            # Record the final answer (R8) and report up; the head acknowledges, which closes it.
             officer.reload()
             officer.get_by_label("Isi balasan").fill(
                 "Izin PBG Anda sudah terbit hari ini dan dapat diambil di MPP."
             )
-            officer.get_by_label("Ini jawaban akhir").check()
-            officer.get_by_role("button", name="Kirim").click()
+            officer.get_by_role("button", name="Kirim sebagai jawaban akhir").click()
             expect(officer.get_by_test_id("status")).to_have_text("Dijawab")
             _act(officer, "report_up")
-            _act(officer, "close")
-            expect(officer.get_by_test_id("status")).to_have_text("Selesai")
+            expect(officer.get_by_test_id("status")).to_have_text("Dilaporkan")
+            head.goto(f"{base}/inbox/c/{tracking}")
+            _act(head, "close")
+            expect(head.get_by_test_id("status")).to_have_text("Selesai")
             with db.session(container.engine) as s:
                 record = s.exec(
                     __import__("sqlmodel").select(Complaint).where(Complaint.tracking_number == tracking)

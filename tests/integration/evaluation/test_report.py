@@ -187,9 +187,10 @@ def test_e1_e2_report_of_a_month_has_the_right_counts_in_the_xlsx(container: Con
     }
     assert dict(_sheet(data, "Petugas")) == {"(belum diisi)": 3, "Budi Santoso": 2}
     overdue = _sheet(data, "Terlambat")
-    assert [(r[1], r[2], r[3], r[4]) for r in overdue] == [
-        ("2026-11-03", "2026-11-23", "2026-11-25", 2),
-        ("2026-11-04", "2026-11-24", "-", 4),
+    day = dt.datetime  # openpyxl reads a date cell back as a datetime: the dates are dates, not text
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in overdue] == [
+        (day(2026, 11, 3), day(2026, 11, 23), day(2026, 11, 25), 2, "Dijawab"),
+        (day(2026, 11, 4), day(2026, 11, 24), "-", 4, "Diterima"),
     ]
     ikm_rows = {row[0]: row for row in _sheet(data, "IKM")}
     assert ikm_rows["U3"][2] == pytest.approx(2.333)
@@ -322,3 +323,18 @@ def test_e2_saran_text_is_never_a_spreadsheet_formula(container: Container) -> N
     rows = list(csv.reader(io.StringIO(evaluation.to_csv(report).decode("utf-8-sig"))))
     [saran] = [row for row in rows if row[0] == "Daftar saran" and row[2] != "Nomor"]
     assert saran[5] == "'" + evil
+
+
+def test_e1_pdf_keeps_headings_with_their_tables_and_explains_an_empty_ikm_chart(
+    container: Container,
+) -> None:
+    from pypdf import PdfReader
+
+    report = _report(container, "2026")  # nobody answered the survey this year
+    reader = PdfReader(io.BytesIO(evaluation.to_pdf(report)))
+    pages = [page.extract_text() or "" for page in reader.pages]
+    assert any(evaluation.NO_IKM[:60] in " ".join(p.split()) for p in pages)
+    titles = {" ".join(t.title.split()) for t in evaluation.tables(report)}
+    for text in pages:
+        lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+        assert not lines or lines[-1] not in titles, lines[-1]  # no page ends with a lone heading

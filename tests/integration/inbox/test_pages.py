@@ -192,6 +192,8 @@ def test_two_officers_cannot_both_answer_without_seeing_each_other(
     )
     assert r.status_code == 409
     assert "Jawaban pertama" in r.text  # the refusal shows the other officer's message
+    assert "Ada balasan lain yang terkirim sejak Anda membuka halaman ini" in r.text
+    assert ">Jawaban kedua</textarea>" in r.text  # and keeps what this officer typed
     first.post(f"/inbox/c/{c.tracking_number}/act/claim", data={"csrf_token": csrf1})
     page = second.get(f"/inbox/c/{c.tracking_number}").text
     assert "Sedang ditangani oleh Uji officer" in page
@@ -200,7 +202,7 @@ def test_two_officers_cannot_both_answer_without_seeing_each_other(
         f"/inbox/c/{c.tracking_number}/act/reply",
         data={"csrf_token": csrf2, "text": "Jawaban kedua", "seen_outbox": last},
     )
-    assert r.status_code == 409 and "claim it first" in r.text
+    assert r.status_code == 409 and "Sedang ditangani oleh Uji officer: ambil alih dulu" in r.text
 
 
 def test_whatsapp_reply_outside_24_hours_says_template(

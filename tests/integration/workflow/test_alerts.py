@@ -103,7 +103,7 @@ def test_alerts_reach_managers_on_telegram_without_personal_data(settings, engin
     assert sorted(by_chat) == ["-1001", "9001", "9002", "9003"]
     for text in (t for texts in by_chat.values() for t in texts):
         assert c.tracking_number in text
-        assert f"/inbox/complaints/{c.tracking_number}" in text
+        assert f"/inbox/c/{c.tracking_number}" in text
         for personal in ("Siti", "Rahayu", "6281298765432", "Kenanga", "uang tambahan"):
             assert personal not in text
     assert any("sisa 2 hari kerja" in t for t in by_chat["9001"])

@@ -16,8 +16,9 @@ from app.container import Container
 from bot.outbox import OutboxMessage, enqueue
 from cli.main import main
 from intake import db, workflow
+from intake.ingest import file_complaint
 from intake.workflow_models import DeadlineAlert
-from outbound import escalation
+from outbound import alerts, escalation
 from outbound.alerts import AlertMessage, Recipients
 from tests.conftest import ROOT, TEST_ENV
 from tests.integration.workflow.helpers import JAKARTA, RECEIVED, file, make_staff, reload
@@ -146,14 +147,19 @@ def test_r4_catch_up_after_downtime_sends_what_was_missed_marked_late(container:
     report = escalation.sweep(container, now=at(dt.date(2026, 4, 9)))  # nobody swept since 10 March
     assert [(a["checkpoint"], a["occurrence"], a["late"]) for a in report.alerts] == [
         ("reminder", 0, True),
-        ("progress_notice", 0, True),
+        # no progress notice: it would promise the citizen an answer by 7 April, which has passed
         ("section_head", 0, True),
         ("head", 0, True),
         ("overdue", 2, False),  # today's overdue checkpoint (08:00) is on time at 09:00
     ]
-    late_flags = {m.subject.rsplit(" ", 1)[-1]: "terlambat dikirim" in m.text for m, _ in sender.sent}
-    # the progress notice goes to the citizen through the outbox, not to staff
-    assert late_flags == {"reminder": True, "section_head": True, "head": True, "overdue": False}
+    assert sorted(("terlambat dikirim" in m.text, m.subject.split(": ", 1)[1]) for m, _ in sender.sent) == [
+        (False, "LEWAT BATAS WAKTU 2 hari kerja"),
+        (True, "LEWAT BATAS WAKTU 2 hari kerja"),
+        (True, "LEWAT BATAS WAKTU 2 hari kerja"),
+        (True, "LEWAT BATAS WAKTU 2 hari kerja"),
+    ]
+    with db.session(container.engine) as s:
+        assert s.exec(select(OutboxMessage).where(OutboxMessage.purpose == "progress")).all() == []
     assert escalation.sweep(container, now=at(dt.date(2026, 4, 9), 10)).alerts == []
     nxt = escalation.sweep(container, now=at(dt.date(2026, 4, 10)))
     assert [(a["checkpoint"], a["occurrence"], a["late"]) for a in nxt.alerts] == [("overdue", 3, False)]
@@ -229,3 +235,44 @@ def test_r4_new_complaint_carries_its_first_checkpoint(container: Container) -> 
     with db.session(container.engine) as s:
         due = s.execute(escalation.due_query(at(dt.date(2026, 3, 26)), limit=10)).all()
     assert [r.id for r in due] == [c.id]
+
+
+def test_r4_a_letter_entered_late_sends_no_stale_notices(container: Container) -> None:
+    """A letter received on 10 March but typed in on 2 April: nothing that fell due before is sent."""
+    make_staff(container)
+    entered = at(dt.date(2026, 4, 2), 11)
+    with db.write_session(container.engine) as s:
+        file_complaint(
+            session=s,
+            office=container.office,
+            channel="letter",
+            contact_urn="tel:+6281234567001",
+            text="Surat pengaduan: izin PBG belum keluar",
+            received_at=at(dt.date(2026, 3, 10), 10),
+            now=entered,
+            reporter_name="Budi Santoso",
+        )
+    assert escalation.sweep(container, now=entered + dt.timedelta(minutes=5)).alerts == []
+    # The due day (7 April) itself: "due today", not overdue; no progress notice promises a past date.
+    report = escalation.sweep(container, now=at(dt.date(2026, 4, 7)))
+    assert [(a["checkpoint"], a["occurrence"], a["late"]) for a in report.alerts] == [("overdue", 0, False)]
+    with db.session(container.engine) as s:
+        alert = s.exec(select(DeadlineAlert)).one()
+        assert s.exec(select(OutboxMessage).where(OutboxMessage.purpose == "progress")).all() == []
+    assert "JATUH TEMPO HARI INI" in alert.text and "LEWAT" not in alert.text
+    assert "/inbox/c/" in alert.text
+    nxt = escalation.sweep(container, now=at(dt.date(2026, 4, 8)))
+    assert [(a["checkpoint"], a["occurrence"]) for a in nxt.alerts] == [("overdue", 1)]
+
+
+def test_r4_alert_text_never_says_negative_days_left() -> None:
+    text = alerts.alert_text(
+        checkpoint="head",
+        notify="head",
+        tracking="PWK-2026-000001",
+        days_left=-28,
+        due_date=dt.date(2026, 2, 2),
+        late=True,
+        link="https://aduan.example/inbox/c/PWK-2026-000001",
+    )
+    assert "sisa -" not in text and "LEWAT BATAS WAKTU 28 hari kerja" in text
