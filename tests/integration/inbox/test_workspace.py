@@ -21,12 +21,12 @@ from channels.base import InboundMessage
 from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, Message, User
-from tests.conftest import Clock
+from tests.conftest import ROOT, Clock
 from tests.e2e import test_browser
 from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS
 from tests.integration.inbox.conftest import file_one, password_hash
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CONTACT = "whatsapp:+6281234567890"
