@@ -6,8 +6,10 @@ line and exits with code 2; it never shows a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -196,8 +198,6 @@ def ingest(
 ) -> None:
     """Masukkan satu payload sebagai pengaduan lengkap (ingest one raw payload, no dialogue)."""
     import channels
-    from bot.pipeline import receive
-    from channels.base import RawRequest
 
     try:
         entry = channels.info(channel)
@@ -205,24 +205,58 @@ def ingest(
         fail(str(exc))
     if entry.module is None:
         fail(f"channel {channel!r} is entered by officers in the inbox, not from a file")
-    if not file.is_file():
+    if file.is_dir():
+        fail(f"{file} is a directory, not a payload file")
+    if not file.exists():
         fail(f"file not found: {file}")
-    body = file.read_bytes()
+    if not file.is_file():
+        fail(f"{file} is not a regular file (a device or a pipe): give the payload's file")
     moment = parse_when(received_at, ctx) if received_at else None
-    container = container_of(ctx)
-    if moment is not None:
-        container.clock = lambda: moment
+    answer = ingest_file(container_of(ctx), channel, file, received_at=moment)
+    if answer.message:
+        typer.echo(answer.message, err=True)
+    if answer.document is not None:
+        echo_json(answer.document)
+    if answer.exit_code:
+        raise typer.Exit(answer.exit_code)
+
+
+@dataclass
+class IngestAnswer:
+    """What ``aduan ingest`` says about one file: exit code, a line for stderr, JSON for stdout."""
+
+    exit_code: int
+    message: str = ""
+    document: Any = None
+
+
+def ingest_file(
+    container: Container, channel: str, file: Path, *, received_at: dt.datetime | None = None
+) -> IngestAnswer:
+    """File one payload at once (no dialogue) the way ``aduan ingest`` does, and say how it went."""
+    from bot.pipeline import receive
+    from channels.base import RawRequest
+    from intake import db
+    from intake.models import RawInbound
+
+    body = file.read_bytes()
+    if received_at is not None:
+        container.clock = lambda: received_at
     receipt = receive(
         container, channel, RawRequest(body=body, headers=_file_headers(file)), verify=False, complete=True
     )
     if receipt.status != 200:
-        typer.echo(f"quarantined: {receipt.reason}", err=True)
-        raise typer.Exit(1)
-    results = [r.as_json() for r in receipt.results]
-    if not results:
-        typer.echo("ignored: the payload carries no citizen message", err=True)
-        raise typer.Exit(1)
-    echo_json(results[0] if len(results) == 1 else results)
+        return IngestAnswer(1, f"quarantined: {receipt.reason}")
+    filed = [r for r in receipt.results if r.complaint is not None]
+    if not filed:
+        why = receipt.reason if receipt.deferred else None
+        if why is None and receipt.raw_id is not None:
+            with db.session(container.engine) as s:
+                row = s.get(RawInbound, receipt.raw_id)
+                why = row.error if row is not None else None
+        return IngestAnswer(1, f"ignored: {why or 'the payload carries no citizen message'}")
+    results = [r.as_json() for r in filed]
+    return IngestAnswer(0, document=results[0] if len(results) == 1 else results)
 
 
 def _file_headers(file: Path) -> dict[str, str]:

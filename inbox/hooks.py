@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 import channels
 from bot import accept
 from bot.bootstrap import ChannelConfig, Container
-from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, receive
+from bot.pipeline import DatabaseUnavailable, Receipt, max_body_bytes, raw_key, receive
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
 from intake.office import OfficeProfile
@@ -108,7 +108,6 @@ class WebhookHandler:
         self.limit = max_body_bytes(container, channel)
         self._configs: dict[str, ChannelConfig] = {}
         self._verify = getattr(self.module, "verify", None)
-        self._external_id = getattr(self.module, "external_id", None)
 
     async def handle(self, raw: RawRequest) -> Answer:
         """Take one request in and say what to answer."""
@@ -131,7 +130,7 @@ class WebhookHandler:
         try:
             # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
             lane = accept.lane_of(self.module.parse(raw))
-            key = str(self._external_id(raw)) if self._external_id is not None else raw.body_hash()
+            key = raw_key(self.module, raw)
         except Exception:
             # The inline path stores it as received, quarantines it with the reason and answers 400
             # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).
