@@ -237,7 +237,7 @@ def ingest_file(
     from bot.pipeline import receive
     from channels.base import RawRequest
     from intake import db
-    from intake.models import RawInbound
+    from intake.models import RAW_IGNORED, RawInbound
 
     body = file.read_bytes()
     if received_at is not None:
@@ -247,14 +247,17 @@ def ingest_file(
     )
     if receipt.status != 200:
         return IngestAnswer(1, f"quarantined: {receipt.reason}")
+    if receipt.deferred:
+        return IngestAnswer(1, f"stored, not filed: {receipt.reason}")
+    row = None
+    if receipt.raw_id is not None:
+        with db.session(container.engine) as s:
+            row = s.get(RawInbound, receipt.raw_id)
     filed = [r for r in receipt.results if r.complaint is not None]
-    if not filed:
-        why = receipt.reason if receipt.deferred else None
-        if why is None and receipt.raw_id is not None:
-            with db.session(container.engine) as s:
-                row = s.get(RawInbound, receipt.raw_id)
-                why = row.error if row is not None else None
-        return IngestAnswer(1, f"ignored: {why or 'the payload carries no citizen message'}")
+    if not filed or (row is not None and row.status == RAW_IGNORED):
+        # Why nothing was filed (machine mail, a status callback, a message already received).
+        why = row.error if row is not None and row.error else "the payload carries no citizen message"
+        return IngestAnswer(1, f"ignored: {why}")
     results = [r.as_json() for r in filed]
     return IngestAnswer(0, document=results[0] if len(results) == 1 else results)
 

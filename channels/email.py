@@ -239,6 +239,12 @@ def header(msg: Message, name: str) -> str:
     return ""
 
 
+def _raw_header(msg: Message, name: str) -> str:
+    """Return a header's raw value (8-bit bytes still surrogate-escaped), empty when absent."""
+    low = name.lower()
+    return next((str(v) for k, v in msg.raw_items() if k.lower() == low), "")
+
+
 def _all_headers(msg: Message, name: str) -> list[str]:
     low = name.lower()
     return [_clean(decode_words(_fix_surrogates(str(v)))) for k, v in msg.raw_items() if k.lower() == low]
@@ -260,6 +266,7 @@ def parse_address(value: str) -> tuple[str, str]:
 
 
 _ANY_ADDRESS = re.compile(_ADDR_SPEC)
+_BRACKETED = re.compile(rf"\s*(.*?)\s*<({_ADDR_SPEC})>\s*")
 
 
 def read_address(value: str) -> tuple[str, str]:
@@ -270,6 +277,10 @@ def read_address(value: str) -> tuple[str, str]:
     A bare address beside an unquoted name (``Test test@example.com``) is found too.
     """
     name, address = parse_address(value)
+    bracketed = _BRACKETED.fullmatch(value)
+    if "@" not in address and bracketed is not None:
+        # An unquoted comma in the name (a decoded encoded word's) makes it look like two addresses.
+        name, address = bracketed.group(1), bracketed.group(2)
     address = address.strip().strip("<>").strip().lower()
     if "@" not in address or " " in address or address.startswith("@") or address.endswith("@"):
         found = None if "<" in value else _ANY_ADDRESS.search(value)
@@ -468,7 +479,7 @@ def decode_text(data: bytes, declared: str | None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if codec is None and _bad_share(data, exc) > _MOSTLY_WRONG:
+        if not declared and _bad_share(data, exc) > _MOSTLY_WRONG:
             return data.decode("cp1252", "replace")
         return data.decode("utf-8", "aduan-cp1252")
 
@@ -596,7 +607,8 @@ def _header_bytes_text(value: str, hint: str | None) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             codec = _codec(hint)
-            if codec and codec != "iso-2022-jp":
+            codec = "cp932" if codec == "iso-2022-jp" else codec  # 8-bit bytes in a Japanese mail
+            if codec:
                 try:
                     return data.decode(codec)
                 except UnicodeDecodeError:
@@ -949,8 +961,9 @@ def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
         raise UnsupportedPayload("the mail has no sender address (From) that can be read")
     if not name or "@" in name or name.lower() == address:
         name = ""
-    subject = header(msg, "Subject")
-    body = _Body([], [], [], [], hint=_charset_hint(msg))
+    hint = _charset_hint(msg)
+    subject = _clean(decode_words(_header_bytes_text(_raw_header(msg, "Subject"), hint)))
+    body = _Body([], [], [], [], hint=hint)
     _walk(msg, body)
     full = "\n\n".join(t.strip() for t in body.plain if t.strip())
     if not full and body.html:

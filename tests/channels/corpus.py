@@ -248,10 +248,11 @@ def run_file(corpus: Corpus, root: Path, path: Path) -> Outcome:
         else:
             message = messages[0]
             complaint = s.get(Complaint, message.complaint_id) if message.complaint_id else None
-            noise = _noise_of(message)
-            if folder_of(outcome.key) == "email" and complaint is None:
+            if RAW_IGNORED in statuses or (folder_of(outcome.key) == "email" and complaint is None):
+                # Stored for the record (machine mail, an edit, a message already received) but
+                # nothing new to file: the raw row says why.
                 outcome.outcome = "ignored"
-                outcome.reason = noise or "not filed"
+                outcome.reason = next((r.error or "" for r in rows if r.error), "")
             else:
                 outcome.outcome = "filed"
             outcome.sender = message.sender_urn
@@ -265,16 +266,11 @@ def folder_of(key: str) -> str:
     return key.split("/", 1)[0]
 
 
-def _noise_of(message: Message) -> str:
-    return str(getattr(message, "ignored_reason", "") or "")
-
-
 def _location_of(message: Message) -> str:
     """Return ``lat,lon label`` of the message's location, empty when it has none."""
-    value = getattr(message, "location", None)
-    if not value:
+    if not message.location:
         return ""
-    doc = json.loads(value) if isinstance(value, str) else value
+    doc = json.loads(message.location)
     label = f" {doc['label']}" if doc.get("label") else ""
     return f"{doc['latitude']:.5f},{doc['longitude']:.5f}{label}"
 
