@@ -322,6 +322,10 @@ def test_r2f_cloud_forged_delivery_is_403_and_stores_nothing(meta_container: Con
         assert len(s.exec(select(Rejection)).all()) == 1
 
 
-def test_r2f_cloud_unknown_status_is_400(meta_container: Container) -> None:
+def test_r2f_cloud_unknown_status_is_acknowledged_and_recorded_as_ignored(meta_container: Container) -> None:
+    # Issue 17, item 5: a 400 made Meta retry forever, and the known statuses beside it never applied.
     response = cloud_post(TestClient(create_app(meta_container)), "cloud_status__unknown.json")
-    assert response.status_code == 400 and "known: sent, delivered, read, failed" in response.json()["error"]
+    assert response.status_code == 200
+    with db.session(meta_container.engine) as s:
+        [row] = s.exec(select(RawInbound)).all()
+    assert row.status == "ignored" and "delivery statuses" in (row.error or "")

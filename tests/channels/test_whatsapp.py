@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import ChannelConfig
 from channels import _meta, _twilio, whatsapp
-from channels.base import Location, RawRequest, SignatureError, UnsupportedPayload
+from channels.base import Ignored, Location, RawRequest, SignatureError, UnsupportedPayload
 from tests.conftest import TEST_ENV, read_fixture
 
 URL = "https://aduan.example.test/hooks/whatsapp"
@@ -128,7 +128,9 @@ def test_r2f_cloud_audio_drops_codec_parameter_from_content_type() -> None:
 
 def test_r2f_cloud_location() -> None:
     [m] = whatsapp.parse(cloud("cloud_message__location.json"))
-    assert m.location == Location(-6.5569, 107.4433, "Mal Pelayanan Publik Purwakarta")
+    assert m.location == Location(
+        -6.5569, 107.4433, "Mal Pelayanan Publik Purwakarta, Jl. Kol. Kornel Singawinata"
+    )
 
 
 def test_r2f_cloud_interactive_button_reply() -> None:
@@ -154,9 +156,11 @@ def test_r2f_cloud_message_from_our_own_number_is_ignored() -> None:
     assert whatsapp.parse(cloud("cloud_message__own_number.json")) == []
 
 
-def test_r2f_cloud_unknown_type_is_refused_listing_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown WhatsApp message type 'hologram'; known: text"):
-        whatsapp.parse(cloud("cloud_message__unknown_type.json"))
+def test_r2f_cloud_unknown_type_is_ignored_with_a_reason_listing_known_ones() -> None:
+    # Issue 17, item 5: Meta adds types; a 400 is retried forever and the rest is never taken in.
+    ignored = whatsapp.parse(cloud("cloud_message__unknown_type.json"))
+    assert ignored == [] and isinstance(ignored, Ignored)
+    assert "'hologram'" in ignored.reason and "reads: text, image" in ignored.reason
 
 
 def test_r2f_cloud_other_webhook_object_is_refused() -> None:
@@ -180,11 +184,12 @@ def test_r2f_cloud_status_webhooks(fixture: str, status: str, error: str | None)
     assert update.provider_id == "wamid.HBgNNjI4MTMxMTExMjIyMhUCABEYEjdGMEE5QjFDMkQzRTRGNTA2AA=="
 
 
-def test_r2f_cloud_unknown_status_is_refused_listing_known_ones() -> None:
-    with pytest.raises(
-        UnsupportedPayload, match="unknown WhatsApp status 'evaporated'; known: sent, delivered"
-    ):
-        whatsapp.parse_statuses(cloud("cloud_status__unknown.json"))
+def test_r2f_cloud_unknown_status_is_skipped_and_the_delivery_acknowledged() -> None:
+    # Issue 17, item 5: "played", "deleted", a call's "RINGING": skipped, the known ones applied.
+    raw = cloud("cloud_status__unknown.json")
+    assert whatsapp.parse_statuses(raw) == []
+    ignored = whatsapp.parse(raw)
+    assert isinstance(ignored, Ignored) and "delivery statuses" in ignored.reason
 
 
 def test_r2f_cloud_signature_with_another_secret_is_refused() -> None:
