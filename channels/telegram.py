@@ -166,7 +166,11 @@ def _location(msg: dict[str, Any]) -> Location | None:
     label = None
     if venue:
         label = ", ".join(str(v) for v in (venue.get("title"), venue.get("address")) if v) or None
-    return Location(latitude=float(where["latitude"]), longitude=float(where["longitude"]), label=label)
+    return Location(
+        latitude=_shape.number(where.get("latitude"), "message.location.latitude"),
+        longitude=_shape.number(where.get("longitude"), "message.location.longitude"),
+        label=label,
+    )
 
 
 def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage | Ignored:
@@ -196,7 +200,7 @@ def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage 
         own = user is not None and contact.get("user_id") == user.get("id")
         extra["contact_own"] = own
         try:
-            extra["contact_phone"] = e164(contact["phone_number"])
+            extra["contact_phone"] = e164(str(contact.get("phone_number") or ""))
         except InvalidContact:
             extra["contact_phone_invalid"] = True
         if own:
