@@ -73,9 +73,14 @@ def test_r2f_twilio_reaction_is_deliberately_ignored() -> None:
     assert whatsapp.parse(twilio_signed("message__reaction.form")) == []
 
 
-def test_r2f_twilio_unknown_message_type_is_refused_listing_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown MessageType 'hologram'; known: text, image"):
-        whatsapp.parse(twilio_signed("message__unknown_type.form"))
+def test_r2f_twilio_unknown_message_type_is_ignored_listing_known_ones() -> None:
+    # Issue 17, item 5: acknowledged and recorded as ignored, never a 400 retried forever.
+    ignored = whatsapp.parse(twilio_signed("message__unknown_type.form"))
+    assert (
+        isinstance(ignored, Ignored)
+        and "'hologram'" in ignored.reason
+        and "known: text, image" in ignored.reason
+    )
 
 
 @pytest.mark.parametrize(
