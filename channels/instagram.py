@@ -47,7 +47,8 @@ ATTACHMENT_TYPES = {
     "file": "application/pdf",
 }
 #: Attachment types that are not a message from the citizen to the office.
-IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback")
+#: ``like_heart`` is the ❤️ a user sends as a whole message (a reaction, not a complaint).
+IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback", "like_heart")
 #: ``messaging[]`` events without a message in them.
 IGNORED_EVENTS = ("reaction", "read", "postback", "referral", "message_edit", "optin", "delivery")
 #: Graph API error codes that mean "slow down" rather than "never" (application/user rate limits).

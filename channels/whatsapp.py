@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from typing import Any
 
 from channels import _meta, _shape, _twilio
@@ -40,6 +41,8 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 META_APP_SECRET_ENV = "ADUAN_META_APP_SECRET"
 META_VERIFY_TOKEN_ENV = "ADUAN_META_VERIFY_TOKEN"
 META_ACCESS_TOKEN_ENV = "ADUAN_META_ACCESS_TOKEN"
+#: A business-scoped user id (``US.13491208655302741918``), Meta's id of users without a number.
+BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9._-]{1,100}")
 #: Prefix of an attachment URL that is a Cloud API media id (resolved to a URL when downloaded).
 META_MEDIA_SCHEME = "meta-media:"
 
@@ -165,6 +168,8 @@ def _sender_urn(wa_id: str, user_id: str, path: str) -> str:
     Meta gave it rather than refused.
     """
     if wa_id and not wa_id.lstrip("+").isdigit():
+        if not BSUID.fullmatch(wa_id):
+            raise UnsupportedPayload(f"{path}.from is neither a phone number nor a business-scoped user id")
         user_id = user_id or wa_id
         wa_id = ""
     if wa_id:
@@ -172,7 +177,7 @@ def _sender_urn(wa_id: str, user_id: str, path: str) -> str:
             return phone_urn("whatsapp", "+" + wa_id.lstrip("+"))
         except InvalidContact:
             return f"whatsapp:+{wa_id.lstrip('+')}"
-    if user_id:
+    if user_id and BSUID.fullmatch(user_id):
         return f"whatsapp:{user_id}"
     raise UnsupportedPayload(f"{path} has neither from nor from_user_id: whose message is it?")
 
