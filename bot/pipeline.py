@@ -375,6 +375,9 @@ def _derive(
     """Ingest a payload's messages, run the message hooks, and set the raw row's new status."""
     unfiled: list[str] = []
     for message in messages:
+        if "\x00" in message.text:
+            # PostgreSQL text cannot hold NUL (a gateway's padding); the raw payload keeps it.
+            message = dataclasses.replace(message, text=message.text.replace("\x00", ""))
         # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
         if complete and not message.complete and not message.extra.get("noise"):
             message = dataclasses.replace(message, complete=True)

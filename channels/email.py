@@ -479,9 +479,29 @@ def decode_text(data: bytes, declared: str | None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if not declared and _bad_share(data, exc) > _MOSTLY_WRONG:
-            return data.decode("cp1252", "replace")
+        if _bad_share(data, exc) > _MOSTLY_WRONG:
+            # Not UTF-8 at all, whatever the label says: Chinese mail software labels GBK "utf-8".
+            chinese = _chinese(data)
+            if chinese is not None:
+                return chinese
+            if not declared:
+                return data.decode("cp1252", "replace")
         return data.decode("utf-8", "aduan-cp1252")
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _chinese(data: bytes) -> str | None:
+    """Return ``data`` read as GB18030 when that reads it whole as Chinese text, else None."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    wide = [ch for ch in text if not ch.isascii()]
+    if len(wide) < 10 or sum(1 for ch in wide if _CJK.match(ch)) < 0.9 * len(wide):
+        return None
+    return text
 
 
 def _bad_share(data: bytes, first: UnicodeDecodeError) -> float:

@@ -10,6 +10,7 @@ from the database: filed (a message with its sender, text, attachments and locat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from intake import db
 from intake.models import RAW_IGNORED, RAW_PROCESSED, RAW_QUARANTINED, Complaint, Message, RawInbound
 
 PUBLIC = "https://aduan.example.test"
+#: The moment the run happens at (a Tuesday in Jakarta: a working day, the office open).
+CLOCK_START = dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
 #: The corpus folders, each the ``aduan ingest --channel`` name of its files.
 FOLDERS = ("email", "whatsapp", "sms", "telegram", "instagram")
 SNIPPET_CHARS = 60
