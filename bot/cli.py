@@ -416,7 +416,37 @@ def main(argv: list[str] | None = None) -> None:
     except config_mod.ConfigError as exc:
         typer.echo(f"aduan: error: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"aduan: error: {problem}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """Say in one line which database could not be reached and what to check; None if not that."""
+    import sqlalchemy.exc  # deliberate lazy import: only when a command failed
+
+    if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
+        return "the database URL cannot be read: check [database] url in the config or ADUAN_DATABASE_URL"
+    if not isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return None
+    detail = str(getattr(exc, "orig", exc)).lower()
+    if "password authentication failed" in detail or "authentication" in detail:
+        return "the database refused the user or password: check the credentials in ADUAN_DATABASE_URL"
+    if "does not exist" in detail and "database" in detail:
+        return "the database does not exist on the server: create it (createdb) or fix its name in the URL"
+    if "unable to open database file" in detail:
+        return "the SQLite database file cannot be opened: check that its folder exists and is writable"
+    if "connection refused" in detail or "could not connect" in detail or "timeout" in detail:
+        return "the database server does not answer: is PostgreSQL running at the host and port of the URL?"
+    if "could not translate host name" in detail or "name or service not known" in detail:
+        return "the database host name is unknown: check the host in ADUAN_DATABASE_URL"
+    return (
+        "the database cannot be reached: check [database] url / ADUAN_DATABASE_URL and that the server runs"
+    )
 
 
 if __name__ == "__main__":

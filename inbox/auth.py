@@ -10,6 +10,7 @@ Which role may do what is one table, ``PERMISSIONS``, used by pages and API alik
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -204,7 +205,7 @@ def authenticate(session: Session, *, username: str, password: str, now: dt.date
     """Check a username and password, counting failures and locking the account after LOCK_AFTER."""
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or not user.is_active:
-        verify_password(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        verify_password(_dummy_hash(), password)  # same cost as a real check: no user enumeration by timing
         return LoginResult(None)
     if user.locked_until is not None and user.locked_until > now:
         return LoginResult(None, locked=True)
@@ -223,7 +224,13 @@ def authenticate(session: Session, *, username: str, password: str, now: dt.date
     return LoginResult(user)
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown users' passwords against, made at the first login, not at import.
+
+    Hashing costs about as much as a login; at import it slowed every ``aduan`` command.
+    """
+    return _hasher.hash("not-a-real-password")
 
 
 # -- sessions ------------------------------------------------------------------------------------

@@ -138,3 +138,23 @@ def test_serve_warns_that_sqlite_does_not_scale_out(
     assert "SQLite has one writer" in err and "PostgreSQL" in err
     code, _, err = run(capsys, "serve")
     assert code == 0 and "SQLite" not in err
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/aduan_no_such_database_i17", "does not exist"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/aduan", "does not answer"),
+        ("garbage", "URL cannot be read"),
+        ("sqlite:////nonexistent/folder/aduan.db", "cannot be opened"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    # Issue 17, item 11: a new user's wrong URL printed a 100-line traceback.
+    monkeypatch.setenv("ADUAN_DATABASE_URL", url)
+    code, out, err = run(capsys, "list")
+    assert code == 1 and out == ""
+    assert err.startswith("aduan: error: ") and says in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
