@@ -258,6 +258,8 @@ class TimelineItem:
     note: str | None = None
     template: str | None = None
     id: int = 0
+    #: A location the citizen shared: ``{"latitude", "longitude", "label"}``.
+    location: dict[str, Any] | None = None
 
 
 def timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
@@ -268,8 +270,21 @@ def timeline(session: Session, complaint: Complaint) -> list[TimelineItem]:
             attachments = json.loads(m.attachments or "[]")
         except ValueError:
             attachments = []
+        try:
+            location = json.loads(m.location) if m.location else None
+        except ValueError:
+            location = None
         items.append(
-            TimelineItem(m.received_at, "in", m.channel, m.text, m.sender_urn, attachments, id=m.id or 0)
+            TimelineItem(
+                m.received_at,
+                "in",
+                m.channel,
+                m.text,
+                m.sender_urn,
+                attachments,
+                id=m.id or 0,
+                location=location,
+            )
         )
     if not items and complaint.text:
         # Records an officer typed in (or the dialogue composed) may have no message row.
