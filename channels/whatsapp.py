@@ -184,7 +184,8 @@ def _sender_urn(wa_id: str, user_id: str, path: str) -> str:
 
 def _vcard(card: dict[str, Any]) -> bytes:
     """Return one WhatsApp contact card as vCard 3.0 bytes."""
-    name = card.get("name") if isinstance(card.get("name"), dict) else {}
+    found = card.get("name")
+    name: dict[str, Any] = found if isinstance(found, dict) else {}
     lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{name.get('formatted_name') or name.get('first_name') or ''}"]
     for phone in card.get("phones") or []:
         if isinstance(phone, dict) and phone.get("phone"):

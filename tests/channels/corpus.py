@@ -165,10 +165,10 @@ def open_corpus(
     try:
         yield Corpus(twilio, meta, clients[0], clients[1], env)
     finally:
-        for c in clients:
-            c.close()
-        for c in containers:
-            accept.shutdown(c)
+        for client in clients:
+            client.close()
+        for container in containers:
+            accept.shutdown(container)
 
 
 def _counts(engine: sa.Engine) -> _Counts:
@@ -231,12 +231,12 @@ def run_file(corpus: Corpus, root: Path, path: Path) -> Outcome:
         after.complaints - middle.complaints,
     )
     with db.session(corpus.engine) as s:
-        rows = s.exec(select(RawInbound).where(RawInbound.id > first).order_by(RawInbound.id)).all()  # type: ignore[arg-type]
+        rows = s.exec(select(RawInbound).where(RawInbound.id > first).order_by(RawInbound.id)).all()  # type: ignore[arg-type,operator]
         if not rows:
             return outcome
         statuses = {r.status for r in rows}
         raw_ids = [r.id for r in rows]
-        messages = s.exec(select(Message).where(Message.raw_id.in_(raw_ids)).order_by(Message.id)).all()  # type: ignore[union-attr]
+        messages = s.exec(select(Message).where(Message.raw_id.in_(raw_ids)).order_by(Message.id)).all()  # type: ignore[union-attr,arg-type]
         if RAW_QUARANTINED in statuses:
             outcome.outcome = "quarantined"
             outcome.reason = next(r.error or "" for r in rows if r.status == RAW_QUARANTINED)
