@@ -11,13 +11,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from sqlmodel import select
 
 from bot import config as config_mod
-from bot.bootstrap import Container, build
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -36,6 +37,10 @@ calendar_app = typer.Typer(help="Kalender hari kerja (working-day calendar, R4).
 db_app = typer.Typer(help="Basis data (database migrations).", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
+
+
+#: The most rows a listing prints (a larger --limit is a mistake, not a bigger page).
+MAX_ROWS = 100_000
 
 
 class CliError(Exception):
@@ -83,6 +88,9 @@ def container_of(ctx: typer.Context) -> Container:
     cached = (root.obj or {}).get("container")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    # Deliberate lazy import: wiring the application costs a second; only commands that need it pay.
+    from bot.bootstrap import build
+
     container = build(settings_of(ctx))
     root.obj["container"] = container
     return container
@@ -276,9 +284,11 @@ def _file_headers(file: Path) -> dict[str, str]:
 def list_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
+    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1, max=MAX_ROWS)] = 50,
 ) -> None:
     """Daftar pengaduan terbaru (latest complaints and suggestions)."""
+    from sqlmodel import select
+
     from intake import db
     from intake.ingest import complaint_summary
     from intake.models import Complaint
@@ -381,7 +391,7 @@ OPTIONAL_COMMANDS: list[str] = [
     "inbox.cli_users",
     "bot.cli_simulate",
     "bot.cli_evaluation",
-    "bot.mail_import",
+    "bot.cli_mail",
 ]
 
 

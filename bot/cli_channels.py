@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -10,7 +9,6 @@ import typer
 
 from bot.cli import app, container_of, fail
 from bot.config import ConfigError
-from channels import telegram
 
 
 @app.command("telegram-webhook")
@@ -21,6 +19,9 @@ def telegram_webhook(
     ] = False,
 ) -> None:
     """Register ``<public_base_url>/hooks/telegram`` with Telegram, with the secret token."""
+    # Deliberate lazy import (CLI start-up time, issue 17): only this command pays for it.
+    from channels import telegram
+
     container = container_of(ctx)
     config = container.channel_config("telegram")
     base = container.settings.public_base_url
@@ -45,6 +46,8 @@ def telegram_webhook(
                     allowed_updates=["message", "edited_message"],
                 )
             )
+
+    import asyncio  # deliberate lazy import (CLI start-up time, issue 17)
 
     ok = asyncio.run(run())
     typer.echo(json.dumps({"ok": ok, "url": None if delete else f"{base}{telegram.WEBHOOK_PATH}"}))

@@ -14,12 +14,14 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
 
 from bot.cli import app, container_of, fail, parse_when, settings_of
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -142,7 +144,9 @@ def _last_line(text: str) -> str:
 
 def backup_database(database_url: str, target: Path) -> None:
     """Write a consistent copy of the database to ``target`` (SQLite file or pg_dump custom format)."""
-    url = sa.make_url(database_url)
+    from sqlalchemy import make_url  # deliberate lazy import (CLI start-up time)
+
+    url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         source = _sqlite_path(url)
         if not source.is_file():
@@ -179,7 +183,9 @@ def backup_database(database_url: str, target: Path) -> None:
 
 def restore_database(database_url: str, source: Path) -> None:
     """Replace the database's content with a backup made by :func:`backup_database`."""
-    url = sa.make_url(database_url)
+    from sqlalchemy import make_url  # deliberate lazy import (CLI start-up time)
+
+    url = make_url(database_url)
     head = source.read_bytes()[:16] if source.is_file() else b""
     if url.get_backend_name() == "sqlite":
         if not head.startswith(SQLITE_MAGIC):

@@ -12,10 +12,8 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import typer
-from sqlmodel import select
 
-from bot.cli import app, container_of, echo_json, fail, settings_of
-from channels.urns import mask
+from bot.cli import MAX_ROWS, app, container_of, echo_json, fail, settings_of
 
 dev_app = typer.Typer(help="Alat pengembang (developer tools).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
@@ -30,10 +28,14 @@ def outbox_cmd(
         bool, typer.Option("--attachments", help="Unduh lampiran tertunda (download pending media).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
+    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1, max=MAX_ROWS)] = 50,
 ) -> None:
     """Daftar pesan keluar (outbox: replies queued, sent, delivered or failed)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
     from bot import outbox
+    from channels.urns import mask
     from intake import db
 
     container = container_of(ctx)

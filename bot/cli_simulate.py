@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
 from bot.cli import app, echo_json, fail, parse_when, settings_of
 from channels.base import Attachment, InboundMessage, OutboundMessage
-from channels.urns import InvalidContact, phone_urn
 
 #: Chat channels the dialogue serves, and the URN scheme of their senders.
 CHAT_SCHEMES = {
@@ -68,6 +66,8 @@ class SimClock:
 
 def sender_urn(channel: str, value: str) -> str:
     """Turn ``--from`` into the channel's URN (``whatsapp:+62…``, ``tel:+62…``, ``telegram:123``)."""
+    from channels.urns import InvalidContact, phone_urn  # deliberate lazy import (CLI start-up time)
+
     scheme = CHAT_SCHEMES[channel]
     if scheme in ("tel", "whatsapp"):
         return phone_urn(scheme, value)
@@ -125,9 +125,13 @@ def simulate(
     ] = 30,
 ) -> None:
     """Coba percakapan bot di konsol (try the intake dialogue; prints replies, then the records as JSON)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
     from bot import outbox
     from bot.bootstrap import build
     from bot.dialogue import file_stale_drafts
+    from channels.urns import InvalidContact
     from intake import db
     from intake.ingest import complaint_summary, ingest
     from intake.models import Complaint

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
 from bot.cli import app, container_of, echo_json, fail, parse_when
 
@@ -64,6 +63,8 @@ def report_followup(
     ] = None,
 ) -> None:
     """Buat laporan tindak lanjut untuk atasan (follow-up report for the superior, R7a/R8)."""
+    from sqlmodel import select
+
     from bot import reports
     from intake import db
     from intake.models import Complaint

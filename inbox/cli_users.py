@@ -12,13 +12,9 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
 from bot.cli import app, container_of, fail
-from inbox import auth
-from intake import db, roles
-from intake.ingest import file_complaint
-from intake.models import Complaint, User
+from intake import roles
 
 user_app = typer.Typer(help="Akun petugas (staff accounts).", no_args_is_help=True)
 token_app = typer.Typer(help="Token API untuk integrasi (API tokens).", no_args_is_help=True)
@@ -69,6 +65,9 @@ DEMO_COMPLAINTS: tuple[dict[str, str | bool], ...] = (
 
 def _read_password(password_stdin: bool) -> tuple[str, bool]:
     """Return the password from stdin, or a generated one (and whether it was generated)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from inbox import auth
+
     if password_stdin:
         value = sys.stdin.readline().rstrip("\n")
         if not value:
@@ -99,6 +98,13 @@ def user_add(
     ] = "",
 ) -> None:
     """Buat akun petugas (create a staff account; prints a generated password once)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     if role not in roles.ROLES:
         fail(str(roles.UnknownRole(role)))
     office = office.strip().lower()
@@ -144,6 +150,13 @@ def user_passwd(
     ] = False,
 ) -> None:
     """Ganti kata sandi dan buka kunci akun (set a new password, unlock; ends old sessions)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     password, generated = _read_password(password_stdin)
     if len(password) < 8:
         fail("password must have at least 8 characters")
@@ -169,6 +182,13 @@ def token_add(
     ] = "integration",
 ) -> None:
     """Buat token API (create an API token; printed once, only its hash is stored)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     container = container_of(ctx)
     with db.write_session(container.engine) as s:
         user = s.exec(select(User).where(User.username == name)).first()
@@ -189,7 +209,14 @@ def demo(ctx: typer.Context) -> None:
 
 def load_demo(container: object) -> list[str]:
     """Create what ``aduan demo`` creates, when missing; return the lines to print."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
     from bot.bootstrap import Container
+    from inbox import auth
+    from intake import db
+    from intake.ingest import file_complaint
+    from intake.models import Complaint, User
 
     assert isinstance(container, Container)
     lines: list[str] = []

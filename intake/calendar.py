@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-import holidays
-
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
 #: Where a non-working day comes from; shown by ``aduan calendar holidays``.
@@ -65,6 +63,10 @@ class WorkingCalendar:
         if year in self._years:
             return
         days: dict[dt.date, NonWorkingDay] = {}
+        # Deliberate lazy import: the holiday tables cost a quarter second to import, and most
+        # commands (``aduan --help`` among them) never ask for a holiday (CLI start-up, issue 17).
+        import holidays
+
         public = holidays.country_holidays("ID", years=year, categories=("public",), language="id")
         government = holidays.country_holidays("ID", years=year, categories=("government",), language="id")
         for day, name in sorted(public.items()):
