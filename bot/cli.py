@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 
 
+#: A tracking number as Aduan issues them: ``PWK-2026-000001``.
+TRACKING_NUMBER = re.compile(r"[A-Z]{2,10}-\d{4}-\d{6}")
+#: The years a moment given on the command line may fall in.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
 #: The most rows a listing prints (a larger --limit is a mistake, not a bigger page).
 MAX_ROWS = 100_000
 
@@ -99,9 +104,14 @@ def container_of(ctx: typer.Context) -> Container:
 def parse_when(value: str, ctx: typer.Context) -> Any:
     """Parse an ISO-8601 moment or date in the office's timezone, or fail with one line."""
     try:
-        return config_mod.parse_when(value, settings_of(ctx).office.calendar.timezone)
+        moment = config_mod.parse_when(value, settings_of(ctx).office.calendar.timezone)
     except config_mod.ConfigError as exc:
         fail(str(exc))
+    # The working-day calendar counts 14 working days on and UTC conversions shift by a day: keep
+    # clear of datetime's limits (year 1 and 9999), which raised OverflowError with a traceback.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        fail(f"{value!r} is outside the years Aduan counts ({FIRST_YEAR}–{LAST_YEAR})")
+    return moment
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -312,13 +322,15 @@ def show(
     """Tampilkan satu pengaduan dengan log kejadiannya (one record with its event log)."""
     from intake import db, views
 
+    if not TRACKING_NUMBER.fullmatch(tracking.strip().upper()):
+        fail(f"{tracking!r} is not a tracking number (e.g. PWK-2026-000001)")  # a mistake: exit 2
     container = container_of(ctx)
     with db.session(container.engine) as s:
         data = views.complaint_detail(
             s, tracking.strip().upper(), office=container.office, now=container.now()
         )
     if data is None:
-        fail(f"no complaint with tracking number {tracking}", code=1)
+        fail(f"no complaint with tracking number {tracking}", code=1)  # well-formed, not on file
     if as_json:
         echo_json(data)
         return
@@ -400,10 +412,14 @@ def main(argv: list[str] | None = None) -> None:
     import logging
     import os
 
-    logging.basicConfig(
-        level=os.environ.get("ADUAN_LOG_LEVEL", "ERROR").upper(),
-        format="aduan: %(levelname)s %(name)s: %(message)s",
-    )
+    level = os.environ.get("ADUAN_LOG_LEVEL", "ERROR").strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        typer.echo(
+            f"aduan: error: ADUAN_LOG_LEVEL={level!r} is not a log level; use DEBUG, INFO, WARNING or ERROR",
+            err=True,
+        )
+        sys.exit(2)
+    logging.basicConfig(level=level, format="aduan: %(levelname)s %(name)s: %(message)s")
     _register_optional()
     command = typer.main.get_command(app)
     try:
