@@ -219,3 +219,17 @@ def test_r2f_unknown_provider_is_a_clear_error() -> None:
     bad = ChannelConfig(name="whatsapp", table={"provider": "wablas"}, secrets=TEST_ENV)
     with pytest.raises(ValueError, match="provider 'wablas' unknown; known: twilio, meta"):
         whatsapp.verify(RawRequest(b""), bad)
+
+
+def test_r2f_cloud_voice_note_from_a_business_scoped_user_is_kept_as_an_attachment() -> None:
+    # Issue 17, items 4 and 6: "voice" was an unknown type, a user without a number was refused.
+    [m] = whatsapp.parse(cloud("cloud_message__voice_contacts_bsuid.json"))
+    assert m.sender == "whatsapp:ID.20817734550012345678" and m.sender_name == "Rudi"
+    assert [(a.content_type, a.url) for a in m.attachments] == [("audio/ogg", "meta-media:1029384756102938")]
+    assert m.extra["voice_note"] is True
+
+
+def test_r2f_cloud_edit_names_the_message_it_replaces() -> None:
+    [m] = whatsapp.parse(cloud("cloud_message__edit.json"))
+    assert m.extra["edit_of"].startswith("wamid.HBgNNjI4MTMxMTExMjIyMhUCABIYIDNBMDFB")
+    assert m.text.endswith("sudah 25 hari kerja.")
