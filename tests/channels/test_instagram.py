@@ -16,6 +16,7 @@ from bot.bootstrap import ChannelConfig, build
 from channels import _meta
 from channels import instagram as ig
 from channels.base import (
+    Ignored,
     OutboundMessage,
     PermanentFailure,
     RawRequest,
@@ -232,3 +233,10 @@ def test_sender_rate_limited_is_temporary() -> None:
         sender = ig.make_sender(config(graph_base_url=api.url))
         with pytest.raises(TemporaryFailure, match="code 4"):
             sender.send(OutboundMessage(channel="instagram", to="instagram:1", text="halo"))
+
+
+def test_a_heart_sent_as_a_message_is_ignored_with_a_plain_reason() -> None:
+    # Issue 17, item 6: Instagram's ❤️ ("like_heart") was quarantined as an unknown attachment.
+    body = raw("message__unknown_attachment.json").body.replace(b'"hologram"', b'"like_heart"')
+    ignored = ig.parse(RawRequest(body=body))
+    assert ignored == [] and isinstance(ignored, Ignored) and ignored.reason == "a like heart with no text"
