@@ -43,7 +43,7 @@ app.add_typer(db_app, name="db")
 #: A tracking number as Aduan issues them: ``PWK-2026-000001``.
 TRACKING_NUMBER = re.compile(r"[A-Z]{2,10}-\d{4}-\d{6}")
 #: The years a moment given on the command line may fall in.
-FIRST_YEAR, LAST_YEAR = 1900, 2200
+FIRST_YEAR, LAST_YEAR = 1900, 9000
 #: The most rows a listing prints (a larger --limit is a mistake, not a bigger page).
 MAX_ROWS = 100_000
 
