@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from tests.conftest import ROOT, fixture_path
+from tests.conftest import ROOT, TEST_ENV, fixture_path
 
 
 @pytest.fixture
@@ -259,3 +259,17 @@ def test_a_bad_invocation_is_one_line_and_exit_2_never_a_traceback(
     code, _, err = run(capsys, *args(tmp_path))
     assert (code, len(err.strip().splitlines())) == (2, 1), err
     assert err.startswith("aduan: error: ") and says in err and "Traceback" not in err, err
+
+
+def test_serve_with_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17, item 11: the same at start-up of the service, before any web process starts.
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(
+        "ADUAN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/aduan_no_such_db_i17"
+    )
+    code, out, err = run(capsys, "serve", "--port", "18172")
+    assert code == 1 and "running" not in out
+    assert err.startswith("aduan: error: the database does not exist") and len(err.strip().splitlines()) == 1
