@@ -164,9 +164,10 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
         elif any(k in event for k in IGNORED_EVENTS):
             why.append(f"a {next(k for k in IGNORED_EVENTS if k in event)} event, not a message")
         else:
+            # Meta adds event kinds: acknowledge them (a 400 is retried) and say which one it was.
             keys = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
-            raise UnsupportedPayload(
-                f"unknown messaging event {keys}; read: message; ignored: {list(IGNORED_EVENTS)}"
+            why.append(
+                f"a messaging event Aduan does not read ({', '.join(keys) or 'empty'}); reads: message"
             )
     if out:
         return out
