@@ -94,9 +94,9 @@ def form(raw: RawRequest) -> dict[str, str]:
     try:
         pairs = _pairs(raw.body)
     except UnicodeDecodeError as exc:
-        raise UnsupportedPayload(f"body is not UTF-8: {exc}") from exc
+        raise UnsupportedPayload("body is not UTF-8 text: a Twilio webhook posts a form") from exc
     except ValueError as exc:
-        raise UnsupportedPayload(f"body is not form-encoded: {exc}") from exc
+        raise UnsupportedPayload("body is not a form (application/x-www-form-urlencoded)") from exc
     return dict(pairs)
 
 

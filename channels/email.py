@@ -1187,7 +1187,9 @@ def _parse_fresh(original: bytes) -> InboundMessage:
     except UnsupportedPayload:
         raise
     except Exception as exc:
-        raise UnsupportedPayload(f"the mail cannot be read: {type(exc).__name__}: {exc}"[:500]) from exc
+        # Officers read the reason: plain words; the exception's type goes to the log (issue 17).
+        log.info("compat32 failed too (%s)", type(exc).__name__)
+        raise UnsupportedPayload("the mail cannot be read: its MIME structure is too broken") from exc
 
 
 def after_ingest(container: Any, raw: RawRequest, results: list[Any]) -> None:

@@ -11,7 +11,6 @@ our own echoes are ignored on purpose (no complaint in them, SPEC R5a reading).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -64,10 +63,7 @@ def verify(raw: RawRequest, config: Any) -> None:
 
 
 def _load(raw: RawRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict):
         raise UnsupportedPayload("a Meta webhook is a JSON object")
     if data.get("object") != "instagram":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -93,10 +92,7 @@ def verify(raw: RawRequest, config: Any) -> None:
 
 
 def _load(raw: RawRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise UnsupportedPayload("a Telegram update is a JSON object with an integer update_id")
     return data

@@ -10,7 +10,6 @@ both wire shapes (a Twilio form or a Meta JSON document), so ``aduan ingest`` re
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from typing import Any
@@ -131,10 +130,7 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
 
 
 def _document(raw: RawRequest) -> dict[str, Any]:
-    try:
-        doc = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    doc = _shape.json_document(raw.body)
     if not isinstance(doc, dict) or doc.get("object") != "whatsapp_business_account":
         raise UnsupportedPayload("not a WhatsApp Cloud API webhook (object is not whatsapp_business_account)")
     return doc
