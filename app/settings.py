@@ -381,12 +381,71 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     env = dict(os.environ if env is None else env)
     chosen = Path(path or env.get("ADUAN_CONFIG") or DEFAULT_CONFIG)
     try:
-        data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        text = chosen.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"configuration file {chosen} not found (set ADUAN_CONFIG or --config)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{chosen}: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{chosen} is a directory, not a configuration file (a config.toml)") from None
+    except PermissionError:
+        raise ConfigError(f"configuration file {chosen} cannot be read (permission denied)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError) and "\x00" not in text:
+            raise ConfigError(f"{chosen}: {exc}") from None
+        raise ConfigError(f"{chosen} is not a text TOML file (a config.toml)") from None
+    check_document(data, text, chosen)
     return from_dict(data, env=env, path=chosen)
+
+
+#: The keys of the tables every office sets, beside the ones ``config.toml`` shows.
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "office": frozenset(
+        {
+            "name",
+            "code",
+            "timezone",
+            "tracking_prefix",
+            "public_base_url",
+            "trust_proxy",
+            "languages",
+            "hosts",
+        }
+    ),
+    "database": frozenset({"url", "auto_migrate"}),
+}
+
+
+def _line_of(text: str, pattern: str) -> int:
+    """Return the 1-based line where ``pattern`` (a regular expression) first matches, 0 if nowhere."""
+    found = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, found.start()) + 1 if found else 0
+
+
+def check_document(data: Mapping[str, Any], text: str, path: Path) -> None:
+    """Refuse an empty file and unknown tables or keys, naming the line (a typo must not run on defaults)."""
+    if not data:
+        raise ConfigError(
+            f"{path} is empty: start from the repository's config.toml, which documents every key"
+        )
+    for name in data:
+        if name not in KNOWN_TABLES:
+            line = _line_of(text, rf"^[ \t]*\[+[ \t]*{re.escape(name)}\b|^[ \t]*{re.escape(name)}[ \t]*=")
+            known = ", ".join(sorted(KNOWN_TABLES))
+            raise ConfigError(f"{path}, line {line}: unknown table or key {name!r}; known tables: {known}")
+    for table, keys in KNOWN_KEYS.items():
+        given = data.get(table)
+        if not isinstance(given, Mapping):
+            continue
+        for key in given:
+            if key not in keys:
+                line = _line_of(text, rf"^[ \t]*{re.escape(key)}[ \t]*=")
+                raise ConfigError(
+                    f"{path}, line {line}: unknown key {key!r} in [{table}]; known: {', '.join(sorted(keys))}"
+                )
+    url = data.get("database", {}).get("url") if isinstance(data.get("database"), Mapping) else None
+    if url is not None and not isinstance(url, str):
+        line = _line_of(text, r"^[ \t]*url[ \t]*=")
+        raise ConfigError(f"{path}, line {line}: [database] url must be a text URL in quotes, not {url!r}")
 
 
 #: Tables an office profile may hold (``offices/*.toml``); everything else is deployment-wide.

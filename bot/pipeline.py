@@ -22,9 +22,9 @@ from sqlmodel import Session, select
 
 import channels
 from app.container import Container
-from channels.base import InboundMessage, RawRequest, SignatureError, UnsupportedPayload
+from channels.base import Ignored, InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, RejectionCaps, ingest, record_rejection, store_raw
+from intake.ingest import IngestResult, RejectionCaps, apply_edit, ingest, record_rejection, store_raw
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -65,6 +65,20 @@ def _external_id(module: ModuleType, raw: RawRequest) -> str:
         # Any body that passed the signature is stored, even one the id cannot be read from (deeply
         # nested JSON raises RecursionError): its hash is the key, and parsing quarantines it.
         return raw.body_hash()
+
+
+def raw_key(module: ModuleType, raw: RawRequest) -> str:
+    """Return the raw row's idempotency key: the provider's id of the payload with its body's hash.
+
+    An exact replay (a provider's retry, an IMAP re-read, a second import) has the same key and
+    stores nothing. A different body under an id already seen (ids reused by a gateway, by test
+    fixtures, or mails that share a Message-ID) is another payload: it is kept, never dropped.
+    """
+    digest = raw.body_hash()
+    provider = _external_id(module, raw)
+    if provider == digest:
+        return digest
+    return f"{provider[:230]}#{digest[len('sha256:') :][:16]}"
 
 
 def max_body_bytes(container: Container, channel: str) -> int:
@@ -118,7 +132,7 @@ def receive(
                 session=s,
                 channel=channel,
                 raw=raw,
-                external_id=_external_id(module, raw),
+                external_id=raw_key(module, raw),
                 now=now,
                 office=container.office.code,
             )
@@ -179,7 +193,7 @@ def receive_many(
                         session=s,
                         channel=channel,
                         raw=raw,
-                        external_id=_external_id(module, raw),
+                        external_id=raw_key(module, raw),
                         now=now,
                         office=container.office.code,
                     )
@@ -216,21 +230,24 @@ def _process_in(
     """Parse a stored payload and ingest its messages in the caller's transaction (in a savepoint)."""
     channel, raw_id = row.channel, row.id
     try:
-        messages: list[InboundMessage] = list(module.parse(raw))
+        parsed = module.parse(raw)
+        messages: list[InboundMessage] = list(parsed)
     except Exception as exc:
         # UnsupportedPayload is the contract. Any other exception is a parser bug: quarantine the
         # payload all the same (kept, shown to officers, reprocessable once fixed) rather than answer
         # 500, which the provider would retry forever. Its text stays in the database, not the log.
+        # Officers read the reason: a parser bug is named as such, its exception text is not shown.
         known = isinstance(exc, UnsupportedPayload)
-        reason = str(exc) if known else f"parser error ({type(exc).__name__})"
-        detail = reason if known else f"{reason}: {exc}"
-        row.status, row.error, row.processed_at = RAW_QUARANTINED, detail[:2000], now
+        reason = str(exc) if known else "the payload could not be read (a fault in Aduan's parser)"
+        row.status, row.error, row.processed_at = RAW_QUARANTINED, reason[:2000], now
         s.add(row)
         if known:
             log.warning("quarantined %s payload #%s: %s", channel, raw_id, exc)
         else:
-            log.error("quarantined %s payload #%s: %s", channel, raw_id, reason)
+            log.error("quarantined %s payload #%s: parser error (%s)", channel, raw_id, type(exc).__name__)
         return Receipt(400, raw_id=raw_id, reason=reason)
+    if isinstance(parsed, Ignored):
+        row.error = parsed.reason[:2000]
     results: list[IngestResult] = []
     try:
         with s.begin_nested():
@@ -251,7 +268,7 @@ def _process_in(
         s.execute(
             sa.update(RawInbound)
             .where(RawInbound.id == raw_id)  # type: ignore[arg-type]
-            .values(error=f"processing failed: {type(exc).__name__}: {exc}"[:2000])
+            .values(error="processing failed because of a fault in Aduan; kept to be processed again")
         )
         return Receipt(200, raw_id=raw_id, reason="stored; processing deferred", deferred=True)
     dup = duplicate or (bool(results) and all(r.duplicate for r in results))
@@ -270,7 +287,11 @@ def _derive(
     now: dt.datetime,
 ) -> None:
     """Ingest a payload's messages, run the message hooks, and set the raw row's new status."""
+    unfiled: list[str] = []
     for message in messages:
+        if "\x00" in message.text:
+            # PostgreSQL text cannot hold NUL (a gateway's padding); the raw payload keeps it.
+            message = dataclasses.replace(message, text=message.text.replace("\x00", ""))
         # Machine mail flagged by the channel (auto-reply, bounce) is never filed as a complaint.
         if complete and not message.complete and not message.extra.get("noise"):
             message = dataclasses.replace(message, complete=True)
@@ -279,14 +300,55 @@ def _derive(
             office = container.office
             if row.office != office.code:
                 row.office = office.code
+            edit_of = message.extra.get("edit_of")
+            edited = apply_edit(session=s, message=message, now=now) if edit_of else None
+            if edited is not None:
+                results.append(edited)
+                unfiled.append(f"an edit of message {edit_of}: the stored message now has the new text")
+                continue
             result = ingest(session=s, message=message, now=now, office=office, raw_id=row.id)
+            if result.duplicate and result.message.raw_id != row.id:
+                if _same_message(result.message, message):
+                    unfiled.append(
+                        f"message {message.external_id} was already received "
+                        f"(payload #{result.message.raw_id})"
+                    )
+                else:
+                    # Another message under an id already used (ids reused by a gateway or by test
+                    # data): kept as its own message, keyed by this payload's hash.
+                    message = dataclasses.replace(
+                        message, external_id=f"{message.external_id[:230]}#{row.id}"
+                    )
+                    result = ingest(session=s, message=message, now=now, office=office, raw_id=row.id)
             results.append(result)
+            noise = message.extra.get("noise_reason") or message.extra.get("noise")
+            if noise:
+                unfiled.append(str(noise))
             if not result.duplicate and not message.complete:
                 for hook in container.message_hooks:
                     if hook(container, s, result, now):
                         break
-    row.status = RAW_PROCESSED if messages else RAW_IGNORED
     row.processed_at = now
+    if not messages:
+        row.status = RAW_IGNORED
+        row.error = row.error or "no citizen message in the payload"
+    elif len(unfiled) == len(messages):
+        # Nothing new to file (machine mail, a replayed message, an edit): say why.
+        row.status = RAW_IGNORED
+        row.error = "; ".join(dict.fromkeys(unfiled))[:2000]
+    else:
+        row.status = RAW_PROCESSED
+
+
+def _same_message(stored: Message, message: InboundMessage) -> bool:
+    """Tell whether a stored message is ``message`` again (a retry), not another one under its id."""
+    if stored.sender_urn != message.sender or stored.text != message.text:
+        return False
+    files = [
+        (a.get("content_type"), a.get("url"), a.get("filename"))
+        for a in json.loads(stored.attachments or "[]")
+    ]
+    return files == [(a.content_type, a.url, a.filename) for a in message.attachments]
 
 
 def _after_ingest(container: Container, module: ModuleType, raw: RawRequest, receipt: Receipt) -> None:

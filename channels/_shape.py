@@ -9,9 +9,26 @@ UnsupportedPayload with a reason an officer can read (``channels/base.py`` contr
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from channels.base import UnsupportedPayload
+
+
+def json_document(body: bytes) -> Any:
+    """Return the JSON value of a body, or raise UnsupportedPayload saying plainly what is wrong."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnsupportedPayload("not a JSON document: the body is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UnsupportedPayload(
+            f"not a JSON document: it breaks off or is malformed at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise UnsupportedPayload("not a JSON document Aduan reads: nested too deeply") from None
 
 
 def kind(value: Any) -> str:

@@ -14,6 +14,7 @@ import functools
 import hmac
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from channels.base import (
     Attachment,
+    Ignored,
     InboundMessage,
     Location,
     OutboundMessage,
@@ -93,9 +95,9 @@ def form(raw: RawRequest) -> dict[str, str]:
     try:
         pairs = _pairs(raw.body)
     except UnicodeDecodeError as exc:
-        raise UnsupportedPayload(f"body is not UTF-8: {exc}") from exc
+        raise UnsupportedPayload("body is not UTF-8 text: a Twilio webhook posts a form") from exc
     except ValueError as exc:
-        raise UnsupportedPayload(f"body is not form-encoded: {exc}") from exc
+        raise UnsupportedPayload("body is not a form (application/x-www-form-urlencoded)") from exc
     return dict(pairs)
 
 
@@ -176,6 +178,22 @@ def _urn(scheme: str, value: str, field: str) -> str:
         raise UnsupportedPayload(f"{field} is not a phone number ({exc})") from exc
 
 
+def _sender(scheme: str, value: str) -> str:
+    """Return the sender's URN; Twilio signs it, so a number no plan knows is kept as given.
+
+    WhatsApp users known only by a business-scoped id (``whatsapp:US.1234``) keep that id.
+    """
+    try:
+        return phone_urn(scheme, value)
+    except InvalidContact as exc:
+        bare = value.split(":", 1)[1] if ":" in value else value
+        if bare.lstrip("+").isdigit():
+            return f"{scheme}:+{bare.lstrip('+')}"
+        if scheme == "whatsapp" and re.fullmatch(r"[A-Za-z]{2}\.[\w.-]{1,100}", bare):
+            return f"whatsapp:{bare}"
+        raise UnsupportedPayload(f"From is not a phone number ({exc})") from exc
+
+
 def _float(params: Mapping[str, str], key: str) -> float:
     try:
         return float(params[key])
@@ -190,22 +208,30 @@ def parse_message(raw: RawRequest, *, channel: str, scheme: str) -> list[Inbound
     sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
     if not sid:
         raise UnsupportedPayload("no MessageSid in the form")
-    if not params.get("From"):
-        raise UnsupportedPayload("no From in the form")
     # A status callback pointed at the inbound URL carries MessageStatus (sent, delivered…): it is
     # a report about our own message, never a citizen's.
     status = params.get("MessageStatus") or params.get("SmsStatus") or "received"
     if status not in INBOUND_STATUSES:
-        return []
-    sender = _urn(scheme, params["From"], "From")
-    recipient = _urn(scheme, params["To"], "To") if params.get("To") else None
+        return Ignored(
+            f"a delivery status callback ({status[:32]}) about one of our replies, not a message; "
+            f"point status callbacks at {STATUS_PATH}"
+        )
+    if not params.get("From"):
+        raise UnsupportedPayload("no From in the form")
+    sender = _sender(scheme, params["From"])
+    try:
+        recipient = _urn(scheme, params["To"], "To") if params.get("To") else None
+    except UnsupportedPayload:
+        recipient = None  # our own number as a placeholder must not lose the citizen's message
     if recipient is not None and recipient == sender:
-        return []  # our own number writing to itself: an echo loop, never a citizen
+        return Ignored("sent from our own number to itself (an echo), not by a citizen")
     kind = params.get("MessageType", "text") or "text"
     if kind not in MESSAGE_TYPES:
-        raise UnsupportedPayload(f"unknown MessageType {kind!r}; known: {', '.join(MESSAGE_TYPES)}")
+        return Ignored(
+            f"a message of type {kind[:32]!r}, which Aduan does not read; known: {', '.join(MESSAGE_TYPES)}"
+        )
     if kind in IGNORED_TYPES:
-        return []
+        return Ignored(f"a WhatsApp {kind}, not a message")
     try:
         count = int(params.get("NumMedia", "0") or 0)
     except ValueError as exc:

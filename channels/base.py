@@ -48,6 +48,18 @@ class UnsupportedPayload(ChannelError):
     """The payload cannot be understood; the reason is shown to officers and in the 400 answer."""
 
 
+class Ignored(list["InboundMessage"]):
+    """An empty ``parse`` result that says why: the payload is acknowledged and recorded as ignored.
+
+    It compares equal to ``[]``; the pipeline stores ``reason`` on the raw row (a status callback,
+    a reaction, an event kind Aduan does not act on). The reason is plain words for officers.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class TemporaryFailure(ChannelError):
     """Sending failed in a way that may succeed later (timeout, 429, 5xx)."""
 

@@ -15,6 +15,8 @@ the flags.
 from __future__ import annotations
 
 import base64
+import binascii
+import codecs
 import dataclasses
 import datetime as dt
 import email.errors
@@ -22,6 +24,7 @@ import email.utils
 import functools
 import html
 import logging
+import mimetypes
 import re
 import secrets
 import smtplib
@@ -237,6 +240,12 @@ def header(msg: Message, name: str) -> str:
     return ""
 
 
+def _raw_header(msg: Message, name: str) -> str:
+    """Return a header's raw value (8-bit bytes still surrogate-escaped), empty when absent."""
+    low = name.lower()
+    return next((str(v) for k, v in msg.raw_items() if k.lower() == low), "")
+
+
 def _all_headers(msg: Message, name: str) -> list[str]:
     low = name.lower()
     return [_clean(decode_words(_fix_surrogates(str(v)))) for k, v in msg.raw_items() if k.lower() == low]
@@ -255,6 +264,56 @@ def parse_address(value: str) -> tuple[str, str]:
         return email.utils.parseaddr(value)
     name, bracketed, bare = simple.groups()
     return (" ".join(name.split()), bracketed) if bare is None else ("", bare)
+
+
+_ANY_ADDRESS = re.compile(_ADDR_SPEC)
+_BRACKETED = re.compile(rf"\s*(.*?)\s*<({_ADDR_SPEC})>\s*")
+
+
+def read_address(value: str) -> tuple[str, str]:
+    """Return ``(display name, address)`` of one raw address header; the address is "" when none reads.
+
+    The address is parsed before the display name's encoded words are decoded: a decoded name may
+    hold a comma or angle brackets (``=?utf-8?B?TcO8bGxlciwgQmVybmQ=?=`` is "Müller, Bernd").
+    A bare address beside an unquoted name (``Test test@example.com``) is found too.
+    """
+    name, address = parse_address(value)
+    bracketed = _BRACKETED.fullmatch(value)
+    if "@" not in address and bracketed is not None:
+        # An unquoted comma in the name (a decoded encoded word's) makes it look like two addresses.
+        name, address = bracketed.group(1), bracketed.group(2)
+    address = address.strip().strip("<>").strip().lower()
+    if "@" not in address or " " in address or address.startswith("@") or address.endswith("@"):
+        found = None if "<" in value else _ANY_ADDRESS.search(value)
+        if found is None:
+            return "", ""
+        address = found.group(0).lower()
+        name = (value[: found.start()] + value[found.end() :]).strip().strip('<>"').strip()
+    return _clean(decode_words(name)).strip('"').strip(), address
+
+
+def sender_of(msg: Message) -> tuple[str, str]:
+    """Return the sender's ``(name, address)``: the first readable From, else Sender, else Reply-To.
+
+    A delivery report signed only ``MAILER-DAEMON`` (no domain) is given the domain of its
+    Message-ID, so it is stored and recognised as a bounce rather than refused.
+    """
+    raw_values: dict[str, list[str]] = {"from": [], "sender": [], "reply-to": []}
+    for key, value in msg.raw_items():
+        if key.lower() in raw_values:
+            raw_values[key.lower()].append(_clean(_fix_surrogates(str(value))))
+    for values in raw_values.values():
+        for value in values:
+            name, address = read_address(value)
+            if address:
+                return name, address
+    for value in raw_values["from"]:
+        local = parse_address(value)[1].strip().lower()
+        if local in ("mailer-daemon", "postmaster"):
+            ids = message_ids(header(msg, "Message-ID"))
+            domain = ids[0].strip("<>").rsplit("@", 1)[-1].lower() if ids else "unknown.invalid"
+            return "", f"{local}@{domain}"
+    return "", ""
 
 
 def addresses(values: list[str]) -> list[tuple[str, str]]:
@@ -299,19 +358,164 @@ def external_id(raw: RawRequest) -> str:
 # -- bodies --------------------------------------------------------------------------------------------
 
 
+#: Charsets mail clients declare for text written in a larger one: decode with the superset
+#: (GBK and GB18030 text labelled gb2312, Windows code pages labelled with their ISO ancestor).
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gb_2312-80": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "cp936": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "euc-kr": "cp949",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "tis-620": "cp874",
+    "iso-8859-11": "cp874",
+    "iso-8859-9": "cp1254",
+    "iso-8859-8": "cp1255",
+    "iso-8859-6": "cp1256",
+}
+#: ISO-2022-JP as Microsoft writes it (CP50221: NEC row 13 such as "①", IBM extensions).
+_JIS_NAMES = ("iso-2022-jp", "iso2022-jp", "iso-2022-jp-2", "iso-2022-jp-ms", "csiso2022jp")
+#: Single-byte codecs, under whose labels UTF-8 text often hides.
+_SINGLE_BYTE = frozenset(
+    {"cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp874"}
+    | {f"iso-8859-{n}" for n in range(1, 17)}
+    | {"koi8-r", "koi8-u"}
+)
+#: More bad bytes than this share of a body: it is not the declared charset at all.
+_MOSTLY_WRONG = 0.05
+
+
+def _codec(declared: str | None) -> str | None:
+    """Return the Python codec to read ``declared`` with (its superset), None when unknown."""
+    if not declared:
+        return None
+    name = declared.strip().strip('"').strip("'").lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    name = _SUPERSETS.get(name, name)
+    if name in _JIS_NAMES:
+        return "iso-2022-jp"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return None
+    return name
+
+
+def _windows_1252_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: read only the bytes that are not UTF-8 as windows-1252 (a stray "—")."""
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("cp1252", "replace"), exc.end
+
+
+codecs.register_error("aduan-cp1252", _windows_1252_bytes)
+
+
+def _jis(data: bytes) -> str:
+    """Decode ISO-2022-JP as CP50221 does: each JIS X 0208 pair read through Shift_JIS (cp932)."""
+    out = bytearray()
+    mode, i = "ascii", 0
+    while i < len(data):
+        byte = data[i]
+        if byte == 0x1B:
+            seq = data[i + 1 : i + 3]
+            if seq in (b"$B", b"$@"):
+                mode, i = "jis", i + 3
+                continue
+            if seq in (b"(B", b"(J"):
+                mode, i = "ascii", i + 3
+                continue
+            if seq == b"(I":
+                mode, i = "kana", i + 3
+                continue
+        if mode == "jis" and 0x21 <= byte <= 0x7E and i + 1 < len(data):
+            j1, j2 = byte, data[i + 1]
+            s1 = ((j1 - 0x21) >> 1) + 0x81
+            s1 += 0x40 if s1 > 0x9F else 0
+            s2 = j2 + 0x1F + (j2 >= 0x60) if j1 & 1 else j2 + 0x7E
+            out += bytes((s1, s2 & 0xFF))
+            i += 2
+            continue
+        if mode == "kana" and 0x21 <= byte <= 0x5F:
+            out.append(byte + 0x80)
+        else:
+            out.append(byte)
+        i += 1
+    return out.decode("cp932", "replace")
+
+
 def decode_text(data: bytes, declared: str | None) -> str:
-    """Decode a text part: the declared charset when it fits, else UTF-8, windows-1252, latin-1."""
-    candidates: list[str] = []
-    if declared:
-        name = declared.strip().strip('"').lower()
-        candidates.append(_CHARSET_ALIASES.get(name, name))
-    candidates += ["utf-8", "cp1252"]
-    for codec in candidates:
+    """Decode a text part with its declared charset's superset, replacing only the bytes that are bad.
+
+    A body is never re-read whole in another charset because of a few bad bytes: in UTF-8 text a
+    stray byte is read as windows-1252 (the usual culprit: a "—" pasted from Word), in other
+    charsets it becomes U+FFFD. Undeclared text is UTF-8 when it mostly is, else windows-1252.
+    """
+    codec = _codec(declared)
+    if codec == "iso-2022-jp":
+        return _jis(data)
+    if codec is not None and codec != "utf-8":
+        if codec in _SINGLE_BYTE and not data.isascii():
+            # UTF-8 text under a single-byte label (a client's default "iso-8859-1"): valid UTF-8
+            # with non-ASCII bytes is practically never meant as windows-1252.
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode("latin-1")
+        except UnicodeDecodeError:
+            # A UTF-8 body under a wrong label (common with "us-ascii" or "iso-8859-1") reads as UTF-8.
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data.decode(codec, "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if _bad_share(data, exc) > _MOSTLY_WRONG:
+            # Not UTF-8 at all, whatever the label says: Chinese mail software labels GBK "utf-8".
+            chinese = _chinese(data)
+            if chinese is not None:
+                return chinese
+            if not declared:
+                return data.decode("cp1252", "replace")
+        return data.decode("utf-8", "aduan-cp1252")
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _chinese(data: bytes) -> str | None:
+    """Return ``data`` read as GB18030 when that reads it whole as Chinese text, else None."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    wide = [ch for ch in text if not ch.isascii()]
+    if len(wide) < 10 or sum(1 for ch in wide if _CJK.match(ch)) < 0.9 * len(wide):
+        return None
+    return text
+
+
+def _bad_share(data: bytes, first: UnicodeDecodeError) -> float:
+    """Return the share of a body's bytes that are not UTF-8 (counting stops once it is clearly high)."""
+    bad, start, limit = 0, first.start, len(data) * _MOSTLY_WRONG
+    while start < len(data) and bad <= limit:
+        try:
+            data[start:].decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            bad += exc.end - exc.start
+            start += exc.end
+    return bad / max(len(data), 1)
 
 
 def html_to_text(markup: str) -> str:
@@ -335,7 +539,14 @@ def html_to_text(markup: str) -> str:
 
 
 def _payload_bytes(part: Message) -> bytes:
-    """Return a part's decoded payload (base64 / quoted-printable), tolerating broken encodings."""
+    """Return a part's decoded payload (base64 / quoted-printable / uuencode), tolerating broken encodings."""
+    if (part.get("Content-Transfer-Encoding") or "").strip().lower() in _UU_CODINGS:
+        raw_text = part.get_payload()
+        if isinstance(raw_text, str):
+            try:
+                return _uudecode(raw_text)
+            except (binascii.Error, IndexError):
+                pass
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, AssertionError):
@@ -374,18 +585,71 @@ def sniff(data: bytes, declared: str, filename: str) -> str:
     return declared
 
 
-def safe_filename(name: str | None, index: int, content_type: str) -> str:
-    """Return a file name safe to show and store: no path, no control or reserved characters."""
-    text = decode_words(_fix_surrogates(name or ""))
+#: File name extensions of content types, where ``mimetypes`` would pick an odd one (``.jpe``).
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/heic": "heic",
+    "image/webp": "webp",
+    "image/tiff": "tif",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "text/html": "html",
+    "text/calendar": "ics",
+    "text/csv": "csv",
+    "message/rfc822": "eml",
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "video/mp4": "mp4",
+    "application/zip": "zip",
+    "application/msword": "doc",
+    "application/vnd.ms-excel": "xls",
+    "application/pkcs7-signature": "p7s",
+    "application/pgp-signature": "asc",
+    "application/pgp-encrypted": "pgp",
+}
+
+
+def extension_of(content_type: str) -> str:
+    """Return the usual file name extension of a content type (``bin`` when it has none)."""
+    known = _EXTENSIONS.get(content_type.lower())
+    if known:
+        return known
+    guessed = mimetypes.guess_extension(content_type.lower(), strict=False)
+    return guessed.lstrip(".") if guessed else "bin"
+
+
+def _header_bytes_text(value: str, hint: str | None) -> str:
+    """Undo ``surrogateescape`` of 8-bit header bytes: UTF-8, the mail's own charset, windows-1252."""
+    if hint and not value.isascii() and _SURROGATES.search(value):
+        data = value.encode("utf-8", "surrogateescape")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            codec = _codec(hint)
+            codec = "cp932" if codec == "iso-2022-jp" else codec  # 8-bit bytes in a Japanese mail
+            if codec:
+                try:
+                    return data.decode(codec)
+                except UnicodeDecodeError:
+                    pass
+    return _fix_surrogates(value)
+
+
+def safe_filename(name: str | None, index: int, content_type: str, hint: str | None = None) -> str:
+    """Return a file name safe to show and store: no path, no control or reserved characters.
+
+    Raw 8-bit bytes in the name are read with ``hint`` (the charset the mail declares elsewhere)
+    before windows-1252; a part without a name is named after its content type (``lampiran-2.jpg``).
+    """
+    text = decode_words(_header_bytes_text(name or "", hint))
     text = unicodedata.normalize("NFC", text).replace("\\", "/").rsplit("/", 1)[-1]
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     text = re.sub(r'[<>:"|?*\x00]', "_", text)
     text = re.sub(r"\s+", " ", text).strip(" .")
     if not text:
-        ext = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf", "image/gif": "gif"}.get(
-            content_type, "bin"
-        )
-        return f"lampiran-{index}.{ext}"
+        return f"lampiran-{index}.{extension_of(content_type)}"
     if len(text) > 100:
         stem, dot, ext = text.rpartition(".")
         text = (stem[: 95 - len(ext)] + "." + ext) if dot and len(ext) <= 8 else text[:100]
@@ -398,6 +662,65 @@ class _Body:
     html: list[str]
     attachments: list[Attachment]
     forwarded: list[str]
+    #: A charset the mail declares (for file names written in raw 8-bit bytes).
+    hint: str | None = None
+
+
+_BOUNDARY_LINE = re.compile(rb"^--([^\s]{6,}?)(--)?\r?$", re.MULTILINE)
+
+
+_NAME_PARAM = re.compile(r'(?:^|;)\s*(file)?name\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
+
+
+def _raw_filename(part: Message) -> str | None:
+    """Return a part's file name from its raw header, its 8-bit bytes kept for ``safe_filename``."""
+    found: dict[bool, str] = {}
+    for key, value in part.raw_items():
+        if key.lower() in ("content-disposition", "content-type"):
+            for match in _NAME_PARAM.finditer(_SPACES.sub(" ", str(value))):
+                found.setdefault(bool(match.group(1)), match.group(2) or match.group(3) or "")
+    return found.get(True) or found.get(False)
+
+
+_UU_CODINGS = ("x-uuencode", "uuencode", "x-uue", "uue")
+
+
+def _uudecode(text: str) -> bytes:
+    """Decode uuencoded lines, with or without their ``begin``/``end`` lines."""
+    out = bytearray()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("begin ", "end")) or line.strip() == "`":
+            continue
+        try:
+            out += binascii.a2b_uu(line)
+        except binascii.Error:
+            # Some encoders write a line longer than its length byte says: decode what it declares.
+            length = (ord(line[0]) - 32) & 63
+            out += binascii.a2b_uu(line[: ((length + 2) // 3) * 4 + 1])
+    return bytes(out)
+
+
+def _broken_multipart(msg: Message, body: _Body, depth: int) -> None:
+    """Recover a multipart whose boundary is missing or wrong: its parts, else its text as the body.
+
+    Mail programs and spam tools write a boundary parameter that the parts do not use, or none at
+    all; the parser then hands back the whole multipart as one opaque part. The boundary the parts
+    really use is taken from the first delimiter line; without one, the content is the text.
+    """
+    data = _payload_bytes(msg)
+    found = _BOUNDARY_LINE.search(data)
+    if found is not None:
+        boundary = found.group(1)
+        head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\n\n'
+        rebuilt = BytesParser(policy=policy.compat32).parsebytes(head + data)
+        if rebuilt.is_multipart():
+            _walk(rebuilt, body, depth + 1)
+            return
+    text = decode_text(data, msg.get_content_charset())
+    stripped = text.strip()
+    if stripped:
+        is_html = bool(re.match(r"(?is)\s*(<!doctype|<html|<body|<div|<p\b|<table)", stripped[:200]))
+        (body.html if is_html else body.plain).append(text)
 
 
 def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
@@ -419,7 +742,7 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
                 if alternative in chosen:
                     _walk(alternative, body, depth + 1)
                 else:
-                    other = _Body([], [], [], [])
+                    other = _Body([], [], [], [], hint=body.hint)
                     _walk(alternative, other, depth + 1)
                     body.attachments.extend(other.attachments)
             return
@@ -431,7 +754,7 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
         inner = msg.get_payload()
         inner_msg = inner[0] if isinstance(inner, list) and inner else None
         if isinstance(inner_msg, Message):
-            sub = _Body([], [], [], [])
+            sub = _Body([], [], [], [], hint=body.hint)
             _walk(inner_msg, sub, depth + 1)
             body.attachments.extend(sub.attachments)
             text = "\n".join(sub.plain) or "\n".join(html_to_text(h) for h in sub.html)
@@ -442,8 +765,13 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
             )
             body.forwarded.append(f"---------- Pesan terusan ----------\n{intro}\n\n{text}".strip())
         return
+    if ctype.startswith("multipart/"):
+        _broken_multipart(msg, body, depth)
+        return
     disposition = (msg.get_content_disposition() or "").lower()
     filename = msg.get_filename(None)
+    if filename and "\ufffd" in filename:
+        filename = _raw_filename(msg) or filename
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
         text = decode_text(_payload_bytes(msg), msg.get_content_charset())
         (body.plain if ctype == "text/plain" else body.html).append(text)
@@ -452,7 +780,7 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
         return
     data = _payload_bytes(msg)
     index = len(body.attachments) + 1
-    name = safe_filename(filename, index, ctype)
+    name = safe_filename(filename, index, sniff(data, ctype, filename or ""), body.hint)
     kind = sniff(data, ctype, name)
     body.attachments.append(
         Attachment(
@@ -467,8 +795,35 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
 # -- noise: auto-replies, bulk mail, bounces ------------------------------------------------------------
 
 
+#: Why machine mail is stored but never filed nor answered, in the words officers and ``aduan ingest`` show.
+NOISE_REASONS = {
+    "own_echo": "Aduan's own outgoing mail (X-Aduan-Outbox)",
+    "auto_submitted": "an automatic mail (Auto-Submitted)",
+    "auto_reply": "an auto-reply (out-of-office)",
+    "precedence": "bulk mail (Precedence with other mass-mail headers)",
+    "mailing_list": "mailing-list or newsletter mail (List-Id / List-Unsubscribe)",
+    "mailer_daemon": "sent by a machine address (mailer-daemon, postmaster, no-reply)",
+    "null_sender": "sent with an empty return path (Return-Path <>), as only machines do",
+    "bounce": "a delivery failure report (bounce) about a mail Aduan sent",
+}
+#: Headers mass-mailing systems add; with ``Precedence: bulk`` they make a mail bulk mail.
+BULK_HEADERS = (
+    "feedback-id",
+    "x-campaign",
+    "x-campaignid",
+    "x-mailchimp-id",
+    "x-mc-user",
+    "x-sg-eid",
+    "x-ses-outgoing",
+)
+
+
 def _noise(msg: Message, sender: str) -> str | None:
-    """Say why a mail must never be answered (RFC 3834), or None for a person's mail."""
+    """Say why a mail must never be answered (RFC 3834), or None for a person's mail.
+
+    ``Precedence: bulk`` alone does not make a mail bulk: some people's mail programs and
+    forwarders set it. It counts with another sign of mass mail (``BULK_HEADERS``).
+    """
     if msg.get(OWN_HEADER) is not None:
         return "own_echo"
     auto = header(msg, "Auto-Submitted").lower()
@@ -476,9 +831,12 @@ def _noise(msg: Message, sender: str) -> str | None:
         return "auto_submitted"
     if any(msg.get(h) is not None for h in AUTOREPLY_HEADERS):
         return "auto_reply"
-    if header(msg, "Precedence").lower() in NOISE_PRECEDENCE:
+    listed = msg.get("List-Id") is not None or msg.get("List-Unsubscribe") is not None
+    if header(msg, "Precedence").lower() in NOISE_PRECEDENCE and (
+        listed or any(msg.get(h) is not None for h in BULK_HEADERS)
+    ):
         return "precedence"
-    if msg.get("List-Id") is not None or msg.get("List-Unsubscribe") is not None:
+    if listed:
         return "mailing_list"
     local = sender.split("@", 1)[0].lower()
     if local in NOISE_SENDERS or local.startswith("mailer-daemon"):
@@ -599,18 +957,34 @@ def parse_date(raw: bytes) -> dt.datetime | None:
         return None
 
 
+_WORD_CHARSET = re.compile(r"=\?([^?*]+)[^?]*\?[bBqQ]\?")
+
+
+def _charset_hint(msg: Message) -> str | None:
+    """Return a charset the mail declares other than ASCII/UTF-8 (its parts', or its encoded words')."""
+    try:
+        found = [c for c in msg.get_charsets() if c]
+    except (LookupError, ValueError):
+        found = []
+    for _, value in msg.raw_items():
+        found += _WORD_CHARSET.findall(str(value))
+    for charset in found:
+        name = charset.strip().lower()
+        if name not in ("us-ascii", "ascii", "utf-8", "utf8"):
+            return name
+    return None
+
+
 def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
     """Build the normalised message from a parsed tree; raises on anything unreadable."""
-    from_value = header(msg, "From") or header(msg, "Sender") or header(msg, "Reply-To")
-    name, address = parse_address(from_value)
-    address = address.strip().strip("<>").lower()
-    if "@" not in address or " " in address:
+    name, address = sender_of(msg)
+    if not address:
         raise UnsupportedPayload("the mail has no sender address (From) that can be read")
-    name = _clean(name)
     if not name or "@" in name or name.lower() == address:
         name = ""
-    subject = header(msg, "Subject")
-    body = _Body([], [], [], [])
+    hint = _charset_hint(msg)
+    subject = _clean(decode_words(_header_bytes_text(_raw_header(msg, "Subject"), hint)))
+    body = _Body([], [], [], [], hint=hint)
     _walk(msg, body)
     full = "\n\n".join(t.strip() for t in body.plain if t.strip())
     if not full and body.html:
@@ -654,6 +1028,7 @@ def _extract(msg: Message, raw: RawRequest) -> InboundMessage:
         noise = "bounce"
     if noise:
         extra["noise"] = noise
+        extra["noise_reason"] = NOISE_REASONS.get(noise, noise)
     big = [a.filename for a in body.attachments if a.data is None]
     if big:
         extra["attachments_over_cap"] = big
@@ -743,6 +1118,43 @@ def _parse_body(original: bytes) -> InboundMessage:
     return _parse_fresh(original)
 
 
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+#: Lines of text a forwarding tool put before the headers ("---- Original email message ----").
+MAX_BANNER_LINES = 3
+
+
+def repair_header_block(data: bytes) -> bytes:
+    """Mend a header block the way Zammad does, or return ``data`` as it is when it needs nothing.
+
+    A banner line before the first header is dropped; a line inside the block that is neither a
+    header nor indented (a long base64 value a gateway wrapped without indenting) is joined to the
+    header before it, as long as more headers follow it. Without this, the parser would end the
+    headers there and lose From, Subject and the MIME structure.
+    """
+    end = data.find(b"\n\n")
+    crlf = data.find(b"\n\r\n")
+    if crlf != -1 and (end == -1 or crlf < end):
+        end = crlf
+    head = data if end == -1 else data[:end]
+    lines = head.split(b"\n")
+    first = next(
+        (i for i, line in enumerate(lines[: MAX_BANNER_LINES + 1]) if _HEADER_LINE.match(line)), None
+    )
+    if first is None:
+        return data
+    last = max(i for i, line in enumerate(lines) if _HEADER_LINE.match(line))
+    stray = [
+        i
+        for i in range(first + 1, last)
+        if lines[i].strip() and not _HEADER_LINE.match(lines[i]) and lines[i][:1] not in (b" ", b"\t")
+    ]
+    if not first and not stray:
+        return data
+    for i in stray:
+        lines[i] = b" " + lines[i]
+    return b"\n".join(lines[first:]) + (b"" if end == -1 else data[end:])
+
+
 @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parse_fresh(original: bytes) -> InboundMessage:
     """Parse one mail; the last few are remembered by their bytes.
@@ -758,7 +1170,10 @@ def _parse_fresh(original: bytes) -> InboundMessage:
     head = data[:8192].lstrip()
     if head.startswith(b"From ") and b"\n" in head:  # an mbox "From " separator line, not a header
         data = data.lstrip().split(b"\n", 1)[1]
-    if not re.match(rb"^[!-9;-~]+:", data.lstrip()[:1000]):
+    data = repair_header_block(data)
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise UnsupportedPayload("an Outlook .msg file, not an e-mail message: save the mail as .eml")
+    if not _HEADER_LINE.match(data.lstrip()[:1000]):
         raise UnsupportedPayload("not an e-mail message: it does not start with a header line")
     try:
         msg = BytesParser(policy=DEFAULT_POLICY).parsebytes(data)
@@ -773,7 +1188,9 @@ def _parse_fresh(original: bytes) -> InboundMessage:
     except UnsupportedPayload:
         raise
     except Exception as exc:
-        raise UnsupportedPayload(f"the mail cannot be read: {type(exc).__name__}: {exc}"[:500]) from exc
+        # Officers read the reason: plain words; the exception's type goes to the log (issue 17).
+        log.info("compat32 failed too (%s)", type(exc).__name__)
+        raise UnsupportedPayload("the mail cannot be read: its MIME structure is too broken") from exc
 
 
 #: ``container.services`` key of the runtime's ``(container, raw, results) -> None`` that stores the

@@ -11,7 +11,6 @@ our own echoes are ignored on purpose (no complaint in them, SPEC R5a reading).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ import httpx
 from channels import _meta, _shape
 from channels.base import (
     Attachment,
+    Ignored,
     InboundMessage,
     OutboundMessage,
     PermanentFailure,
@@ -47,7 +47,8 @@ ATTACHMENT_TYPES = {
     "file": "application/pdf",
 }
 #: Attachment types that are not a message from the citizen to the office.
-IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback")
+#: ``like_heart`` is the ❤️ a user sends as a whole message (a reaction, not a complaint).
+IGNORED_ATTACHMENTS = ("story_mention", "share", "ig_reel", "reel", "template", "fallback", "like_heart")
 #: ``messaging[]`` events without a message in them.
 IGNORED_EVENTS = ("reaction", "read", "postback", "referral", "message_edit", "optin", "delivery")
 #: Graph API error codes that mean "slow down" rather than "never" (application/user rate limits).
@@ -62,10 +63,7 @@ def verify(raw: RawRequest, config: Any) -> None:
 
 
 def _load(raw: RawRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict):
         raise UnsupportedPayload("a Meta webhook is a JSON object")
     if data.get("object") != "instagram":
@@ -98,18 +96,25 @@ def external_id(raw: RawRequest) -> str:
     return key if mids and len(key) <= 255 else raw.body_hash()
 
 
-def _message(event: dict[str, Any], path: str) -> InboundMessage | None:
+def _message(event: dict[str, Any], path: str) -> InboundMessage | str:
+    """Return the message of a message event, or why it is not a citizen's message."""
     msg = event["message"]
     where = f"{path}.message"
-    if msg.get("is_echo") or msg.get("is_deleted") or msg.get("is_unsupported"):
-        return None  # our own reply echoed back, a deletion, or a type Instagram cannot show us
+    if msg.get("is_echo"):
+        return "our own reply, echoed back"
+    if msg.get("is_deleted"):
+        return "the user unsent a message"
+    if msg.get("is_unsupported"):
+        return "a message type Instagram does not show to businesses"
     reply_to = _shape.opt_obj(msg.get("reply_to"), f"{where}.reply_to")
     if "story" in reply_to:
-        return None  # a reply to the office's story: a reaction to content, not a complaint
+        return "a reply to the office's story: a reaction to content, not a complaint"
     attachments = []
+    skipped: list[str] = []
     for att_path, att in _shape.objects(msg.get("attachments"), f"{where}.attachments"):
         kind = _shape.opt_str(att.get("type"), f"{att_path}.type")
         if kind in IGNORED_ATTACHMENTS:
+            skipped.append(str(kind))
             continue
         if kind is None or kind not in ATTACHMENT_TYPES:
             known = list(ATTACHMENT_TYPES) + list(IGNORED_ATTACHMENTS)
@@ -119,7 +124,8 @@ def _message(event: dict[str, Any], path: str) -> InboundMessage | None:
         attachments.append(Attachment(content_type=ATTACHMENT_TYPES[kind], url=url))
     text = _shape.text(msg.get("text"), f"{where}.text").strip()
     if not text and not attachments:
-        return None  # only a story mention or a shared post: nothing addressed to the office
+        # Only a ❤️, a story mention or a shared post: nothing addressed to the office.
+        return f"a {skipped[0].replace('_', ' ')} with no text" if skipped else "an empty message"
     sender = _shape.text(_shape.opt_obj(event.get("sender"), f"{path}.sender").get("id"), f"{path}.sender.id")
     mid = _shape.text(msg.get("mid"), f"{where}.mid")
     if not sender or not mid:
@@ -143,17 +149,25 @@ def _message(event: dict[str, Any], path: str) -> InboundMessage | None:
 def parse(raw: RawRequest) -> list[InboundMessage]:
     """Turn an Instagram messaging webhook into inbound messages (ignored events give none)."""
     out = []
+    why: list[str] = []
     for path, event in _events(_load(raw)):
         if isinstance(event.get("message"), dict):
             found = _message(event, path)
-            if found is not None:
+            if isinstance(found, str):
+                why.append(found)
+            else:
                 out.append(found)
-        elif not any(k in event for k in IGNORED_EVENTS):
+        elif any(k in event for k in IGNORED_EVENTS):
+            why.append(f"a {next(k for k in IGNORED_EVENTS if k in event)} event, not a message")
+        else:
+            # Meta adds event kinds: acknowledge them (a 400 is retried) and say which one it was.
             keys = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
-            raise UnsupportedPayload(
-                f"unknown messaging event {keys}; read: message; ignored: {list(IGNORED_EVENTS)}"
+            why.append(
+                f"a messaging event Aduan does not read ({', '.join(keys) or 'empty'}); reads: message"
             )
-    return out
+    if out:
+        return out
+    return Ignored("; ".join(dict.fromkeys(why)) or "a delivery with no messaging event in it")
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

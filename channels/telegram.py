@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -26,6 +25,7 @@ import telegram.error
 from channels import _shape
 from channels.base import (
     Attachment,
+    Ignored,
     InboundMessage,
     Location,
     OutboundMessage,
@@ -92,10 +92,7 @@ def verify(raw: RawRequest, config: Any) -> None:
 
 
 def _load(raw: RawRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise UnsupportedPayload("a Telegram update is a JSON object with an integer update_id")
     return data
@@ -111,76 +108,138 @@ def _full_name(first: str | None, last: str | None) -> str | None:
     return name or None
 
 
-def _attachments(msg: telegram.Message) -> tuple[Attachment, ...]:
-    # Files are referenced by file_id (``tg-file:``); the bytes are fetched later with getFile,
-    # because parse is pure and the Bot API file URL contains the token.
-    if msg.photo:
-        best = max(msg.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
-        return (
-            Attachment(content_type="image/jpeg", url=f"{FILE_SCHEME}{best.file_id}", size=best.file_size),
+#: Media a message may carry, each kept as an attachment: field → content type when none is given.
+MEDIA_FIELDS: dict[str, str] = {
+    "document": "application/octet-stream",
+    "voice": "audio/ogg",
+    "audio": "audio/mpeg",
+    "video": "video/mp4",
+    "video_note": "video/mp4",
+    "animation": "video/mp4",
+    "sticker": "image/webp",
+}
+
+
+def _attachments(msg: dict[str, Any]) -> tuple[Attachment, ...]:
+    """Return every file of a message: the largest photo size, a document, voice note, audio, video,
+    video note, animation or sticker. Files are referenced by file_id (``tg-file:``); the bytes are
+    fetched later with getFile, because parse is pure and the Bot API file URL contains the token."""
+    found: list[Attachment] = []
+    photos = [p for p in msg.get("photo") or [] if isinstance(p, dict) and p.get("file_id")]
+    if photos:
+        best = max(
+            photos, key=lambda p: (p.get("file_size") or 0, (p.get("width") or 0) * (p.get("height") or 0))
         )
-    if msg.document:
-        doc = msg.document
-        return (
+        found.append(
             Attachment(
-                content_type=doc.mime_type or "application/octet-stream",
-                url=f"{FILE_SCHEME}{doc.file_id}",
-                filename=doc.file_name,
-                size=doc.file_size,
-            ),
+                content_type="image/jpeg", url=f"{FILE_SCHEME}{best['file_id']}", size=best.get("file_size")
+            )
         )
-    return ()
+    for field, default_type in MEDIA_FIELDS.items():
+        media = msg.get(field)
+        if not isinstance(media, dict) or not media.get("file_id"):
+            continue
+        content_type = media.get("mime_type") or default_type
+        if field == "sticker" and (media.get("is_video") or media.get("is_animated")):
+            content_type = "video/webm" if media.get("is_video") else "application/x-tgsticker"
+        found.append(
+            Attachment(
+                content_type=str(content_type),
+                url=f"{FILE_SCHEME}{media['file_id']}",
+                filename=media.get("file_name"),
+                size=media.get("file_size"),
+            )
+        )
+    return tuple(found)
 
 
-def _message(update: telegram.Update, field: str) -> InboundMessage | None:
-    msg: telegram.Message = getattr(update, field)
-    if msg.chat.type != "private":
-        return None  # citizens talk to the bot one to one; group chatter is not a complaint
-    user = msg.from_user
-    if user is not None and user.is_bot:
-        return None  # another bot (or our own echo through a relay)
-    extra: dict[str, Any] = {"update_id": update.update_id, "message_id": msg.message_id}
+def _location(msg: dict[str, Any]) -> Location | None:
+    """Return a shared location, a venue's title and address as its label."""
+    venue = msg.get("venue") if isinstance(msg.get("venue"), dict) else None
+    where = msg.get("location") or (venue or {}).get("location")
+    if not isinstance(where, dict):
+        return None
+    label = None
+    if venue:
+        label = ", ".join(str(v) for v in (venue.get("title"), venue.get("address")) if v) or None
+    return Location(
+        latitude=_shape.number(where.get("latitude"), "message.location.latitude"),
+        longitude=_shape.number(where.get("longitude"), "message.location.longitude"),
+        label=label,
+    )
+
+
+def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage | Ignored:
+    chat = msg["chat"]
+    if chat.get("type") != "private":
+        # Citizens talk to the bot one to one; group chatter is not a complaint.
+        return Ignored(
+            f"a message in a {chat.get('type') or 'non-private'} chat, not a private chat with the bot"
+        )
+    user = msg.get("from") if isinstance(msg.get("from"), dict) else None
+    if user is not None and user.get("is_bot"):
+        return Ignored("a message from a bot")
+    extra: dict[str, Any] = {"update_id": update_id, "message_id": msg["message_id"]}
     reporter_name = None
-    key = f"{msg.chat.id}:{msg.message_id}"
+    key = f"{chat['id']}:{msg['message_id']}"
+    sent_at = _shape.epoch(msg.get("date"), f"{field}.date")
     if field == "edited_message":
-        # An edit is a new version of an earlier message: its own id, linked to the original.
-        edited = msg.edit_date or msg.date
-        extra.update(edited=True, original_external_id=key)
-        key = f"{key}:edit:{int(edited.timestamp())}"
-    if msg.contact is not None:
-        contact = msg.contact
+        # An edit is a new version of an earlier message: its own id, and the stored original gets
+        # the new text (its old text kept in its history).
+        edited = _shape.epoch(msg.get("edit_date"), f"{field}.edit_date") or sent_at
+        extra.update(edited=True, original_external_id=key, edit_of=key)
+        key = f"{key}:edit:{int(edited.timestamp()) if edited else 0}"
+    contact = msg.get("contact") if isinstance(msg.get("contact"), dict) else None
+    if contact is not None:
         # The "share my phone number" button sends the user's own contact; a contact card of
-        # someone else is not the sender's identity.
-        own = user is not None and contact.user_id == user.id
+        # someone else is not the sender's identity (it is kept as a card, below).
+        own = user is not None and contact.get("user_id") == user.get("id")
         extra["contact_own"] = own
         try:
-            extra["contact_phone"] = e164(contact.phone_number)
+            extra["contact_phone"] = e164(str(contact.get("phone_number") or ""))
         except InvalidContact:
             extra["contact_phone_invalid"] = True
         if own:
             # A hint only (SPEC R5a reading): the dialogue asks the citizen to confirm it.
-            reporter_name = _full_name(contact.first_name, contact.last_name)
-    location = None
-    if msg.location is not None:
-        location = Location(latitude=msg.location.latitude, longitude=msg.location.longitude)
-    if msg.sticker is not None:
+            reporter_name = _full_name(contact.get("first_name"), contact.get("last_name"))
+    attachments = _attachments(msg)
+    if contact is not None and not extra.get("contact_own"):
+        card = _vcard(contact)
+        attachments += (
+            Attachment(content_type="text/vcard", filename="kontak.vcf", data=card, size=len(card)),
+        )
+    if isinstance(msg.get("sticker"), dict):
         extra["content"] = "sticker"  # no object (SPEC R5a reading): the dialogue asks again
+    reply = msg.get("reply_to_message")
     return InboundMessage(
         channel=NAME,
         external_id=key,
-        sender=f"telegram:{msg.chat.id}",
-        text=(msg.text or msg.caption or "").strip(),
-        sent_at=msg.date,
-        sender_name=_full_name(user.first_name, user.last_name) if user else None,
+        sender=f"telegram:{chat['id']}",
+        text=(msg.get("text") or msg.get("caption") or "").strip(),
+        sent_at=sent_at,
+        sender_name=_full_name(user.get("first_name"), user.get("last_name")) if user else None,
         reporter_name=reporter_name,
-        attachments=_attachments(msg),
-        location=location,
-        reply_to=(
-            f"{msg.chat.id}:{msg.reply_to_message.message_id}" if msg.reply_to_message is not None else None
-        ),
-        thread_id=str(msg.chat.id),
+        attachments=attachments,
+        location=_location(msg),
+        reply_to=f"{chat['id']}:{reply['message_id']}" if isinstance(reply, dict) else None,
+        thread_id=str(chat["id"]),
         extra=extra,
     )
+
+
+def _vcard(contact: dict[str, Any]) -> bytes:
+    """Return a contact card a citizen shared as vCard 3.0 bytes (kept as an attachment)."""
+    if contact.get("vcard"):
+        return str(contact["vcard"]).encode("utf-8")
+    name = _full_name(contact.get("first_name"), contact.get("last_name")) or ""
+    lines = [
+        "BEGIN:VCARD",
+        "VERSION:3.0",
+        f"FN:{name}",
+        f"TEL:{contact.get('phone_number', '')}",
+        "END:VCARD",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _check_user(value: Any, path: str) -> None:
@@ -233,27 +292,22 @@ def _check_message(value: Any, path: str) -> None:
 
 
 def parse(raw: RawRequest) -> list[InboundMessage]:
-    """Turn one Telegram update into zero or one inbound message (non-message updates: none)."""
+    """Turn one Telegram update into zero or one inbound message (non-message updates: ignored)."""
     data = _load(raw)
     kinds = [k for k in data if k != "update_id"]
     for field in MESSAGE_FIELDS:
         if data.get(field) is None:
             continue
         _check_message(data[field], field)
-        try:
-            # Only the part Aduan reads goes to PTB: an ignored field cannot break the parse.
-            update = telegram.Update.de_json({"update_id": data["update_id"], field: data[field]}, None)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
-            # A field Aduan does not read but PTB converts (entities, forward_origin, …) has a wrong
-            # type: de_json then fails on dict methods or datetime conversion of that value.
-            raise UnsupportedPayload(f"not a Telegram update: {type(exc).__name__}: {exc}") from exc
-        found = _message(update, field)
-        return [found] if found else []
-    if any(k in IGNORED_FIELDS for k in kinds):
-        return []
-    raise UnsupportedPayload(
-        f"unknown update kind {kinds}; read: {list(MESSAGE_FIELDS)}; ignored: {list(IGNORED_FIELDS)}"
-    )
+        found = _message(data["update_id"], data[field], field)
+        return found if isinstance(found, Ignored) else [found]
+    if not kinds:
+        return Ignored("an update with nothing in it")
+    ignored = [k for k in kinds if k in IGNORED_FIELDS]
+    if ignored:
+        return Ignored(f"a {ignored[0]} update, not a message to the bot")
+    # Telegram adds update kinds over time: acknowledge them (a 400 would be retried for a day).
+    return Ignored(f"an update kind Aduan does not read ({', '.join(kinds)})")
 
 
 def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str]]:

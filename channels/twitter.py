@@ -19,7 +19,6 @@ own replies carry no ``reply_to`` and go by DM.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import urllib.parse
@@ -29,6 +28,7 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from channels import _shape
 from channels.base import (
     Attachment,
     InboundMessage,
@@ -81,10 +81,7 @@ def _load(raw: RawRequest) -> tuple[str, str, dict[str, Any]]:
     account = raw.header(ACCOUNT_HEADER) or ""
     if not account:
         raise UnsupportedPayload(f"missing {ACCOUNT_HEADER}: cannot tell our own posts from citizens'")
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict):
         raise UnsupportedPayload("an X API v2 answer is a JSON object")
     if "data" not in data and data.get("errors"):

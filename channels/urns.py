@@ -45,7 +45,8 @@ def _parsed_e164(cleaned: str, region: str) -> str:
     try:
         parsed = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidContact(f"not a phone number: {exc}") from exc
+        # Plain words for officers, not the library's message (issue 17).
+        raise InvalidContact("not a phone number (no digits a numbering plan knows)") from exc
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidContact("not a possible phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

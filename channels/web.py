@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from channels import _shape
 from channels.base import Attachment, InboundMessage, RawRequest, UnsupportedPayload
 from channels.urns import InvalidContact, contact_urn
 
@@ -72,10 +73,7 @@ def _attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
 
 def parse(raw: RawRequest) -> list[InboundMessage]:
     """Turn a JSON web-form submission into one complete inbound message."""
-    try:
-        data = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    data = _shape.json_document(raw.body)
     if not isinstance(data, dict):
         raise UnsupportedPayload("a web-form submission must be a JSON object")
     unknown = sorted(set(data) - set(FIELDS))

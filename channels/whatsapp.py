@@ -9,12 +9,14 @@ both wire shapes (a Twilio form or a Meta JSON document), so ``aduan ingest`` re
 
 from __future__ import annotations
 
-import json
+import logging
+import re
 from typing import Any
 
 from channels import _meta, _shape, _twilio
 from channels.base import (
     Attachment,
+    Ignored,
     InboundMessage,
     Location,
     OutboundMessage,
@@ -24,6 +26,8 @@ from channels.base import (
     UnsupportedPayload,
 )
 from channels.urns import InvalidContact, phone_urn, urn_path
+
+log = logging.getLogger("aduan.channels.whatsapp")
 
 NAME = "whatsapp"
 WEBHOOK_PATH = "/hooks/whatsapp"
@@ -35,24 +39,50 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 META_APP_SECRET_ENV = "ADUAN_META_APP_SECRET"
 META_VERIFY_TOKEN_ENV = "ADUAN_META_VERIFY_TOKEN"
 META_ACCESS_TOKEN_ENV = "ADUAN_META_ACCESS_TOKEN"
+#: A business-scoped user id (``US.13491208655302741918``), Meta's id of users without a number.
+BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9._-]{1,100}")
 #: Prefix of an attachment URL that is a Cloud API media id (resolved to a URL when downloaded).
 META_MEDIA_SCHEME = "meta-media:"
 
-#: Cloud API message types: True = a citizen message, False = stored and deliberately ignored.
+#: Cloud API message types a citizen writes (each becomes a message)…
 META_TYPES: dict[str, bool] = {
     "text": True,
     "image": True,
     "document": True,
     "audio": True,
+    "voice": True,
     "video": True,
     "sticker": True,
     "location": True,
     "interactive": True,
     "button": True,
     "contacts": True,
+    "edit": True,
     "reaction": False,
     "unsupported": False,
     "system": False,
+    "revoke": False,
+    "order": False,
+    "request_welcome": False,
+}
+#: …and why the others are stored and ignored. A type not listed here is ignored too (Meta adds
+#: types): acknowledged with 200, recorded with its name, never answered 400 on every retry.
+IGNORED_TYPES: dict[str, str] = {
+    "reaction": "a reaction to a message, not a message",
+    "unsupported": "a message type WhatsApp itself does not deliver (unsupported)",
+    "system": "a system notice (the user changed number or identity)",
+    "revoke": "the user deleted a message",
+    "order": "an order from the business catalogue, not a complaint",
+    "request_welcome": "the user opened the chat (no message yet)",
+}
+#: Media message types → the content type when Meta gives none.
+META_MEDIA: dict[str, str] = {
+    "image": "image/jpeg",
+    "document": "application/octet-stream",
+    "audio": "audio/ogg",
+    "voice": "audio/ogg",
+    "video": "video/mp4",
+    "sticker": "image/webp",
 }
 #: Cloud API delivery statuses → the outbox's.
 META_STATUSES: dict[str, str] = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
@@ -99,10 +129,7 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
 
 
 def _document(raw: RawRequest) -> dict[str, Any]:
-    try:
-        doc = json.loads(raw.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnsupportedPayload(f"not a JSON document: {exc}") from exc
+    doc = _shape.json_document(raw.body)
     if not isinstance(doc, dict) or doc.get("object") != "whatsapp_business_account":
         raise UnsupportedPayload("not a WhatsApp Cloud API webhook (object is not whatsapp_business_account)")
     return doc
@@ -128,36 +155,60 @@ def _own_urn(own: str | None, path: str) -> str | None:
         raise UnsupportedPayload(f"{path} is not a phone number ({exc})") from exc
 
 
-def _cloud_message(
-    item: dict[str, Any], path: str, names: dict[str, str], own: str | None, recipient: str | None
-) -> InboundMessage | None:
-    kind = _shape.text(item.get("type"), f"{path}.type")
-    if kind not in META_TYPES:
-        raise UnsupportedPayload(f"unknown WhatsApp message type {kind!r}; known: {', '.join(META_TYPES)}")
-    wa_id = _shape.text(item.get("from"), f"{path}.from")
-    message_id = _shape.text(item.get("id"), f"{path}.id")
-    if not message_id or not wa_id:
-        raise UnsupportedPayload("a WhatsApp message needs id and from")
-    if not META_TYPES[kind] or (own and wa_id.lstrip("+") == own.lstrip("+")):
-        return None
-    try:
-        sender = phone_urn("whatsapp", "+" + wa_id.lstrip("+"))
-    except InvalidContact as exc:
-        raise UnsupportedPayload(f"from is not a phone number ({exc})") from exc
+def _sender_urn(wa_id: str, user_id: str, path: str) -> str:
+    """Return the sender's URN: ``whatsapp:+<number>``, or ``whatsapp:<business-scoped id>``.
+
+    Meta now identifies some users only by a business-scoped user id (``US.…``, no phone number).
+    A number Meta signs but that no numbering plan knows (test and placeholder numbers) is kept as
+    Meta gave it rather than refused.
+    """
+    if wa_id and not wa_id.lstrip("+").isdigit():
+        if not BSUID.fullmatch(wa_id):
+            raise UnsupportedPayload(f"{path}.from is neither a phone number nor a business-scoped user id")
+        user_id = user_id or wa_id
+        wa_id = ""
+    if wa_id:
+        try:
+            return phone_urn("whatsapp", "+" + wa_id.lstrip("+"))
+        except InvalidContact:
+            return f"whatsapp:+{wa_id.lstrip('+')}"
+    if user_id and BSUID.fullmatch(user_id):
+        return f"whatsapp:{user_id}"
+    raise UnsupportedPayload(f"{path} has neither from nor from_user_id: whose message is it?")
+
+
+def _vcard(card: dict[str, Any]) -> bytes:
+    """Return one WhatsApp contact card as vCard 3.0 bytes."""
+    found = card.get("name")
+    name: dict[str, Any] = found if isinstance(found, dict) else {}
+    lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{name.get('formatted_name') or name.get('first_name') or ''}"]
+    for phone in card.get("phones") or []:
+        if isinstance(phone, dict) and phone.get("phone"):
+            lines.append(f"TEL;TYPE={phone.get('type') or 'CELL'}:{phone['phone']}")
+    for mail in card.get("emails") or []:
+        if isinstance(mail, dict) and mail.get("email"):
+            lines.append(f"EMAIL:{mail['email']}")
+    lines.append("END:VCARD")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _content(
+    item: dict[str, Any], kind: str, where: str
+) -> tuple[str, list[Attachment], Location | None, dict[str, Any]]:
+    """Return the text, files, location and extra of one message body of type ``kind``."""
     text = ""
     attachments: list[Attachment] = []
     location = None
-    extra: dict[str, Any] = {"message_type": kind}
-    where = f"{path}.{kind}"
+    extra: dict[str, Any] = {}
     # A contacts message carries a list of cards; every other type one object named after the type.
     body = {} if kind == "contacts" else _shape.opt_obj(item.get(kind), where)
     if kind == "text":
         text = _shape.text(body.get("body"), f"{where}.body")
-    elif kind in ("image", "document", "audio", "video", "sticker"):
+    elif kind in META_MEDIA:
         media_id = _shape.text(body.get("id"), f"{where}.id")
         if not media_id:
             raise UnsupportedPayload(f"{kind} message without a media id")
-        mime = _shape.text(body.get("mime_type"), f"{where}.mime_type") or "application/octet-stream"
+        mime = _shape.text(body.get("mime_type"), f"{where}.mime_type") or META_MEDIA[kind]
         attachments.append(
             Attachment(
                 content_type=mime.split(";")[0].strip(),
@@ -166,25 +217,68 @@ def _cloud_message(
             )
         )
         text = _shape.text(body.get("caption"), f"{where}.caption")
+        if kind in ("audio", "voice") and (kind == "voice" or body.get("voice")):
+            extra["voice_note"] = True
     elif kind == "location":
-        label = _shape.opt_str(body.get("name"), f"{where}.name") or _shape.opt_str(
-            body.get("address"), f"{where}.address"
+        parts = [
+            _shape.opt_str(body.get("name"), f"{where}.name"),
+            _shape.opt_str(body.get("address"), f"{where}.address"),
+        ]
+        location = Location(
+            _shape.number(body.get("latitude"), f"{where}.latitude"),
+            _shape.number(body.get("longitude"), f"{where}.longitude"),
+            ", ".join(p for p in parts if p) or None,
         )
-        try:
-            location = Location(float(body["latitude"]), float(body["longitude"]), label or None)
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise UnsupportedPayload(f"location without latitude/longitude: {exc}") from exc
     elif kind == "interactive":
         reply_kind = _shape.text(body.get("type"), f"{where}.type")
         reply = _shape.opt_obj(body.get(reply_kind), f"{where}.{reply_kind}")
-        text = _shape.text(reply.get("title"), f"{where}.{reply_kind}.title")
+        text = _shape.text(reply.get("title") or reply.get("body"), f"{where}.{reply_kind}.title")
         extra["button_payload"] = _shape.text(reply.get("id"), f"{where}.{reply_kind}.id")
     elif kind == "button":
         text = _shape.text(body.get("text"), f"{where}.text")
         extra["button_payload"] = _shape.text(body.get("payload"), f"{where}.payload")
     elif kind == "contacts":
-        cards = item.get(kind)
-        extra["contacts"] = len(cards) if isinstance(cards, list) else 1
+        cards = _shape.objects(item.get(kind), where)
+        extra["contacts"] = len(cards)
+        for i, (_, card) in enumerate(cards, start=1):
+            data = _vcard(card)
+            attachments.append(
+                Attachment(content_type="text/vcard", filename=f"kontak-{i}.vcf", data=data, size=len(data))
+            )
+    return text, attachments, location, extra
+
+
+def _cloud_message(
+    item: dict[str, Any], path: str, names: dict[str, str], own: str | None, recipient: str | None
+) -> InboundMessage | Ignored:
+    kind = _shape.text(item.get("type"), f"{path}.type")
+    wa_id = _shape.text(item.get("from"), f"{path}.from")
+    user_id = _shape.text(item.get("from_user_id"), f"{path}.from_user_id")
+    message_id = _shape.text(item.get("id"), f"{path}.id")
+    if not message_id:
+        raise UnsupportedPayload(f"{path}.id is missing: a WhatsApp message needs its id")
+    if kind not in META_TYPES or not META_TYPES[kind]:
+        known = ", ".join(k for k, read in META_TYPES.items() if read)
+        return Ignored(
+            IGNORED_TYPES.get(kind)
+            or f"a WhatsApp message of type {kind!r}, which Aduan does not read (reads: {known})"
+        )
+    if own and wa_id and wa_id.lstrip("+") == own.lstrip("+"):
+        return Ignored("our own message (echo)")
+    sender = _sender_urn(wa_id, user_id, path)
+    extra: dict[str, Any] = {"message_type": kind}
+    where = f"{path}.{kind}"
+    body, body_kind, body_path = item, kind, where
+    if kind == "edit":
+        # An edit carries the new version of an earlier message: the stored one gets its text.
+        edit = _shape.obj(item.get("edit"), where)
+        extra["edit_of"] = _shape.text(edit.get("original_message_id"), f"{where}.original_message_id")
+        body = _shape.obj(edit.get("message"), f"{where}.message")
+        body_kind = _shape.text(body.get("type"), f"{where}.message.type")
+        body_path = f"{where}.message.{body_kind}"
+        extra["message_type"] = body_kind
+    text, attachments, location, more = _content(body, body_kind, body_path)
+    extra.update(more)
     context = _shape.opt_obj(item.get("context"), f"{path}.context")
     return InboundMessage(
         channel=NAME,
@@ -194,7 +288,7 @@ def _cloud_message(
         text=text.strip(),
         sent_at=_shape.epoch(item.get("timestamp"), f"{path}.timestamp"),
         # R5a: the profile name is a hint the bot confirms, not an identity.
-        sender_name=names.get(wa_id) or None,
+        sender_name=names.get(wa_id) or names.get(user_id) or None,
         attachments=tuple(attachments),
         location=location,
         reply_to=_shape.opt_str(context.get("id"), f"{path}.context.id"),
@@ -202,37 +296,67 @@ def _cloud_message(
     )
 
 
+def _fields(doc: dict[str, Any]) -> list[str]:
+    """Return the ``field`` of every change of a delivery (``messages``, ``account_update``…)."""
+    return [
+        str(change.get("field") or "")
+        for entry in doc.get("entry") or []
+        if isinstance(entry, dict)
+        for change in entry.get("changes") or []
+        if isinstance(change, dict)
+    ]
+
+
 def parse_cloud(raw: RawRequest) -> list[InboundMessage]:
     """Return every citizen message of one Cloud API delivery (it may carry several)."""
-    out = []
-    for path, value in _values(_document(raw)):
+    doc = _document(raw)
+    out: list[InboundMessage] = []
+    why: list[str] = []
+    for path, value in _values(doc):
         names = {}
         for contact_path, contact in _shape.objects(value.get("contacts"), f"{path}.contacts"):
             profile = _shape.opt_obj(contact.get("profile"), f"{contact_path}.profile")
-            names[_shape.text(contact.get("wa_id"), f"{contact_path}.wa_id")] = _shape.text(
-                profile.get("name"), f"{contact_path}.profile.name"
-            )
+            name = _shape.text(profile.get("name"), f"{contact_path}.profile.name")
+            for key in ("wa_id", "user_id"):
+                found = _shape.text(contact.get(key), f"{contact_path}.{key}")
+                if found:
+                    names[found] = name
         metadata = _shape.opt_obj(value.get("metadata"), f"{path}.metadata")
         own_path = f"{path}.metadata.display_phone_number"
         own = _shape.opt_str(metadata.get("display_phone_number"), own_path)
-        # Only a delivery with messages needs our own number as their recipient (statuses do not).
-        recipient = _own_urn(own, own_path) if value.get("messages") else None
+        try:
+            recipient = _own_urn(own, own_path) if value.get("messages") else None
+        except UnsupportedPayload:
+            recipient = None  # a placeholder in our own number must not lose the citizen's message
         for item_path, item in _shape.objects(value.get("messages"), f"{path}.messages"):
             message = _cloud_message(item, item_path, names, own, recipient)
-            if message is not None:
+            if isinstance(message, Ignored):
+                why.append(message.reason)
+            else:
                 out.append(message)
-    return out
+        if value.get("statuses"):
+            why.append("delivery statuses of our replies (applied to the outbox)")
+    if out:
+        return out
+    fields = [f for f in _fields(doc) if f and f != "messages"]
+    if fields:
+        why.append(f"a {fields[0]} event, not a citizen's message")
+    return Ignored("; ".join(dict.fromkeys(why)) or "a delivery with no message in it")
 
 
 def parse_statuses(raw: RawRequest) -> list[_twilio.StatusUpdate]:
-    """Return the delivery statuses of a Cloud API delivery; raise UnsupportedPayload on an unknown one."""
+    """Return the delivery statuses of a Cloud API delivery that Aduan applies.
+
+    Statuses Aduan does not track (``played``, ``deleted``, a call's ``RINGING``, ones Meta adds)
+    are skipped, so the known ones in the same delivery are still applied.
+    """
     out = []
     for path, value in _values(_document(raw)):
         for item_path, item in _shape.objects(value.get("statuses"), f"{path}.statuses"):
             given = _shape.text(item.get("status"), f"{item_path}.status")
             if given not in META_STATUSES:
-                known = ", ".join(META_STATUSES)
-                raise UnsupportedPayload(f"unknown WhatsApp status {given!r}; known: {known}")
+                log.info("WhatsApp status %r not tracked; known: %s", given[:32], ", ".join(META_STATUSES))
+                continue
             errors = _shape.objects(item.get("errors"), f"{item_path}.errors")
             error = None
             if errors:

@@ -6,24 +6,20 @@ line and exits with code 2; it never shows a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from sqlmodel import select
 
-import channels
 from app import settings as config_mod
-from app.bootstrap import build
-from app.container import Container
-from bot.pipeline import receive
-from channels.base import RawRequest
-from intake import db, views
-from intake.ingest import complaint_summary
-from intake.models import Complaint
-from ops.logging import configure as configure_logging
+
+if TYPE_CHECKING:
+    from app.container import Container
 
 app = typer.Typer(
     name="aduan",
@@ -37,6 +33,14 @@ calendar_app = typer.Typer(help="Kalender hari kerja (working-day calendar, R4).
 db_app = typer.Typer(help="Basis data (database migrations).", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
+
+
+#: A tracking number as Aduan issues them: ``PWK-2026-000001``.
+TRACKING_NUMBER = re.compile(r"[A-Z]{2,10}-\d{4}-\d{6}")
+#: The years a moment given on the command line may fall in.
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+#: The most rows a listing prints (a larger --limit is a mistake, not a bigger page).
+MAX_ROWS = 100_000
 
 
 class CliError(Exception):
@@ -84,6 +88,9 @@ def container_of(ctx: typer.Context) -> Container:
     cached = (root.obj or {}).get("container")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    # Deliberate lazy import: wiring the application costs a second; only commands that need it pay.
+    from app.bootstrap import build
+
     container = build(settings_of(ctx))
     root.obj["container"] = container
     return container
@@ -92,9 +99,14 @@ def container_of(ctx: typer.Context) -> Container:
 def parse_when(value: str, ctx: typer.Context) -> Any:
     """Parse an ISO-8601 moment or date in the office's timezone, or fail with one line."""
     try:
-        return config_mod.parse_when(value, settings_of(ctx).office.calendar.timezone)
+        moment = config_mod.parse_when(value, settings_of(ctx).office.calendar.timezone)
     except config_mod.ConfigError as exc:
         fail(str(exc))
+    # The working-day calendar counts 14 working days on and UTC conversions shift by a day: keep
+    # clear of datetime's limits (year 1 and 9999), which raised OverflowError with a traceback.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        fail(f"{value!r} is outside the years Aduan counts ({FIRST_YEAR}–{LAST_YEAR})")
+    return moment
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -113,6 +125,8 @@ def serve(
 ) -> None:
     """Jalankan layanan web dan pekerja antrean (run the web service and, by default, a job worker)."""
     import uvicorn
+
+    from ops.logging import configure as configure_logging
 
     settings = settings_of(ctx)
 
@@ -204,6 +218,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Masukkan satu payload sebagai pengaduan lengkap (ingest one raw payload, no dialogue)."""
+    import channels
 
     try:
         entry = channels.info(channel)
@@ -211,24 +226,61 @@ def ingest(
         fail(str(exc))
     if entry.module is None:
         fail(f"channel {channel!r} is entered by officers in the inbox, not from a file")
-    if not file.is_file():
+    if file.is_dir():
+        fail(f"{file} is a directory, not a payload file")
+    if not file.exists():
         fail(f"file not found: {file}")
-    body = file.read_bytes()
+    if not file.is_file():
+        fail(f"{file} is not a regular file (a device or a pipe): give the payload's file")
     moment = parse_when(received_at, ctx) if received_at else None
-    container = container_of(ctx)
-    if moment is not None:
-        container.clock = lambda: moment
+    answer = ingest_file(container_of(ctx), channel, file, received_at=moment)
+    if answer.message:
+        typer.echo(answer.message, err=True)
+    if answer.document is not None:
+        echo_json(answer.document)
+    if answer.exit_code:
+        raise typer.Exit(answer.exit_code)
+
+
+@dataclass
+class IngestAnswer:
+    """What ``aduan ingest`` says about one file: exit code, a line for stderr, JSON for stdout."""
+
+    exit_code: int
+    message: str = ""
+    document: Any = None
+
+
+def ingest_file(
+    container: Container, channel: str, file: Path, *, received_at: dt.datetime | None = None
+) -> IngestAnswer:
+    """File one payload at once (no dialogue) the way ``aduan ingest`` does, and say how it went."""
+    from bot.pipeline import receive
+    from channels.base import RawRequest
+    from intake import db
+    from intake.models import RAW_IGNORED, RawInbound
+
+    body = file.read_bytes()
+    if received_at is not None:
+        container.clock = lambda: received_at
     receipt = receive(
         container, channel, RawRequest(body=body, headers=_file_headers(file)), verify=False, complete=True
     )
     if receipt.status != 200:
-        typer.echo(f"quarantined: {receipt.reason}", err=True)
-        raise typer.Exit(1)
-    results = [r.as_json() for r in receipt.results]
-    if not results:
-        typer.echo("ignored: the payload carries no citizen message", err=True)
-        raise typer.Exit(1)
-    echo_json(results[0] if len(results) == 1 else results)
+        return IngestAnswer(1, f"quarantined: {receipt.reason}")
+    if receipt.deferred:
+        return IngestAnswer(1, f"stored, not filed: {receipt.reason}")
+    row = None
+    if receipt.raw_id is not None:
+        with db.session(container.engine) as s:
+            row = s.get(RawInbound, receipt.raw_id)
+    filed = [r for r in receipt.results if r.complaint is not None]
+    if not filed or (row is not None and row.status == RAW_IGNORED):
+        # Why nothing was filed (machine mail, a status callback, a message already received).
+        why = row.error if row is not None and row.error else "the payload carries no citizen message"
+        return IngestAnswer(1, f"ignored: {why}")
+    results = [r.as_json() for r in filed]
+    return IngestAnswer(0, document=results[0] if len(results) == 1 else results)
 
 
 def _file_headers(file: Path) -> dict[str, str]:
@@ -245,9 +297,14 @@ def _file_headers(file: Path) -> dict[str, str]:
 def list_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
+    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1, max=MAX_ROWS)] = 50,
 ) -> None:
     """Daftar pengaduan terbaru (latest complaints and suggestions)."""
+    from sqlmodel import select
+
+    from intake import db
+    from intake.ingest import complaint_summary
+    from intake.models import Complaint
 
     container = container_of(ctx)
     with db.session(container.engine) as s:
@@ -267,13 +324,18 @@ def show(
 ) -> None:
     """Tampilkan satu pengaduan dengan log kejadiannya (one record with its event log)."""
 
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from intake import db, views
+
+    if not TRACKING_NUMBER.fullmatch(tracking.strip().upper()):
+        fail(f"{tracking!r} is not a tracking number (e.g. PWK-2026-000001)")  # a mistake: exit 2
     container = container_of(ctx)
     with db.session(container.engine) as s:
         data = views.complaint_detail(
             s, tracking.strip().upper(), office=container.office, now=container.now()
         )
     if data is None:
-        fail(f"no complaint with tracking number {tracking}", code=1)
+        fail(f"no complaint with tracking number {tracking}", code=1)  # well-formed, not on file
     if as_json:
         echo_json(data)
         return
@@ -305,6 +367,8 @@ def show(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Terapkan migrasi (apply migrations)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from intake import db
 
     settings = settings_of(ctx)
     engine = db.create_engine(settings.database_url)
@@ -315,9 +379,38 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Tampilkan revisi basis data (show the applied revisions)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from intake import db
 
     engine = db.create_engine(settings_of(ctx).database_url)
     current = db.current_revisions(engine)
     typer.echo(", ".join(sorted(current)) or "(empty)")
     if current != db.head_revisions(engine):
         typer.echo("pending migrations: run `aduan db upgrade`")
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """Say in one line which database could not be reached and what to check; None if not that."""
+    import sqlalchemy.exc  # deliberate lazy import: only when a command failed
+
+    if isinstance(exc, ValueError) and "PostgreSQL only" in str(exc):
+        return (
+            "the database URL cannot be read: Aduan needs postgresql+psycopg://… "
+            "in [database] url or ADUAN_DATABASE_URL"
+        )
+    if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
+        return "the database URL cannot be read: check [database] url in the config or ADUAN_DATABASE_URL"
+    if not isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return None
+    detail = str(getattr(exc, "orig", exc)).lower()
+    if "password authentication failed" in detail or "authentication" in detail:
+        return "the database refused the user or password: check the credentials in ADUAN_DATABASE_URL"
+    if "does not exist" in detail and "database" in detail:
+        return "the database does not exist on the server: create it (createdb) or fix its name in the URL"
+    if "connection refused" in detail or "could not connect" in detail or "timeout" in detail:
+        return "the database server does not answer: is PostgreSQL running at the host and port of the URL?"
+    if "could not translate host name" in detail or "name or service not known" in detail:
+        return "the database host name is unknown: check the host in ADUAN_DATABASE_URL"
+    return (
+        "the database cannot be reached: check [database] url / ADUAN_DATABASE_URL and that the server runs"
+    )

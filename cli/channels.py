@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
 import typer
 
 from app.settings import ConfigError
-from channels import telegram, x_poller
 from cli.app import app, container_of, fail
 
 
@@ -21,6 +19,9 @@ def telegram_webhook(
     ] = False,
 ) -> None:
     """Register ``<public_base_url>/hooks/telegram`` with Telegram, with the secret token."""
+    # Deliberate lazy import (CLI start-up time, issue 17): only this command pays for it.
+    from channels import telegram
+
     container = container_of(ctx)
     config = container.channel_config("telegram")
     base = container.settings.public_base_url
@@ -46,6 +47,8 @@ def telegram_webhook(
                 )
             )
 
+    import asyncio  # deliberate lazy import (CLI start-up time, issue 17)
+
     ok = asyncio.run(run())
     typer.echo(json.dumps({"ok": ok, "url": None if delete else f"{base}{telegram.WEBHOOK_PATH}"}))
 
@@ -53,6 +56,8 @@ def telegram_webhook(
 @app.command("x-poll")
 def x_poll(ctx: typer.Context) -> None:
     """Poll X mentions and DMs once now (the scheduler does it every poll_interval)."""
+    # Deliberate lazy import (CLI start-up time, issue 17): tweepy loads only for this command.
+    from channels import x_poller
 
     container = container_of(ctx)
     if not container.settings.channel("twitter").get("enabled"):

@@ -7,14 +7,15 @@ the office's mailbox (docs/email.md walks through the provider's side).
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.container import ChannelConfig, Container
 from channels import email_oauth
 from cli.app import app, fail, settings_of
-from intake import db
+
+if TYPE_CHECKING:
+    from app.container import ChannelConfig
 
 email_app = typer.Typer(
     help="Kotak surat pengaduan: izin OAuth2 dan uji masuk (mailbox sign-in).", no_args_is_help=True
@@ -31,6 +32,10 @@ OfficeOption = Annotated[
 
 def _config(ctx: typer.Context, office: str | None) -> ChannelConfig:
     """``[channels.email]`` and the secrets as the office uses them (its own keys and ADUAN_<CODE>_…)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): the whole container loads only here.
+    from app.container import Container
+    from intake import db
+
     settings = settings_of(ctx)
     if office is not None and office not in settings.offices:
         fail(f"office {office!r} unknown; known: {', '.join(settings.offices)}")

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot import survey
 from cli.app import app, container_of, echo_json, fail, parse_when
-from intake import db
-from reports import evaluation
+
+if TYPE_CHECKING:
+    from reports import evaluation
 
 survey_app = typer.Typer(help="Survei kepuasan masyarakat (satisfaction survey, E1).", no_args_is_help=True)
 app.add_typer(survey_app, name="survey")
 
 
 def _period(text: str) -> evaluation.Period:
+    from reports import evaluation  # deliberate lazy import (CLI start-up time, issue 17)
+
     try:
         return evaluation.parse_period(text)
     except ValueError as exc:
         fail(str(exc))
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse, in one line, an output file that cannot be written: a folder, or in a missing folder."""
+    if output is None:
+        return
+    if output.is_dir():
+        fail(f"-o {output} is a directory: give a file name, e.g. {output / 'laporan.xlsx'}")
+    if not output.parent.is_dir():
+        fail(f"-o {output}: the folder {output.parent} does not exist")
 
 
 @app.command()
@@ -37,12 +49,19 @@ def report(
     ] = None,
 ) -> None:
     """Laporan pengaduan per periode (complaints report: counts, R4 timeliness, IKM, E2 saran, charts)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from intake import db
+    from reports import evaluation
 
     chosen = _period(period)
     if fmt not in evaluation.FORMATS:
         fail(f"unknown format {fmt!r}; known: {', '.join(evaluation.FORMATS)}")
+    check_output(output)
+    if charts is not None and charts.exists() and not charts.is_dir():
+        fail(f"--charts {charts} is a file: give a folder for the chart files")
     container = container_of(ctx)
     office = container.office
     if as_of:
@@ -94,6 +113,9 @@ def survey_ikm(
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
 ) -> None:
     """Indeks Kepuasan Masyarakat per periode, triwulan dan layanan (IKM, PermenPANRB 14/2017)."""
+    from intake import db
+    from reports import evaluation  # deliberate lazy imports (CLI start-up time, issue 17)
+
     chosen = _period(period)
     container = container_of(ctx)
     with db.session(container.engine) as s:
@@ -126,6 +148,8 @@ def survey_invite(
     ] = False,
 ) -> None:
     """Kirim undangan survei (send survey invitations: answered complaints, or the quarterly round)."""
+    from bot import survey  # deliberate lazy import (CLI start-up time, issue 17)
+
     container = container_of(ctx)
     answered = survey.invite_due(container)
     extra = survey.invite_quarter(container) if quarterly else 0

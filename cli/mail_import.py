@@ -26,13 +26,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from sqlmodel import Session
 
 from app.container import Container
-from bot.pipeline import DatabaseUnavailable, Receipt, receive_many
+from bot.pipeline import Receipt, receive_many
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
 from intake import db
@@ -340,68 +338,3 @@ def _checkpoint(session: Session, container: Container, state: MailImport) -> No
         setattr(row, name, getattr(state, name))
     row.updated_at = container.now()
     session.add(row)
-
-
-# -- CLI -----------------------------------------------------------------------------------------
-
-from cli.app import app, container_of, echo_json, fail  # noqa: E402  (registered when imported)
-
-import_app = typer.Typer(help="Impor riwayat kotak surat (import a mailbox's history).", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-
-
-def _run(ctx: typer.Context, kind: str, path: Path, restart: bool, as_json: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    container = container_of(ctx)
-    try:
-        open_source(kind, path)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
-    columns = (TextColumn("[bold]impor"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=as_json or not sys.stderr.isatty(), transient=False) as bar:
-        task = bar.add_task("mail", total=None)
-
-        def show(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        try:
-            state = import_mailbox(container, kind, path, restart=restart, progress=show)
-        except DatabaseUnavailable:
-            fail("the database is unavailable; run the same command again to resume the import", 1)
-    summary = {
-        "source": str(path),
-        "total": state.total,
-        "imported": state.imported,
-        "duplicates": state.duplicates,
-        "quarantined": state.quarantined,
-    }
-    if as_json:
-        echo_json(summary)
-    else:
-        typer.echo(
-            f"{state.imported} diimpor (imported), {state.duplicates} duplikat, "
-            f"{state.quarantined} dikarantina (quarantined) dari {state.total}"
-        )
-
-
-@import_app.command("mbox")
-def import_mbox(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Berkas mbox (e.g. Google Takeout's All mail.mbox).")],
-    restart: Annotated[bool, typer.Option("--restart", help="Mulai dari awal (start over).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-) -> None:
-    """Impor berkas mbox (import an mbox file; resumable, deduplicated by Message-ID)."""
-    _run(ctx, "mbox", file, restart, as_json)
-
-
-@import_app.command("maildir")
-def import_maildir(
-    ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(help="Folder Maildir (with cur/ and new/).")],
-    restart: Annotated[bool, typer.Option("--restart", help="Mulai dari awal (start over).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-) -> None:
-    """Impor folder Maildir (import a Maildir folder; resumable, deduplicated by Message-ID)."""
-    _run(ctx, "maildir", directory, restart, as_json)

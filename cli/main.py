@@ -13,8 +13,8 @@ import sys
 import typer
 
 from app import settings as config_mod
-from cli import channels, email, evaluation, mail_import, ops, outbox, simulate, users, workflow
-from cli.app import CliError, app
+from cli import channels, email, evaluation, mail, ops, outbox, simulate, users, workflow
+from cli.app import CliError, app, database_problem
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exc
@@ -22,15 +22,19 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 #: The command groups, in the order of ``aduan --help``; importing them registered their commands.
-COMMAND_MODULES = (outbox, channels, workflow, ops, users, simulate, evaluation, mail_import, email)
+COMMAND_MODULES = (outbox, channels, workflow, ops, users, simulate, evaluation, mail, email)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; one-line errors with exit code 2 for usage mistakes."""
-    logging.basicConfig(
-        level=os.environ.get("ADUAN_LOG_LEVEL", "ERROR").upper(),
-        format="aduan: %(levelname)s %(name)s: %(message)s",
-    )
+    level = os.environ.get("ADUAN_LOG_LEVEL", "ERROR").strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        typer.echo(
+            f"aduan: error: ADUAN_LOG_LEVEL={level!r} is not a log level; use DEBUG, INFO, WARNING or ERROR",
+            err=True,
+        )
+        sys.exit(2)
+    logging.basicConfig(level=level, format="aduan: %(levelname)s %(name)s: %(message)s")
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="aduan", standalone_mode=False)
@@ -52,6 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     except config_mod.ConfigError as exc:
         typer.echo(f"aduan: error: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"aduan: error: {problem}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -12,14 +12,8 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import typer
-from sqlmodel import select
 
-from bot import outbox
-from channels import _twilio
-from channels.urns import mask
-from cli.app import app, container_of, echo_json, fail, settings_of
-from intake import db
-from outbound.attachments import download_pending
+from cli.app import MAX_ROWS, app, container_of, echo_json, fail, settings_of
 
 dev_app = typer.Typer(help="Alat pengembang (developer tools).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
@@ -34,9 +28,16 @@ def outbox_cmd(
         bool, typer.Option("--attachments", help="Unduh lampiran tertunda (download pending media).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
-    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1)] = 50,
+    limit: Annotated[int, typer.Option(help="Jumlah baris (rows).", min=1, max=MAX_ROWS)] = 50,
 ) -> None:
     """Daftar pesan keluar (outbox: replies queued, sent, delivered or failed)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from bot import outbox
+    from channels.urns import mask
+    from intake import db
+    from outbound.attachments import download_pending
 
     container = container_of(ctx)
     if deliver:
@@ -96,6 +97,8 @@ def sign_webhook(
 ) -> None:
     """Cetak perintah curl webhook Twilio bertanda tangan (print a signed demo webhook as curl)."""
     from twilio.request_validator import RequestValidator
+
+    from channels import _twilio
 
     if channel not in ("sms", "whatsapp"):
         fail(f"channel {channel!r} is not signed by Twilio; choose sms or whatsapp")

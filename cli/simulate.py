@@ -22,17 +22,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
-from app.bootstrap import build
-from bot import outbox
-from bot.dialogue import file_stale_drafts
 from channels.base import Attachment, InboundMessage, OutboundMessage
-from channels.urns import InvalidContact, phone_urn
 from cli.app import app, echo_json, fail, parse_when, settings_of
-from intake import db
-from intake.ingest import complaint_summary, ingest
-from intake.models import Complaint
 
 #: Chat channels the dialogue serves, and the URN scheme of their senders.
 CHAT_SCHEMES = {
@@ -73,6 +65,8 @@ class SimClock:
 
 def sender_urn(channel: str, value: str) -> str:
     """Turn ``--from`` into the channel's URN (``whatsapp:+62…``, ``tel:+62…``, ``telegram:123``)."""
+    from channels.urns import InvalidContact, phone_urn  # deliberate lazy import (CLI start-up time)
+
     scheme = CHAT_SCHEMES[channel]
     if scheme in ("tel", "whatsapp"):
         return phone_urn(scheme, value)
@@ -130,6 +124,16 @@ def simulate(
     ] = 30,
 ) -> None:
     """Coba percakapan bot di konsol (try the intake dialogue; prints replies, then the records as JSON)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from app.bootstrap import build
+    from bot import outbox
+    from bot.dialogue import file_stale_drafts
+    from channels.urns import InvalidContact
+    from intake import db
+    from intake.ingest import complaint_summary, ingest
+    from intake.models import Complaint
 
     if channel not in CHAT_SCHEMES:
         fail(f"channel {channel!r} has no dialogue; chat channels: {', '.join(CHAT_SCHEMES)}")

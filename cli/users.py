@@ -12,15 +12,12 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
-from app.container import Container
 from cli.app import app, container_of, echo_json, fail
-from inbox import auth
-from inbox.models import ApiToken
-from intake import db, roles
-from intake.ingest import file_complaint
-from intake.models import Complaint, User
+from intake import roles
+
+#: ``inbox.auth.TOKEN_DAYS`` (not imported at start-up; a test checks they agree).
+TOKEN_DAYS = 90
 
 user_app = typer.Typer(help="Akun petugas (staff accounts).", no_args_is_help=True)
 token_app = typer.Typer(help="Token API untuk integrasi (API tokens).", no_args_is_help=True)
@@ -71,6 +68,9 @@ DEMO_COMPLAINTS: tuple[dict[str, str | bool], ...] = (
 
 def _read_password(password_stdin: bool) -> tuple[str, bool]:
     """Return the password from stdin, or a generated one (and whether it was generated)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from inbox import auth
+
     if password_stdin:
         value = sys.stdin.readline().rstrip("\n")
         if not value:
@@ -101,6 +101,13 @@ def user_add(
     ] = "",
 ) -> None:
     """Buat akun petugas (create a staff account; prints a generated password once)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     if role not in roles.ROLES:
         fail(str(roles.UnknownRole(role)))
     office = office.strip().lower()
@@ -146,6 +153,13 @@ def user_passwd(
     ] = False,
 ) -> None:
     """Ganti kata sandi dan buka kunci akun (set a new password, unlock; ends old sessions)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     password, generated = _read_password(password_stdin)
     if len(password) < 8:
         fail("password must have at least 8 characters")
@@ -172,9 +186,16 @@ def token_add(
     ] = "integration",
     days: Annotated[
         int, typer.Option("--days", min=0, help="Berlaku berapa hari (days valid; 0 = never expires).")
-    ] = auth.TOKEN_DAYS,
+    ] = TOKEN_DAYS,
 ) -> None:
     """Buat token API (create an API token; printed once, only its hash is stored)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from intake import db
+    from intake.models import User
+
     container = container_of(ctx)
     with db.write_session(container.engine) as s:
         user = s.exec(select(User).where(User.username == name)).first()
@@ -190,6 +211,14 @@ def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="Keluaran JSON (JSON output).")] = False,
 ) -> None:
     """Daftar token API (list API tokens: id, owner, label, dates, state; never the token)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from inbox import auth
+    from inbox.models import ApiToken
+    from intake import db
+    from intake.models import User
+
     container = container_of(ctx)
     now = container.now()
     with db.session(container.engine) as s:
@@ -222,6 +251,10 @@ def token_revoke(
     ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Nomor token (id from `token list`).")]
 ) -> None:
     """Cabut token API (revoke an API token; it stops working at once)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from inbox.models import ApiToken
+    from intake import db
+
     container = container_of(ctx)
     with db.write_session(container.engine) as s:
         row = s.get(ApiToken, token_id)
@@ -244,6 +277,14 @@ def demo(ctx: typer.Context) -> None:
 
 def load_demo(container: object) -> list[str]:
     """Create what ``aduan demo`` creates, when missing; return the lines to print."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
+    from sqlmodel import select
+
+    from app.container import Container
+    from inbox import auth
+    from intake import db
+    from intake.ingest import file_complaint
+    from intake.models import Complaint, User
 
     assert isinstance(container, Container)
     lines: list[str] = []

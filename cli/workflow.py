@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
 from cli.app import app, container_of, echo_json, fail, parse_when
 from intake import db
@@ -84,6 +83,8 @@ def report_followup(
     ] = None,
 ) -> None:
     """Buat laporan tindak lanjut untuk atasan (follow-up report for the superior, R7a/R8)."""
+    from sqlmodel import select
+
 
     if fmt not in ("html", "pdf"):
         fail(f"--format must be html or pdf, not {fmt!r}")

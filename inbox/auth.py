@@ -17,6 +17,7 @@ Which role may do what is one table, ``PERMISSIONS``, used by pages and API alik
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -240,20 +241,26 @@ def authenticate(
     """Check a username and password from ``address``, throttling failures (see the module)."""
     keys = _throttle_keys(username, address)
     if _throttled(session, keys, now):
-        verify_password(_DUMMY_HASH, password)  # the same cost as a real check
+        verify_password(_dummy_hash(), password)  # the same cost as a real check
         log.warning("login throttled")
         return LoginResult(None, locked=True)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is not None and user.is_active and verify_password(user.password_hash, password):
         return LoginResult(user)
     if user is None or not user.is_active:
-        verify_password(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        verify_password(_dummy_hash(), password)  # same cost as a real check: no user enumeration by timing
     for key, limit in keys:
         take_token(session, key=key, now=now, limit=limit, window=dt.timedelta(minutes=LOCK_MINUTES))
     return LoginResult(None)
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown users' passwords against, made at the first login, not at import.
+
+    Hashing costs about as much as a login; at import it slowed every ``aduan`` command.
+    """
+    return _hasher.hash("not-a-real-password")
 
 
 # -- sessions ------------------------------------------------------------------------------------

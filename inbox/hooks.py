@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 import channels
 from app.container import ChannelConfig, Container
-from bot.pipeline import DatabaseUnavailable, max_body_bytes, receive, store_and_defer
+from bot.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive, store_and_defer
 from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
 from channels.urns import urn_path
@@ -152,7 +152,6 @@ class WebhookHandler:
         self.limit = max_body_bytes(container, channel)
         self._configs: dict[str, ChannelConfig] = {}
         self._verify = getattr(self.module, "verify", None)
-        self._external_id = getattr(self.module, "external_id", None)
         # Keys the senders' job locks (jobs.queue.sender_lock): any secret every process shares.
         self._lock_secret = container.settings.env.get("ADUAN_SESSION_SECRET") or "aduan-sender-lock"
 
@@ -177,7 +176,7 @@ class WebhookHandler:
         try:
             # Parsing is pure and cheap: a malformed body gets its 400 with the reason now, not later.
             messages = self.module.parse(raw)
-            key = str(self._external_id(raw)) if self._external_id is not None else raw.body_hash()
+            key = raw_key(self.module, raw)
         except Exception:
             # The inline path stores it as received, quarantines it with the reason and answers 400
             # (or 200 for a shape the channel ignores, e.g. an update type it does not handle).

@@ -279,6 +279,8 @@ class TimelineItem:
     template: str | None = None
     id: int = 0
     edited: bool = False
+    #: A location the citizen shared: ``{"latitude", "longitude", "label"}``.
+    location: dict[str, Any] | None = None
 
     @property
     def by_bot(self) -> bool:
@@ -317,7 +319,11 @@ def _timeline(session: Session, complaint: Complaint, notes: Sequence[Any]) -> l
             attachments = json.loads(m.attachments or "[]")
         except ValueError:
             attachments = []
-        edited = bool(getattr(m, "edited_at", None))  # set by channels that report edits
+        edited = (m.edits or "[]") != "[]"  # an edit replaced the text; the old ones are kept
+        try:
+            location = json.loads(m.location) if m.location else None
+        except ValueError:
+            location = None
         items.append(
             TimelineItem(
                 m.received_at,
@@ -328,6 +334,7 @@ def _timeline(session: Session, complaint: Complaint, notes: Sequence[Any]) -> l
                 attachments if isinstance(attachments, list) else [],
                 id=m.id or 0,
                 edited=edited,
+                location=location,
             )
         )
     if not items and complaint.text:

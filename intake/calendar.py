@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import holidays
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -38,6 +39,75 @@ class NonWorkingDay:
     date: dt.date
     name: str
     source: str
+
+
+#: The national closures of the years most records fall in, as the ``holidays`` package of the
+#: version it names gives them (``python -m intake.calendar`` writes it; a test checks it).
+TABLE = Path(__file__).with_name("holidays_id.json")
+TABLE_YEARS = range(2015, 2041)
+
+
+@functools.cache
+def _table() -> dict[str, list[list[str]]]:
+    """Return the shipped closures by year, or nothing when another ``holidays`` is installed.
+
+    Importing ``holidays`` and computing a year costs about half a second, which every
+    ``aduan calendar due`` paid (CLI start-up, issue 17). A newer package (a new cuti bersama
+    decree) is read instead of the table until the table is written again.
+    """
+    # Deliberate lazy import: importlib.metadata costs more than the table (CLI start-up, issue 17).
+    import importlib.metadata
+
+    try:
+        doc = json.loads(TABLE.read_text(encoding="utf-8"))
+        installed = importlib.metadata.version("holidays")
+    except (OSError, ValueError, importlib.metadata.PackageNotFoundError):
+        return {}
+    return dict(doc["years"]) if doc.get("holidays_version") == installed else {}
+
+
+def computed_closures(year: int) -> list[NonWorkingDay]:
+    """Return the national holidays and cuti bersama of ``year`` from the ``holidays`` package."""
+    # Deliberate lazy import: the package costs a quarter second to import (CLI start-up, issue 17).
+    import holidays
+
+    days: dict[dt.date, NonWorkingDay] = {}
+    public = holidays.country_holidays("ID", years=year, categories=("public",), language="id")
+    government = holidays.country_holidays("ID", years=year, categories=("government",), language="id")
+    for day, name in sorted(public.items()):
+        days[day] = NonWorkingDay(day, name, SOURCE_NATIONAL)
+    for day, name in sorted(government.items()):
+        if day not in days:
+            days[day] = NonWorkingDay(day, name, SOURCE_CUTI_BERSAMA)
+    return sorted(days.values(), key=lambda d: d.date)
+
+
+def national_closures(year: int) -> list[NonWorkingDay]:
+    """Return the national closures of ``year``: from the shipped table when it holds the year."""
+    shipped = _table().get(str(year))
+    if shipped is None:
+        return computed_closures(year)
+    return [NonWorkingDay(dt.date.fromisoformat(day), name, source) for day, name, source in shipped]
+
+
+def write_table() -> None:
+    """Write ``holidays_id.json`` from the installed ``holidays`` package (after upgrading it)."""
+    import importlib.metadata  # deliberate lazy import (see _table)
+
+    years = {
+        str(y): [[d.date.isoformat(), d.name, d.source] for d in computed_closures(y)] for y in TABLE_YEARS
+    }
+    version = json.dumps(importlib.metadata.version("holidays"))
+    # One closure a line, so that a new decree shows as a small diff.
+    blocks = [
+        f"  {json.dumps(year)}: [\n"
+        + ",\n".join(f"    {json.dumps(row, ensure_ascii=False)}" for row in rows)
+        + "\n  ]"
+        for year, rows in years.items()
+    ]
+    text = f'{{"holidays_version": {version}, "years": {{\n' + ",\n".join(blocks) + "\n}}\n"
+    TABLE.write_text(text, encoding="utf-8")
+    _table.cache_clear()
 
 
 @dataclass
@@ -71,14 +141,7 @@ class WorkingCalendar:
     def _load_year(self, year: int) -> None:
         if year in self._years:
             return
-        days: dict[dt.date, NonWorkingDay] = {}
-        public = holidays.country_holidays("ID", years=year, categories=("public",), language="id")
-        government = holidays.country_holidays("ID", years=year, categories=("government",), language="id")
-        for day, name in sorted(public.items()):
-            days[day] = NonWorkingDay(day, name, SOURCE_NATIONAL)
-        for day, name in sorted(government.items()):
-            if day not in days:
-                days[day] = NonWorkingDay(day, name, SOURCE_CUTI_BERSAMA)
+        days = {d.date: d for d in national_closures(year)}
         for day, name in self.extra_closed.items():
             if day.year == year:
                 days[day] = NonWorkingDay(day, name, SOURCE_OFFICE)
@@ -180,3 +243,7 @@ def parse_dates(items: Iterable[object]) -> dict[dt.date, str]:
         day = raw if isinstance(raw, dt.date) else dt.date.fromisoformat(str(raw))
         out[day] = name
     return out
+
+
+if __name__ == "__main__":
+    write_table()

@@ -449,6 +449,8 @@ def ingest(
         "text": message.text,
         "attachments": json.dumps([_attachment_json(a) for a in message.attachments]),
         "received_at": now,
+        "location": location_json(message),
+        "edits": "[]",
     }
     inserted = _insert_new(session, Message, values, ["channel", "external_id"])
     if inserted is None:
@@ -490,3 +492,49 @@ def _attachment_json(attachment: Any) -> dict[str, Any]:
     data = asdict(attachment)
     data.pop("data", None)  # bytes go to the attachment store, never into JSON
     return data
+
+
+def location_json(message: InboundMessage) -> str | None:
+    """Return the JSON kept in ``message.location`` for a shared location, None without one."""
+    where = message.location
+    if where is None:
+        return None
+    return json.dumps(
+        {"latitude": where.latitude, "longitude": where.longitude, "label": where.label},
+        ensure_ascii=False,
+    )
+
+
+def apply_edit(*, session: Session, message: InboundMessage, now: dt.datetime) -> IngestResult | None:
+    """Give a stored message the new text of an edit (``extra["edit_of"]``), keeping the old one.
+
+    The replaced text goes into the message's ``edits`` and, when the message belongs to a
+    complaint, into its event log. None when the edited message was never stored (the caller then
+    stores the edit as a message of its own). An edit seen again changes nothing.
+    """
+    stored = session.exec(
+        select(Message).where(
+            Message.channel == message.channel, Message.external_id == str(message.extra["edit_of"])[:255]
+        )
+    ).first()
+    if stored is None:
+        return None
+    complaint = session.get(Complaint, stored.complaint_id) if stored.complaint_id else None
+    if stored.text == message.text:
+        return IngestResult(stored, complaint, duplicate=True)
+    history = json.loads(stored.edits or "[]")
+    history.append({"text": stored.text, "replaced_at": now.astimezone(dt.UTC).isoformat()})
+    old_text, stored.text, stored.edits = stored.text, message.text, json.dumps(history, ensure_ascii=False)
+    session.add(stored)
+    if complaint is not None:
+        record_event(
+            session,
+            complaint,
+            actor=f"channel:{message.channel}",
+            action="message_edited",
+            now=now,
+            field="message",
+            old=old_text,
+            new=message.text,
+        )
+    return IngestResult(stored, complaint, duplicate=False)

@@ -248,6 +248,10 @@ class Message(SQLModel, table=True):
     attachments: str = Field(default="[]", sa_type=sa.Text)  # JSON list
     complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
     received_at: dt.datetime = ts(nullable=False, default=utcnow)
+    #: A shared location: JSON ``{"latitude", "longitude", "label"}`` (a venue's name as label).
+    location: str | None = Field(default=None, sa_type=sa.Text)
+    #: The texts an edit replaced, oldest first: JSON ``[{"text", "replaced_at"}]``.
+    edits: str = Field(default="[]", sa_type=sa.Text, sa_column_kwargs={"server_default": "[]"})
 
 
 class Event(SQLModel, table=True):

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cli.main import main
-from tests.conftest import ROOT, fixture_path
+from tests.conftest import ROOT, TEST_ENV, fixture_path
 
 
 @pytest.fixture
@@ -208,3 +209,136 @@ def test_served_answers_name_no_software(cli_config: Path, tmp_path: Path) -> No
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/aduan_no_such_database_i17", "does not exist"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/aduan", "does not answer"),
+        ("garbage", "URL cannot be read"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    # Issue 17, item 11: a new user's wrong URL printed a 100-line traceback.
+    monkeypatch.setenv("ADUAN_DATABASE_URL", url)
+    code, out, err = run(capsys, "list")
+    assert code == 1 and out == ""
+    assert err.startswith("aduan: error: ") and says in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+#: Issue 17, item 12: bad invocations a new user tried; each is one line and exit 2, no traceback.
+#: (name, arguments given tmp_path, environment given tmp_path, words the line says)
+BAD_INVOCATIONS: list[tuple[str, Any, Any, str]] = [
+    ("calendar due 9999-12-31", lambda t: ["calendar", "due", "9999-12-31"], None, "outside the years"),
+    ("calendar due 0001-01-01", lambda t: ["calendar", "due", "0001-01-01"], None, "outside the years"),
+    (
+        "purge --before 0001-01-01",
+        lambda t: ["purge", "--before", "0001-01-01", "--dry-run"],
+        None,
+        "outside",
+    ),
+    ("list --limit huge", lambda t: ["list", "--limit", "99999999999999999999999"], None, "--limit"),
+    ("outbox --limit huge", lambda t: ["outbox", "--limit", "99999999999999999999999"], None, "--limit"),
+    (
+        "report -o into a missing folder",
+        lambda t: ["report", "--period", "2026-Q1", "-o", "/nonexistent/dir/r.csv", "--format", "csv"],
+        None,
+        "does not exist",
+    ),
+    ("report -o a folder", lambda t: ["report", "--period", "2026-Q1", "-o", str(t)], None, "is a directory"),
+    (
+        "report --charts a file",
+        lambda t: ["report", "--period", "2026-Q1", "--charts", "/etc/passwd"],
+        None,
+        "a file",
+    ),
+    (
+        "config url = 5",
+        lambda t: ["list"],
+        lambda t: {"ADUAN_CONFIG": _write(t, "u.toml", b"[office]\ncode = 'pwk'\n[database]\nurl = 5\n")},
+        "line 4",
+    ),
+    (
+        "binary config",
+        lambda t: ["list"],
+        lambda t: {"ADUAN_CONFIG": _write(t, "b.toml", bytes(range(256)))},
+        "not a text",
+    ),
+    ("ADUAN_CONFIG a folder", lambda t: ["list"], lambda t: {"ADUAN_CONFIG": str(t)}, "is a directory"),
+    ("empty config", lambda t: ["list"], lambda t: {"ADUAN_CONFIG": _write(t, "e.toml", b"")}, "is empty"),
+    (
+        "misspelt [officeX]",
+        lambda t: ["list"],
+        lambda t: {"ADUAN_CONFIG": _write(t, "x.toml", b"# office\n\n[officeX]\ncode = 'pwk'\n")},
+        "line 3: unknown table",
+    ),
+    ("ADUAN_LOG_LEVEL=LOUD", lambda t: ["list"], lambda t: {"ADUAN_LOG_LEVEL": "LOUD"}, "not a log level"),
+    (
+        "ingest --received-at 9999-12-31T00:00",
+        lambda t: [
+            "ingest",
+            "--channel",
+            "email",
+            "--received-at",
+            "9999-12-31T00:00",
+            _write(t, "m.eml", b"From: a@b.c\n\nx"),
+        ],
+        None,
+        "outside the years",
+    ),
+    # a well-formed number that is not on file is exit 1 (test_show_unknown_tracking_number_exits_1)
+    ("show NOPE", lambda t: ["show", "NOPE"], None, "is not a tracking number"),
+    ("import mbox /etc/passwd", lambda t: ["import", "mbox", "/etc/passwd"], None, "not an mbox file"),
+    (
+        "import mbox binary",
+        lambda t: ["import", "mbox", _write(t, "x.bin", bytes(range(256)))],
+        None,
+        "not an mbox",
+    ),
+    ("ingest /dev/null", lambda t: ["ingest", "--channel", "email", "/dev/null"], None, "not a regular file"),
+    ("ingest a folder", lambda t: ["ingest", "--channel", "email", str(t)], None, "is a directory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "env", "says"), BAD_INVOCATIONS, ids=[b[0] for b in BAD_INVOCATIONS]
+)
+def test_a_bad_invocation_is_one_line_and_exit_2_never_a_traceback(
+    cli_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    args: Any,
+    env: Any,
+    says: str,
+) -> None:
+    for key, value in (env(tmp_path) if env else {}).items():
+        monkeypatch.setenv(key, value)
+    code, _, err = run(capsys, *args(tmp_path))
+    assert (code, len(err.strip().splitlines())) == (2, 1), err
+    assert err.startswith("aduan: error: ") and says in err and "Traceback" not in err, err
+
+
+def test_serve_with_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    cli_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17, item 11: the same at start-up of the service, before any web process starts.
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(
+        "ADUAN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/aduan_no_such_db_i17"
+    )
+    code, out, err = run(capsys, "serve", "--port", "18172")
+    assert code == 1 and "running" not in out
+    assert err.startswith("aduan: error: the database does not exist") and len(err.strip().splitlines()) == 1

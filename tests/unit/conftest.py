@@ -14,7 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-DATABASE_FIXTURES = frozenset({"engine", "db_url", "container", "pg_admin", "pg_template", "migration_engine"})
+DATABASE_FIXTURES = frozenset(
+    {"engine", "db_url", "container", "pg_admin", "pg_template", "migration_engine"}
+)
 
 
 def _refuse(what: str) -> Any:

@@ -282,10 +282,14 @@ def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
     state = import_mailbox(container, "mbox", path, batch_size=6)
     assert (state.position, state.imported, state.duplicates, state.quarantined) == (6, 6, 0, 0)
     with db.session(container.engine) as s:
-        raws = {r.external_id: r for r in s.exec(select(RawInbound)).all()}
+        # keyed by Message-ID and content hash (issue 17, item 9)
+        raws = {r.external_id.split("#")[0]: r for r in s.exec(select(RawInbound)).all()}
         assert sorted(raws) == sorted(f"<n{i}@example.test>" for i in range(6))  # every mail kept once
         kept = raws["<n3@example.test>"]
-        assert kept.status == "stored" and (kept.error or "").startswith("processing failed: RuntimeError")
+        # the reason names no exception text (issue 17, item 6)
+        assert kept.status == "stored" and (kept.error or "").startswith(
+            "processing failed because of a fault"
+        )
         filed = sorted(m.external_id for m in s.exec(select(Message)).all())
         assert filed == sorted(f"<n{i}@example.test>" for i in range(6) if i != 3)  # nothing doubled
         assert len(s.exec(select(Complaint)).all()) == 5
@@ -296,3 +300,31 @@ def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
         # ... and takes up the mail kept for a retry, now that its processing works
         assert s.exec(select(RawInbound).where(RawInbound.status == "stored")).all() == []
         assert len(s.exec(select(Message)).all()) == len(s.exec(select(Complaint)).all()) == 6
+
+
+def test_different_mails_sharing_a_message_id_are_each_imported_and_a_rerun_adds_nothing(
+    container: Container, tmp_path: Path
+) -> None:
+    # Issue 17, item 9: some mail programs reuse a Message-ID; deduping on it alone skipped real mails.
+    box = mailbox.mbox(tmp_path / "shared-ids.mbox")
+    for i, (who, what) in enumerate([("Budi", "izin PBG"), ("Siti", "izin reklame"), ("Dewi", "izin usaha")]):
+        box.add(
+            mailbox.mboxMessage(
+                mail(
+                    "same",
+                    f"{who} <{who.lower()}@example.test>",
+                    f"Soal {what}",
+                    f"Pengajuan {what} saya {i}.",
+                    None,
+                )
+            )
+        )
+    box.flush()
+    box.close()
+    first = import_mailbox(container, "mbox", tmp_path / "shared-ids.mbox", batch_size=10)
+    assert (first.imported, first.duplicates) == (3, 0)
+    again = import_mailbox(container, "mbox", tmp_path / "shared-ids.mbox", batch_size=10, restart=True)
+    assert (again.imported, again.duplicates) == (0, 3)
+    with db.session(container.engine) as s:
+        texts = sorted(c.text for c in s.exec(select(Complaint)).all())
+    assert len(texts) == 3 and all(what in " ".join(texts) for what in ("PBG", "reklame", "usaha"))

@@ -18,6 +18,7 @@ from app.container import ChannelConfig
 from channels import _meta
 from channels import instagram as ig
 from channels.base import (
+    Ignored,
     OutboundMessage,
     PermanentFailure,
     RawRequest,
@@ -259,3 +260,17 @@ def test_sender_rate_limited_is_temporary() -> None:
         sender = ig.make_sender(config(graph_base_url=api.url))
         with pytest.raises(TemporaryFailure, match="code 4"):
             sender.send(OutboundMessage(channel="instagram", to="instagram:1", text="halo"))
+
+
+def test_a_heart_sent_as_a_message_is_ignored_with_a_plain_reason() -> None:
+    # Issue 17, item 6: Instagram's ❤️ ("like_heart") was quarantined as an unknown attachment.
+    body = raw("message__unknown_attachment.json").body.replace(b'"hologram"', b'"like_heart"')
+    ignored = ig.parse(RawRequest(body=body))
+    assert ignored == [] and isinstance(ignored, Ignored) and ignored.reason == "a like heart with no text"
+
+
+def test_a_messaging_event_of_a_kind_aduan_does_not_read_is_acknowledged_and_ignored() -> None:
+    # Issue 17: Meta adds event kinds; a 400 would be retried and never taken in.
+    body = b'{"object":"instagram","entry":[{"id":"1","messaging":[{"sender":{"id":"5"},"hologram":{}}]}]}'
+    ignored = ig.parse(RawRequest(body=body))
+    assert isinstance(ignored, Ignored) and "does not read (hologram)" in ignored.reason

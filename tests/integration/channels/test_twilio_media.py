@@ -204,7 +204,7 @@ def test_configured_provider_host_on_loopback_is_refused_unless_named_private(
     container: Container, api: FakeAPI
 ) -> None:
     # After DNS resolution: a loopback (or private, link-local) address is refused.
-    container.settings.sections["storage"]["media_private_hosts"] = []
+    container.settings.storage = dataclasses.replace(container.settings.storage, media_private_hosts=())
     ingest_fixture(container, "sms", "message__two_images.form")
     download_pending(container)
     assert [r.status for r in downloads(container)] == ["rejected", "rejected"]

@@ -322,6 +322,36 @@ def test_r2f_cloud_forged_delivery_is_403_and_stores_nothing(meta_container: Con
         assert len(s.exec(select(Rejection)).all()) == 1
 
 
-def test_r2f_cloud_unknown_status_is_400(meta_container: Container) -> None:
+def test_r2f_cloud_unknown_status_is_acknowledged_and_recorded_as_ignored(meta_container: Container) -> None:
+    # Issue 17, item 5: a 400 made Meta retry forever, and the known statuses beside it never applied.
     response = cloud_post(TestClient(create_app(meta_container)), "cloud_status__unknown.json")
-    assert response.status_code == 400 and "known: sent, delivered, read, failed" in response.json()["error"]
+    assert response.status_code == 200
+    with db.session(meta_container.engine) as s:
+        [row] = s.exec(select(RawInbound)).all()
+    assert row.status == "ignored" and "delivery statuses" in (row.error or "")
+
+
+def test_r2f_cloud_edit_updates_the_stored_message_and_keeps_its_old_text(meta_container: Container) -> None:
+    # Issue 17, item 6: a WhatsApp "edit" was quarantined; the citizen's correction was lost.
+    client = TestClient(create_app(meta_container))
+    assert cloud_post(client, "cloud_message__text.json").status_code == 200
+    for _ in range(2):  # a retry of the edit changes nothing more
+        assert cloud_post(client, "cloud_message__edit.json").status_code == 200
+    with db.session(meta_container.engine) as s:
+        [message] = s.exec(select(Message)).all()
+        raws = s.exec(select(RawInbound).order_by(RawInbound.id)).all()  # type: ignore[arg-type]
+    assert message.text.endswith("sudah 25 hari kerja.")
+    [old] = json.loads(message.edits)
+    assert old["text"].endswith("sudah 20 hari kerja.") and old["replaced_at"]
+    assert [r.status for r in raws] == ["processed", "ignored"] and "an edit of message" in (
+        raws[1].error or ""
+    )
+
+
+def test_r2f_cloud_voice_note_of_a_business_scoped_user_is_taken_in(meta_container: Container) -> None:
+    client = TestClient(create_app(meta_container))
+    assert cloud_post(client, "cloud_message__voice_contacts_bsuid.json").status_code == 200
+    with db.session(meta_container.engine) as s:
+        [message] = s.exec(select(Message)).all()
+    assert message.sender_urn == "whatsapp:ID.20817734550012345678"
+    assert [a["content_type"] for a in json.loads(message.attachments)] == ["audio/ogg"]

@@ -12,9 +12,11 @@ from sqlmodel import select
 
 from app.container import Container
 from bot.outbox import FAILED, OutboxMessage, enqueue
+from channels.base import InboundMessage, Location
 from inbox.i18n import catalogue
 from inbox.models import AccessLog
 from intake import db
+from intake.ingest import ingest
 from intake.models import Complaint, Contact, Message, User
 from tests.integration.inbox.conftest import file_one
 
@@ -348,3 +350,25 @@ def test_openapi_documents_the_api_with_bearer_auth(client: TestClient) -> None:
     } <= set(doc["paths"])
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(path.startswith("/inbox") for path in doc["paths"])
+
+
+def test_a_shared_location_is_shown_with_its_name_coordinates_and_a_map_link(
+    container: Container, as_user: Login
+) -> None:
+    # Issue 17, item 3: a WhatsApp/Telegram location used to become an empty saran.
+    message = InboundMessage(
+        channel="whatsapp",
+        external_id="wamid.location-1",
+        sender="whatsapp:+6281234567009",
+        text="Jalan rusak di depan kantor",
+        location=Location(-6.55691, 107.44331, "Mal Pelayanan Publik Purwakarta"),
+        complete=True,
+    )
+    with db.write_session(container.engine) as s:
+        result = ingest(session=s, message=message, now=container.now(), office=container.office)
+        assert result.complaint is not None
+        number = result.complaint.tracking_number
+    officer, _ = as_user("officer")
+    html = officer.get(f"/inbox/c/{number}/timeline").text
+    assert "Mal Pelayanan Publik Purwakarta" in html and "-6.55691, 107.44331" in html
+    assert "openstreetmap.org/?mlat=-6.55691&amp;mlon=107.44331" in html

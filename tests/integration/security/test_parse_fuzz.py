@@ -264,7 +264,11 @@ def test_a_parser_bug_is_quarantined_not_a_500(container: Any, monkeypatch: pyte
 
     monkeypatch.setattr(module, "parse", broken)  # a parser bug on purpose; no fake would do here
     receipt = receive(container, "web", RawRequest(body=b'{"text": "x"}'), verify=False)
-    assert (receipt.status, receipt.reason) == (400, "parser error (TypeError)")
+    # plain words for officers and the provider, no exception text (issue 17, item 6)
+    assert (receipt.status, receipt.reason) == (
+        400,
+        "the payload could not be read (a fault in Aduan's parser)",
+    )
     with db.session(container.engine) as s:
         row = s.get(RawInbound, receipt.raw_id)
         assert row is not None and row.status == RAW_QUARANTINED and row.body == b'{"text": "x"}'

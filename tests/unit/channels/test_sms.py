@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from app.container import ChannelConfig
 from channels import _twilio, sms
-from channels.base import RawRequest, SignatureError, UnsupportedPayload
+from channels.base import Ignored, RawRequest, SignatureError, UnsupportedPayload
 from tests.conftest import TEST_ENV, read_fixture
 
 URL = "https://aduan.example.test/hooks/sms"
@@ -155,3 +155,13 @@ def test_r2e_unknown_status_is_refused_listing_the_known_ones() -> None:
 )
 def test_r2e_sms_segments_are_counted_by_encoding(text: str, encoding: str, segments: int) -> None:
     assert _twilio.sms_segments(text) == (encoding, segments)
+
+
+def test_r2e_a_status_callback_posted_to_the_inbound_url_is_ignored_saying_where_it_belongs() -> None:
+    # Issue 17, item 6: a callback pointed at /hooks/sms was quarantined ("no From in the form").
+    body = read_fixture("sms", "status__delivered.form")
+    ignored = sms.parse(RawRequest(body))
+    assert ignored == [] and isinstance(ignored, Ignored)
+    assert (
+        "delivery status callback (delivered)" in ignored.reason and "/hooks/twilio/status" in ignored.reason
+    )

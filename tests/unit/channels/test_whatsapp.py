@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from app.container import ChannelConfig
 from channels import _meta, _twilio, whatsapp
-from channels.base import Location, RawRequest, SignatureError, UnsupportedPayload
+from channels.base import Ignored, Location, RawRequest, SignatureError, UnsupportedPayload
 from tests.conftest import TEST_ENV, read_fixture
 
 URL = "https://aduan.example.test/hooks/whatsapp"
@@ -73,9 +73,14 @@ def test_r2f_twilio_reaction_is_deliberately_ignored() -> None:
     assert whatsapp.parse(twilio_signed("message__reaction.form")) == []
 
 
-def test_r2f_twilio_unknown_message_type_is_refused_listing_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown MessageType 'hologram'; known: text, image"):
-        whatsapp.parse(twilio_signed("message__unknown_type.form"))
+def test_r2f_twilio_unknown_message_type_is_ignored_listing_known_ones() -> None:
+    # Issue 17, item 5: acknowledged and recorded as ignored, never a 400 retried forever.
+    ignored = whatsapp.parse(twilio_signed("message__unknown_type.form"))
+    assert (
+        isinstance(ignored, Ignored)
+        and "'hologram'" in ignored.reason
+        and "known: text, image" in ignored.reason
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,7 +133,9 @@ def test_r2f_cloud_audio_drops_codec_parameter_from_content_type() -> None:
 
 def test_r2f_cloud_location() -> None:
     [m] = whatsapp.parse(cloud("cloud_message__location.json"))
-    assert m.location == Location(-6.5569, 107.4433, "Mal Pelayanan Publik Purwakarta")
+    assert m.location == Location(
+        -6.5569, 107.4433, "Mal Pelayanan Publik Purwakarta, Jl. Kol. Kornel Singawinata"
+    )
 
 
 def test_r2f_cloud_interactive_button_reply() -> None:
@@ -154,9 +161,11 @@ def test_r2f_cloud_message_from_our_own_number_is_ignored() -> None:
     assert whatsapp.parse(cloud("cloud_message__own_number.json")) == []
 
 
-def test_r2f_cloud_unknown_type_is_refused_listing_known_ones() -> None:
-    with pytest.raises(UnsupportedPayload, match="unknown WhatsApp message type 'hologram'; known: text"):
-        whatsapp.parse(cloud("cloud_message__unknown_type.json"))
+def test_r2f_cloud_unknown_type_is_ignored_with_a_reason_listing_known_ones() -> None:
+    # Issue 17, item 5: Meta adds types; a 400 is retried forever and the rest is never taken in.
+    ignored = whatsapp.parse(cloud("cloud_message__unknown_type.json"))
+    assert ignored == [] and isinstance(ignored, Ignored)
+    assert "'hologram'" in ignored.reason and "reads: text, image" in ignored.reason
 
 
 def test_r2f_cloud_other_webhook_object_is_refused() -> None:
@@ -180,11 +189,12 @@ def test_r2f_cloud_status_webhooks(fixture: str, status: str, error: str | None)
     assert update.provider_id == "wamid.HBgNNjI4MTMxMTExMjIyMhUCABEYEjdGMEE5QjFDMkQzRTRGNTA2AA=="
 
 
-def test_r2f_cloud_unknown_status_is_refused_listing_known_ones() -> None:
-    with pytest.raises(
-        UnsupportedPayload, match="unknown WhatsApp status 'evaporated'; known: sent, delivered"
-    ):
-        whatsapp.parse_statuses(cloud("cloud_status__unknown.json"))
+def test_r2f_cloud_unknown_status_is_skipped_and_the_delivery_acknowledged() -> None:
+    # Issue 17, item 5: "played", "deleted", a call's "RINGING": skipped, the known ones applied.
+    raw = cloud("cloud_status__unknown.json")
+    assert whatsapp.parse_statuses(raw) == []
+    ignored = whatsapp.parse(raw)
+    assert isinstance(ignored, Ignored) and "delivery statuses" in ignored.reason
 
 
 def test_r2f_cloud_signature_with_another_secret_is_refused() -> None:
@@ -209,3 +219,17 @@ def test_r2f_unknown_provider_is_a_clear_error() -> None:
     bad = ChannelConfig(name="whatsapp", table={"provider": "wablas"}, secrets=TEST_ENV)
     with pytest.raises(ValueError, match="provider 'wablas' unknown; known: twilio, meta"):
         whatsapp.verify(RawRequest(b""), bad)
+
+
+def test_r2f_cloud_voice_note_from_a_business_scoped_user_is_kept_as_an_attachment() -> None:
+    # Issue 17, items 4 and 6: "voice" was an unknown type, a user without a number was refused.
+    [m] = whatsapp.parse(cloud("cloud_message__voice_contacts_bsuid.json"))
+    assert m.sender == "whatsapp:ID.20817734550012345678" and m.sender_name == "Rudi"
+    assert [(a.content_type, a.url) for a in m.attachments] == [("audio/ogg", "meta-media:1029384756102938")]
+    assert m.extra["voice_note"] is True
+
+
+def test_r2f_cloud_edit_names_the_message_it_replaces() -> None:
+    [m] = whatsapp.parse(cloud("cloud_message__edit.json"))
+    assert m.extra["edit_of"].startswith("wamid.HBgNNjI4MTMxMTExMjIyMhUCABIYIDNBMDFB")
+    assert m.text.endswith("sudah 25 hari kerja.")

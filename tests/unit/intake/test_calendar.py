@@ -7,6 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intake import calendar
 from intake.calendar import (
     JAKARTA,
     SOURCE_CUTI_BERSAMA,
@@ -95,3 +96,14 @@ def test_r4_exactly_14_working_days_lie_after_the_receipt_day(moment: dt.datetim
 @given(moments, st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=60)))
 def test_r4_a_later_receipt_never_gets_an_earlier_due_date(moment: dt.datetime, later: dt.timedelta) -> None:
     assert CAL.due_date(moment + later) >= CAL.due_date(moment)
+
+
+def test_r4_the_shipped_holiday_table_is_what_the_installed_holidays_package_says() -> None:
+    # Issue 17, item 10: `aduan calendar due` reads the closures from intake/holidays_id.json
+    # instead of importing and computing the holidays package. After upgrading the package (a new
+    # cuti bersama decree), run `python -m intake.calendar`: until then the package is read instead.
+    assert calendar._table(), "intake/holidays_id.json is stale: run python -m intake.calendar"
+    for year in calendar.TABLE_YEARS:
+        assert calendar.national_closures(year) == calendar.computed_closures(year), year
+    assert str(2050) not in calendar._table()
+    assert calendar.national_closures(2050) == calendar.computed_closures(2050)  # outside: computed
