@@ -22,10 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from bench import load
 from bench.common import Row
+from tests.fakeapi import FakeAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-twilio-auth-token"
@@ -250,6 +253,13 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _twilio_created(req: Any) -> Any:
+    """Answer like Twilio's Messages.json create (201 with the new message's sid)."""
+    from tests.fakeapi import Reply
+
+    return Reply(201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": req.form.get("To", "")})
+
+
 MODES = {
     "shipped": "shipped (web + its worker)",
     "web": "web process alone (--no-worker)",
@@ -269,6 +279,8 @@ def run() -> list[Row]:
     base = "bare Starlette form + TwiML"
     server = server_url()
     urls: dict[str, str] = {}
+    # The bot's replies go to a local fake of Twilio's REST API (they are sent while the load runs).
+    twilio = FakeAPI({("POST", "/2010-04-01/Accounts/"): _twilio_created}).__enter__()
     try:
         envs = {}
         for mode, port in ports.items():
@@ -286,6 +298,9 @@ def run() -> list[Row]:
             )
             mode_name = "inline" if mode == "inline" else "background"
             config = config.replace('processing = "background"', f'processing = "{mode_name}"')
+            config = config.replace(
+                '# api_base_url = "http://127.0.0.1:8099"', f'api_base_url = "{twilio.url}"'
+            )
             (folder / "config.toml").write_text(config, encoding="utf-8")
             envs[mode] = {k: v for k, v in os.environ.items() if not k.startswith("ADUAN_")} | {
                 "ADUAN_CONFIG": str(folder / "config.toml"),
@@ -396,5 +411,6 @@ def run() -> list[Row]:
                 proc.kill()
         for mode in urls:
             drop_database(server, f"aduan_bench_{mode}")
+        twilio.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
