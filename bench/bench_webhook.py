@@ -245,12 +245,22 @@ def drop_database(server: str, name: str) -> None:
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one ``aduan worker`` process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker"],
+        [sys.executable, "-c", "from bot.cli import main; main()", "worker"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def _halt(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a worker: SIGTERM (it finishes its running jobs), SIGKILL if it takes over a minute."""
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def _twilio_created(req: Any) -> Any:
@@ -326,8 +336,7 @@ def run() -> list[Row]:
                 if mode == "web":  # the backlog of the earlier run (and the warm-up) first
                     drainer = _worker(worker_env)
                     _wait_drained(url)
-                    drainer.terminate()
-                    drainer.wait(30)
+                    _halt(drainer)
                 elif mode == "shipped":
                     _wait_drained(url)  # each run starts with nothing left to process
                 before, _ = _unprocessed(url)
@@ -384,8 +393,7 @@ def run() -> list[Row]:
                     t0 = time.monotonic()
                     _wait_drained(url)
                     seconds = time.monotonic() - t0
-                    worker.terminate()
-                    worker.wait(30)
+                    _halt(worker)
                     rows.append(
                         Row(
                             "webhook",
