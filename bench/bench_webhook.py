@@ -59,7 +59,10 @@ def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else b""
+            err = b""
+            if proc.stderr:
+                proc.stderr.seek(0)
+                err = proc.stderr.read()
             raise RuntimeError(f"server exited early ({proc.returncode}): {err[-2000:]!r}")
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -154,7 +157,8 @@ def _serve(app: str, port: int, env: dict[str, str], *, factory: bool = False) -
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # a file, never an unread pipe: 64 KB of log lines would block the server's threads
+        stderr=tempfile.TemporaryFile(),  # noqa: SIM115 - open as long as the server runs
     )
     _wait(port, proc)
     return proc
@@ -249,7 +253,7 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # never an unread pipe: the worker's log lines would block it
     )
 
 
