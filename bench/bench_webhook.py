@@ -22,10 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from bench import load
 from bench.common import Row
+from tests.fakeapi import FakeAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-twilio-auth-token"
@@ -56,7 +59,10 @@ def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else b""
+            err = b""
+            if proc.stderr:
+                proc.stderr.seek(0)
+                err = proc.stderr.read()
             raise RuntimeError(f"server exited early ({proc.returncode}): {err[-2000:]!r}")
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -151,7 +157,8 @@ def _serve(app: str, port: int, env: dict[str, str], *, factory: bool = False) -
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # a file, never an unread pipe: 64 KB of log lines would block the server's threads
+        stderr=tempfile.TemporaryFile(),  # noqa: SIM115 - open as long as the server runs
     )
     _wait(port, proc)
     return proc
@@ -246,8 +253,25 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # never an unread pipe: the worker's log lines would block it
     )
+
+
+def _halt(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a worker: SIGTERM (it finishes its running jobs), SIGKILL if it takes over a minute."""
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def _twilio_created(req: Any) -> Any:
+    """Answer like Twilio's Messages.json create (201 with the new message's sid)."""
+    from tests.fakeapi import Reply
+
+    return Reply(201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": req.form.get("To", "")})
 
 
 MODES = {
@@ -269,6 +293,8 @@ def run() -> list[Row]:
     base = "bare Starlette form + TwiML"
     server = server_url()
     urls: dict[str, str] = {}
+    # The bot's replies go to a local fake of Twilio's REST API (they are sent while the load runs).
+    twilio = FakeAPI({("POST", "/2010-04-01/Accounts/"): _twilio_created}).__enter__()
     try:
         envs = {}
         for mode, port in ports.items():
@@ -286,6 +312,9 @@ def run() -> list[Row]:
             )
             mode_name = "inline" if mode == "inline" else "background"
             config = config.replace('processing = "background"', f'processing = "{mode_name}"')
+            config = config.replace(
+                '# api_base_url = "http://127.0.0.1:8099"', f'api_base_url = "{twilio.url}"'
+            )
             (folder / "config.toml").write_text(config, encoding="utf-8")
             envs[mode] = {k: v for k, v in os.environ.items() if not k.startswith("ADUAN_")} | {
                 "ADUAN_CONFIG": str(folder / "config.toml"),
@@ -311,8 +340,7 @@ def run() -> list[Row]:
                 if mode == "web":  # the backlog of the earlier run (and the warm-up) first
                     drainer = _worker(worker_env)
                     _wait_drained(url)
-                    drainer.terminate()
-                    drainer.wait(30)
+                    _halt(drainer)
                 elif mode == "shipped":
                     _wait_drained(url)  # each run starts with nothing left to process
                 before, _ = _unprocessed(url)
@@ -369,8 +397,7 @@ def run() -> list[Row]:
                     t0 = time.monotonic()
                     _wait_drained(url)
                     seconds = time.monotonic() - t0
-                    worker.terminate()
-                    worker.wait(30)
+                    _halt(worker)
                     rows.append(
                         Row(
                             "webhook",
@@ -396,5 +423,6 @@ def run() -> list[Row]:
                 proc.kill()
         for mode in urls:
             drop_database(server, f"aduan_bench_{mode}")
+        twilio.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
     return rows

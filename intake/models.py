@@ -74,9 +74,7 @@ class RawInbound(SQLModel, table=True):
     """A payload exactly as the provider delivered it; it exists before anything derived from it."""
 
     __tablename__ = "raw_inbound"
-    __table_args__ = (
-        sa.UniqueConstraint("channel", "external_id", name="uq_raw_inbound_channel_external"),
-    )
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_raw_inbound_channel_external"),)
 
     id: int | None = Field(default=None, primary_key=True)
     office: str = Field(default="default", max_length=32)

@@ -53,11 +53,17 @@ async def run(
                     fire = Triggers(container, app)
                     fire.start()
                 backoff = 1.0
-                await app.run_worker_async(
-                    queues=list(queues),
-                    concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
-                    install_signal_handlers=False,
-                    shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
+                await asyncio.gather(
+                    *(
+                        app.run_worker_async(
+                            name=name,
+                            queues=list(lane),
+                            concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
+                            install_signal_handlers=False,
+                            shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
+                        )
+                        for name, lane in lanes(queues)
+                    )
                 )
             return
         except asyncio.CancelledError:
@@ -71,6 +77,17 @@ async def run(
                 fire.shutdown()
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 30.0)
+
+
+def lanes(queues: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Split the queues between two workers of this process: sending apart from the rest.
+
+    A provider that answers slowly (a 15 s time-out) then holds only the sending worker's slots,
+    never the processing of citizens' messages; each lane has ``[jobs] concurrency`` slots.
+    """
+    rest = [q for q in queues if q != queue.OUTBOUND]
+    split = [("worker", rest), ("sender", [queue.OUTBOUND] if queue.OUTBOUND in queues else [])]
+    return [(name, lane) for name, lane in split if lane]
 
 
 def in_web(container: Container) -> bool:
