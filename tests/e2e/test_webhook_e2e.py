@@ -236,4 +236,7 @@ def test_r2f_one_whatsapp_message_delivered_twice_makes_one_record(
     settle(container)
     assert counts(container) == (2, 1, 1, 0)  # two payloads kept as received, one message, one record
     with db.session(container.engine) as s:
-        assert {r.status for r in s.exec(select(RawInbound)).all()} == {"processed"}  # the replay too
+        rows = s.exec(select(RawInbound).order_by(RawInbound.id)).all()  # type: ignore[arg-type]
+        # the replay is kept and recorded as ignored, saying why (issue 17)
+        assert [r.status for r in rows] == ["processed", "ignored"]
+        assert "already received" in (rows[1].error or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -48,7 +49,9 @@ def _parse(text: str) -> dict[str, float]:
 
 def _router_app(container: Container, *, open_metrics: bool = True) -> TestClient:
     # These tests read the figures: the operator's opt-out of the token (see the token tests below).
-    container.settings.sections.setdefault("security", {})["metrics_without_token"] = open_metrics
+    container.settings.security = dataclasses.replace(
+        container.settings.security, metrics_without_token=open_metrics
+    )
     app = FastAPI()
     app.include_router(ops.build_router(container))
     return TestClient(app)
