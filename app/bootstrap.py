@@ -19,11 +19,11 @@ from app import settings as config_mod
 from app.container import ChannelConfig, Container, UnknownOffice, system_clock
 from app.routing import office_path
 from app.settings import ConfigError, Settings
-from bot import dialogue, outbox, survey
+from bot import dialogue, survey
 from channels._twilio import STATUS_PATH
 from intake import db
 from intake.office import OfficeProfile
-from outbound import alerts, demo_phone, email_threading, escalation, messaging
+from outbound import alerts, demo_phone, email_threading, escalation, messaging, outbox
 
 log = logging.getLogger("aduan.bootstrap")
 

@@ -384,7 +384,7 @@ def run_aduan(
     ``parse_ahead=None`` is the product's default (a second process parses the next batch when
     the machine has a second CPU); ``False`` keeps everything in one process, as django-helpdesk.
 
-    The same path as the IMAP poller's batches (``bot.pipeline``'s store raw → parse → ingest →
+    The same path as the IMAP poller's batches (``jobs.pipeline``'s store raw → parse → ingest →
     e-mail hook for loops, bounces, threading and attachments → R3/R4/R5 and the record), several
     mails to a transaction. Afterwards the database is checked: every mail kept raw, and any mail
     whose processing raised (kept "stored" for a retry) counts as a crash, like an exception out.

@@ -12,7 +12,7 @@ so (ingest stamps the contact, then the dialogue upserts the draft) and ``file_s
 too; the opposite order in one of them deadlocks the two when a citizen writes as the draft is filed.
 
 The dialogue never creates a complaint itself: it calls ``intake.ingest.file_complaint`` (R3, R4,
-R5 and the tracking number) and sends replies only through ``bot.outbox.enqueue``.
+R5 and the tracking number) and sends replies only through ``outbound.outbox.enqueue``.
 *Pengaduan* is a complaint; *saran* a suggestion/input (R3 late, R5b no identity or no object).
 """
 
@@ -33,7 +33,6 @@ from sqlmodel import Field, Session, SQLModel, select
 from app.routing import draft_office
 from app.settings import DialogueSettings
 from bot import dialogue_text as txt
-from bot import outbox
 from bot.dateparse import parse_date
 from bot.names import introduce, name_answer, read_address, without_introduction
 from intake import db, rules
@@ -57,6 +56,7 @@ from intake.models import (
 from intake.office import OfficeProfile, Service, normalise_text
 from intake.tracking import read_tracking
 from intake.workflow_models import DeadlineAlert
+from outbound import outbox
 
 if TYPE_CHECKING:
     from app.container import Container

@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from app.settings import ConfigError
-from bot import outbox
 from bot.dialogue import IDLE, DialogueDraft
 from channels.urns import urn_scheme
 from intake import db, ikm
@@ -38,6 +37,7 @@ from intake.models import (
 )
 from intake.office import normalise_text
 from intake.rules import KIND_PENGADUAN
+from outbound import outbox
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo

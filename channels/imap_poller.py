@@ -5,7 +5,7 @@ RFC 3501 (IMAP4rev1), RFC 2177 (IDLE); client: https://imapclient.readthedocs.io
 Never loses a mail, never doubles one:
 
 1. fetch with ``BODY.PEEK[]`` (a plain ``RFC822`` fetch would set ``\\Seen`` before we stored it);
-2. ``bot.pipeline.receive_many`` stores the fetched batch (``fetch_batch`` mails) and commits it in
+2. ``jobs.pipeline.receive_many`` stores the fetched batch (``fetch_batch`` mails) and commits it in
    one transaction before it returns;
 3. only then mark those mails ``\\Seen`` (or move them to the processed folder);
 4. only then advance the mailbox's last UID in ``email_mailbox_state``.
@@ -40,12 +40,12 @@ from imapclient.exceptions import LoginError
 
 from app.container import ChannelConfig, Container
 from app.settings import ConfigError
-from bot import heartbeat
-from bot.pipeline import DatabaseUnavailable, oversized, receive_many
 from channels import email_oauth
 from channels.base import RawRequest
 from intake import db
 from intake.email_store import MailboxState, mailbox_state
+from jobs.pipeline import DatabaseUnavailable, oversized, receive_many
+from ops import heartbeat
 
 log = logging.getLogger("aduan.imap")
 

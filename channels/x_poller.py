@@ -22,13 +22,13 @@ import tweepy
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import enqueue
-from bot.pipeline import receive
 from channels import twitter
 from channels.base import RawRequest
 from intake import db
 from intake.channel_state import XPollState, x_state
 from intake.models import Message
+from jobs.pipeline import receive
+from outbound.outbox import enqueue
 
 log = logging.getLogger("aduan.x_poller")
 

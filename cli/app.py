@@ -255,10 +255,10 @@ def ingest_file(
     container: Container, channel: str, file: Path, *, received_at: dt.datetime | None = None
 ) -> IngestAnswer:
     """File one payload at once (no dialogue) the way ``aduan ingest`` does, and say how it went."""
-    from bot.pipeline import receive
     from channels.base import RawRequest
     from intake import db
     from intake.models import RAW_IGNORED, RawInbound
+    from jobs.pipeline import receive
 
     body = file.read_bytes()
     if received_at is not None:

@@ -36,8 +36,8 @@ def _run(ctx: typer.Context, kind: str, path: Path, restart: bool, as_json: bool
     # Deliberate lazy imports: the importer and the progress bar only when a mailbox is imported.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from bot.pipeline import DatabaseUnavailable
     from cli.mail_import import import_mailbox, open_source
+    from jobs.pipeline import DatabaseUnavailable
 
     if path.is_dir() and kind == "mbox":
         fail(f"{path} is a directory: an mbox is one file (use `aduan import maildir` for a Maildir folder)")

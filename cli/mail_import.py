@@ -30,12 +30,12 @@ from pathlib import Path
 from sqlmodel import Session
 
 from app.container import Container
-from bot.pipeline import Receipt, receive_many
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
 from intake import db
 from intake.email_store import MailImport, import_progress
 from intake.ingest import IngestResult, file_complaint
+from jobs.pipeline import Receipt, receive_many
 from outbound.email_threading import email_hook, inbound_of
 
 log = logging.getLogger("aduan.import")
@@ -321,9 +321,7 @@ def _import_batch(
 
     # Optimistic: no savepoint per mail; if one mail's processing raises, the batch is rolled back
     # and done again with a savepoint each, so that mail alone is kept raw for a retry.
-    receive_many(
-        history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint
-    )
+    receive_many(history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint)
     state.position = tally.position
     state.imported += tally.imported
     state.duplicates += tally.duplicates

@@ -11,11 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot import heartbeat
 from cli.app import app, container_of, fail, parse_when, settings_of
-from intake import db
-from ops import backup as backup_mod
-from ops import purge as purge_mod
 
 # -- purge ---------------------------------------------------------------------------------------
 
@@ -37,6 +33,10 @@ def purge(
 ) -> None:
     """Hapus data pribadi catatan selesai (remove personal data of closed records; keep statistics)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # Deliberate lazy imports (CLI start-up time, issue 17): the record's models load only here.
+    from ops import heartbeat
+    from ops import purge as purge_mod
 
     settings = settings_of(ctx)
     retention = purge_mod.retention_of(settings.retention)
@@ -92,6 +92,8 @@ def backup(
     force: Annotated[bool, typer.Option("--force", help="Timpa berkas yang ada (overwrite).")] = False,
 ) -> None:
     """Cadangkan basis data (back up the database with pg_dump -Fc)."""
+    from ops import backup as backup_mod  # deliberate lazy import (CLI start-up time, issue 17)
+
     settings = settings_of(ctx)
     if file.exists() and not force:
         fail(f"{file} exists; use --force to overwrite it")
@@ -113,6 +115,10 @@ def restore(
     ] = False,
 ) -> None:
     """Pulihkan basis data dari cadangan (restore the database; stop `aduan serve`/`worker` first)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17).
+    from intake import db
+    from ops import backup as backup_mod
+
     settings = settings_of(ctx)
     if not file.is_file():
         fail(f"file not found: {file}")

@@ -34,9 +34,9 @@ def outbox_cmd(
     # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
     from sqlmodel import select
 
-    from bot import outbox
     from channels.urns import mask
     from intake import db
+    from outbound import outbox
     from outbound.attachments import download_pending
 
     container = container_of(ctx)

@@ -2,7 +2,7 @@
 
 Officers try wording with it; tests use it. It runs on a throwaway PostgreSQL database built from the
 office's config (so no real record, tracking number or queued reply is touched): each message goes
-through ``intake.ingest.ingest`` and the message hooks exactly as ``bot.pipeline`` runs them, and
+through ``intake.ingest.ingest`` and the message hooks exactly as ``jobs.pipeline`` runs them, and
 replies go through the real outbox to an outbound adapter that prints instead of sending.
 
 A script has one citizen message per line. ``#`` starts a comment line; ``@wait 25h`` (``s``, ``m``,
@@ -128,12 +128,12 @@ def simulate(
     from sqlmodel import select
 
     from app.bootstrap import build
-    from bot import outbox
     from bot.dialogue import file_stale_drafts
     from channels.urns import InvalidContact
     from intake import db
     from intake.ingest import complaint_summary, ingest
     from intake.models import Complaint
+    from outbound import outbox
 
     if channel not in CHAT_SCHEMES:
         fail(f"channel {channel!r} has no dialogue; chat channels: {', '.join(CHAT_SCHEMES)}")
@@ -181,7 +181,7 @@ def simulate(
                 attachments=attachments,
             )
             moment = container.now()
-            with db.write_session(engine) as s:  # the same steps as the inbound job (bot.pipeline)
+            with db.write_session(engine) as s:  # the same steps as the inbound job (jobs.pipeline)
                 result = ingest(session=s, message=message, now=moment, office=container.office)
                 if not result.duplicate:
                     for hook in container.message_hooks:

@@ -10,11 +10,6 @@ from typing import Annotated
 import typer
 
 from cli.app import app, container_of, echo_json, fail, parse_when
-from intake import db
-from intake.models import Complaint
-from ops.logging import configure as configure_logging
-from outbound import escalation
-from reports import followup as reports
 
 
 @app.command()
@@ -28,6 +23,8 @@ def sweep(
     ] = False,
 ) -> None:
     """Periksa tenggat R4 sekali (one deadline sweep: reminders, escalations, overdue alerts)."""
+
+    from outbound import escalation  # deliberate lazy import (CLI start-up time, issue 17)
 
     container = container_of(ctx)
     moment = parse_when(now, ctx) if now else None
@@ -52,6 +49,7 @@ def worker(
 
     from jobs import queue as queues
     from jobs import worker as jobs_worker
+    from ops.logging import configure as configure_logging
 
     unknown = sorted(set(queue or ()) - set(queues.QUEUES))
     if unknown:
@@ -83,8 +81,12 @@ def report_followup(
     ] = None,
 ) -> None:
     """Buat laporan tindak lanjut untuk atasan (follow-up report for the superior, R7a/R8)."""
+    # Deliberate lazy imports (CLI start-up time, issue 17): only this command pays for them.
     from sqlmodel import select
 
+    from intake import db
+    from intake.models import Complaint
+    from reports import followup as reports
 
     if fmt not in ("html", "pdf"):
         fail(f"--format must be html or pdf, not {fmt!r}")

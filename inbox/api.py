@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import failed_messages
 from inbox import queries
 from inbox.auth import can, home_office, user_for_token, visible_offices
 from inbox.web import (
@@ -26,6 +25,7 @@ from inbox.web import (
 )
 from intake import db
 from intake.models import Complaint, Event, User
+from outbound.outbox import failed_messages
 
 QueueName = Literal["new", "mine", "due_soon", "overdue", "saran", "approval", "all"]
 _bearer = HTTPBearer(auto_error=False, description="API token from `aduan token add USER`")

@@ -164,7 +164,7 @@ def create_app(container: Container) -> FastAPI:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        code, doc = ops.readiness(container)  # heartbeats live in the database (bot/heartbeat.py)
+        code, doc = ops.readiness(container)  # heartbeats live in the database (ops/heartbeat.py)
         return JSONResponse(doc, status_code=503 if strict and doc["status"] != "ok" else code)
 
     @app.get("/api/docs", include_in_schema=False)

@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 import channels
 from app.container import ChannelConfig, Container
-from bot.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive, store_and_defer
-from bot.pipeline import _reject as reject
 from channels.base import RawRequest, SignatureError
 from channels.urns import urn_path
 from intake.office import OfficeProfile
+from jobs.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive, store_and_defer
+from jobs.pipeline import _reject as reject
 from jobs.queue import defer_inbound, sender_lock
 
 log = logging.getLogger("aduan.hooks")

@@ -10,8 +10,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.outbox import OutboxMessage
 from intake.models import Complaint, ts, utcnow
+from outbound.outbox import OutboxMessage
 
 
 class AccessLog(SQLModel, table=True):

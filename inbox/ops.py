@@ -23,8 +23,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.container import Container
-from bot import heartbeat
-from bot.outbox import OutboxMessage
 from intake.models import (
     RAW_QUARANTINED,
     RAW_STORED,
@@ -37,6 +35,8 @@ from intake.models import (
     Rejection,
 )
 from intake.rules import KIND_PENGADUAN
+from ops import heartbeat
+from outbound.outbox import OutboxMessage
 
 log = logging.getLogger("aduan.ops")
 

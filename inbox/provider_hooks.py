@@ -22,14 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from app.container import Container
 from app.routing import office_path, own_path_offices
-from bot import outbox
-from bot.pipeline import DatabaseUnavailable, oversized, receive, rejection_caps
 from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from inbox.hooks import raw_request
 from intake import db
 from intake.ingest import record_rejection
 from intake.office import OfficeProfile
+from jobs.pipeline import DatabaseUnavailable, oversized, receive, rejection_caps
+from outbound import outbox
 
 log = logging.getLogger("aduan.hooks")
 

@@ -1,7 +1,7 @@
 """Public pages (R2j–R2l): the ``/lapor`` complaint form, the ``/status`` lookup, Open311 read endpoints.
 
 A form submission is turned into the JSON ``channels/web.py`` parses and goes through
-``bot.pipeline.receive`` like every other channel, so the raw submission is stored first and the
+``jobs.pipeline.receive`` like every other channel, so the raw submission is stored first and the
 same rules apply (a submission without a name is a *saran*, R5b; a late one too, R3). Nothing on
 these pages shows personal data: the status page and Open311 show the record's state only (status,
 dates, service, office), never a name, contact, complaint or answer text: the answer reaches the
@@ -37,9 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.container import Container
-from bot import outbox
 from bot.dialogue import filed_text
-from bot.pipeline import DatabaseUnavailable, receive
 from channels.base import RawRequest
 from channels.urns import InvalidContact, contact_urn
 from inbox.hooks import public_url, request_client
@@ -61,6 +59,8 @@ from intake.models import (
 from intake.office import OfficeProfile
 from intake.tracking import is_number_alone, read_tracking
 from intake.workflow import channel_for_urn
+from jobs.pipeline import DatabaseUnavailable, receive
+from outbound import outbox
 
 log = logging.getLogger("aduan.public")
 

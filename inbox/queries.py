@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.outbox import FINAL, OutboxMessage
 from channels.urns import InvalidContact, e164
 from inbox.models import ComplaintRead
 from intake import rules, search
@@ -34,6 +33,7 @@ from intake.models import (
 )
 from intake.office import OfficeProfile
 from intake.rules import KIND_PENGADUAN, KIND_SARAN
+from outbound.outbox import FINAL, OutboxMessage
 
 #: Statuses whose R4 answer is still owed (the deadline runs).
 OPEN_STATUSES = (STATUS_RECEIVED, STATUS_UNDER_REVIEW, STATUS_IN_FOLLOW_UP)

@@ -27,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 
 import channels
 from app.container import Container
-from bot.outbox import OutboxMessage, enqueue, failed_messages
 from channels.urns import InvalidContact, contact_urn, mask
 from inbox import auth, present, queries
 from inbox.auth import can, check_csrf, require_page
@@ -40,6 +39,7 @@ from intake.ingest import file_complaint, record_event
 from intake.models import Complaint, Contact, Event, Message, Reporter, User
 from intake.rules import KINDS
 from outbound import alerts
+from outbound.outbox import OutboxMessage, enqueue, failed_messages
 from reports import evaluation
 
 log = logging.getLogger("aduan.inbox")

@@ -27,10 +27,10 @@ log = logging.getLogger("aduan.db")
 #: Modules that define tables. A module that adds tables adds one line here (and a migration).
 MODEL_MODULES: list[str] = [
     "intake.models",
-    "bot.outbox",
+    "outbound.outbox",
     "outbound.attachments",
     "intake.workflow_models",
-    "bot.heartbeat",
+    "ops.heartbeat",
     "inbox.models",
     "bot.survey",
     "intake.channel_state",

@@ -46,7 +46,7 @@ class Queued(Protocol):
 
 
 class Enqueue(Protocol):
-    """The outbox's ``enqueue`` (``bot.outbox.enqueue``), passed in by the caller: intake records the
+    """The outbox's ``enqueue`` (``outbound.outbox.enqueue``), passed in by the caller: intake records the
     answer, the runtime owns the outbox, and intake never imports the runtime."""
 
     def __call__(

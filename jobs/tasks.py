@@ -1,7 +1,7 @@
 """The procrastinate App of a running Aduan and every task it runs.
 
 Each container gets its own App (``app_of``), whose tasks close over that container: a task is a
-thin call into the code that does the work (``bot.pipeline.process_stored``, ``bot.outbox.send_one``,
+thin call into the code that does the work (``jobs.pipeline.process_stored``, ``outbound.outbox.send_one``,
 the periodic jobs of ``PERIODIC_JOBS``). Nothing here polls a table or elects a leader.
 """
 
@@ -22,9 +22,10 @@ from procrastinate.jobs import Status
 from sqlalchemy.engine import Engine
 
 from app.container import Container
-from bot import heartbeat, outbox, pipeline
 from channels import imap_poller
-from jobs import queue
+from jobs import pipeline, queue
+from ops import heartbeat
+from outbound import outbox
 
 log = logging.getLogger("aduan.jobs")
 
@@ -62,7 +63,7 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("email_poll", "jobs.tasks:email_poll", 30),  # IMAP polling when IDLE is off
     PeriodicJob("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
     # Rows whose send job's worker died mid-send (after the lease), or were put due by hand.
-    PeriodicJob("outbox_sweep", "bot.outbox:deliver_due", 300, "outbox_sweep_seconds"),
+    PeriodicJob("outbox_sweep", "outbound.outbox:deliver_due", 300, "outbox_sweep_seconds"),
 ]
 
 #: Every retry of a stored payload waits this long times the attempt number (``[jobs]`` overrides).
@@ -125,7 +126,7 @@ def build_app(container: Container) -> procrastinate.App:
 
     @app.task(name=queue.SEND_OUTBOX, queue=queue.OUTBOUND)
     def send_outbox(outbox_id: int) -> None:
-        # Retries are the row's own (1, 5, 15, 60 minutes), deferred by ``bot.outbox`` with its state.
+        # Retries are the row's own (1, 5, 15, 60 minutes), deferred by ``outbound.outbox`` with its state.
         outbox.send_one(container, outbox_id)
 
     @app.task(name=queue.WATCH_EMAIL, queue=queue.WATCH)

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.settings import RetentionSettings
-from bot.outbox import OutboxMessage
 from bot.survey import OPEN_STATES
 from intake import db
 from intake.models import (
@@ -41,6 +40,7 @@ from intake.models import (
     Rejection,
     Reporter,
 )
+from outbound.outbox import OutboxMessage
 
 log = logging.getLogger("aduan.purge")
 

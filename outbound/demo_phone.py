@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
 
-from bot.outbox import OutboxMessage
 from channels import _twilio
 from channels.sandbox import DEMO_PREFIX, SandboxSender, is_demo_number
 from intake.models import Message
+from outbound.outbox import OutboxMessage
 
 if TYPE_CHECKING:
     from app.container import Container

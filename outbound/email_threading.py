@@ -8,7 +8,7 @@ Installed as the first message hook (``install``), for mail only:
   Message-IDs (or an earlier mail already on the complaint), else when its subject carries the
   tracking number of a complaint of the same sender (``[PWK-2026-000123]``).
 
-It also prepares every outgoing mail (``bot.outbox.PREPARERS``): In-Reply-To, References, the
+It also prepares every outgoing mail (``outbound.outbox.PREPARERS``): In-Reply-To, References, the
 tracking number for the subject and the outbox purpose (``Auto-Submitted`` on acknowledgements).
 """
 
@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.container import Container
-from bot.outbox import FAILED, PREPARERS, OutboxMessage, update_status
 from channels import email as email_channel
 from channels.base import InboundMessage, RawRequest, UnsupportedPayload
 from channels.urns import urn_path
@@ -34,6 +33,7 @@ from intake import db
 from intake.ingest import IngestResult, record_event, write_changes
 from intake.models import STATUS_MERGED, Complaint, Message, RawInbound
 from outbound.attachments import DEFAULT_TYPES
+from outbound.outbox import FAILED, PREPARERS, OutboxMessage, update_status
 
 log = logging.getLogger("aduan.email")
 

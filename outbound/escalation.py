@@ -19,13 +19,12 @@ import sqlalchemy as sa
 
 from app.container import Container
 from app.settings import ConfigError
-from bot import outbox
 from intake import db, deadlines
 from intake.deadlines import NOTIFY_ASSIGNEE, NOTIFY_CITIZEN, EscalationPolicy
 from intake.models import Complaint, UTCDateTime
 from intake.workflow import OPEN_STATUSES, channel_for_urn
 from intake.workflow_models import ALERT_PENDING, ALERT_SENT, DeadlineAlert
-from outbound import alerts
+from outbound import alerts, outbox
 
 log = logging.getLogger("aduan.escalation")
 

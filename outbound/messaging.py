@@ -1,6 +1,6 @@
 """Outbound rules of SMS and WhatsApp that need the record: WhatsApp's 24-hour window, SMS segments.
 
-Senders cannot read the database, so the outbox calls these preparers (``bot.outbox.PREPARERS``)
+Senders cannot read the database, so the outbox calls these preparers (``outbound.outbox.PREPARERS``)
 just before each attempt. WhatsApp allows free text only within 24 hours of the citizen's last
 message; outside it (a 14-working-day answer, R4/R8, usually is) an approved template is sent, and
 without one the message falls back to SMS to the same number and the row's ``note`` says so.
@@ -18,11 +18,11 @@ from typing import Any
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import PREPARERS, OutboxMessage
 from channels._twilio import sms_segments
 from channels.urns import phone_urn, urn_path
 from intake import db
 from intake.models import Contact
+from outbound.outbox import PREPARERS, OutboxMessage
 
 log = logging.getLogger("aduan.messaging")
 

@@ -21,12 +21,12 @@ import pytest
 from app.bootstrap import build
 from app.container import Container
 from app.settings import Settings, from_dict
-from bot.outbox import deliver_due
 from channels.base import InboundMessage
 from inbox.app import create_app
 from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, User
+from outbound.outbox import deliver_due
 from tests.conftest import TEST_ENV, missing_dependency
 from tests.fakeapi import FakeAPI, Recorded, Reply
 from tests.integration.inbox.conftest import PASSWORD, password_hash

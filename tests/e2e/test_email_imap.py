@@ -19,14 +19,14 @@ import sqlalchemy.exc
 from sqlmodel import Session, select
 
 from app.container import Container
-from bot import outbox
-from bot.pipeline import DatabaseUnavailable
 from channels import email as mail
 from channels.imap_poller import RECOVERABLE, ImapSettings, poll_once, run
 from intake import db
 from intake.email_store import MailboxState
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, Message, RawInbound
+from jobs.pipeline import DatabaseUnavailable
+from outbound import outbox
 from tests.conftest import read_fixture
 from tests.integration.channels.conftest_mail import (  # noqa: F401
     USER,

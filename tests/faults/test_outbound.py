@@ -18,8 +18,8 @@ from sqlmodel import select
 from app.bootstrap import build
 from app.container import Container
 from app.settings import Settings
-from bot import outbox
 from intake import db
+from outbound import outbox
 from tests.fakeapi import FakeAPI, Recorded, Reply
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """A citizen chatting with the bot through the real inbound pipeline, on any chat channel.
 
 Each message is built from a real provider payload in ``tests/fixtures/<channel>/`` with its
-sender, text and id changed, and goes through ``bot.pipeline.receive`` exactly as a webhook would
+sender, text and id changed, and goes through ``jobs.pipeline.receive`` exactly as a webhook would
 (without the signature check), so the dialogue sees what it sees in production.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from app.container import Container
-from bot.outbox import OutboxMessage
-from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
 from intake.models import Complaint, Message
+from jobs.pipeline import receive
+from outbound.outbox import OutboxMessage
 from tests.conftest import Clock, read_fixture
 
 #: The payload each channel's citizen messages are built from, and the sender URN it yields.

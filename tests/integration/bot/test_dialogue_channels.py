@@ -1,7 +1,7 @@
 """Real provider payloads, unchanged, start the same conversation on every chat channel.
 
 Each fixture of ``tests/fixtures/<channel>/`` that carries a citizen message goes through
-``bot.pipeline.receive`` as its webhook would deliver it; the dialogue's first reply depends only
+``jobs.pipeline.receive`` as its webhook would deliver it; the dialogue's first reply depends only
 on what the citizen wrote, never on the channel.
 """
 
@@ -13,10 +13,10 @@ from sqlmodel import select
 from app.container import Container
 from bot import dialogue
 from bot.dialogue import DialogueDraft
-from bot.outbox import OutboxMessage
-from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
+from jobs.pipeline import receive
+from outbound.outbox import OutboxMessage
 from tests.conftest import Clock, read_fixture
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}

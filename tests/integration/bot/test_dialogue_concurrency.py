@@ -12,11 +12,11 @@ from app.bootstrap import build
 from app.container import Container
 from bot import dialogue
 from bot.dialogue import DialogueDraft
-from bot.pipeline import receive
 from channels.base import InboundMessage
 from intake import db
 from intake.ingest import IngestResult, ingest
 from intake.models import Message
+from jobs.pipeline import receive
 from tests.conftest import Clock
 from tests.integration.bot.dialogue_chat import Chat
 

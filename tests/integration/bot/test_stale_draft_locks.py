@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app.container import Container
 from bot import dialogue
-from bot.pipeline import receive
+from jobs.pipeline import receive
 from tests.conftest import Clock
 from tests.integration.bot.dialogue_chat import Chat
 

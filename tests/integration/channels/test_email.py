@@ -18,8 +18,6 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app.container import Container
-from bot import outbox
-from bot.pipeline import receive
 from channels import email as mail
 from channels.base import (
     InboundMessage,
@@ -31,6 +29,8 @@ from channels.base import (
 )
 from intake import db
 from intake.models import Complaint, Event, Message, RawInbound
+from jobs.pipeline import receive
+from outbound import outbox
 from outbound.email_threading import find_thread, prepare_email
 from tests.conftest import FIXTURES, ROOT, TEST_ENV, read_fixture
 from tests.integration.channels.conftest_mail import smtp_sink  # noqa: F401

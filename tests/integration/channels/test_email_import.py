@@ -15,11 +15,11 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot import outbox
 from cli.mail_import import import_mailbox
 from intake import db
 from intake.email_store import MailImport
 from intake.models import Complaint, Message, RawInbound, Rejection
+from outbound import outbox
 from tests.conftest import ROOT, TEST_ENV, read_fixture
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"

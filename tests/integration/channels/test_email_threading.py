@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot import outbox
-from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
 from intake.ingest import IngestResult, file_complaint
 from intake.models import STATUS_MERGED, Complaint, Event, Message
+from jobs.pipeline import receive
+from outbound import outbox
 
 OFFICE = "pengaduan@dpmptsp.purwakartakab.go.id"
 

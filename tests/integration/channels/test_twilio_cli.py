@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import Session
 
 from app.container import ChannelConfig
-from bot import outbox
 from channels import sms, whatsapp
 from channels.base import RawRequest
 from cli.main import main
 from intake import db
+from outbound import outbox
 from tests.conftest import ROOT, TEST_ENV
 
 

@@ -18,10 +18,10 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
 from intake.models import Message
+from jobs.pipeline import receive
 from outbound.attachments import AttachmentDownload, download_pending
 from tests.conftest import TEST_ENV, read_fixture
 from tests.fakeapi import FakeAPI, Reply

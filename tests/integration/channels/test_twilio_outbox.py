@@ -18,12 +18,12 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from app.container import Container
-from bot import outbox
 from channels import _meta
 from inbox.app import create_app
 from intake import db
 from intake.ingest import contact_for
 from intake.models import Message, RawInbound, Rejection
+from outbound import outbox
 from tests.conftest import TEST_ENV, read_fixture
 from tests.e2e.test_twilio_outbound import GRAPH, MESSAGES, graph_created, twilio_created
 from tests.fakeapi import FakeAPI, Reply

@@ -12,13 +12,13 @@ from sqlmodel import select
 
 from app import settings as config_mod
 from app.container import ChannelConfig, Container
-from bot.outbox import OutboxMessage
 from channels import twitter as tw
 from channels import x_poller
 from channels.base import OutboundMessage, PermanentFailure, RawRequest, TemporaryFailure, UnsupportedPayload
 from intake import db
 from intake.channel_state import XPollState
 from intake.models import Message, RawInbound
+from outbound.outbox import OutboxMessage
 from tests.conftest import FIXTURES, TEST_ENV, read_fixture
 from tests.fakeapi_channels import FakeAPI
 

@@ -7,10 +7,10 @@ import json
 from sqlmodel import select
 
 from app.container import Container
-from bot.pipeline import receive
 from channels.base import RawRequest
 from intake import db
 from intake.models import Message, RawInbound
+from jobs.pipeline import receive
 from tests.conftest import read_fixture
 
 JSON = {"content-type": "application/json"}

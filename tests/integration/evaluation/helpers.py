@@ -9,11 +9,11 @@ from sqlmodel import Session, select
 
 from app.container import Container
 from bot import survey
-from bot.outbox import OutboxMessage
 from channels.base import InboundMessage
 from intake import db
 from intake.ingest import file_complaint, ingest
 from intake.models import STATUS_ANSWERED, Complaint
+from outbound.outbox import OutboxMessage
 
 JAKARTA = dt.timezone(dt.timedelta(hours=7))
 _ids = itertools.count(1)
@@ -61,7 +61,7 @@ def complaint(
 
 
 def chat(container: Container, channel: str, urn: str, text: str) -> bool:
-    """Deliver one chat message the way bot.pipeline does: ingest, then the message hooks in order.
+    """Deliver one chat message the way jobs.pipeline does: ingest, then the message hooks in order.
 
     Returns whether the survey's hook handled it (a later hook, the dialogue, may take the rest).
     """

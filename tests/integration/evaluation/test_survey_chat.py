@@ -209,8 +209,8 @@ def test_e1_survey_through_the_twilio_webhook_pipeline(
 ) -> None:
     from urllib.parse import urlencode
 
-    from bot.pipeline import receive
     from channels.base import RawRequest
+    from jobs.pipeline import receive
 
     urn = f"tel:{sender}" if channel == "sms" else sender
     _invite(container, channel, urn)

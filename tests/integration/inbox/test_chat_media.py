@@ -10,10 +10,10 @@ from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
 from app.container import Container
-from bot.outbox import OutboxMessage
 from inbox.app import create_app
 from intake import db
 from intake.models import Complaint, Message
+from outbound.outbox import OutboxMessage
 from tests.conftest import TEST_ENV, Clock, read_fixture, settle
 
 Login = Callable[[str], tuple[TestClient, str]]

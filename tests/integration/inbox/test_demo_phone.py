@@ -22,12 +22,12 @@ from sqlmodel import select
 from app.bootstrap import build
 from app.container import Container
 from app.settings import from_dict
-from bot.outbox import deliver_due
 from channels.base import OutboundMessage, PermanentFailure
 from channels.sandbox import SandboxSender
 from inbox.app import create_app
 from intake import db
 from intake.models import Complaint, User
+from outbound.outbox import deliver_due
 from tests.conftest import TEST_ENV, Clock, missing_dependency, settle
 from tests.integration.inbox.conftest import PASSWORD, password_hash
 

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import FAILED, OutboxMessage, enqueue
 from channels.base import InboundMessage, Location
 from inbox.i18n import catalogue
 from inbox.models import AccessLog
 from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, Contact, Message, User
+from outbound.outbox import FAILED, OutboxMessage, enqueue
 from tests.integration.inbox.conftest import file_one
 
 Login = Callable[[str], tuple[TestClient, str]]

@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.container import Container
-from bot.outbox import FAILED, enqueue
 from inbox.auth import create_token
 from intake import db
 from intake.models import User
+from outbound.outbox import FAILED, enqueue
 from tests.conftest import ROOT
 from tests.integration.inbox.conftest import file_one
 

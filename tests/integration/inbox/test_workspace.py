@@ -15,11 +15,11 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage, deliver_due, enqueue
 from channels.base import InboundMessage
 from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, Message, User
+from outbound.outbox import OutboxMessage, deliver_due, enqueue
 from tests.conftest import ROOT, Clock
 from tests.e2e import test_browser
 from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS

@@ -13,10 +13,10 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage, enqueue
 from intake import db, workflow
 from intake.models import Complaint, Message, User
 from outbound import escalation
+from outbound.outbox import OutboxMessage, enqueue
 from tests.conftest import Clock
 from tests.integration.inbox.conftest import file_one
 

@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from app import settings as config_mod
 from app.bootstrap import build
 from app.container import Container
-from bot.pipeline import store_and_defer
 from channels.base import RawRequest
 from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult
 from intake.models import Complaint, Message, RawInbound, Reporter
+from jobs.pipeline import store_and_defer
 from jobs.queue import defer_inbound, sender_lock
 from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle

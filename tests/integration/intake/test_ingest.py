@@ -9,11 +9,11 @@ import pytest
 from sqlmodel import func, select
 
 from app.container import Container
-from bot.pipeline import receive, store_and_defer
 from channels.base import InboundMessage, RawRequest
 from intake import db
 from intake.ingest import allocate_tracking_number, file_complaint, ingest
 from intake.models import Complaint, Event, Message, RawInbound, Rejection, Reporter
+from jobs.pipeline import receive, store_and_defer
 from jobs.queue import defer_inbound
 from tests.conftest import read_fixture, settle
 

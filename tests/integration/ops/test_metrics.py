@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.container import Container
-from bot import heartbeat
-from bot.outbox import enqueue
-from bot.pipeline import receive, store_and_defer
 from channels.base import RawRequest
 from inbox import ops
 from intake import db
 from jobs import tasks
+from jobs.pipeline import receive, store_and_defer
 from jobs.queue import defer_inbound
+from ops import heartbeat
+from outbound.outbox import enqueue
 from tests.conftest import settle
 
 SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+-]+)$")

@@ -13,13 +13,13 @@ from sqlmodel import select
 
 from app.container import Container
 from app.settings import RetentionSettings
-from bot.outbox import OutboxMessage, enqueue
-from bot.pipeline import receive
 from channels.base import RawRequest
 from cli.main import main
 from intake import db
 from intake.models import Complaint, Contact, Event, Message, RawInbound, Rejection, Reporter
+from jobs.pipeline import receive
 from ops import purge as purge_mod
+from outbound.outbox import OutboxMessage, enqueue
 from tests.conftest import JAKARTA, ROOT, TEST_ENV
 
 PEOPLE = [

@@ -13,12 +13,13 @@ from urllib.parse import parse_qsl, urlencode
 from sqlmodel import select
 
 from app.container import Container
-from bot import dialogue, outbox
-from bot.pipeline import receive
+from bot import dialogue
 from channels.base import RawRequest
 from intake import db
 from intake.ingest import file_complaint
 from intake.models import STATUS_CLOSED, Complaint
+from jobs.pipeline import receive
+from outbound import outbox
 from tests.conftest import Clock, read_fixture
 
 CITIZEN = "+6281234567001"

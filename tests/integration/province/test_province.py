@@ -11,13 +11,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.container import Container
-from bot import outbox
 from inbox import auth
 from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult, file_complaint
 from intake.models import Complaint, RawInbound, User
-from outbound import alerts, escalation
+from outbound import alerts, escalation, outbox
 from outbound.alerts import AlertMessage, Recipients
 from tests.conftest import JAKARTA, TEST_ENV, read_fixture, settle
 from tests.e2e.test_twilio_outbound import MESSAGES

@@ -7,12 +7,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.container import Container
-from bot.outbox import FAILED, enqueue
 from inbox import auth
 from inbox.app import create_app
 from inbox.web import log_access
 from intake import db, roles
 from intake.models import User
+from outbound.outbox import FAILED, enqueue
 from tests.integration.inbox.conftest import login
 from tests.integration.province.test_province_followups import PASSWORD, add_user
 

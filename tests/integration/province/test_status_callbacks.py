@@ -17,10 +17,10 @@ from sqlmodel import select
 
 from app.bootstrap import build
 from app.container import Container
-from bot import outbox
 from inbox.app import create_app
 from intake import db
 from intake.models import RawInbound, Rejection
+from outbound import outbox
 from tests.conftest import TEST_ENV, read_fixture, settle
 from tests.e2e.test_twilio_outbound import MESSAGES
 from tests.fakeapi import FakeAPI

@@ -16,11 +16,11 @@ from sqlmodel import select
 from app import settings as config_mod
 from app.bootstrap import build
 from app.container import Container
-from bot import outbox
-from bot.outbox import OutboxMessage
 from channels.base import OutboundMessage
 from intake import db
 from intake.models import Complaint
+from outbound import outbox
+from outbound.outbox import OutboxMessage
 from tests.integration.public.test_lapor import NAME, PHONE, TEXT, app_for, live_url, submit
 
 __all__ = ["live_url"]

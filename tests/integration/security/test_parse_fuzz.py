@@ -253,9 +253,9 @@ def test_a_wrong_shape_is_refused_with_its_path(
 
 def test_a_parser_bug_is_quarantined_not_a_500(container: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a parser raises, the raw payload is kept and quarantined and the provider gets 400."""
-    from bot.pipeline import receive
     from intake import db
     from intake.models import RAW_QUARANTINED, RawInbound
+    from jobs.pipeline import receive
 
     module = channels.load("web")
 

@@ -22,13 +22,13 @@ from fastapi.testclient import TestClient
 import channels
 from app.bootstrap import build
 from app.settings import from_dict
-from bot import outbox
-from bot.pipeline import receive
 from channels.base import RawRequest, UnsupportedPayload
 from channels.urns import urn_path
 from cli.main import main
 from inbox.app import create_app
+from jobs.pipeline import receive
 from ops import logging as logging_setup
+from outbound import outbox
 from tests.conftest import FIXTURES, ROOT, TEST_ENV
 from tests.fakeapi import FakeAPI, Reply
 from tests.integration.ops.util import enable_existing

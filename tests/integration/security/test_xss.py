@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 from fastapi.testclient import TestClient
 
 from app.container import Container
-from bot.pipeline import receive
 from channels.base import RawRequest
 from inbox.app import create_app
 from intake import db
 from intake.models import User
+from jobs.pipeline import receive
 from tests.integration.inbox.conftest import login, password_hash
 
 SCRIPT = '<script>alert("xss")</script>'

@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage, enqueue
 from intake import db, rules, workflow
 from intake.models import Event
 from intake.workflow_models import Note
+from outbound.outbox import OutboxMessage, enqueue
 from tests.integration.workflow.helpers import RECEIVED, file, make_staff, reload
 
 LATER = RECEIVED + dt.timedelta(days=1)

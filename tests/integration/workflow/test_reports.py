@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.container import Container
-from bot.outbox import enqueue
 from intake import db, workflow
+from outbound.outbox import enqueue
 from reports import followup as reports
 from tests.integration.workflow.helpers import RECEIVED, file, make_staff, reload
 

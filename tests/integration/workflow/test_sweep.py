@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from app.container import Container
-from bot.outbox import OutboxMessage, enqueue
 from cli.main import main
 from intake import db, workflow
 from intake.ingest import file_complaint
 from intake.workflow_models import DeadlineAlert
 from outbound import alerts, escalation
 from outbound.alerts import AlertMessage, Recipients
+from outbound.outbox import OutboxMessage, enqueue
 from tests.conftest import ROOT, TEST_ENV
 from tests.integration.workflow.helpers import JAKARTA, RECEIVED, file, make_staff, reload
 
