@@ -142,6 +142,11 @@ CANCEL_WORDS = frozenset({
 ANON_WORDS = frozenset({
     "anonim", "anonymous", "anonimus", "anon",
 })
+#: ANONIM written inside a longer message ("Nama saya Bambang, ANONIM. …"): the citizen asks to stay
+#: anonymous (R5a) as much as by the one-word command. Capitals or an asking verb, so that a report
+#: *about* an anonymous letter ("surat anonim") is not taken for the request.
+ANON_IN_TEXT = re.compile(r"\bANONIM\b|\b(?:mau|ingin|minta|sebagai|secara)\s+anonim\b", re.IGNORECASE)
+ANON_CAPITALS = re.compile(r"\bANONIM\b")
 HELP_WORDS = frozenset({
     "bantuan", "help", "menu", "start", "mulai",
 })
@@ -346,6 +351,8 @@ def on_message(container: Container, session: Session, result: IngestResult, now
         else:
             _attach(turn)
             draft.state = HANDLERS.get(draft.state, _on_what)(turn)
+        if _asks_anonymity(turn.text) and draft.state != IDLE:
+            draft.anonymous = True  # R5a: the name typed beside it is masked when the record is filed
     draft.updated_at = now
     write_changes(session, draft)
     _reply(turn)
@@ -862,6 +869,14 @@ def _fallback(turn: Turn) -> bool:
         _status_of_own(turn)
         return True
     return False
+
+
+def _asks_anonymity(text: str) -> bool:
+    """Tell whether a longer message asks for anonymity ("…, ANONIM", "saya minta anonim")."""
+    found = ANON_IN_TEXT.search(text)
+    if found is None:
+        return False
+    return bool(ANON_CAPITALS.search(text)) or found.group(0).lower() != "anonim"
 
 
 def _numbers(turn: Turn) -> list[str]:

@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from app.container import Container
 from inbox import auth
 from inbox.app import create_app
 from intake import db, rules
-from intake.models import User
+from intake.models import Complaint, User
 from tests.conftest import Clock
 from tests.integration.bot.dialogue_chat import Chat
 
 FIRST = "Nama saya Bambang Sutrisno, ANONIM. Petugas loket PBG meminta uang tambahan di luar tarif resmi"
 
 
-def anonim_complaint(container: Container, clock: Clock) -> str:
-    """File, through the chat, an ANONIM complaint whose first message names the reporter."""
+def anonim_complaint(container: Container, clock: Clock, *, command: bool = True) -> str:
+    """File, through the chat, an ANONIM complaint whose first message names the reporter.
+
+    ``command``: the citizen also sends ANONIM alone; without it the word inside the first message
+    is the request.
+    """
     chat = Chat(container, clock, "whatsapp", n=41)
-    for text in (FIRST, "ANONIM", "tidak tahu", "ya"):
+    for text in (FIRST, "ANONIM", "tidak tahu", "ya") if command else (FIRST, "tidak tahu", "ya"):
         chat.send(text)
     [complaint] = chat.complaints()
     assert complaint.anonymous
@@ -72,3 +77,12 @@ def test_mask_name_masks_the_full_name_and_its_words() -> None:
     masked = rules.mask_name("Saya BAMBANG sutrisno. Pak Bambang minta tolong", "Bambang Sutrisno")
     assert masked == f"Saya {rules.NAME_MASK}. Pak {rules.NAME_MASK} minta tolong"
     assert rules.mask_name("Izin Bambangan", "Bambang") == "Izin Bambangan"  # whole words only
+
+
+def test_r5a_anonim_inside_the_first_message_alone_makes_the_record_anonymous(
+    container: Container, clock: Clock
+) -> None:
+    tracking = anonim_complaint(container, clock, command=False)
+    with db.session(container.engine) as s:
+        complaint = s.exec(select(Complaint).where(Complaint.tracking_number == tracking)).one()
+    assert complaint.anonymous and "Bambang" not in complaint.text and "tarif resmi" in complaint.text
