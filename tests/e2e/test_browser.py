@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ from intake import db
 from intake.ingest import ingest
 from intake.models import Complaint, User
 from outbound.outbox import deliver_due
-from tests.conftest import TEST_ENV, missing_dependency
+from tests.conftest import TEST_ENV, missing_dependency, served
 from tests.fakeapi import FakeAPI, Recorded, Reply
 from tests.integration.inbox.conftest import PASSWORD, password_hash
 
@@ -62,8 +59,6 @@ def live(
     config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any, twilio: FakeAPI
 ) -> Iterator[tuple[str, Container]]:
     """The whole app under uvicorn on a free port, WhatsApp answers going to the fake Twilio."""
-    import uvicorn
-
     if shutil.which(CHROMIUM) is None:
         missing_dependency("chromium")
     config_data["channels"]["whatsapp"]["api_base_url"] = twilio.url
@@ -91,19 +86,8 @@ def live(
             s.flush()
             assert u.id is not None
             ids[username] = u.id
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(container), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", container
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(create_app(container)) as base:
+        yield base, container
 
 
 def _login(page: Any, base: str, username: str) -> None:

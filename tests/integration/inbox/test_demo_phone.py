@@ -8,9 +8,6 @@ the complaint is filed, an officer answers from the inbox, and the citizen sees 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ from inbox.app import create_app
 from intake import db
 from intake.models import Complaint, User
 from outbound.outbox import deliver_due
-from tests.conftest import TEST_ENV, Clock, missing_dependency, settle
+from tests.conftest import TEST_ENV, Clock, missing_dependency, served, settle
 from tests.integration.inbox.conftest import PASSWORD, password_hash
 
 CHROMIUM = "/usr/bin/chromium"
@@ -88,25 +85,13 @@ def live(
     config_data: dict[str, Any], tmp_path: Path, engine: Any, clock: Any
 ) -> Iterator[tuple[str, Container]]:
     """The whole app in demo mode under uvicorn on a free port, with one officer."""
-    import uvicorn
-
     if shutil.which(CHROMIUM) is None:
         missing_dependency("chromium")
     container = demo_container(config_data, tmp_path, engine, clock, demo=True)
     with db.write_session(engine) as s:
         s.add(User(username="petugas1", role="officer", full_name="Petugas1", password_hash=password_hash()))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(container), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", container
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(create_app(container)) as base:
+        yield base, container
 
 
 def _say(phone: Any, container: Container, text: str) -> None:

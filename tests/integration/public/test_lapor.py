@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from app.container import Container
 from inbox import public
 from intake import db
 from intake.models import STATUS_ANSWERED, Complaint, Message, RawInbound, Reporter
+from tests.conftest import served
 
 NAME = "Budi Santoso"
 PHONE = "0812-3456-7890"
@@ -290,19 +289,8 @@ def test_open311_bad_date_is_400(client: TestClient) -> None:
 @pytest.fixture
 def live_url(web_container: Container) -> Iterator[str]:
     """Serve the public routes with uvicorn on a free loopback port."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app_for(web_container), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served(app_for(web_container), lifespan="auto") as base:
+        yield base
 
 
 @pytest.mark.browser
