@@ -22,10 +22,12 @@ import channels
 from app.container import ChannelConfig, Container
 from channels.base import RawRequest, SignatureError
 from channels.urns import urn_path
+from intake.ingest import RawPayload
 from intake.office import OfficeProfile
-from jobs.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive, store_and_defer
+from jobs import group_commit
+from jobs.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive
 from jobs.pipeline import _reject as reject
-from jobs.queue import defer_inbound, sender_lock
+from jobs.queue import sender_lock
 
 log = logging.getLogger("aduan.hooks")
 
@@ -184,16 +186,16 @@ class WebhookHandler:
         # One sender's messages are processed in order (the job's lock): tel: and whatsapp: of one
         # number share it, so a citizen's SMS and WhatsApp messages keep their order too.
         lock = sender_lock(urn_path(messages[0].sender), self._lock_secret) if messages else None
+        payload = RawPayload(
+            channel=self.channel,
+            raw=raw,
+            external_id=key,
+            office=self.container.office.code,
+            received_at=self.container.now(),
+        )
         try:
-            await run_in_threadpool(
-                store_and_defer,
-                self.container,
-                self.channel,
-                raw,
-                external_id=key,
-                lock=lock,
-                defer=defer_inbound,
-            )
+            # Shares its transaction with the requests arriving meanwhile (one commit for them all).
+            await group_commit.of(self.container).store(payload, lock)
         except DatabaseUnavailable:
             return _unavailable()
         return 200, self.ack_body, self.ack_type, {}

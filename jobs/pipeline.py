@@ -1,7 +1,8 @@
 """The inbound pipeline shared by every channel: verify, store raw, commit, parse, ingest, dialogue.
 
 Webhooks store the raw payload and defer its processing to the job queue in one transaction
-(``store_and_defer``); the job calls ``process_stored``. Pollers (IMAP, X) and ``aduan ingest``
+(``store_many_and_defer``, the requests of a moment together: ``jobs.group_commit``); the job calls
+``process_stored``. Pollers (IMAP, X) and ``aduan ingest``
 call ``receive``/``receive_many``, which store and process in one transaction. Either way the raw
 payload is committed no later than anything derived from it, so a crash loses nothing.
 """
@@ -12,7 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -24,7 +25,16 @@ import channels
 from app.container import Container
 from channels.base import Ignored, InboundMessage, RawRequest, SignatureError, UnsupportedPayload
 from intake import db
-from intake.ingest import IngestResult, RejectionCaps, apply_edit, ingest, record_rejection, store_raw
+from intake.ingest import (
+    IngestResult,
+    RawPayload,
+    RejectionCaps,
+    apply_edit,
+    ingest,
+    record_rejection,
+    store_raw,
+    store_raw_many,
+)
 from intake.models import (
     RAW_IGNORED,
     RAW_PROCESSED,
@@ -390,38 +400,25 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
         log.error("could not record a rejected %s request", channel)
 
 
-def store_and_defer(
+def store_many_and_defer(
     container: Container,
-    channel: str,
-    raw: RawRequest,
-    *,
-    external_id: str,
-    lock: str | None,
-    defer: Callable[[Session, int, str | None], None],
-) -> bool:
-    """Store a verified payload and, in the same transaction, defer its processing; return whether new.
+    payloads: Sequence[tuple[RawPayload, str | None]],
+    defer: Callable[[Session, Sequence[tuple[int, str | None]]], None],
+) -> list[bool]:
+    """Store verified payloads ``(payload, sender lock)`` and defer their processing, all in one
+    transaction; return for each whether it was new (a replay stores and defers nothing).
 
-    ``defer(session, raw_id, lock)`` adds the job on the session's connection (``jobs.queue``), so
-    the raw row and its job commit together: an answered payload always has its job. A replay of a
-    stored payload stores and defers nothing.
+    The group commit of concurrent webhook requests (``jobs.group_commit``): one INSERT for the raw
+    rows, one for their jobs (``defer(session, [(raw id, lock), …])``), one commit.
     """
     try:
         with db.write_session(container.engine) as s:
-            row, duplicate = store_raw(
-                session=s,
-                channel=channel,
-                raw=raw,
-                external_id=external_id,
-                now=container.now(),
-                office=container.office.code,
-            )
-            if not duplicate:
-                assert row.id is not None
-                defer(s, row.id, lock)
+            ids = store_raw_many(s, [payload for payload, _ in payloads])
+            defer(s, [(raw_id, lock) for raw_id, (_, lock) in zip(ids, payloads, strict=True) if raw_id])
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-        log.error("database unavailable while storing a %s payload: %s", channel, type(exc).__name__)
+        log.error("database unavailable while storing %d payloads: %s", len(payloads), type(exc).__name__)
         raise DatabaseUnavailable(type(exc).__name__) from exc
-    return not duplicate
+    return [raw_id is not None for raw_id in ids]
 
 
 class ProcessingFailed(RuntimeError):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 import procrastinate
 import sqlalchemy as sa
 from procrastinate import exceptions as queue_errors
+from procrastinate.jobs import Job
 from sqlmodel import Session
 
 #: Queues: a worker may serve some of them only (``aduan worker --queue``).
@@ -71,9 +73,27 @@ def sender_lock(sender: str, secret: str) -> str:
     return f"sender:{digest[:24]}"
 
 
-def defer_inbound(session: Session, raw_id: int, lock: str | None) -> None:
-    """Defer the processing of a stored payload; payloads of one ``lock`` (a sender) run in order."""
-    defer_in(session, PROCESS_INBOUND, queue=INBOUND, lock=lock, raw_id=raw_id)
+def defer_inbound_many(session: Session, payloads: Sequence[tuple[int, str | None]]) -> None:
+    """Defer the processing of several stored payloads ``(raw id, sender lock)`` in one statement,
+    on the session's transaction (a group commit of webhook requests)."""
+    if not payloads:
+        return
+    jobs = [
+        Job(
+            queue=INBOUND,
+            task_name=PROCESS_INBOUND,
+            lock=lock,
+            queueing_lock=None,
+            task_kwargs={"raw_id": raw_id},
+        )
+        for raw_id, lock in payloads
+    ]
+    try:
+        _DEFERRER.job_manager.batch_defer_jobs(
+            jobs, connection=session.connection().connection.dbapi_connection
+        )
+    except queue_errors.ConnectorException as exc:
+        raise sa.exc.OperationalError("defer jobs", None, exc.__cause__ or exc) from exc
 
 
 #: A reply already made goes before payloads still waiting: in a burst, each citizen's answer leaves

@@ -6,11 +6,14 @@ through the FastAPI app; the job queue (procrastinate) on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -22,10 +25,10 @@ from app.container import Container
 from channels.base import RawRequest
 from inbox.app import create_app
 from intake import db
-from intake.ingest import IngestResult
+from intake.ingest import IngestResult, RawPayload
 from intake.models import Complaint, Message, RawInbound, Reporter
-from jobs.pipeline import store_and_defer
-from jobs.queue import defer_inbound, sender_lock
+from jobs.pipeline import store_many_and_defer
+from jobs.queue import defer_inbound_many, sender_lock
 from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle
 from tests.faults.harness import CONVERSATION, PUBLIC_BASE, signed_sms, sms_form
@@ -55,9 +58,8 @@ def store(container: Container, n: int, run: str = "t", **form: Any) -> None:
     body, headers = signed_sms(fields)
     raw = RawRequest(body=body, headers=headers, url=PUBLIC_BASE + "/hooks/sms")
     lock = sender_lock("+" + fields["From"].lstrip("+"), TEST_ENV["ADUAN_SESSION_SECRET"])
-    assert store_and_defer(
-        container, "sms", raw, external_id=fields["MessageSid"], lock=lock, defer=defer_inbound
-    )
+    payload = RawPayload("sms", raw, fields["MessageSid"], container.office.code, container.now())
+    assert store_many_and_defer(container, [(payload, lock)], defer_inbound_many) == [True]
 
 
 def work_as_two_processes(container: Container, settings: Any, clock: Clock) -> list[int]:
@@ -125,16 +127,54 @@ def test_the_raw_payload_and_its_job_commit_together(container: Container) -> No
     """A payload is answered only once it and its job are committed; if the job cannot be added,
     nothing is stored and the provider gets an error (it retries)."""
 
-    def failing_defer(session: Session, raw_id: int, lock: str | None) -> None:
+    def failing_defer(session: Session, jobs: Sequence[tuple[int, str | None]]) -> None:
         raise RuntimeError("the job could not be added")
 
     body, headers = signed_sms(sms_form(1))
     raw = RawRequest(body=body, headers=headers, url=PUBLIC_BASE + "/hooks/sms")
     with pytest.raises(RuntimeError):
-        store_and_defer(container, "sms", raw, external_id="SM-x", lock="sender:x", defer=failing_defer)
+        payload = RawPayload("sms", raw, "SM-x", container.office.code, container.now())
+        store_many_and_defer(container, [(payload, "sender:x")], failing_defer)
     assert count(container, RawInbound) == 0
     with container.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM procrastinate_jobs")).scalar_one() == 0
+
+
+async def test_webhooks_arriving_together_share_a_commit_and_each_is_stored_once(
+    container: Container,
+) -> None:
+    """Concurrent requests are committed together (fewer transactions than requests), every one is
+    answered only after its commit, and replays among them store and defer nothing."""
+
+    commits: list[int] = []
+    sa.event.listen(container.engine, "commit", lambda conn: commits.append(1))
+    forms = [sms_form(n, run="g") for n in range(30)]
+    bodies = [signed_sms(f) for f in forms] + [signed_sms(f) for f in forms[:10]]  # 10 replays
+    transport = httpx.ASGITransport(app=create_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_BASE) as client:
+        answers = await asyncio.gather(
+            *(client.post("/hooks/sms", content=body, headers=headers) for body, headers in bodies)
+        )
+    assert [a.status_code for a in answers] == [200] * 40
+    assert count(container, RawInbound) == 30
+    with container.engine.connect() as conn:
+        jobs = conn.execute(sa.text("SELECT count(*), count(DISTINCT lock) FROM procrastinate_jobs")).one()
+    assert tuple(jobs) == (30, 30)  # one job per new payload, each under its sender's lock
+    assert 0 < len(commits) < 30
+    assert settle(container) == 30
+    assert count(container, Message) == 30
+
+
+def test_a_batch_stores_a_payload_given_twice_once(container: Container) -> None:
+    body, headers = signed_sms(sms_form(1))
+    raw = RawRequest(body=body, headers=headers, url=PUBLIC_BASE + "/hooks/sms")
+    first = RawPayload("sms", raw, "SM-1", container.office.code, container.now())
+    other = RawPayload("sms", raw, "SM-2", container.office.code, container.now())
+    assert store_many_and_defer(container, [(first, "sender:a")], defer_inbound_many) == [True]
+    batch = [(first, "sender:a"), (other, "sender:a"), (other, "sender:a")]
+    assert store_many_and_defer(container, batch, defer_inbound_many) == [False, True, False]
+    assert count(container, RawInbound) == 2
+    assert settle(container) == 2
 
 
 def test_database_unreachable_answers_unavailable(settings: config_mod.Settings, clock: Clock) -> None:

@@ -11,10 +11,10 @@ from sqlmodel import func, select
 from app.container import Container
 from channels.base import InboundMessage, RawRequest
 from intake import db
-from intake.ingest import allocate_tracking_number, file_complaint, ingest
+from intake.ingest import RawPayload, allocate_tracking_number, file_complaint, ingest
 from intake.models import Complaint, Event, Message, RawInbound, Rejection, Reporter
-from jobs.pipeline import receive, store_and_defer
-from jobs.queue import defer_inbound
+from jobs.pipeline import receive, store_many_and_defer
+from jobs.queue import defer_inbound_many
 from tests.conftest import read_fixture, settle
 
 
@@ -105,8 +105,9 @@ def test_raw_stored_with_its_job_is_processed_once_by_a_worker(container: Contai
     body = read_fixture("web", "submission__complete.json")
     raw = RawRequest(body=body)
     # the webhook's transaction: the raw row and its job commit together (a crash after it loses nothing)
-    assert store_and_defer(container, "web", raw, external_id="w-1", lock=None, defer=defer_inbound)
-    assert not store_and_defer(container, "web", raw, external_id="w-1", lock=None, defer=defer_inbound)
+    payload = RawPayload("web", raw, "w-1", container.office.code, container.now())
+    assert store_many_and_defer(container, [(payload, None)], defer_inbound_many) == [True]
+    assert store_many_and_defer(container, [(payload, None)], defer_inbound_many) == [False]
     assert count(container, Complaint) == 0
     assert settle(container) == 1  # the replay deferred nothing
     assert count(container, Complaint) == 1

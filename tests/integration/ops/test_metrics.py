@@ -15,10 +15,12 @@ from app.container import Container
 from channels.base import RawRequest
 from inbox import ops
 from intake import db
+from intake.ingest import RawPayload
 from jobs import tasks
-from jobs.pipeline import receive, store_and_defer
-from jobs.queue import defer_inbound
+from jobs.pipeline import receive, store_many_and_defer
+from jobs.queue import defer_inbound_many
 from ops import heartbeat
+from outbound import escalation
 from outbound.outbox import enqueue
 from tests.conftest import settle
 
@@ -135,7 +137,7 @@ def test_heartbeat_upserts_one_row_per_name(container: Container, clock) -> None
 
 
 def failing_poll(_: Container) -> None:
-    """A poller whose server is down (referenced as ``tests.integration.ops.test_metrics:failing_poll``)."""
+    """A poller whose server is down."""
     raise RuntimeError("imap down")
 
 
@@ -146,8 +148,8 @@ def test_periodic_jobs_beat_so_every_web_process_sees_the_sweep(
         tasks,
         "PERIODIC_JOBS",
         [
-            tasks.PeriodicJob("deadline_sweep", "outbound.escalation:run_sweep", 60),
-            tasks.PeriodicJob("email_watch", "tests.integration.ops.test_metrics:failing_poll", 30),
+            tasks.PeriodicJob("deadline_sweep", escalation.run_sweep, 60),
+            tasks.PeriodicJob("email_watch", failing_poll, 30),
         ],
     )
     app = tasks.build_app(container)
@@ -165,9 +167,8 @@ def test_metrics_show_the_payloads_waiting_for_their_jobs_and_their_age(containe
     assert _parse(client.get("/metrics").text)["aduan_raw_waiting"] == 0
     body = json.dumps({"id": "w1", "name": "Siti Aminah", "contact": "+628123450000", "text": "x"}).encode()
     # answered and stored with its job, no worker has run yet
-    assert store_and_defer(
-        container, "web", RawRequest(body=body), external_id="w1", lock=None, defer=defer_inbound
-    )
+    payload = RawPayload("web", RawRequest(body=body), "w1", container.office.code, container.now())
+    assert store_many_and_defer(container, [(payload, None)], defer_inbound_many) == [True]
     clock.advance(seconds=90)
     samples = _parse(client.get("/metrics").text)
     assert samples["aduan_raw_waiting"] == 1
