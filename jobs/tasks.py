@@ -7,13 +7,11 @@ the periodic jobs of ``PERIODIC_JOBS``). Nothing here polls a table or elects a 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
@@ -22,10 +20,11 @@ from procrastinate.jobs import Status
 from sqlalchemy.engine import Engine
 
 from app.container import Container
-from channels import imap_poller
+from bot import dialogue, survey
+from channels import imap_poller, x_poller
 from jobs import pipeline, queue
 from ops import heartbeat
-from outbound import outbox
+from outbound import alerts, attachments, escalation, outbox
 
 log = logging.getLogger("aduan.jobs")
 
@@ -39,50 +38,43 @@ STALLED_AFTER_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """A recurring job: ``target`` is ``"module:function"``, called with the Container.
+    """A recurring job: ``run`` is called with the Container.
 
     ``seconds`` (an interval, overridable by the ``[scheduler]`` key ``setting``) or ``cron`` (a
     crontab line in the office's time zone, e.g. ``"0 8 * * mon-fri"``) says when it fires.
     """
 
     id: str
-    target: str
+    run: Callable[[Container], object]
     seconds: float = 0
     setting: str | None = None
     cron: str | None = None
 
 
-#: Every recurring job. A job whose module or function does not exist (a part not installed yet)
-#: is skipped. Pollers of later parts add one line here.
+def email_poll(container: Container) -> None:
+    """Poll the mailbox when the e-mail channel is on with IDLE switched off (IDLE: ``watch_email``)."""
+    table = container.settings.channel(imap_poller.CHANNEL)
+    if table.get("enabled") and not table.get("imap_idle", True):
+        imap_poller.ensure_watching(container)
+
+
+#: Every recurring job; a poller of a new channel adds one line here.
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob("deadline_sweep", "outbound.escalation:run_sweep", 60, "sweep_seconds"),
-    PeriodicJob("alert_retry", "outbound.alerts:deliver_pending", 60),
-    PeriodicJob("stale_drafts", "bot.dialogue:file_stale_drafts", 60),
-    PeriodicJob("attachments", "outbound.attachments:download_pending", 30),
-    PeriodicJob("x_poll", "channels.x_poller:poll_if_due", 30),  # polls at [channels.twitter] poll_interval
-    PeriodicJob("email_poll", "jobs.tasks:email_poll", 30),  # IMAP polling when IDLE is off
-    PeriodicJob("survey_invitations", "bot.survey:run_scheduled", 300),  # E1: after answers, and quarterly
+    PeriodicJob("deadline_sweep", escalation.run_sweep, 60, "sweep_seconds"),
+    PeriodicJob("alert_retry", alerts.deliver_pending, 60),
+    PeriodicJob("stale_drafts", dialogue.file_stale_drafts, 60),
+    PeriodicJob("attachments", attachments.download_pending, 30),
+    PeriodicJob("x_poll", x_poller.poll_if_due, 30),  # polls at [channels.twitter] poll_interval
+    PeriodicJob("email_poll", email_poll, 30),  # IMAP polling when IDLE is off
+    PeriodicJob("survey_invitations", survey.run_scheduled, 300),  # E1: after answers, and quarterly
     # Rows whose send job's worker died mid-send (after the lease), or were put due by hand.
-    PeriodicJob("outbox_sweep", "outbound.outbox:deliver_due", 300, "outbox_sweep_seconds"),
+    PeriodicJob("outbox_sweep", outbox.deliver_due, 300, "outbox_sweep_seconds"),
 ]
 
 #: Every retry of a stored payload waits this long times the attempt number (``[jobs]`` overrides).
 INBOUND_RETRY_SECONDS = 5
 #: Attempts of a payload's processing before it is quarantined.
 INBOUND_ATTEMPTS = 5
-
-
-def resolve(target: str) -> Callable[..., Any] | None:
-    """Import ``"module:function"``; None when the module or function does not exist (yet)."""
-    module_name, _, func_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    func = getattr(module, func_name, None)
-    return func if callable(func) else None
 
 
 def conninfo(engine: Engine) -> str:
@@ -155,16 +147,11 @@ def build_app(container: Container) -> procrastinate.App:
 
 
 def _register_periodic(app: procrastinate.App, container: Container, job: PeriodicJob) -> None:
-    func = resolve(job.target)
-    if func is None:
-        log.info("periodic job %s skipped: %s not installed", job.id, job.target)
-        return
-
     def run(timestamp: int) -> None:
         del timestamp  # one job per tick: the queue deduplicated the firings of every worker
         started, status = time.perf_counter(), "ok"
         try:
-            func(container)
+            job.run(container)
         except Exception as exc:
             status = f"error: {type(exc).__name__}"
             log.exception("periodic job %s failed", job.id)
@@ -195,10 +182,3 @@ def _beat(container: Container, job: PeriodicJob, duration: float, status: str) 
         )
     except Exception as exc:  # the database may be down: the next run beats again
         log.warning("heartbeat of job %s not recorded: %s", job.id, type(exc).__name__)
-
-
-def email_poll(container: Container) -> None:
-    """Poll the mailbox when the e-mail channel is on with IDLE switched off (IDLE: ``watch_email``)."""
-    table = container.settings.channel(imap_poller.CHANNEL)
-    if table.get("enabled") and not table.get("imap_idle", True):
-        imap_poller.ensure_watching(container)

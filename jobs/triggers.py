@@ -26,7 +26,7 @@ from procrastinate import exceptions as queue_errors
 from app.container import Container
 from channels import imap_poller
 from jobs import queue
-from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_name, resolve
+from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_name
 
 log = logging.getLogger("aduan.jobs.triggers")
 
@@ -58,8 +58,6 @@ class Triggers:
         """Add every trigger (firing at once, so the sweep catches up on start) and start."""
         now = dt.datetime.now(dt.UTC)
         for job in PERIODIC_JOBS:
-            if resolve(job.target) is None:
-                continue
             trigger: BaseTrigger
             if job.cron:
                 trigger = CronTrigger.from_crontab(job.cron, timezone=self.scheduler.timezone)
@@ -71,11 +69,10 @@ class Triggers:
                 first = now
             self.scheduler.add_job(self._fire, trigger, args=[job, step], id=job.id, next_run_time=first)
             self.started.append(job.id)
-        stalled = PeriodicJob(queue.RETRY_STALLED, "", STALLED_CHECK_SECONDS)
         self.scheduler.add_job(
             self._fire_task,
             IntervalTrigger(seconds=STALLED_CHECK_SECONDS, start_date=_EPOCH),
-            args=[stalled, queue.RETRY_STALLED, STALLED_CHECK_SECONDS],
+            args=[queue.RETRY_STALLED, queue.RETRY_STALLED, STALLED_CHECK_SECONDS],
             id=queue.RETRY_STALLED,
         )
         self.scheduler.add_job(
@@ -89,17 +86,17 @@ class Triggers:
             self.scheduler.shutdown(wait=False)
 
     async def _fire(self, job: PeriodicJob, step: float) -> None:
-        await self._fire_task(job, periodic_task_name(job.id), step)
+        await self._fire_task(job.id, periodic_task_name(job.id), step)
 
-    async def _fire_task(self, job: PeriodicJob, task_name: str, step: float) -> None:
+    async def _fire_task(self, periodic_id: str, task_name: str, step: float) -> None:
         tick = tick_of(step, time.time())
         deferrer = self.app.configure_task(task_name, queue=queue.PERIODIC, lock=task_name)
         try:
             await self.app.job_manager.defer_periodic_job(
-                deferrer.make_new_job(timestamp=tick), periodic_id=job.id, defer_timestamp=tick
+                deferrer.make_new_job(timestamp=tick), periodic_id=periodic_id, defer_timestamp=tick
             )
         except Exception as exc:  # the database may be down: the next tick tries again
-            log.warning("periodic job %s not deferred: %s", job.id, type(exc).__name__)
+            log.warning("periodic job %s not deferred: %s", periodic_id, type(exc).__name__)
 
     async def _watch(self) -> None:
         table = self.container.settings.channel(imap_poller.CHANNEL)
