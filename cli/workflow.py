@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,9 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Tugas sekaligus (jobs at once).", min=1)] = 4,
 ) -> None:
     """Jalankan pekerja antrean (run a job worker: inbound, outbound, periodic jobs) until Ctrl+C."""
+    # A stop asked for while the worker still starts (a service manager's quick restart) ends it
+    # cleanly: nothing has been taken yet. Once it runs, the loop's handler below finishes its jobs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Lazy: the job queue's modules load only for the commands that run it (CLI start-up time).
     import asyncio
 
