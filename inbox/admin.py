@@ -30,7 +30,8 @@ from app.container import Container
 from inbox import auth, i18n
 from inbox.auth import can, check_csrf
 from inbox.models import AccessLog, ApiToken
-from inbox.web import log_access, page
+from inbox.records import log_access
+from inbox.render import page
 from intake import db, roles
 from intake.models import Complaint, User
 

@@ -14,16 +14,10 @@ from sqlmodel import select
 
 from app.container import Container
 from inbox import queries
+from inbox.actions import ACTION_PERMISSION, apply_action, create_from_form
 from inbox.auth import can, home_office, user_for_token, visible_offices
-from inbox.web import (
-    ACTION_PERMISSION,
-    apply_action,
-    create_from_form,
-    load_complaint,
-    reporter_view,
-    workflow,
-)
-from intake import db
+from inbox.records import load_complaint, reporter_view
+from intake import db, workflow
 from intake.models import Complaint, Event, User
 from outbound.outbox import failed_messages
 
@@ -195,7 +189,7 @@ def build_router(container: Container) -> APIRouter:
                 "standard_ref": c.standard_ref,
                 "handling_plan": c.handling_plan,
                 "agency": c.agency,
-                "allowed_transitions": list(workflow().allowed_transitions(c)),
+                "allowed_transitions": list(workflow.allowed_transitions(c)),
                 "timeline": [
                     TimelineEntry(
                         at=i.at,
@@ -255,7 +249,7 @@ def build_router(container: Container) -> APIRouter:
             permission = "answer"
         if not can(user, permission):
             raise HTTPException(status_code=403, detail=f"role {user.role} may not {permission}")
-        wf = workflow()
+        wf = workflow
         try:
             with db.write_session(container.engine) as s:
                 c = load_complaint(s, tracking, container=container, user=user)
