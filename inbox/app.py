@@ -27,8 +27,6 @@ from starlette.datastructures import MutableHeaders
 
 from app.container import Container
 from inbox import (
-    admin,
-    api,
     auth,
     demo_phone,
     hooks,
@@ -40,7 +38,7 @@ from inbox import (
     survey_form,
 )
 from inbox.deps import ResponseInstead
-from inbox.routes import complaint, files, login, queue, reports, static
+from inbox.routes import admin, api, complaint, files, login, queue, reports, static
 from jobs import worker
 
 log = logging.getLogger("aduan.web")
@@ -57,13 +55,13 @@ ROUTERS: tuple[APIRouter | Callable[[Container], APIRouter], ...] = (
     complaint.router,
     files.router,
     reports.router,
-    api.build_router,
+    api.router,
     provider_hooks.build_router,
     meta_verify_instagram.build_router,
     public.build_router,
     ops.build_router,
     survey_form.build_router,
-    admin.build_router,
+    admin.router,
     demo_phone.build_router,  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
 )
 
