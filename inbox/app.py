@@ -39,6 +39,7 @@ from inbox import (
 )
 from inbox.deps import ResponseInstead
 from inbox.routes import admin, api, complaint, files, login, queue, reports, static
+from inbox.routes import public as public_routes
 from jobs import worker
 
 log = logging.getLogger("aduan.web")
@@ -58,7 +59,7 @@ ROUTERS: tuple[APIRouter | Callable[[Container], APIRouter], ...] = (
     api.router,
     provider_hooks.build_router,
     meta_verify_instagram.build_router,
-    public.build_router,
+    public_routes.router,
     ops.build_router,
     survey_form.build_router,
     admin.router,
@@ -155,6 +156,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     container.services.setdefault(auth.SESSIONS, auth.SessionManager(container))
+    app.state.public_form = public.PublicForm(container)  # the public pages' settings and form tokens
     app.add_exception_handler(ResponseInstead, answer_instead)
     app.add_middleware(ops.BodyLimit, max_bytes=ops.request_limit(container))  # 413 before memory fills
     app.add_middleware(SecurityHeaders)
