@@ -60,8 +60,8 @@ ROUTERS: tuple[APIRouter | Callable[[Container], APIRouter], ...] = (
     provider_hooks.build_router,
     meta_verify_instagram.build_router,
     public_routes.router,
-    ops.build_router,
-    survey_form.build_router,
+    ops.router,
+    survey_form.router,
     admin.router,
     demo_phone.build_router,  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
 )
