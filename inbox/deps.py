@@ -1,5 +1,6 @@
 """FastAPI dependencies of the web app: the Container, a database session per request, the session
-cookie, the logged-in user of a page or the API and what their role allows, the CSRF check.
+cookie, the logged-in user of a page or the API and what their role allows, the offices they see,
+the CSRF check.
 
 Routes name them through the ``Annotated`` aliases below (``ContainerDep``, ``SessionDep``,
 ``CurrentUser``, …), as the FastAPI full-stack template does; the checks themselves are
@@ -21,6 +22,7 @@ from inbox import auth
 from inbox.render import page
 from intake import db
 from intake.models import User
+from intake.office import OfficeProfile
 
 
 def get_container(request: Request) -> Container:
@@ -52,6 +54,21 @@ def current_user(request: Request) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def visible_offices(request: Request, container: ContainerDep, office: str | None = None) -> list[str] | None:
+    """Return the offices whose records the logged-in user sees (None: all); ``?office=`` picks one
+    for the province's staff (``inbox.auth.visible_offices``)."""
+    return auth.visible_offices(container, current_user(request), office)
+
+
+def home_office(request: Request, container: ContainerDep) -> OfficeProfile:
+    """Return the office the logged-in user works for (the primary office for the province's staff)."""
+    return auth.home_office(container, auth.current_session(request).user)
+
+
+VisibleOffices = Annotated[list[str] | None, Depends(visible_offices)]
+HomeOffice = Annotated[OfficeProfile, Depends(home_office)]
 
 #: The logged-in user of a page whose role may do the action (else 303 to the login page, or 403).
 QueueReader = Annotated[User, Depends(auth.require_page("view_queue"))]

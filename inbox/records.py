@@ -29,6 +29,7 @@ from inbox.models import AccessLog, ComplaintRead
 from inbox.render import channel_label
 from intake import models, related, workflow
 from intake.models import Complaint, Contact, Event, Message, Reporter, User
+from intake.office import OfficeProfile
 from intake.rules import KINDS
 from outbound import alerts
 from outbound.outbox import failed_messages
@@ -189,11 +190,18 @@ def reporter_language(session: Session, complaint: Complaint) -> str:
 
 
 def queue_context(
-    session: Session, container: Container, *, user: User, query: queries.QueueQuery, office: str | None
+    session: Session,
+    container: Container,
+    *,
+    user: User,
+    query: queries.QueueQuery,
+    offices: list[str] | None,
 ) -> dict[str, Any]:
-    """Return what the queue page and its rows show: counts, rows or failed messages, unread marks."""
+    """Return what the queue page and its rows show: counts, rows or failed messages, unread marks.
+
+    ``offices``: the offices whose records ``user`` sees (None: every one).
+    """
     now = container.now()
-    offices = auth.visible_offices(container, user, office)
     counts = queries.queue_counts(session, user=user, office=container.office, now=now, offices=offices)
     if query.queue == "failed":
         failed = (
@@ -420,11 +428,14 @@ def media_file(
 
 
 def dashboard_context(
-    session: Session, container: Container, *, user: User, office: str | None, lang: str
+    session: Session,
+    container: Container,
+    *,
+    home: OfficeProfile,
+    offices: list[str] | None,
+    lang: str,
 ) -> dict[str, Any]:
-    """Return the managers' figures and their small charts (SVG)."""
-    offices = auth.visible_offices(container, user, office)
-    home = auth.home_office(container, user)
+    """Return the managers' figures of ``offices`` (None: all) and their small charts (SVG)."""
     figures = queries.dashboard(session, office=home, now=container.now(), offices=offices)
     t = translator(lang)
     problem_names = {p.code: (p.name if lang == "id" else p.name_en) for p in container.office.problem_types}
@@ -449,10 +460,9 @@ REPORT_TYPES = {
 
 
 def period_report(
-    session: Session, container: Container, *, user: User, period: evaluation.Period, format: str
+    session: Session, container: Container, *, office: OfficeProfile, period: evaluation.Period, format: str
 ) -> tuple[str, bytes]:
-    """Build the report of ``period`` for the user's office; return its file name and bytes."""
-    office = auth.home_office(container, user)
+    """Build the report of ``period`` for ``office``; return its file name and bytes."""
     report = evaluation.build_report(
         session, office, period, as_of=evaluation.default_as_of(office, period, container.now())
     )

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from inbox import auth, queries, records
-from inbox.deps import ContainerDep, QueueReader, SessionDep
+from inbox import queries, records
+from inbox.deps import ContainerDep, QueueReader, SessionDep, VisibleOffices
 from inbox.render import page
 
 router = APIRouter(prefix="/inbox", include_in_schema=False)
@@ -38,12 +38,12 @@ def queue_page(
     request: Request,
     user: QueueReader,
     query: QueueQueryDep,
+    offices: VisibleOffices,
     session: SessionDep,
     container: ContainerDep,
-    office: str | None = None,
 ) -> Response:
     """Show a queue with the counts of every queue, filters and search."""
-    context = records.queue_context(session, container, user=user, query=query, office=office)
+    context = records.queue_context(session, container, user=user, query=query, offices=offices)
     return page(request, "queue.html", context)
 
 
@@ -52,12 +52,12 @@ def queue_rows(
     request: Request,
     user: QueueReader,
     query: QueueQueryDep,
+    offices: VisibleOffices,
     session: SessionDep,
     container: ContainerDep,
-    office: str | None = None,
 ) -> Response:
     """Return the queue's rows and counts (htmx polling: new complaints appear without reload)."""
-    context = records.queue_context(session, container, user=user, query=query, office=office)
+    context = records.queue_context(session, container, user=user, query=query, offices=offices)
     return page(request, "_rows.html", context)
 
 
@@ -65,11 +65,10 @@ def queue_rows(
 def alerts_page(
     request: Request,
     user: QueueReader,
+    offices: VisibleOffices,
     session: SessionDep,
     container: ContainerDep,
-    office: str | None = None,
 ) -> Response:
     """Show the deadline alerts meant for this user or their role, newest first; mark them seen."""
-    offices = auth.visible_offices(container, user, office)
     shown = records.alerts_context(session, user=user, offices=offices, now=container.now())
     return page(request, "alerts.html", {"alerts": shown, "open_now": queries.OPEN_STATUSES})

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from inbox import records
-from inbox.deps import ContainerDep, DashboardReader, SessionDep, WebSessionDep
+from inbox.deps import ContainerDep, DashboardReader, HomeOffice, SessionDep, VisibleOffices, WebSessionDep
 from inbox.i18n import translator
 from inbox.render import page
 from reports import evaluation
@@ -19,13 +19,14 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 def dashboard_page(
     request: Request,
     user: DashboardReader,
+    offices: VisibleOffices,
+    home: HomeOffice,
     session: SessionDep,
     container: ContainerDep,
     web: WebSessionDep,
-    office: str | None = None,
 ) -> Response:
     """Show the managers' figures with small charts."""
-    context = records.dashboard_context(session, container, user=user, office=office, lang=web.lang)
+    context = records.dashboard_context(session, container, home=home, offices=offices, lang=web.lang)
     return page(request, "dashboard.html", context)
 
 
@@ -40,6 +41,7 @@ def reports_page(request: Request, user: DashboardReader, container: ContainerDe
 def report_download(
     request: Request,
     user: DashboardReader,
+    home: HomeOffice,
     session: SessionDep,
     container: ContainerDep,
     web: WebSessionDep,
@@ -56,7 +58,7 @@ def report_download(
         return page(
             request, "reports.html", {"period": period[:20], "error": t("r.bad_period")}, status_code=400
         )
-    name, data = records.period_report(session, container, user=user, period=chosen, format=format)
+    name, data = records.period_report(session, container, office=home, period=chosen, format=format)
     return Response(
         data,
         media_type=records.REPORT_TYPES[format],
