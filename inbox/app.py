@@ -1,7 +1,9 @@
 """The web application: health checks, provider webhooks, the officers' inbox and public pages.
 
-``create_app`` includes one router per module of ``ROUTER_MODULES`` (each exposes
-``build_router(container) -> fastapi.APIRouter``). A part that adds pages adds one line there.
+``create_app`` includes the routers of ``ROUTERS`` in order: the module-level routers of
+``inbox.routes`` (one per page group; their dependencies are ``inbox.deps``'), and the builders
+``build_router(container)`` of the parts whose routes depend on the settings (the webhooks, the
+Instagram check, the demo phone). A part that adds pages adds one line there.
 
 Every answer of the application carries ``SECURITY_HEADERS`` (a Content-Security-Policy that
 allows only Aduan's own scripts, no framing) and, unless it sets its own (static files),
@@ -13,21 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import fastapi_offline
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 
 from app.container import Container
 from inbox import (
-    admin,
-    api,
+    auth,
     demo_phone,
     hooks,
     meta_verify_instagram,
@@ -36,25 +36,34 @@ from inbox import (
     provider_hooks,
     public,
     survey_form,
-    web,
 )
+from inbox.deps import ResponseInstead
+from inbox.routes import admin, api, complaint, files, login, queue, reports, static
+from inbox.routes import public as public_routes
 from jobs import worker
 
 log = logging.getLogger("aduan.web")
 
-#: One router per module, in this order; a part that adds pages adds one line here.
-ROUTER_MODULES: tuple[ModuleType, ...] = (
-    hooks,
-    office_hooks,  # /hooks/<office>/<channel> of a province's other offices
-    web,
-    api,
-    provider_hooks,
-    meta_verify_instagram,
-    public,
-    ops,
-    survey_form,
-    admin,
-    demo_phone,  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
+#: The routers, in this order: a module's router, or its builder for a container (routes that
+#: depend on the settings); a part that adds pages adds one line here.
+ROUTERS: tuple[APIRouter | Callable[[Container], APIRouter], ...] = (
+    hooks.build_router,
+    office_hooks.build_router,  # /hooks/<office>/<channel> of a province's other offices
+    # The officers' inbox, by page group.
+    static.router,
+    login.router,
+    queue.router,
+    complaint.router,
+    files.router,
+    reports.router,
+    api.router,
+    provider_hooks.build_router,
+    meta_verify_instagram.build_router,
+    public_routes.router,
+    ops.router,
+    survey_form.router,
+    admin.router,
+    demo_phone.build_router,  # demo mode only (ADUAN_DEMO_PHONE=1, set by `make run`)
 )
 
 
@@ -146,6 +155,9 @@ def create_app(container: Container) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.container = container
+    container.services.setdefault(auth.SESSIONS, auth.SessionManager(container))
+    app.state.public_form = public.PublicForm(container)  # the public pages' settings and form tokens
+    app.add_exception_handler(ResponseInstead, answer_instead)
     app.add_middleware(ops.BodyLimit, max_bytes=ops.request_limit(container))  # 413 before memory fills
     app.add_middleware(SecurityHeaders)
     # Provider webhooks are served ahead of the whole stack (they enforce their channel's own limit).
@@ -182,6 +194,12 @@ def create_app(container: Container) -> FastAPI:
             raise HTTPException(status_code=404)
         return FileResponse(DOCS_ASSETS / name, media_type=DOCS_FILES[name], headers=cache)
 
-    for module in ROUTER_MODULES:
-        app.include_router(module.build_router(container))
+    for part in ROUTERS:
+        app.include_router(part if isinstance(part, APIRouter) else part(container))
     return app
+
+
+async def answer_instead(request: Request, exc: Exception) -> Response:
+    """Send the answer a dependency chose instead of the route's (``inbox.deps.ResponseInstead``)."""
+    assert isinstance(exc, ResponseInstead)
+    return exc.response

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -50,6 +51,8 @@ LOCK_PER_ACCOUNT = 50
 LOCK_MINUTES = 15
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+#: The key of the process's ``SessionManager`` in ``Container.services``.
+SESSIONS = "inbox.sessions"
 
 _hasher = PasswordHasher()
 
@@ -361,8 +364,8 @@ class SessionManager:
 
 
 def manager_of(request: Request) -> SessionManager:
-    """Return the process's SessionManager (made by ``inbox.web.build_router``)."""
-    return request.app.state.container.services["inbox.sessions"]  # type: ignore[no-any-return]
+    """Return the process's SessionManager (made by ``inbox.app.create_app``)."""
+    return request.app.state.container.services[SESSIONS]  # type: ignore[no-any-return]
 
 
 def current_session(request: Request) -> WebSession:
@@ -376,8 +379,7 @@ def require_page(action: str) -> Callable[[Request], User]:
     def dependency(request: Request) -> User:
         session = current_session(request)
         if session.user is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise HTTPException(status_code=303, headers={"Location": f"/inbox/login?next={_quote(target)}"})
+            raise HTTPException(status_code=303, headers={"Location": login_url(request)})
         if not can(session.user, action):
             raise HTTPException(status_code=403, detail=f"role {session.user.role} may not {action}")
         return session.user
@@ -398,10 +400,10 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the page")
 
 
-def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/")
+def login_url(request: Request) -> str:
+    """Return the login page's address that leads back to the requested page afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/inbox/login?next={quote(target, safe='/')}"
 
 
 # -- API tokens ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.container import Container
+from inbox.deps import ContainerDep
 from intake.models import (
     RAW_QUARANTINED,
     RAW_STORED,
@@ -334,26 +335,23 @@ def _authorised(request: Request, container: Container) -> bool:
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
-def build_router(container: Container) -> APIRouter:
-    """Mount ``GET /metrics``."""
-    router = APIRouter(tags=["ops"])
-
-    @router.get("/metrics", response_class=PlainTextResponse)
-    def metrics(request: Request) -> Any:
-        """Prometheus metrics (text format 0.0.4), read from the database."""
-        if not _authorised(request, container):
-            return JSONResponse(
-                {"error": "token required: ADUAN_METRICS_TOKEN, or [security] metrics_without_token"},
-                status_code=401,
-            )
-        try:
-            body = collect(container)
-        except sa.exc.OperationalError as exc:
-            log.error("metrics: database unavailable: %s", type(exc).__name__)
-            return JSONResponse({"error": "database unavailable"}, status_code=503)
-        return PlainTextResponse(body, media_type=CONTENT_TYPE)
-
-    return router
+router = APIRouter(tags=["ops"])
 
 
-__all__ = ["build_router", "collect", "readiness"]
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request, container: ContainerDep) -> Any:
+    """Prometheus metrics (text format 0.0.4), read from the database."""
+    if not _authorised(request, container):
+        return JSONResponse(
+            {"error": "token required: ADUAN_METRICS_TOKEN, or [security] metrics_without_token"},
+            status_code=401,
+        )
+    try:
+        body = collect(container)
+    except sa.exc.OperationalError as exc:
+        log.error("metrics: database unavailable: %s", type(exc).__name__)
+        return JSONResponse({"error": "database unavailable"}, status_code=503)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE)
+
+
+__all__ = ["collect", "readiness", "router"]

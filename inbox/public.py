@@ -1,4 +1,5 @@
-"""Public pages (R2j–R2l): the ``/lapor`` complaint form, the ``/status`` lookup, Open311 read endpoints.
+"""The service side of the public pages (R2j–R2l, routes in ``inbox.routes.public``): the ``/lapor``
+complaint form, the ``/status`` lookup, Open311 read endpoints.
 
 A form submission is turned into the JSON ``channels/web.py`` parses and goes through
 ``jobs.pipeline.receive`` like every other channel, so the raw submission is stored first and the
@@ -18,22 +19,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from babel.dates import format_date
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.container import Container
@@ -59,7 +59,7 @@ from intake.models import (
 from intake.office import OfficeProfile
 from intake.tracking import is_number_alone, read_tracking
 from intake.workflow import channel_for_urn
-from jobs.pipeline import DatabaseUnavailable, receive
+from jobs.pipeline import receive
 from outbound import outbox
 
 log = logging.getLogger("aduan.public")
@@ -285,7 +285,7 @@ class PublicForm:
             return s.get(Complaint, message.complaint_id) if message and message.complaint_id else None
 
 
-def _validate(form: dict[str, str], *, today: dt.date, services: set[str], problems: set[str]) -> list[str]:
+def validate(form: dict[str, str], *, today: dt.date, services: set[str], problems: set[str]) -> list[str]:
     errors = []
     if not form["text"]:
         errors.append("Ceritakan apa yang terjadi.")
@@ -309,7 +309,7 @@ def _validate(form: dict[str, str], *, today: dt.date, services: set[str], probl
     return errors
 
 
-def _open311_request(complaint: Complaint, office: OfficeProfile) -> dict[str, Any]:
+def open311_request(complaint: Complaint, office: OfficeProfile) -> dict[str, Any]:
     """One service request in GeoReport v2 shape, without personal data (no description, no contact)."""
     service = office.service(complaint.service_code)
     tz = office.calendar.timezone
@@ -329,10 +329,6 @@ def _open311_request(complaint: Complaint, office: OfficeProfile) -> dict[str, A
     }
 
 
-def _open311_error(status: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
-
-
 def lookup_number(typed: str) -> str:
     """Return the tracking number a citizen typed on /status, as stored (the one place to change)."""
     return typed.strip().upper()
@@ -343,341 +339,131 @@ def _parse_moment(value: str, tz: Any) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def build_router(container: Container) -> APIRouter:
-    """Return the public routes: /lapor, /status, /open311/v2/…"""
-    router = APIRouter(tags=["public"])
-    pf = PublicForm(container)
+def receive_for(container: Container, office: OfficeProfile, raw: RawRequest) -> Any:
+    """Take a form submission for ``office`` through the pipeline (call it in the worker thread)."""
+    # In the worker thread, so the office is entered where the pipeline runs.
+    with container.using_office(office):
+        return receive(container, "web", raw, verify=False)
 
-    def receive_for(office: OfficeProfile, raw: RawRequest) -> Any:
-        # In the worker thread, so the office is entered where the pipeline runs.
-        with container.using_office(office):
-            return receive(container, "web", raw, verify=False)
 
-    @router.get("/lapor", response_class=HTMLResponse, include_in_schema=False)
-    def lapor_form(request: Request) -> HTMLResponse:
-        """Show the complaint form of the office the request is addressed to."""
-        with container.using_office(pf.office_at(request)):
-            return pf.form_page(request)
+def receipt_channel(container: Container, complaint: Complaint) -> str | None:
+    """The channel the tracking number also goes out on: the contact the filer left, if reachable."""
+    channel = channel_for_urn(complaint.contact_urn)
+    if channel is None or channel == "web" or channel not in container.settings.enabled_channels():
+        return None
+    return channel
 
-    @router.get("/lapor/public.css", include_in_schema=False)
-    def public_css() -> Response:
-        """Serve the public pages' stylesheet."""
-        return Response(
-            (HERE / "public.css").read_text(encoding="utf-8"),
-            media_type="text/css",
-            headers={"Cache-Control": "public, max-age=3600"},
+
+def send_receipt(container: Container, office: OfficeProfile, complaint: Complaint) -> None:
+    """Send the tracking number to the phone (SMS) or e-mail address the filer left (outbox)."""
+    channel = receipt_channel(container, complaint)
+    if channel is None or complaint.contact_urn is None:
+        return
+    with db.write_session(container.engine) as s:
+        outbox.enqueue(
+            s,
+            channel=channel,
+            to=complaint.contact_urn,
+            text=filed_text(office, complaint, name=None),
+            subject=f"Nomor laporan {complaint.tracking_number}" if channel == "email" else None,
+            now=container.now(),
+            complaint_id=complaint.id,
+            purpose="ack",
+            created_by="web",
+            office=office.code,
         )
 
-    @router.post("/lapor", response_class=HTMLResponse, include_in_schema=False)
-    async def lapor_submit(request: Request) -> HTMLResponse:
-        """Take a form submission through the pipeline and show the tracking number and due date."""
-        office = pf.office_at(request)
-        with container.using_office(office):
-            return await submit_for(request, office)
 
-    async def submit_for(request: Request, office: OfficeProfile) -> HTMLResponse:
-        """File a submission for ``office`` (entered by the caller): its catalogue, calendar, prefix."""
-        data = await request.form(max_files=pf.max_files + 2, max_fields=30)
-        fields = {
-            k: str(data.get(k) or "").strip()
-            for k in ("name", "contact", "service", "service_date", "problem_type", "text", "token", HONEYPOT)
-        }
-        submission = pf.nonce(fields["token"])
-        if submission is None:
-            return pf.form_page(
-                request,
-                values=fields,
-                status_code=400,
-                errors=["Formulir sudah kedaluwarsa atau tidak sah. Silakan kirim ulang."],
+def tracking_of(pf: PublicForm, office: OfficeProfile, nomor: str) -> str:
+    """The number typed in any spelling ("pwk 2026 7"); a number alone when one year has it."""
+    container = pf.container
+    year = office.calendar.local_date(container.now()).year
+    found = read_tracking(nomor, prefixes=(office.tracking_prefix,), year=year)
+    if len(found) == 2 and is_number_alone(nomor):
+        with db.session(container.engine) as s:
+            query = select(Complaint.tracking_number).where(
+                col(Complaint.tracking_number).in_(found), pf.records_of(office)
             )
-        if fields[HONEYPOT]:
-            log.info("public form: honeypot filled, submission dropped")
-            return pf.page(
-                request,
-                "pesan.html",
-                status_code=400,
-                title="Laporan tidak dapat diterima",
-                message="Laporan tidak dapat diterima. Silakan hubungi kantor kami.",
-            )
-        # The same form sent again (back button, double click, a retry after a lost answer) shows the
-        # record it made, before the limit is counted: resending is never "too many reports".
-        earlier = await run_in_threadpool(pf.complaint_of_submission, submission)
-        if earlier is not None:
-            return receipt_page(request, office, earlier)
-        if not await run_in_threadpool(pf.allow, request, "lapor", pf.submit_limit):
-            return pf.page(
-                request,
-                "pesan.html",
-                status_code=429,
-                title="Terlalu banyak laporan",
-                message="Terlalu banyak laporan dari alamat ini. Silakan coba lagi dalam satu jam.",
-            )
-        today = office.calendar.local_date(container.now())
-        errors = _validate(
-            fields,
-            today=today,
-            services={s.code for s in office.services},
-            problems={p.code for p in office.problem_types},
+            existing = list(s.exec(query).all())
+        return existing[0] if len(existing) == 1 else found[0]
+    return found[0] if found else nomor.strip().upper()
+
+
+def status_record(
+    pf: PublicForm, office: OfficeProfile, number: str
+) -> tuple[Complaint | None, Complaint | None]:
+    """Return the record of ``office`` with this tracking number, and the one it was merged into."""
+    with db.session(pf.container.engine) as s:
+        complaint = s.exec(
+            select(Complaint).where(Complaint.tracking_number == number, pf.records_of(office))
+        ).first()
+        merged_into = (
+            s.get(Complaint, complaint.merged_into_id) if complaint and complaint.merged_into_id else None
         )
-        uploads = [f for f in data.getlist("attachments") if isinstance(f, UploadFile)]
-        attachments: list[dict[str, Any]] = []
-        if not errors:
-            attachments, errors = await pf.store_uploads(uploads)
-        if errors:
-            return pf.form_page(request, values=fields, errors=errors, status_code=400)
-        payload = {
-            "id": submission,
-            "name": fields["name"],
-            "contact": fields["contact"],
-            "service": fields["service"],
-            "service_date": fields["service_date"],
-            "problem_type": fields["problem_type"],
-            "text": fields["text"],
-            "anonymous": data.get("anonymous") == "1",
-            "attachments": attachments,
-        }
-        raw = RawRequest(
-            body=json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8"),
-            headers={"Content-Type": "application/json", "X-Aduan-Form": "lapor"},
-            url=public_url(request, container.settings.public_base_url, container.settings.trust_proxy),
-        )
+    return complaint, merged_into
+
+
+@dataclass
+class Open311Query:
+    """The filters of an Open311 request list, as the caller gave them."""
+
+    service_request_id: str = ""
+    service_code: str = ""
+    start_date: str = ""
+    end_date: str = ""
+    status: str = ""
+    page: int = 1
+    page_size: int = OPEN311_PAGE_SIZE
+
+
+class Open311Error(ValueError):
+    """A request list query Open311 refuses (400, with its description)."""
+
+
+def open311_requests(pf: PublicForm, office: OfficeProfile, q: Open311Query) -> list[dict[str, Any]]:
+    """Return a page of ``office``'s service requests (90 days by default), newest first.
+
+    Raise ``Open311Error`` for a bad page, too many ids, a bad date or status.
+    """
+    if q.page < 1 or not 1 <= q.page_size <= OPEN311_MAX_PAGE_SIZE:
+        raise Open311Error(f"page must be >= 1 and page_size 1 to {OPEN311_MAX_PAGE_SIZE}")
+    tz = office.calendar.timezone
+    query = select(Complaint).where(pf.records_of(office))
+    if q.service_request_id:
+        ids = [i.strip().upper() for i in q.service_request_id.split(",") if i.strip()]
+        if len(ids) > OPEN311_MAX_IDS:
+            raise Open311Error(f"at most {OPEN311_MAX_IDS} service_request_id values per call")
+        query = query.where(col(Complaint.tracking_number).in_(ids))
+    else:
         try:
-            receipt = await run_in_threadpool(receive_for, office, raw)
-        except DatabaseUnavailable:
-            return pf.page(
-                request,
-                "pesan.html",
-                status_code=503,
-                title="Sedang ada gangguan",
-                message="Laporan belum tersimpan karena gangguan sistem. Silakan coba lagi.",
-            )
-        if receipt.status != 200:
-            return pf.form_page(
-                request,
-                values=fields,
-                status_code=400,
-                errors=[f"Laporan tidak dapat diproses: {receipt.reason}"],
-            )
-        complaint = next((r.complaint for r in receipt.results if r.complaint), None)
-        if complaint is None:
-            # The same form sent twice (back button, double click): show the record it made.
-            complaint = await run_in_threadpool(pf.complaint_of_submission, submission)
-        if complaint is None:
-            return pf.page(
-                request,
-                "pesan.html",
-                status_code=500,
-                title="Laporan tersimpan",
-                message="Laporan tersimpan, tetapi nomor belum dapat ditampilkan. Hubungi kami.",
-            )
-        log.info("public form: %s filed as %s", complaint.tracking_number, complaint.kind)
-        if any(r.complaint is not None and not r.duplicate for r in receipt.results):
-            await run_in_threadpool(send_receipt, office, complaint)
-        return receipt_page(request, office, complaint)
+            end = _parse_moment(q.end_date, tz) if q.end_date else pf.container.now()
+            start = _parse_moment(q.start_date, tz) if q.start_date else end - dt.timedelta(days=90)
+        except ValueError as exc:
+            raise Open311Error("start_date/end_date must be ISO-8601 (w3c) datetimes") from exc
+        query = query.where(Complaint.received_at >= start, Complaint.received_at <= end)
+        if q.service_code:
+            query = query.where(col(Complaint.service_code).in_(q.service_code.split(",")))
+        if q.status:
+            wanted = set(q.status.split(","))
+            if not wanted <= {"open", "closed"}:
+                raise Open311Error("status must be open, closed or both")
+            if wanted == {"open"}:
+                query = query.where(col(Complaint.status).not_in(OPEN311_CLOSED))
+            elif wanted == {"closed"}:
+                query = query.where(col(Complaint.status).in_(OPEN311_CLOSED))
+    query = (
+        query.order_by(col(Complaint.received_at).desc(), col(Complaint.id).desc())
+        .offset((q.page - 1) * q.page_size)
+        .limit(q.page_size)
+    )
+    with db.session(pf.container.engine) as s:
+        return [open311_request(c, office) for c in s.exec(query).all()]
 
-    def receipt_page(request: Request, office: OfficeProfile, complaint: Complaint) -> HTMLResponse:
-        """Show the tracking number of a filed submission (and its due date when it is a pengaduan)."""
-        return pf.page(
-            request,
-            "terkirim.html",
-            complaint=complaint,
-            due_words=indonesian_date(complaint.due_date),
-            reasons=reason_labels(complaint, office),
-            mendable=any(r in MENDABLE for r in complaint.reason_list),
-            saran=rules.KIND_SARAN,
-            no_deadline=complaint.kind == rules.KIND_SARAN,
-            sent_to=receipt_channel(complaint),
-        )
 
-    def receipt_channel(complaint: Complaint) -> str | None:
-        """The channel the tracking number also goes out on: the contact the filer left, if reachable."""
-        channel = channel_for_urn(complaint.contact_urn)
-        if channel is None or channel == "web" or channel not in container.settings.enabled_channels():
-            return None
-        return channel
-
-    def send_receipt(office: OfficeProfile, complaint: Complaint) -> None:
-        """Send the tracking number to the phone (SMS) or e-mail address the filer left (outbox)."""
-        channel = receipt_channel(complaint)
-        if channel is None or complaint.contact_urn is None:
-            return
-        with db.write_session(container.engine) as s:
-            outbox.enqueue(
-                s,
-                channel=channel,
-                to=complaint.contact_urn,
-                text=filed_text(office, complaint, name=None),
-                subject=f"Nomor laporan {complaint.tracking_number}" if channel == "email" else None,
-                now=container.now(),
-                complaint_id=complaint.id,
-                purpose="ack",
-                created_by="web",
-                office=office.code,
-            )
-
-    @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
-    def status_page(request: Request, nomor: str = "") -> HTMLResponse:
-        """Look up a record by tracking number: status, dates, service, office; nothing personal.
-
-        Only the records of the office the request is addressed to: another office's number is
-        "not found" as an unknown one is, so the page tells nothing about other offices.
-        """
-        office = pf.office_at(request)
-        with container.using_office(office):
-            return status_for(request, office, nomor)
-
-    def tracking_of(office: OfficeProfile, nomor: str) -> str:
-        """The number typed in any spelling ("pwk 2026 7"); a number alone when one year has it."""
-        year = office.calendar.local_date(container.now()).year
-        found = read_tracking(nomor, prefixes=(office.tracking_prefix,), year=year)
-        if len(found) == 2 and is_number_alone(nomor):
-            with db.session(container.engine) as s:
-                query = select(Complaint.tracking_number).where(
-                    col(Complaint.tracking_number).in_(found), pf.records_of(office)
-                )
-                existing = list(s.exec(query).all())
-            return existing[0] if len(existing) == 1 else found[0]
-        return found[0] if found else nomor.strip().upper()
-
-    def status_for(request: Request, office: OfficeProfile, nomor: str) -> HTMLResponse:
-        """Render the status page of ``office`` (entered by the caller)."""
-        number = lookup_number(nomor) and tracking_of(office, nomor)
-        if not number:
-            return pf.page(request, "status.html", nomor="", found=None)
-        # Tracking numbers are sequential: a per-address limit keeps the page from being scraped.
-        if not pf.allow(request, "status", pf.status_limit):
-            return pf.page(
-                request,
-                "pesan.html",
-                status_code=429,
-                title="Terlalu banyak pencarian",
-                message="Terlalu banyak pencarian dari alamat ini. Silakan coba lagi dalam satu jam.",
-            )
-        with db.session(container.engine) as s:
-            complaint = s.exec(
-                select(Complaint).where(Complaint.tracking_number == number, pf.records_of(office))
-            ).first()
-            merged_into = (
-                s.get(Complaint, complaint.merged_into_id) if complaint and complaint.merged_into_id else None
-            )
-        if complaint is None:
-            return pf.page(request, "status.html", status_code=404, nomor=number, found=False)
-        today = office.calendar.local_date(container.now())
-        service = office.service(complaint.service_code)
-        return pf.page(
-            request,
-            "status.html",
-            nomor=number,
-            found=True,
-            complaint=complaint,
-            status_label=STATUS_LABELS.get(complaint.status, complaint.status),
-            due_words=indonesian_date(complaint.due_date),
-            received_words=indonesian_date(office.calendar.local_date(complaint.received_at)),
-            days_left=rules.working_days_left(complaint.due_date, today=today, calendar=office.calendar),
-            answered=complaint.status in ANSWERED,
-            service_name=service.name if service else None,
-            office_name=complaint.agency or office.name,
-            merged_into=merged_into.tracking_number if merged_into else None,
-            saran=rules.KIND_SARAN,
-            reasons=reason_labels(complaint, office),
-            no_deadline=complaint.kind == rules.KIND_SARAN,
-        )
-
-    @router.get("/open311/v2/services.json", tags=["open311"])
-    def open311_services(request: Request) -> list[dict[str, Any]]:
-        """GeoReport v2 service list: the office's service catalogue."""
-        office = pf.office_at(request)
-        return [
-            {
-                "service_code": s.code,
-                "service_name": s.name,
-                "description": s.name,
-                "metadata": False,
-                "type": "realtime",
-                "keywords": ",".join(s.keywords),
-                "group": s.sector,
-            }
-            for s in office.services
-        ]
-
-    def open311_allowed(request: Request) -> bool:
-        """Count one Open311 read of this client; False over ``open311_requests_per_hour``."""
-        return pf.allow(request, "open311", pf.open311_limit)
-
-    def open311_limited() -> JSONResponse:
-        return JSONResponse(
-            [{"code": 429, "description": "too many requests from this address; retry in an hour"}],
-            status_code=429,
-            headers={"Retry-After": "3600"},
-        )
-
-    @router.get("/open311/v2/requests.json", tags=["open311"], response_model=None)
-    def open311_requests(
-        request: Request,
-        service_request_id: str = "",
-        service_code: str = "",
-        start_date: str = "",
-        end_date: str = "",
-        status: str = "",
-        page: int = 1,
-        page_size: int = OPEN311_PAGE_SIZE,
-    ) -> JSONResponse | list[dict[str, Any]]:
-        """GeoReport v2 request list (90 days by default), paged, without personal data.
-
-        ``page``/``page_size`` (at most 100) page the list, newest first; ``service_request_id``
-        names at most 20 ids. Every call counts against the client's hourly limit.
-        """
-        if not open311_allowed(request):
-            return open311_limited()
-        if page < 1 or not 1 <= page_size <= OPEN311_MAX_PAGE_SIZE:
-            return _open311_error(400, f"page must be >= 1 and page_size 1 to {OPEN311_MAX_PAGE_SIZE}")
-        office = pf.office_at(request)
-        tz = office.calendar.timezone
-        query = select(Complaint).where(pf.records_of(office))
-        if service_request_id:
-            ids = [i.strip().upper() for i in service_request_id.split(",") if i.strip()]
-            if len(ids) > OPEN311_MAX_IDS:
-                return _open311_error(400, f"at most {OPEN311_MAX_IDS} service_request_id values per call")
-            query = query.where(col(Complaint.tracking_number).in_(ids))
-        else:
-            try:
-                end = _parse_moment(end_date, tz) if end_date else container.now()
-                start = _parse_moment(start_date, tz) if start_date else end - dt.timedelta(days=90)
-            except ValueError:
-                return _open311_error(400, "start_date/end_date must be ISO-8601 (w3c) datetimes")
-            query = query.where(Complaint.received_at >= start, Complaint.received_at <= end)
-            if service_code:
-                query = query.where(col(Complaint.service_code).in_(service_code.split(",")))
-            if status:
-                wanted = set(status.split(","))
-                if not wanted <= {"open", "closed"}:
-                    return _open311_error(400, "status must be open, closed or both")
-                if wanted == {"open"}:
-                    query = query.where(col(Complaint.status).not_in(OPEN311_CLOSED))
-                elif wanted == {"closed"}:
-                    query = query.where(col(Complaint.status).in_(OPEN311_CLOSED))
-        query = (
-            query.order_by(col(Complaint.received_at).desc(), col(Complaint.id).desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-        with db.session(container.engine) as s:
-            return [_open311_request(c, office) for c in s.exec(query).all()]
-
-    @router.get("/open311/v2/requests/{request_id}.json", tags=["open311"], response_model=None)
-    def open311_request(request: Request, request_id: str) -> JSONResponse | list[dict[str, Any]]:
-        """GeoReport v2 single request (a list of one, as the standard says); another office's is 404."""
-        if not open311_allowed(request):
-            return open311_limited()
-        office = pf.office_at(request)
-        with db.session(container.engine) as s:
-            complaint = s.exec(
-                select(Complaint).where(
-                    Complaint.tracking_number == request_id.upper(), pf.records_of(office)
-                )
-            ).first()
-            if complaint is None:
-                return _open311_error(404, f"no service request {request_id}")
-            return [_open311_request(complaint, office)]
-
-    return router
+def open311_one(pf: PublicForm, office: OfficeProfile, request_id: str) -> list[dict[str, Any]] | None:
+    """Return one service request of ``office`` as a list of one (the standard's shape), else None."""
+    with db.session(pf.container.engine) as s:
+        complaint = s.exec(
+            select(Complaint).where(Complaint.tracking_number == request_id.upper(), pf.records_of(office))
+        ).first()
+        return None if complaint is None else [open311_request(complaint, office)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from markupsafe import escape
 from sqlmodel import Session, select
 
 from channels.urns import InvalidContact, e164
@@ -495,8 +496,6 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, width: int = 320) 
     Each label sits on its own line above its bar, so a long service name is never cut short
     (one too long for the width ends with an ellipsis and is whole in its tooltip).
     """
-    from markupsafe import escape
-
     row_h, bar_h = 34, 12
     height = max(len(data), 1) * row_h + 4
     top = max((n for _, n in data), default=0) or 1

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from app.container import Container
 from bot import survey
+from inbox.deps import ContainerDep
 from intake import db, ikm
 
 log = logging.getLogger("aduan.survey")
@@ -123,68 +124,68 @@ _CLOSED_PAGES = {
 }
 
 
-def build_router(container: Container) -> APIRouter:
-    """Return the routes of the public survey form."""
-    router = APIRouter(tags=["survey"])
+router = APIRouter(tags=["survey"])
 
-    def closed(reason: str) -> HTMLResponse:
-        status, text = _CLOSED_PAGES[reason]
-        page = render(container, message=text, show_form=False, error=status >= 400)
-        return HTMLResponse(page, status_code=status)
 
-    @router.get("/survei/{token}", response_class=HTMLResponse)
-    def survey_page(token: str) -> HTMLResponse:
-        """Show the nine questions of the survey."""
-        invitation, reason = _open(container, token, container.now())
-        if invitation is None:
-            return closed(reason)
-        return HTMLResponse(render(container, token=token))
+def closed(container: Container, reason: str) -> HTMLResponse:
+    """Answer with the page of a closed, completed or unknown survey."""
+    status, text = _CLOSED_PAGES[reason]
+    page = render(container, message=text, show_form=False, error=status >= 400)
+    return HTMLResponse(page, status_code=status)
 
-    @router.post("/survei/{token}", response_class=HTMLResponse)
-    async def survey_submit(token: str, request: Request) -> HTMLResponse:
-        """Store the answers of the form; show the form again with what is missing."""
-        now = container.now()
-        invitation, reason = _open(container, token, now)
-        if invitation is None:
-            return closed(reason)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            page = render(container, message="Isian terlalu panjang.", error=True, show_form=False)
-            return HTMLResponse(page, status_code=413)
-        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        chosen: dict[str, int] = {}
-        for element in ikm.ELEMENTS:
-            value = ikm.parse_answer((fields.get(element.code.lower()) or [""])[0])
-            if value is not None:
-                chosen[element.code] = value
-        comment = (fields.get("comment") or [""])[0][: survey.COMMENT_MAX]
-        missing = tuple(code for code in ikm.ELEMENT_CODES if code not in chosen)
-        if missing:
-            numbers = ", ".join(code[1:] for code in missing)
-            page = render(
-                container,
-                token=token,
-                message=f"Mohon jawab pertanyaan nomor {numbers}.",
-                error=True,
-                chosen=chosen,
-                missing=missing,
+
+@router.get("/survei/{token}", response_class=HTMLResponse)
+def survey_page(token: str, container: ContainerDep) -> HTMLResponse:
+    """Show the nine questions of the survey."""
+    invitation, reason = _open(container, token, container.now())
+    if invitation is None:
+        return closed(container, reason)
+    return HTMLResponse(render(container, token=token))
+
+
+@router.post("/survei/{token}", response_class=HTMLResponse)
+async def survey_submit(token: str, request: Request, container: ContainerDep) -> HTMLResponse:
+    """Store the answers of the form; show the form again with what is missing."""
+    now = container.now()
+    invitation, reason = _open(container, token, now)
+    if invitation is None:
+        return closed(container, reason)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        page = render(container, message="Isian terlalu panjang.", error=True, show_form=False)
+        return HTMLResponse(page, status_code=413)
+    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    chosen: dict[str, int] = {}
+    for element in ikm.ELEMENTS:
+        value = ikm.parse_answer((fields.get(element.code.lower()) or [""])[0])
+        if value is not None:
+            chosen[element.code] = value
+    comment = (fields.get("comment") or [""])[0][: survey.COMMENT_MAX]
+    missing = tuple(code for code in ikm.ELEMENT_CODES if code not in chosen)
+    if missing:
+        numbers = ", ".join(code[1:] for code in missing)
+        page = render(
+            container,
+            token=token,
+            message=f"Mohon jawab pertanyaan nomor {numbers}.",
+            error=True,
+            chosen=chosen,
+            missing=missing,
+            comment=comment,
+        )
+        return HTMLResponse(page, status_code=400)
+    with db.write_session(container.engine) as s:
+        fresh = s.get(survey.SurveyInvitation, invitation.id)
+        assert fresh is not None
+        try:
+            survey.submit(
+                s,
+                fresh,
+                scores=[chosen[c] for c in ikm.ELEMENT_CODES],
                 comment=comment,
+                via=survey.VIA_WEB,
+                now=now,
             )
-            return HTMLResponse(page, status_code=400)
-        with db.write_session(container.engine) as s:
-            fresh = s.get(survey.SurveyInvitation, invitation.id)
-            assert fresh is not None
-            try:
-                survey.submit(
-                    s,
-                    fresh,
-                    scores=[chosen[c] for c in ikm.ELEMENT_CODES],
-                    comment=comment,
-                    via=survey.VIA_WEB,
-                    now=now,
-                )
-            except survey.SurveyClosed:
-                return closed("done")
-        return HTMLResponse(render(container, message=survey.THANKS, show_form=False))
-
-    return router
+        except survey.SurveyClosed:
+            return closed(container, "done")
+    return HTMLResponse(render(container, message=survey.THANKS, show_form=False))

@@ -20,7 +20,8 @@ URN = "whatsapp:+6281234500031"
 
 def _client(container: Container) -> TestClient:
     app = FastAPI()
-    app.include_router(survey_form.build_router(container))
+    app.state.container = container
+    app.include_router(survey_form.router)
     return TestClient(app)
 
 

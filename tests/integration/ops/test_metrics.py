@@ -55,7 +55,8 @@ def _router_app(container: Container, *, open_metrics: bool = True) -> TestClien
         container.settings.security, metrics_without_token=open_metrics
     )
     app = FastAPI()
-    app.include_router(ops.build_router(container))
+    app.state.container = container
+    app.include_router(ops.router)
     return TestClient(app)
 
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from app.container import Container
 from inbox import auth
 from inbox.app import create_app
-from inbox.web import log_access
+from inbox.records import log_access
 from intake import db, roles
 from intake.models import User
 from outbound.outbox import FAILED, enqueue

@@ -17,6 +17,7 @@ from app import settings as config_mod
 from app.bootstrap import build
 from app.container import Container
 from inbox import public
+from inbox.routes import public as public_routes
 from intake import db
 from intake.models import STATUS_ANSWERED, Complaint, Message, RawInbound, Reporter
 from tests.conftest import served
@@ -48,7 +49,8 @@ def app_for(container: Container) -> FastAPI:
     """A web app with only the public routes."""
     app = FastAPI()
     app.state.container = container
-    app.include_router(public.build_router(container))
+    app.state.public_form = public.PublicForm(container)
+    app.include_router(public_routes.router)
     return app
 
 
