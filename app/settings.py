@@ -252,8 +252,8 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         """Return a plain table of the file (``[escalation]``, ``[alerts]``), empty if absent.
 
-        Typed tables are read as ``settings.<table>.<key>``; code not yet moved to them (issue 18's
-        modules) still reads them here, as the file wrote them.
+        These two are nested and overridable per office, so their own modules check them; every
+        other table is typed and read as ``settings.<table>.<key>``.
         """
         value = self.sections.get(name, {})
         return value if isinstance(value, dict) else {}

@@ -124,7 +124,7 @@ PROCESSING_MODES = ("background", "inline")
 
 def processing_mode(container: Container) -> str:
     """Return ``[intake] processing``: ``background`` (the default) or ``inline``."""
-    mode = str(container.settings.section("intake").get("processing", "background"))
+    mode = container.settings.intake.processing
     return mode if mode in PROCESSING_MODES else "background"
 
 

@@ -140,7 +140,7 @@ class PublicForm:
         self.status_limit = int(table.get("status_lookups_per_hour", 60))
         self.open311_limit = int(table.get("open311_requests_per_hour", 120))
         self.max_files = int(table.get("max_attachments", 3))
-        self.max_bytes = int(container.settings.section("storage").get("max_attachment_bytes", 10_485_760))
+        self.max_bytes = container.settings.storage.max_attachment_bytes
 
     # -- helpers ---------------------------------------------------------------------------------
 

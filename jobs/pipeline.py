@@ -95,8 +95,7 @@ def max_body_bytes(container: Container, channel: str) -> int:
     """Return the largest body ``channel`` accepts: its own ``max_body_bytes``, else ``[storage]``'s."""
     # A channel may allow larger bodies than webhooks get (a mail with attachments, fetched by IMAP).
     return int(
-        container.settings.channel(channel).get("max_body_bytes")
-        or container.settings.section("storage").get("max_body_bytes", 1_048_576)
+        container.settings.channel(channel).get("max_body_bytes") or container.settings.storage.max_body_bytes
     )
 
 

@@ -20,6 +20,7 @@ from procrastinate.jobs import Status
 from sqlalchemy.engine import Engine
 
 from app.container import Container
+from app.settings import SchedulerSettings
 from bot import dialogue, survey
 from channels import imap_poller, x_poller
 from jobs import pipeline, queue
@@ -40,14 +41,14 @@ STALLED_AFTER_SECONDS = 30.0
 class PeriodicJob:
     """A recurring job: ``run`` is called with the Container.
 
-    ``seconds`` (an interval, overridable by the ``[scheduler]`` key ``setting``) or ``cron`` (a
+    ``seconds`` (an interval; ``every`` reads it from ``[scheduler]`` when set there) or ``cron`` (a
     crontab line in the office's time zone, e.g. ``"0 8 * * mon-fri"``) says when it fires.
     """
 
     id: str
     run: Callable[[Container], object]
     seconds: float = 0
-    setting: str | None = None
+    every: Callable[[SchedulerSettings], float] | None = None
     cron: str | None = None
 
 
@@ -60,7 +61,7 @@ def email_poll(container: Container) -> None:
 
 #: Every recurring job; a poller of a new channel adds one line here.
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob("deadline_sweep", escalation.run_sweep, 60, "sweep_seconds"),
+    PeriodicJob("deadline_sweep", escalation.run_sweep, every=lambda s: s.sweep_seconds),
     PeriodicJob("alert_retry", alerts.deliver_pending, 60),
     PeriodicJob("stale_drafts", dialogue.file_stale_drafts, 60),
     PeriodicJob("attachments", attachments.download_pending, 30),
@@ -68,13 +69,8 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("email_poll", email_poll, 30),  # IMAP polling when IDLE is off
     PeriodicJob("survey_invitations", survey.run_scheduled, 300),  # E1: after answers, and quarterly
     # Rows whose send job's worker died mid-send (after the lease), or were put due by hand.
-    PeriodicJob("outbox_sweep", outbox.deliver_due, 300, "outbox_sweep_seconds"),
+    PeriodicJob("outbox_sweep", outbox.deliver_due, every=lambda s: s.outbox_sweep_seconds),
 ]
-
-#: Every retry of a stored payload waits this long times the attempt number (``[jobs]`` overrides).
-INBOUND_RETRY_SECONDS = 5
-#: Attempts of a payload's processing before it is quarantined.
-INBOUND_ATTEMPTS = 5
 
 
 def conninfo(engine: Engine) -> str:
@@ -102,12 +98,12 @@ def stop_event(container: Container) -> threading.Event:
 
 def build_app(container: Container) -> procrastinate.App:
     """Build the App of ``container`` with every task registered."""
-    table = container.settings.section("jobs")
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(container.engine)))
-    attempts = int(table.get("inbound_attempts", INBOUND_ATTEMPTS))
+    attempts = container.settings.jobs.inbound_attempts
     inbound_retry = RetryStrategy(
         max_attempts=attempts - 1,
-        linear_wait=int(table.get("inbound_retry_seconds", INBOUND_RETRY_SECONDS)),
+        # Every retry of a stored payload waits this long times the attempt number.
+        linear_wait=container.settings.jobs.inbound_retry_seconds,
         retry_exceptions={pipeline.ProcessingFailed, pipeline.DatabaseUnavailable},
     )
 
@@ -162,8 +158,7 @@ def _register_periodic(app: procrastinate.App, container: Container, job: Period
 
 def interval_of(container: Container, job: PeriodicJob) -> float:
     """Return a periodic job's interval in seconds (its ``[scheduler]`` setting, if any)."""
-    table = container.settings.section("scheduler")
-    return float(table.get(job.setting, job.seconds)) if job.setting else job.seconds
+    return job.every(container.settings.scheduler) if job.every else job.seconds
 
 
 def _beat(container: Container, job: PeriodicJob, duration: float, status: str) -> None:

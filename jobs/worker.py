@@ -21,8 +21,6 @@ from jobs.triggers import Triggers
 
 log = logging.getLogger("aduan.jobs.worker")
 
-#: Jobs a worker runs at once (sync tasks run in threads; one sender's payloads never overlap).
-CONCURRENCY = 4
 #: Queues ``settle`` runs in tests: what webhooks deferred (tests send the outbox with ``deliver_due``).
 IDLE_QUEUES = (queue.INBOUND,)
 
@@ -37,12 +35,12 @@ async def run(
     triggers: bool = True,
 ) -> None:
     """Run a worker (and the triggers) until cancelled; start it again when the database goes away."""
-    table = container.settings.section("jobs")
+    table = container.settings.jobs
     app = app_of(container)
     stop = stop_event(container)
     # A line per job and per trigger firing is noise in the service's log (counts are in /metrics).
     for name in ("procrastinate", "apscheduler"):
-        logging.getLogger(name).setLevel(str(table.get("library_log_level", "WARNING")).upper())
+        logging.getLogger(name).setLevel(table.library_log_level.upper())
     backoff = 1.0
     while True:
         stop.clear()
@@ -58,9 +56,9 @@ async def run(
                         app.run_worker_async(
                             name=name,
                             queues=list(lane),
-                            concurrency=int(concurrency or table.get("concurrency", CONCURRENCY)),
+                            concurrency=concurrency or table.concurrency,
                             install_signal_handlers=False,
-                            shutdown_graceful_timeout=float(table.get("shutdown_seconds", 10)),
+                            shutdown_graceful_timeout=table.shutdown_seconds,
                         )
                         for name, lane in lanes(queues)
                     )
@@ -95,7 +93,7 @@ def in_web(container: Container) -> bool:
     own = container.settings.env.get("ADUAN_WEB_WORKER")
     if own is not None:
         return own not in ("0", "false", "no")
-    return bool(container.settings.section("jobs").get("worker_in_web", True))
+    return container.settings.jobs.worker_in_web
 
 
 @contextlib.asynccontextmanager

@@ -7,6 +7,7 @@ through the FastAPI app; the job queue (procrastinate) on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -192,7 +193,7 @@ def test_payloads_stored_before_a_crash_are_processed_by_the_next_worker(
     for n in range(5):
         store(container, n)
     assert count(container, Message) == 0  # the process died before processing them
-    settings.sections.setdefault("jobs", {})["worker_in_web"] = True
+    settings.jobs = dataclasses.replace(settings.jobs, worker_in_web=True)
     with TestClient(create_app(container)):  # a new `aduan serve`: its worker takes the jobs it finds
         deadline = time.monotonic() + 60
         while count(container, RawInbound, RawInbound.status == "stored") and time.monotonic() < deadline:
