@@ -32,10 +32,11 @@ from sqlmodel import Session
 from app.container import Container
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
+from cli import mail_batch
 from intake import db
 from intake.email_store import MailImport, import_progress
 from intake.ingest import IngestResult, file_complaint
-from jobs.pipeline import Receipt, receive_many
+from jobs.pipeline import DatabaseUnavailable, Receipt, raw_key, receive_many
 from outbound.email_threading import email_hook, inbound_of
 
 log = logging.getLogger("aduan.import")
@@ -319,9 +320,32 @@ def _import_batch(
         done.quarantined += tally.quarantined
         _checkpoint(session, container, done)
 
-    # Optimistic: no savepoint per mail; if one mail's processing raises, the batch is rolled back
-    # and done again with a savepoint each, so that mail alone is kept raw for a retry.
-    receive_many(history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint)
+    moments = [when(i) for i in range(len(batch))]
+    try:
+        mail_batch.import_batch(
+            container,
+            raws,
+            [raw_key(email_channel, raw) for raw in raws],
+            moments,
+            each=each,
+            before_commit=checkpoint,
+        )
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        # Nothing of the batch was kept: the pipeline takes it mail by mail, each in a savepoint, so
+        # a mail whose processing raises (a bug) is kept raw for a retry and the others are filed.
+        if isinstance(exc, mail_batch.NotForBatch):
+            log.info("a batch of %d mails goes through the pipeline one by one: %s", len(batch), exc)
+        else:
+            log.error("a batch of %d mails failed (%s); redone mail by mail", len(batch), type(exc).__name__)
+        tally = _Tally(position=state.position)
+
+        def again(i: int) -> dt.datetime:
+            moment[0] = moments[i]  # the clock the hooks read
+            return moment[0]
+
+        receive_many(history, CHANNEL, raws, received_at=again, each=each, before_commit=checkpoint)
     state.position = tally.position
     state.imported += tally.imported
     state.duplicates += tally.duplicates
