@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
@@ -191,19 +192,25 @@ class _ParseAhead:
         except OSError as exc:
             self._give_up(exc)
 
-    def take(self) -> None:
-        """Wait for the batch sent last and hand its parsed mails to the parser (see ``prime``)."""
+    def take(self, batch: list[tuple[int, bytes, str]]) -> None:
+        """Hand ``batch``'s parsed mails to the parser (see ``prime``): the worker's, else parsed here.
+
+        Either way each mail is parsed once per batch; its date, its key, the pipeline and the
+        hooks then look it up (one mail at a time, they would parse it again and again).
+        """
         bodies, self.sent = self.sent, None
-        if bodies is None or not self.enabled or self.worker is None or self.worker.stdout is None:
-            return
-        try:
-            results = pickle.load(self.worker.stdout)
-        except Exception as exc:  # the worker died or wrote nonsense: this process parses, as without it
-            self._give_up(exc)
-            return
-        if not isinstance(results, list) or len(results) != len(bodies):
-            self._give_up(ValueError("the worker answered another batch"))
-            return
+        results: Any = None
+        if bodies is not None and self.enabled and self.worker is not None and self.worker.stdout is not None:
+            try:
+                results = pickle.load(self.worker.stdout)
+            except Exception as exc:  # the worker died or wrote nonsense: this process parses, as without it
+                self._give_up(exc)
+            if results is not None and (not isinstance(results, list) or len(results) != len(bodies)):
+                self._give_up(ValueError("the worker answered another batch"))
+                results = None
+        if results is None or bodies is None:
+            bodies = [data for _, data, _ in batch]
+            results = email_channel.parse_many(bodies)
         email_channel.prime(bodies, results)
 
     def _give_up(self, exc: BaseException) -> None:
@@ -262,7 +269,7 @@ def import_mailbox(
         # While one batch is stored and filed here, the worker parses the next one.
         current = next(batches, None)
         while current is not None:
-            ahead.take()  # the current batch's mails, parsed while the one before was stored
+            ahead.take(current)  # the current batch's mails, parsed while the one before was stored
             following = next(batches, None)
             if following is not None:
                 ahead.submit(following)
