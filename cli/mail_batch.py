@@ -263,10 +263,7 @@ def _thread_and_file(s: Session, mails: list[_Mail], contacts: dict[str, Any]) -
         if s.execute(query.where(table.c.status == STATUS_MERGED)).first():
             raise NotForBatch("a reply to a merged complaint")
     reporters = _reporters(s, contacts)
-    counters = reserve_tracking_numbers(
-        s, {(m.office.tracking_prefix, m.office.calendar.local_date(m.now).year) for m in mails if m.office}
-    )
-    start = dict(counters)
+    counters = _Counters(s)
     filings: list[_Filing] = []
     new_reporters: list[dict[str, Any]] = []
     by_message: dict[str, tuple[int, _Filing | int]] = {}  # this batch's mails on a complaint, by Message-ID
@@ -323,7 +320,7 @@ def _thread_and_file(s: Session, mails: list[_Mail], contacts: dict[str, Any]) -
         {"id": c["id"], "reporter_id": ids[c["reporter"][1]]} for c in contacts.values() if "reporter" in c
     ]
     update_rows(s, Contact, contact_links)
-    set_tracking_numbers(s, {group: last for group, last in counters.items() if last != start[group]})
+    set_tracking_numbers(s, counters.issued)
     for filing in filings:
         if filing.new_reporter is not None:
             filing.complaint.reporter_id = ids[filing.new_reporter]
@@ -335,6 +332,21 @@ def _thread_and_file(s: Session, mails: list[_Mail], contacts: dict[str, Any]) -
     update_rows(
         s, Message, [{"id": m.message_id, "complaint_id": _id(m.joins)} for m in mails if m.joins is not None]
     )
+
+
+class _Counters:
+    """The batch's tracking numbers: each counter locked when first needed, written back once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.issued: dict[tuple[str, int], int] = {}
+
+    def next(self, group: tuple[str, int]) -> int:
+        """Issue the next number of ``(prefix, year)``."""
+        if group not in self.issued:
+            self.issued[group] = reserve_tracking_numbers(self.session, *group)
+        self.issued[group] += 1
+        return self.issued[group]
 
 
 def _id(target: _Filing | int | None) -> int:
@@ -395,7 +407,7 @@ def _file(
     contact: dict[str, Any],
     reporters: dict[int, dict[str, Any]],
     new_reporters: list[dict[str, Any]],
-    counters: dict[tuple[str, int], int],
+    counters: _Counters,
 ) -> _Filing:
     """``file_complaint`` for one historical mail (``import_file_hook``), its writes left to the batch."""
     assert m.inbound is not None and m.office is not None
@@ -415,8 +427,7 @@ def _file(
         reporter["renamed"] = ref is not None and ref[0] == "on file"
     assert ref is not None
     group = (m.office.tracking_prefix, m.office.calendar.local_date(m.now).year)
-    counters[group] += 1
-    seq = counters[group]
+    seq = counters.next(group)
     complaint = complaint_row(
         office=m.office,
         channel=CHANNEL,

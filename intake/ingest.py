@@ -668,23 +668,18 @@ def touch_contacts(
     return {row.urn: row for row in session.execute(stmt, rows).all()}
 
 
-def reserve_tracking_numbers(session: Session, groups: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """Lock the tracking counters of ``(prefix, year)`` groups for the transaction; return each last number.
+def reserve_tracking_numbers(session: Session, prefix: str, year: int) -> int:
+    """Lock the tracking counter of ``prefix`` and ``year`` for the transaction; return its last number.
 
-    The batch then issues numbers after them and writes the counters back (``set_tracking_numbers``):
-    the row locks keep concurrent filing waiting, as ``allocate_tracking_number``'s do.
+    A batch then issues the numbers after it and writes the counter back (``set_tracking_numbers``):
+    the row lock keeps concurrent filing waiting, as ``allocate_tracking_number``'s does.
     """
     table = TrackingCounter.__table__  # type: ignore[attr-defined]
-    ins = postgresql.insert(table).values(
-        prefix=sa.bindparam("prefix"), year=sa.bindparam("year"), last_seq=0
-    )
+    ins = postgresql.insert(table).values(prefix=prefix, year=year, last_seq=0)
     stmt = ins.on_conflict_do_update(
         index_elements=["prefix", "year"], set_={"last_seq": table.c.last_seq}
     ).returning(table.c.last_seq)
-    return {
-        (prefix, year): session.execute(stmt, {"prefix": prefix, "year": year}).scalar_one()
-        for prefix, year in sorted(groups)  # one order everywhere: two importers never deadlock
-    }
+    return int(session.execute(stmt).scalar_one())
 
 
 def set_tracking_numbers(session: Session, last: dict[tuple[str, int], int]) -> None:
