@@ -4,23 +4,29 @@ The corpus is generated (seeded) from twenty shapes real mail takes: declared an
 charsets, bad bytes, QP/base64, HTML only, inline images, attachments, nested multiparts, forwards,
 Indonesian replies, auto-replies, bounces, broken headers, no Message-ID. Aduan takes it in as the
 product takes a mailbox in: the corpus is written to one mbox file (as Google Takeout exports a
-box; not timed) and ``aduan import mbox``'s ``import_mailbox`` brings it in on a fresh SQLite file,
-then on a fresh PostgreSQL database when one runs: every mail stored raw, parsed, through the
-e-mail hook (loops, bounces, threading, attachments) and R3/R4/R5 into the record, ``BATCH_SIZE``
-mails to a transaction (the IMAP poller stores each fetch the same way; the import processes a
-batch without a savepoint per mail and, only when a mail raises, rolls the batch back and redoes it
-with one savepoint each, so the guarantees are those of the careful path). As shipped, a second
-process parses the next batch meanwhile; the "one process" row turns that off (the product's
-``parse_ahead=False``), for the figure on one core beside django-helpdesk's one process. The baseline is
-django-helpdesk's email-to-ticket function ``helpdesk.email.extract_email_metadata`` on the same
-mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
-``bench/.venv-helpdesk`` that this benchmark creates with pip (minimal Django project, SQLite).
-Both sides run ``REPEATS`` times in turns on fresh databases and the fastest run of each is
-reported (the machine's other load slows both alike; PostgreSQL runs once). A crash is an
-exception out of the ingest function (for Aduan: out of the import, or a mail whose processing
-raised and was kept for a retry); a mail Aduan quarantines (kept raw, shown to officers) is not a
-crash. When django-helpdesk cannot be installed, the baseline falls back to
-``email.message_from_bytes`` + one SQLite insert, and the row's note says so.
+box; not timed) and ``aduan import mbox``'s ``import_mailbox`` brings it in on a fresh PostgreSQL
+database: every mail stored raw, parsed, through the e-mail hook's work (loops, bounces, threading,
+attachments) and R3/R4/R5 into the record, ``BATCH_SIZE`` mails to a transaction. Each batch is
+parsed once, then stored, threaded and filed by ``cli.mail_batch`` with one statement per table
+(multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, executemany UPDATEs); a batch holding a case
+it leaves to the pipeline (a Message-ID already on file, a mail kept for a retry, a bounce naming
+one of our mails) goes mail by mail through ``jobs.pipeline.receive_many`` instead, one savepoint
+per mail. As shipped, a second process parses the next batch meanwhile; the "one process" row
+turns that off (the product's ``parse_ahead=False``), for the figure on one core beside
+django-helpdesk's one process.
+
+The baseline is django-helpdesk's email-to-ticket function ``helpdesk.email.extract_email_metadata``
+on the same mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
+``bench/.venv-helpdesk`` that this benchmark creates with pip (django-helpdesk 2.6.1 and psycopg 3;
+a minimal Django project, see ``_helpdesk_runner.py``), on a fresh PostgreSQL database of its own
+on the same server (``ADUAN_TEST_POSTGRES_URL``, default 127.0.0.1:5432, user postgres). Both sides
+run ``REPEATS`` times in turns, each on a new database, and the fastest run of each is reported
+(the machine's other load slows both alike). A crash is an exception out of the ingest function
+(for Aduan: out of the import, or a mail whose processing raised and was kept for a retry); a mail
+Aduan quarantines (kept raw, shown to officers) is not a crash. When django-helpdesk cannot be
+installed or run on PostgreSQL, the baseline falls back to ``email.message_from_bytes`` + one
+PostgreSQL insert and commit per mail, and the row's name and note say so. Without a PostgreSQL
+server the benchmark stops: there is nothing to compare on the same database.
 """
 
 from __future__ import annotations

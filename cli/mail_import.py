@@ -1,11 +1,13 @@
 """``aduan import mbox FILE`` and ``aduan import maildir DIR``: bring a mailbox's history into the record.
 
 For the office's existing mailbox (a Gmail box exported with Google Takeout is one mbox file).
-Each mail goes through the same pipeline as IMAP mail (raw stored first, parsed, loop guards,
-threading), with its own ``Date`` as the receipt time so R3/R4 are counted from when it came.
-History is never answered: the import runs with the e-mail hook and a filing hook only (no
-dialogue, no survey), and each new citizen mail is filed at once with its display name as the
-name given (nobody can be asked any more). Mails are stored ``BATCH_SIZE`` to a transaction, and
+Each mail gets what IMAP mail gets (raw stored first, parsed, loop guards, threading), with its
+own ``Date`` as the receipt time so R3/R4 are counted from when it came. History is never
+answered: only the e-mail hook's work and filing run (no dialogue, no survey), and each new
+citizen mail is filed at once with its display name as the name given (nobody can be asked any
+more). Mails are stored ``BATCH_SIZE`` to a transaction, each batch parsed once and written by
+``cli.mail_batch`` with a statement per table (or, for what that leaves to it, by the pipeline
+mail by mail with ``email_hook`` and ``import_file_hook``: the same records), and
 the checkpoint in ``email_import`` commits with the batch it covers: an interrupted import resumes
 at the first mail not committed, and Message-ID dedupe makes any other overlap (a re-export) harmless.
 Registered by importing it in ``cli.main``.
