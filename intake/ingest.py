@@ -595,6 +595,22 @@ def row_values(obj: SQLModel) -> dict[str, Any]:
     return obj.model_dump(exclude={"id"})
 
 
+def _unnested(table: sa.Table, rows: list[dict[str, Any]]) -> tuple[list[str], Any]:
+    """Return the column names and a SELECT of ``rows`` from one array per column, in their order.
+
+    ``unnest(array, array, …)`` keeps the statement short and the same whatever the batch's size
+    (a multi-row VALUES list has one placeholder per value, which the driver parses every time).
+    """
+    names = list(rows[0])
+    arrays = []
+    for name in names:
+        kind = postgresql.ARRAY(table.c[name].type)
+        values = [row[name] for row in rows]
+        arrays.append(sa.cast(sa.bindparam(f"v_{name}", values, type_=kind), kind))
+    source = sa.func.unnest(*arrays).table_valued(*names, with_ordinality="position").render_derived()
+    return names, sa.select(*(source.c[name] for name in names)).order_by(source.c.position)
+
+
 def insert_new_rows(
     session: Session, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str], returning: list[str]
 ) -> list[sa.Row[Any]]:
@@ -602,12 +618,14 @@ def insert_new_rows(
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
+    names, source = _unnested(table, rows)
     stmt = (
         postgresql.insert(table)
+        .from_select(names, source)
         .on_conflict_do_nothing(index_elements=keys)
         .returning(*(table.c[name] for name in returning))
     )
-    return list(session.execute(stmt, rows).all())
+    return list(session.execute(stmt).all())
 
 
 def insert_rows_returning_ids(
@@ -617,8 +635,11 @@ def insert_rows_returning_ids(
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
-    stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [row[0] for row in session.execute(stmt, rows).all()]
+    names, source = _unnested(table, rows)
+    # The rows go in in their order (ORDER BY), so the sequence numbers them in that order: sorted
+    # ids are the rows' ids, as SQLAlchemy's own "insertmanyvalues" relies on for PostgreSQL.
+    stmt = sa.insert(table).from_select(names, source).returning(table.c.id)
+    return sorted(row[0] for row in session.execute(stmt).all())
 
 
 def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
