@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mailbox
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.container import Container
-from bench.bench_email import corpus
+from bench.bench_email import corpus, write_mbox
 from cli import mail_batch, mail_import
 from cli.mail_import import import_mailbox
 from tests.conftest import ROOT
@@ -64,15 +63,6 @@ def threads(prefix: str) -> list[bytes]:
         ),
     ]
     return [bytes(m) for m in made]
-
-
-def write_mbox(path: Path, bodies: list[bytes]) -> Path:
-    box = mailbox.mbox(path)
-    for body in bodies:
-        box.add(body)
-    box.flush()
-    box.close()
-    return path
 
 
 def dump(container: Container) -> dict[str, Any]:
@@ -149,7 +139,7 @@ def test_r2g_batches_keep_the_record_the_pipeline_keeps_mail_by_mail(
     container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bodies = threads(container.office.tracking_prefix) + [p.read_bytes() for p in FIXTURES] + corpus(120)
-    path = write_mbox(tmp_path / "takeout.mbox", bodies)
+    path = write_mbox(bodies, tmp_path / "takeout.mbox")
     careful = [0]
     real_receive = mail_import.receive_many
 
