@@ -152,7 +152,7 @@ def _batches(items: Iterator[tuple[int, bytes, str]], size: int) -> Iterator[lis
 class _ParseAhead:
     """A worker process that parses the next batch of mails while this one stores the current one.
 
-    Parsing (MIME, charsets, HTML, quoted replies) is about a fifth of an import's work and needs
+    Parsing (MIME, charsets, HTML, quoted replies) is about a third of an import's work and needs
     no database, so it moves to a second core: ``python -m cli.parse_worker``, a fresh interpreter
     (nothing of this process is copied, and no script is imported twice), fed pickled batches on
     its stdin. Should it fail in any way, the import goes on parsing here: the worker only ever
