@@ -1,8 +1,10 @@
 """Baseline runner for bench_email: django-helpdesk's email-to-ticket function on the same corpus.
 
 Runs inside ``bench/.venv-helpdesk`` (made by ``bench/bench_email.py``), never in Aduan's venv.
-Usage: ``python _helpdesk_runner.py CORPUS_DIR WORK_DIR`` → one JSON line on stdout.
-A minimal Django project (SQLite file, locmem mail backend) is configured in code here.
+Usage: ``python _helpdesk_runner.py CORPUS_DIR WORK_DIR DATABASE`` → one JSON line on stdout.
+``DATABASE`` is a fresh PostgreSQL database's name on 127.0.0.1:5432 (user postgres, the bench
+creates and drops it), or ``sqlite`` for a SQLite file in ``WORK_DIR``. A minimal Django project
+(that database, locmem mail backend) is configured in code here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,21 @@ from pathlib import Path
 urlpatterns: list[object] = []
 
 
-def main(corpus: Path, work: Path) -> None:
+def database(work: Path, name: str) -> dict[str, str]:
+    """Return Django's ``DATABASES["default"]`` for ``name`` (PostgreSQL) or ``sqlite``."""
+    if name == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "helpdesk.sqlite3")}
+    # The same server and user as Aduan's side (psycopg 3 in the bench venv; trust auth on loopback).
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+    }
+
+
+def main(corpus: Path, work: Path, db_name: str) -> None:
     import django
     from django.conf import settings
 
@@ -26,9 +42,7 @@ def main(corpus: Path, work: Path) -> None:
         USE_TZ=True,
         TIME_ZONE="Asia/Jakarta",
         SITE_ID=1,
-        DATABASES={
-            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "helpdesk.sqlite3")}
-        },
+        DATABASES={"default": database(work, db_name)},
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",
@@ -103,10 +117,11 @@ def main(corpus: Path, work: Path) -> None:
                 "not_processed": not_processed,
                 "tickets": Ticket.objects.count(),
                 "followups": FollowUp.objects.count(),
+                "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
             }
         )
     )
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "sqlite")

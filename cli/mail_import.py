@@ -1,11 +1,13 @@
 """``aduan import mbox FILE`` and ``aduan import maildir DIR``: bring a mailbox's history into the record.
 
 For the office's existing mailbox (a Gmail box exported with Google Takeout is one mbox file).
-Each mail goes through the same pipeline as IMAP mail (raw stored first, parsed, loop guards,
-threading), with its own ``Date`` as the receipt time so R3/R4 are counted from when it came.
-History is never answered: the import runs with the e-mail hook and a filing hook only (no
-dialogue, no survey), and each new citizen mail is filed at once with its display name as the
-name given (nobody can be asked any more). Mails are stored ``BATCH_SIZE`` to a transaction, and
+Each mail gets what IMAP mail gets (raw stored first, parsed, loop guards, threading), with its
+own ``Date`` as the receipt time so R3/R4 are counted from when it came. History is never
+answered: only the e-mail hook's work and filing run (no dialogue, no survey), and each new
+citizen mail is filed at once with its display name as the name given (nobody can be asked any
+more). Mails are stored ``BATCH_SIZE`` to a transaction, each batch parsed once and written by
+``cli.mail_batch`` with a statement per table (or, for what that leaves to it, by the pipeline
+mail by mail with ``email_hook`` and ``import_file_hook``: the same records), and
 the checkpoint in ``email_import`` commits with the batch it covers: an interrupted import resumes
 at the first mail not committed, and Message-ID dedupe makes any other overlap (a re-export) harmless.
 Registered by importing it in ``cli.main``.
@@ -26,16 +28,18 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
 from app.container import Container
 from channels import email as email_channel
 from channels.base import RawRequest, UnsupportedPayload
+from cli import mail_batch
 from intake import db
 from intake.email_store import MailImport, import_progress
 from intake.ingest import IngestResult, file_complaint
-from jobs.pipeline import Receipt, receive_many
+from jobs.pipeline import DatabaseUnavailable, Receipt, raw_key, receive_many
 from outbound.email_threading import email_hook, inbound_of
 
 log = logging.getLogger("aduan.import")
@@ -148,7 +152,7 @@ def _batches(items: Iterator[tuple[int, bytes, str]], size: int) -> Iterator[lis
 class _ParseAhead:
     """A worker process that parses the next batch of mails while this one stores the current one.
 
-    Parsing (MIME, charsets, HTML, quoted replies) is about a fifth of an import's work and needs
+    Parsing (MIME, charsets, HTML, quoted replies) is about a third of an import's work and needs
     no database, so it moves to a second core: ``python -m cli.parse_worker``, a fresh interpreter
     (nothing of this process is copied, and no script is imported twice), fed pickled batches on
     its stdin. Should it fail in any way, the import goes on parsing here: the worker only ever
@@ -190,19 +194,25 @@ class _ParseAhead:
         except OSError as exc:
             self._give_up(exc)
 
-    def take(self) -> None:
-        """Wait for the batch sent last and hand its parsed mails to the parser (see ``prime``)."""
+    def take(self, batch: list[tuple[int, bytes, str]]) -> None:
+        """Hand ``batch``'s parsed mails to the parser (see ``prime``): the worker's, else parsed here.
+
+        Either way each mail is parsed once per batch; its date, its key, the pipeline and the
+        hooks then look it up (one mail at a time, they would parse it again and again).
+        """
         bodies, self.sent = self.sent, None
-        if bodies is None or not self.enabled or self.worker is None or self.worker.stdout is None:
-            return
-        try:
-            results = pickle.load(self.worker.stdout)
-        except Exception as exc:  # the worker died or wrote nonsense: this process parses, as without it
-            self._give_up(exc)
-            return
-        if not isinstance(results, list) or len(results) != len(bodies):
-            self._give_up(ValueError("the worker answered another batch"))
-            return
+        results: Any = None
+        if bodies is not None and self.enabled and self.worker is not None and self.worker.stdout is not None:
+            try:
+                results = pickle.load(self.worker.stdout)
+            except Exception as exc:  # the worker died or wrote nonsense: this process parses, as without it
+                self._give_up(exc)
+            if results is not None and (not isinstance(results, list) or len(results) != len(bodies)):
+                self._give_up(ValueError("the worker answered another batch"))
+                results = None
+        if results is None or bodies is None:
+            bodies = [data for _, data, _ in batch]
+            results = email_channel.parse_many(bodies)
         email_channel.prime(bodies, results)
 
     def _give_up(self, exc: BaseException) -> None:
@@ -261,7 +271,7 @@ def import_mailbox(
         # While one batch is stored and filed here, the worker parses the next one.
         current = next(batches, None)
         while current is not None:
-            ahead.take()  # the current batch's mails, parsed while the one before was stored
+            ahead.take(current)  # the current batch's mails, parsed while the one before was stored
             following = next(batches, None)
             if following is not None:
                 ahead.submit(following)
@@ -319,9 +329,32 @@ def _import_batch(
         done.quarantined += tally.quarantined
         _checkpoint(session, container, done)
 
-    # Optimistic: no savepoint per mail; if one mail's processing raises, the batch is rolled back
-    # and done again with a savepoint each, so that mail alone is kept raw for a retry.
-    receive_many(history, CHANNEL, raws, received_at=when, each=each, before_commit=checkpoint)
+    moments = [when(i) for i in range(len(batch))]
+    try:
+        mail_batch.import_batch(
+            container,
+            raws,
+            [raw_key(email_channel, raw) for raw in raws],
+            moments,
+            each=each,
+            before_commit=checkpoint,
+        )
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        # Nothing of the batch was kept: the pipeline takes it mail by mail, each in a savepoint, so
+        # a mail whose processing raises (a bug) is kept raw for a retry and the others are filed.
+        if isinstance(exc, mail_batch.NotForBatch):
+            log.info("a batch of %d mails goes through the pipeline one by one: %s", len(batch), exc)
+        else:
+            log.error("a batch of %d mails failed (%s); redone mail by mail", len(batch), type(exc).__name__)
+        tally = _Tally(position=state.position)
+
+        def again(i: int) -> dt.datetime:
+            moment[0] = moments[i]  # the clock the hooks read
+            return moment[0]
+
+        receive_many(history, CHANNEL, raws, received_at=again, each=each, before_commit=checkpoint)
     state.position = tally.position
     state.imported += tally.imported
     state.duplicates += tally.duplicates

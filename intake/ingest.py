@@ -414,6 +414,68 @@ def file_complaint(
 
     ``contact`` is the row of ``contact_urn`` when the caller has it (``IngestResult.contact``).
     """
+    reporter_id = None
+    if contact_urn:
+        if contact is None or contact.urn != contact_urn:
+            contact = contact_for(session, contact_urn)
+        reporter_id = _reporter_for(session, contact, reporter_name, anonymous)
+    elif reporter_name or anonymous:
+        reporter_id = create(session, Reporter, name=reporter_name, anonymous=anonymous).id
+    year = office.calendar.local_date(received_at).year
+    tracking, seq = allocate_tracking_number(session, prefix=office.tracking_prefix, year=year)
+    complaint = complaint_row(
+        office=office,
+        channel=channel,
+        contact_urn=contact_urn,
+        text=text,
+        received_at=received_at,
+        now=now,
+        reporter_name=reporter_name,
+        reporter_id=reporter_id,
+        tracking=(tracking, seq),
+        anonymous=anonymous,
+        service=service,
+        service_date=service_date,
+        problem_type=problem_type,
+    )
+    session.add(complaint)
+    session.flush()
+    record_event(
+        session,
+        complaint,
+        actor=actor,
+        action="created",
+        now=now,
+        field="kind",
+        new=complaint.kind,
+        note=complaint.reasons or None,
+    )
+    for message in messages or ():
+        message.complaint_id = complaint.id
+        session.add(message)
+    return complaint
+
+
+def complaint_row(
+    *,
+    office: OfficeProfile,
+    channel: str,
+    contact_urn: str | None,
+    text: str,
+    received_at: dt.datetime,
+    now: dt.datetime,
+    reporter_name: str | None,
+    reporter_id: int | None,
+    tracking: tuple[str, int],
+    anonymous: bool = False,
+    service: str | None = None,
+    service_date: dt.date | None = None,
+    problem_type: str | None = None,
+) -> Complaint:
+    """Apply R3/R4/R5 to a submission and return its new complaint row (not added to a session).
+
+    ``file_complaint`` and the mailbox import's batches (``file_complaints``) build every record here.
+    """
     received_on = office.calendar.local_date(received_at)
     classification = rules.classify(
         name=reporter_name,
@@ -427,19 +489,11 @@ def file_complaint(
     suggested_service = None if matched else office.match_service(text)
     chosen_problem = office.problem_type(problem_type)
     suggested_problem = office.suggest_problem_type(text)
-    reporter_id = None
-    if contact_urn:
-        if contact is None or contact.urn != contact_urn:
-            contact = contact_for(session, contact_urn)
-        reporter_id = _reporter_for(session, contact, reporter_name, anonymous)
-    elif reporter_name or anonymous:
-        reporter_id = create(session, Reporter, name=reporter_name, anonymous=anonymous).id
-    year = received_on.year
-    tracking, seq = allocate_tracking_number(session, prefix=office.tracking_prefix, year=year)
+    tracking_number, seq = tracking
     complaint = Complaint(
         office=office.code,
-        tracking_number=tracking,
-        year=year,
+        tracking_number=tracking_number,
+        year=received_on.year,
         seq=seq,
         kind=classification.kind,
         reasons=",".join(classification.reasons),
@@ -463,21 +517,6 @@ def file_complaint(
     )
     if complaint.status == STATUS_RECEIVED:  # R4 watch: the sweep first looks at it at its first checkpoint
         complaint.next_checkpoint_at = deadlines.first_checkpoint_for(office, complaint)
-    session.add(complaint)
-    session.flush()
-    record_event(
-        session,
-        complaint,
-        actor=actor,
-        action="created",
-        now=now,
-        field="kind",
-        new=complaint.kind,
-        note=",".join(classification.reasons) or None,
-    )
-    for message in messages or ():
-        message.complaint_id = complaint.id
-        session.add(message)
     return complaint
 
 
@@ -495,17 +534,7 @@ def ingest(
     returns the record it made the first time. Chat messages (``complete=False``) are stored and
     left for the dialogue in ``bot/`` to gather into a complaint.
     """
-    values: dict[str, Any] = {
-        "channel": message.channel,
-        "external_id": message.external_id[:255],
-        "raw_id": raw_id,
-        "sender_urn": message.sender,
-        "text": message.text,
-        "attachments": json.dumps([_attachment_json(a) for a in message.attachments]),
-        "received_at": now,
-        "location": location_json(message),
-        "edits": "[]",
-    }
+    values = message_values(message, now=now, raw_id=raw_id)
     inserted = _insert_new(session, Message, values, ["channel", "external_id"])
     if inserted is None:
         # Message-level dedupe: the same provider message (a replay in a new payload) files nothing.
@@ -540,6 +569,21 @@ def ingest(
             contact=contact,
         )
     return IngestResult(stored, complaint, duplicate=False, contact=contact, inbound=message)
+
+
+def message_values(message: InboundMessage, *, now: dt.datetime, raw_id: int | None) -> dict[str, Any]:
+    """Return the ``message`` row ``ingest`` stores for a normalised message (the import's batches too)."""
+    return {
+        "channel": message.channel,
+        "external_id": message.external_id[:255],
+        "raw_id": raw_id,
+        "sender_urn": message.sender,
+        "text": message.text,
+        "attachments": json.dumps([_attachment_json(a) for a in message.attachments]),
+        "received_at": now,
+        "location": location_json(message),
+        "edits": "[]",
+    }
 
 
 def _attachment_json(attachment: Any) -> dict[str, Any]:
@@ -592,3 +636,135 @@ def apply_edit(*, session: Session, message: InboundMessage, now: dt.datetime) -
             new=message.text,
         )
     return IngestResult(stored, complaint, duplicate=False)
+
+
+# -- batches (the mailbox import) ---------------------------------------------------------------
+# A batch of mails is written with one statement per table, not a few per mail: executemany
+# (psycopg sends the rows in one pipeline) and INSERT … RETURNING over many rows (SQLAlchemy's
+# "insertmanyvalues"). The rows are the same ``ingest``/``file_complaint`` write one by one.
+
+
+def row_values(obj: SQLModel) -> dict[str, Any]:
+    """Return a model object's column values for a Core statement (defaults applied, no id)."""
+    return obj.model_dump(exclude={"id"})
+
+
+def _unnested(table: sa.Table, rows: list[dict[str, Any]]) -> tuple[list[str], Any]:
+    """Return the column names and a SELECT of ``rows`` from one array per column, in their order.
+
+    ``unnest(array, array, …)`` keeps the statement short and the same whatever the batch's size
+    (a multi-row VALUES list has one placeholder per value, which the driver parses every time).
+    """
+    names = list(rows[0])
+    arrays = []
+    for name in names:
+        kind = postgresql.ARRAY(table.c[name].type)
+        values = [row[name] for row in rows]
+        arrays.append(sa.cast(sa.bindparam(f"v_{name}", values, type_=kind), kind))
+    source = sa.func.unnest(*arrays).table_valued(*names, with_ordinality="position").render_derived()
+    return names, sa.select(*(source.c[name] for name in names)).order_by(source.c.position)
+
+
+def insert_new_rows(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str], returning: list[str]
+) -> list[sa.Row[Any]]:
+    """INSERT many rows, skipping those whose unique ``keys`` exist; return ``returning`` of the new ones."""
+    if not rows:
+        return []
+    table = model.__table__  # type: ignore[attr-defined]
+    names, source = _unnested(table, rows)
+    stmt = (
+        postgresql.insert(table)
+        .from_select(names, source)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(*(table.c[name] for name in returning))
+    )
+    return list(session.execute(stmt).all())
+
+
+def insert_rows_returning_ids(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]]
+) -> list[int]:
+    """INSERT many new rows and return their ids in the order of ``rows``."""
+    if not rows:
+        return []
+    table = model.__table__  # type: ignore[attr-defined]
+    names, source = _unnested(table, rows)
+    # The rows go in in their order (ORDER BY), so the sequence numbers them in that order: sorted
+    # ids are the rows' ids, as SQLAlchemy's own "insertmanyvalues" relies on for PostgreSQL.
+    stmt = sa.insert(table).from_select(names, source).returning(table.c.id)
+    return sorted(row[0] for row in session.execute(stmt).all())
+
+
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """INSERT many new rows (executemany), returning nothing."""
+    if rows:
+        session.execute(sa.insert(model.__table__), rows)  # type: ignore[attr-defined]
+
+
+def update_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """UPDATE many rows by id (executemany): each dict has ``id`` and the same columns to set."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    names = [name for name in rows[0] if name != "id"]
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
+        .values({name: sa.bindparam(f"new_{name}") for name in names})
+    )
+    params = [{"row_id": row["id"], **{f"new_{name}": row[name] for name in names}} for row in rows]
+    session.execute(stmt, params)
+
+
+def touch_contacts(
+    session: Session, stamps: dict[str, tuple[dt.datetime, str | None]]
+) -> dict[str, sa.Row[Any]]:
+    """Stamp many contacts at once (``_touch_contact`` for each URN: ``urn → (last inbound, name)``).
+
+    Returns each contact's row (id, urn, reporter_id) after the stamp.
+    """
+    if not stamps:
+        return {}
+    rows = [
+        {"urn": urn, "channel": urn_scheme(urn), "last_inbound_at": when, "display_name": name}
+        for urn, (when, name) in stamps.items()
+    ]
+    table = Contact.__table__  # type: ignore[attr-defined]
+    ins = postgresql.insert(table)
+    later = sa.or_(table.c.last_inbound_at.is_(None), table.c.last_inbound_at < ins.excluded.last_inbound_at)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["urn"],
+        set_={
+            "last_inbound_at": sa.case((later, ins.excluded.last_inbound_at), else_=table.c.last_inbound_at),
+            "display_name": sa.func.coalesce(ins.excluded.display_name, table.c.display_name),
+        },
+    ).returning(table.c.id, table.c.urn, table.c.reporter_id)
+    return {row.urn: row for row in session.execute(stmt, rows).all()}
+
+
+def reserve_tracking_numbers(session: Session, prefix: str, year: int) -> int:
+    """Lock the tracking counter of ``prefix`` and ``year`` for the transaction; return its last number.
+
+    A batch then issues the numbers after it and writes the counter back (``set_tracking_numbers``):
+    the row lock keeps concurrent filing waiting, as ``allocate_tracking_number``'s does.
+    """
+    table = TrackingCounter.__table__  # type: ignore[attr-defined]
+    ins = postgresql.insert(table).values(prefix=prefix, year=year, last_seq=0)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["prefix", "year"], set_={"last_seq": table.c.last_seq}
+    ).returning(table.c.last_seq)
+    return int(session.execute(stmt).scalar_one())
+
+
+def set_tracking_numbers(session: Session, last: dict[tuple[str, int], int]) -> None:
+    """Write back the last number issued per ``(prefix, year)`` (see ``reserve_tracking_numbers``)."""
+    if not last:
+        return
+    table = TrackingCounter.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.update(table)
+        .where(table.c.prefix == sa.bindparam("p"), table.c.year == sa.bindparam("y"))
+        .values(last_seq=sa.bindparam("n"))
+    )
+    session.execute(stmt, [{"p": p, "y": y, "n": n} for (p, y), n in sorted(last.items())])

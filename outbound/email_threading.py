@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import mimetypes
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -118,6 +119,62 @@ def _by_tracking_number() -> Any:
     return select(Complaint).where(Complaint.tracking_number == sa.bindparam("number"))
 
 
+@functools.cache
+def _threads_of_references() -> Any:
+    """Every complaint any of a batch's References names, with the id it matched (built once).
+
+    The batch form of ``_by_references``: rank 0 through Aduan's outbound mails, rank 1 through
+    stored inbound mail; the mailbox import picks each mail's own rows from it (``thread_of``).
+    """
+    ids: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+    out = OutboxMessage.__table__  # type: ignore[attr-defined]
+    inbound = Message.__table__  # type: ignore[attr-defined]
+    ours = sa.select(
+        out.c.complaint_id, sa.literal_column("0").label("rank"), out.c.id, out.c.provider_id.label("ref")
+    ).where(out.c.channel == CHANNEL, out.c.provider_id.in_(ids), out.c.complaint_id.is_not(None))
+    earlier = sa.select(
+        inbound.c.complaint_id, sa.literal_column("1").label("rank"), inbound.c.id, inbound.c.external_id
+    ).where(inbound.c.channel == CHANNEL, inbound.c.external_id.in_(ids), inbound.c.complaint_id.is_not(None))
+    return sa.union_all(ours, earlier)
+
+
+@dataclass(frozen=True)
+class ThreadCandidate:
+    """A complaint a reply may join: how it would be found (rank 0 outbound, 1 inbound) and by which row."""
+
+    complaint_id: int
+    rank: int
+    row_id: int
+
+
+def thread_candidates(session: Session, references: set[str]) -> dict[str, list[ThreadCandidate]]:
+    """Return, per Message-ID, the complaints stored rows name by it (one query for a batch of mails)."""
+    found: dict[str, list[ThreadCandidate]] = {}
+    if references:
+        for complaint_id, rank, row_id, ref in session.execute(
+            _threads_of_references(), {"ids": sorted(references)}
+        ):
+            found.setdefault(ref, []).append(ThreadCandidate(complaint_id, int(rank), row_id))
+    return found
+
+
+def best_thread(candidates: list[ThreadCandidate]) -> list[ThreadCandidate]:
+    """Order a mail's candidates as ``find_thread`` tries them: the newest row of each way, outbound first."""
+    best: dict[int, ThreadCandidate] = {}
+    for c in candidates:
+        if c.rank not in best or c.row_id > best[c.rank].row_id:
+            best[c.rank] = c
+    return [best[rank] for rank in sorted(best)]
+
+
+def noise_of(container: Container, inbound: InboundMessage) -> str | None:
+    """Return why a mail is machine mail or our own (never answered, never filed), None for a citizen's."""
+    noise = inbound.extra.get("noise")
+    if not noise and urn_path(inbound.sender) in own_addresses(container):
+        noise = "own_address"
+    return str(noise) if noise else None
+
+
 def find_thread(session: Session, inbound: InboundMessage) -> tuple[Complaint, str] | None:
     """Return the complaint a reply belongs to and how it was found, or None for a new matter."""
     ids = [i for i in inbound.extra.get("references", []) if isinstance(i, str)]
@@ -194,12 +251,28 @@ def keep_attachments(
     and their ``path`` noted in the message's JSON, where the inbox and ``ops.purge`` find them.
     Types and sizes outside the ``[storage]`` limits stay in the raw mail only.
     """
+    if not inbound.attachments:
+        return 0
+    listed, kept = store_files(container, stored.attachments, inbound, now)
+    if kept:
+        stored.attachments = listed
+        # One cached UPDATE now rather than a unit-of-work flush at the next query (find_thread's).
+        write_changes(session, stored)
+    return kept
+
+
+def store_files(
+    container: Container, listed: str | None, inbound: InboundMessage, now: dt.datetime
+) -> tuple[str, int]:
+    """Write a mail's files into the store; return its attachments JSON with their paths, and how many.
+
+    ``listed`` is the message's attachments JSON as ``ingest`` wrote it. No database work: the
+    mailbox import's batches call it before they insert the message (``keep_attachments`` after).
+    """
     storage = container.settings.storage
     cap = storage.max_attachment_bytes
     allowed = storage.allowed_content_types or DEFAULT_TYPES
-    if not inbound.attachments:
-        return 0
-    items = json.loads(stored.attachments or "[]")
+    items = json.loads(listed or "[]")
     kept = 0
     root = container.storage_dir()
     for position, attachment in enumerate(inbound.attachments):
@@ -219,11 +292,7 @@ def keep_attachments(
             part.replace(target)
         items[position].update({"path": rel, "size": len(data), "sha256": digest})
         kept += 1
-    if kept:
-        stored.attachments = json.dumps(items, ensure_ascii=False)
-        # One cached UPDATE now rather than a unit-of-work flush at the next query (find_thread's).
-        write_changes(session, stored)
-    return kept
+    return (json.dumps(items, ensure_ascii=False) if kept else listed or "[]"), kept
 
 
 def keep_filed_attachments(container: Container, raw: RawRequest, results: list[IngestResult]) -> int:
@@ -263,9 +332,7 @@ def handle(
     container: Container, session: Session, stored: Message, inbound: InboundMessage, now: dt.datetime
 ) -> bool:
     """Apply loop guards, bounces and threading to one stored mail; True when the dialogue must not run."""
-    noise = inbound.extra.get("noise")
-    if not noise and urn_path(inbound.sender) in own_addresses(container):
-        noise = "own_address"
+    noise = noise_of(container, inbound)
     if noise:
         changed = apply_bounce(session, inbound, stored, now=now) if noise == "bounce" else 0
         log.info("email #%s stored, not answered: %s (outbound failed: %s)", stored.id, noise, changed)

@@ -266,19 +266,22 @@ def test_mail_over_the_size_cap_is_counted_and_traced_and_the_batch_goes_on(
 def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
     container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A batch is first processed with no savepoint per mail; when one mail raises, the batch is
-    # done again with one savepoint each: that mail is kept raw for a retry, the others filed once.
-    from cli import mail_import
+    # A batch is first stored and filed as a whole (cli.mail_batch); when that raises, nothing of
+    # it is kept and the pipeline does it again with one savepoint per mail: the mail whose filing
+    # raises is kept raw for a retry, the others filed once. The bug is in both paths' filing.
+    from cli import mail_batch
+    from intake import ingest
 
     path = numbered_mbox(tmp_path / "takeout.mbox", 6)
-    real_hook = mail_import.import_file_hook
+    real_row = ingest.complaint_row
 
-    def hook_failing_on_the_fourth(*args: Any) -> bool:
-        if args[2].message.external_id == "<n3@example.test>":
+    def row_failing_on_the_fourth(**kwargs: Any) -> Any:
+        if kwargs["contact_urn"] == "mailto:warga3@example.test":
             raise RuntimeError("a bug while filing this one mail")
-        return real_hook(*args)
+        return real_row(**kwargs)
 
-    monkeypatch.setattr(mail_import, "import_file_hook", hook_failing_on_the_fourth)
+    monkeypatch.setattr(ingest, "complaint_row", row_failing_on_the_fourth)
+    monkeypatch.setattr(mail_batch, "complaint_row", row_failing_on_the_fourth)
     state = import_mailbox(container, "mbox", path, batch_size=6)
     assert (state.position, state.imported, state.duplicates, state.quarantined) == (6, 6, 0, 0)
     with db.session(container.engine) as s:
@@ -293,7 +296,8 @@ def test_a_mail_whose_processing_fails_is_kept_raw_alone_and_the_batch_goes_on(
         filed = sorted(m.external_id for m in s.exec(select(Message)).all())
         assert filed == sorted(f"<n{i}@example.test>" for i in range(6) if i != 3)  # nothing doubled
         assert len(s.exec(select(Complaint)).all()) == 5
-    monkeypatch.setattr(mail_import, "import_file_hook", real_hook)
+    monkeypatch.setattr(ingest, "complaint_row", real_row)
+    monkeypatch.setattr(mail_batch, "complaint_row", real_row)
     again = import_mailbox(container, "mbox", path, batch_size=6, restart=True)
     assert (again.imported, again.duplicates) == (0, 6)  # a re-run doubles nothing either
     with db.session(container.engine) as s:

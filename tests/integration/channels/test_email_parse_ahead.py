@@ -38,16 +38,16 @@ def fixture_mbox(path: Path) -> Path:
     return path
 
 
-def primed_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the mails whose parse came from the worker (so a test cannot pass with it idle)."""
+def parsed_here_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the mails this process parses for a batch (so a test cannot pass with the worker idle)."""
     counted = [0]
-    real = email_channel.prime
+    real = email_channel.parse_many
 
-    def counting(bodies: list[bytes], results: list[Any]) -> None:
+    def counting(bodies: list[bytes]) -> list[Any]:
         counted[0] += len(bodies)
-        real(bodies, results)
+        return real(bodies)
 
-    monkeypatch.setattr(email_channel, "prime", counting)
+    monkeypatch.setattr(email_channel, "parse_many", counting)
     return counted
 
 
@@ -63,12 +63,12 @@ def inline(body: bytes) -> tuple[str, str] | str:
 def test_mail_parsed_by_the_worker_is_recorded_as_if_parsed_here(
     container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    primed = primed_count(monkeypatch)
+    parsed_here = parsed_here_count(monkeypatch)
     path = fixture_mbox(tmp_path / "cases.mbox")
     state = import_mailbox(container, "mbox", path, batch_size=4, parse_ahead=True)
     assert state.position == state.total == len(FIXTURES)
     # The first batch is parsed here while the worker starts; every later one came from the worker.
-    assert primed[0] == len(FIXTURES) - 4
+    assert parsed_here[0] == 4
     with db.session(container.engine) as s:
         raws = s.exec(select(RawInbound)).all()
         messages = {m.raw_id: m for m in s.exec(select(Message)).all()}
@@ -91,12 +91,12 @@ def test_import_goes_on_parsing_here_when_the_worker_dies(
     real_take = mail_import._ParseAhead.take
     calls = [0]
 
-    def take_after_killing_it(self: mail_import._ParseAhead) -> None:
+    def take_after_killing_it(self: mail_import._ParseAhead, batch: list[Any]) -> None:
         calls[0] += 1
         if calls[0] == 3 and self.worker is not None:  # mid-import, with a batch sent to it
             self.worker.kill()
             self.worker.wait()
-        real_take(self)
+        real_take(self, batch)
 
     monkeypatch.setattr(mail_import._ParseAhead, "take", take_after_killing_it)
     path = fixture_mbox(tmp_path / "cases.mbox")
