@@ -184,45 +184,30 @@ class RawPayload:
     received_at: dt.datetime
 
 
-#: Rows of one multi-row INSERT (9 parameters each: far below PostgreSQL's 65,535).
-RAW_ROWS_PER_INSERT = 500
-
-
 def store_raw_many(session: Session, payloads: Sequence[RawPayload]) -> list[int | None]:
-    """Store payloads exactly as received, in one INSERT per 500, idempotently like ``store_raw``.
+    """Store payloads exactly as received, in one INSERT, idempotently like ``store_raw``.
 
     Returns each payload's new row id, or None for a payload already stored (a provider's retry,
     also one repeated within ``payloads``). The caller commits before answering the providers.
     """
-    table = RawInbound.__table__  # type: ignore[attr-defined]
-    ids: dict[tuple[str, str], int] = {}
     keys = [(p.channel, p.external_id[:255]) for p in payloads]
-    for start in range(0, len(payloads), RAW_ROWS_PER_INSERT):
-        rows = [
-            {
-                "office": p.office,
-                "channel": channel,
-                "external_id": key,
-                "received_at": p.received_at,
-                "headers": json.dumps(p.raw.headers, ensure_ascii=False, sort_keys=True),
-                "body": p.raw.body,
-                "url": p.raw.url,
-                "status": RAW_STORED,
-            }
-            for p, (channel, key) in zip(
-                payloads[start : start + RAW_ROWS_PER_INSERT],
-                keys[start : start + RAW_ROWS_PER_INSERT],
-                strict=True,
-            )
-        ]
-        stmt = (
-            postgresql.insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(table.c.id, table.c.channel, table.c.external_id)
-        )
-        for row_id, channel, key in session.execute(stmt):
-            ids[(channel, key)] = row_id
+    rows = [
+        {
+            "office": p.office,
+            "channel": channel,
+            "external_id": key,
+            "received_at": p.received_at,
+            "headers": json.dumps(p.raw.headers, ensure_ascii=False, sort_keys=True),
+            "body": p.raw.body,
+            "url": p.raw.url,
+            "status": RAW_STORED,
+        }
+        for p, (channel, key) in zip(payloads, keys, strict=True)
+    ]
+    new = insert_new_rows(
+        session, RawInbound, rows, ["channel", "external_id"], ["id", "channel", "external_id"]
+    )
+    ids = {(row.channel, row.external_id): row.id for row in new}
     # A key given twice in the batch was inserted once: the first payload of it is the new one.
     return [ids.pop(key, None) for key in keys]
 
