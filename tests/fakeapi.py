@@ -68,6 +68,9 @@ class FakeAPI:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle's algorithm the body waited for the
+            # client's delayed ACK, 40 ms per call, which no real provider API adds.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 outer._serve(self)
