@@ -128,6 +128,8 @@ class JobsSettings:
     inbound_retry_seconds: int = 5
     shutdown_seconds: float = _positive(10.0)
     library_log_level: str = "WARNING"
+    #: Succeeded jobs are kept this long, then removed (failed ones stay).
+    keep_finished_hours: int = _positive(168)
 
 
 @dataclass(frozen=True)

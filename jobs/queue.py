@@ -33,6 +33,7 @@ PROCESS_INBOUND = "process_inbound"
 SEND_OUTBOX = "send_outbox"
 WATCH_EMAIL = "watch_email"
 RETRY_STALLED = "retry_stalled_jobs"
+REMOVE_OLD_JOBS = "remove_old_jobs"
 
 #: Defers only, on connections it is given; never opened (no pool of its own).
 _DEFERRER = procrastinate.App(connector=procrastinate.SyncPsycopgConnector())

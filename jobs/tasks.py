@@ -137,6 +137,14 @@ def build_app(container: Container) -> procrastinate.App:
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             log.warning("job #%s (%s) of a dead worker retried", job.id, job.task_name)
 
+    @app.task(name=queue.REMOVE_OLD_JOBS, queue=queue.PERIODIC)
+    async def remove_old_jobs(timestamp: int) -> None:
+        # Finished jobs stay for ``[jobs] keep_finished_hours`` (what ran, for the operator); then
+        # they go, so the queue's table holds days of work, not every message ever received.
+        # Failed jobs stay: each one is a payload quarantined or a send that gave up.
+        del timestamp
+        await app.job_manager.delete_old_jobs(nb_hours=container.settings.jobs.keep_finished_hours)
+
     for job in PERIODIC_JOBS:
         _register_periodic(app, container, job)
     return app

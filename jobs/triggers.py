@@ -32,6 +32,8 @@ log = logging.getLogger("aduan.jobs.triggers")
 
 #: Dead workers' jobs are looked for this often.
 STALLED_CHECK_SECONDS = 60
+#: Finished jobs older than ``[jobs] keep_finished_hours`` are removed once an hour.
+REMOVE_OLD_JOBS_SECONDS = 3600
 #: The watcher's job is re-queued this often (a no-op while one waits).
 WATCH_SECONDS = 30
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -74,6 +76,12 @@ class Triggers:
             IntervalTrigger(seconds=STALLED_CHECK_SECONDS, start_date=_EPOCH),
             args=[queue.RETRY_STALLED, queue.RETRY_STALLED, STALLED_CHECK_SECONDS],
             id=queue.RETRY_STALLED,
+        )
+        self.scheduler.add_job(
+            self._fire_task,
+            IntervalTrigger(seconds=REMOVE_OLD_JOBS_SECONDS, start_date=_EPOCH),
+            args=[queue.REMOVE_OLD_JOBS, queue.REMOVE_OLD_JOBS, REMOVE_OLD_JOBS_SECONDS],
+            id=queue.REMOVE_OLD_JOBS,
         )
         self.scheduler.add_job(
             self._watch, IntervalTrigger(seconds=WATCH_SECONDS), id=queue.WATCH_EMAIL, next_run_time=now

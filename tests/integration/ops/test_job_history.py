@@ -1,0 +1,67 @@
+"""The job queue's history: finished jobs are kept a week, then removed; failed ones stay."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from app.container import Container
+from channels.base import RawRequest
+from intake import db
+from intake.ingest import RawPayload
+from jobs import queue
+from jobs.pipeline import store_many_and_defer
+from jobs.queue import defer_inbound_many
+from jobs.worker import run_until_idle
+from tests.conftest import settle
+
+
+def _store(container: Container, key: str) -> None:
+    body = json.dumps({"id": key, "name": "Siti Aminah", "contact": "+628123450000", "text": "x"}).encode()
+    payload = RawPayload("web", RawRequest(body=body), key, container.office.code, container.now())
+    assert store_many_and_defer(container, [(payload, None)], defer_inbound_many) == [True]
+
+
+def _jobs(container: Container) -> list[tuple[str, str]]:
+    with container.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT args->>'raw_id', status::text FROM procrastinate_jobs "
+                "WHERE task_name = :t ORDER BY id"
+            ),
+            {"t": queue.PROCESS_INBOUND},
+        )
+        return [(str(a), str(s)) for a, s in rows]
+
+
+def test_succeeded_jobs_older_than_the_setting_are_removed_and_the_rest_kept(container: Container) -> None:
+    _store(container, "old")
+    _store(container, "new")
+    assert settle(container) == 2
+    (old_raw, _), (new_raw, _) = _jobs(container)
+    with container.engine.begin() as conn:
+        # the first job finished eight days ago, past the week ``[jobs] keep_finished_hours`` keeps
+        conn.execute(
+            sa.text(
+                "UPDATE procrastinate_events SET at = at - interval '8 days' "
+                "WHERE job_id = (SELECT id FROM procrastinate_jobs WHERE args->>'raw_id' = :r)"
+            ),
+            {"r": old_raw},
+        )
+        # and one that failed long ago (a quarantined payload's job) is kept for the operator
+        conn.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE args->>'raw_id' = :r"),
+            {"r": new_raw},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE procrastinate_events SET at = at - interval '30 days' "
+                "WHERE job_id = (SELECT id FROM procrastinate_jobs WHERE args->>'raw_id' = :r)"
+            ),
+            {"r": new_raw},
+        )
+    with db.write_session(container.engine) as s:  # what the hourly trigger defers
+        queue.defer_in(s, queue.REMOVE_OLD_JOBS, queue=queue.PERIODIC, timestamp=0)
+    run_until_idle(container, queues=[queue.PERIODIC])
+    assert _jobs(container) == [(new_raw, "failed")]
