@@ -18,7 +18,7 @@ from inbox import queries
 from inbox.actions import ACTION_PERMISSION, create_from_form, perform
 from inbox.auth import can, home_office, visible_offices
 from inbox.deps import ApiUser, ContainerDep, SessionDep, api_allowed
-from inbox.records import load_complaint, reporter_view
+from inbox.records import load_complaint, queue_rows, reporter_view
 from intake import workflow
 from intake.models import Complaint, Event, User
 from outbound.outbox import failed_messages
@@ -145,16 +145,8 @@ def list_complaints(
     filters = {k: request.query_params[k] for k in queries.FILTERS if request.query_params.get(k)}
     query = queries.QueueQuery(queue=queue, filters=filters, q=q, page=page)
     now = container.now()
-    rows = queries.list_complaints(
-        session,
-        query,
-        user=user,
-        office=container.office,
-        now=now,
-        personal=can(user, "view_personal"),
-        anonymous=can(user, "view_anonymous"),
-        offices=visible_offices(container, user, office),
-    )
+    offices = visible_offices(container, user, office)
+    rows = queue_rows(session, container, query, user=user, now=now, offices=offices)
     names = usernames(session)
     return [ComplaintSummary(**summary(c, names, now, container)) for c in rows]
 
