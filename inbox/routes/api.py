@@ -20,7 +20,8 @@ from inbox.auth import can, home_office, visible_offices
 from inbox.deps import ApiUser, ContainerDep, SessionDep, api_allowed
 from inbox.records import load_complaint, queue_rows, reporter_view
 from intake import workflow
-from intake.models import Complaint, Event, User
+from intake.models import Complaint, User
+from intake.views import event_log
 from outbound.outbox import failed_messages
 
 QueueName = Literal["new", "mine", "due_soon", "overdue", "saran", "approval", "all"]
@@ -164,7 +165,6 @@ def get_complaint(
     reporter = reporter_view(session, c, user=user, via="api", now=now)
     names = usernames(session)
     items = queries.timeline(session, c, hide_identity=not can(user, "view_anonymous"))
-    events = session.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
     detail = summary(c, names, now, container) | {
         "text": c.text,
         "reasons": c.reason_list,
@@ -186,18 +186,7 @@ def get_complaint(
             )
             for i in items
         ],
-        "events": [
-            {
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "field": e.field,
-                "old_value": e.old_value,
-                "new_value": e.new_value,
-                "note": e.note,
-            }
-            for e in events
-        ],
+        "events": event_log(session, c),
     }
     return ComplaintDetail(**detail)
 
