@@ -22,8 +22,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from app.settings import ConfigError
 from bot.dialogue import IDLE, DialogueDraft
-from channels.urns import urn_scheme
-from intake import db, ikm
+from intake import db, ikm, workflow
 from intake.calendar import JAKARTA
 from intake.ingest import IngestResult, run
 from intake.models import (
@@ -63,16 +62,6 @@ VIA_WEB = "web"
 
 TEMPLATE = "survei_kepuasan"
 PURPOSE = "survey"
-
-#: Which channel reaches a URN scheme (a web-form complaint left a phone number: answer by SMS).
-SCHEME_CHANNEL = {
-    "tel": "sms",
-    "whatsapp": "whatsapp",
-    "mailto": "email",
-    "telegram": "telegram",
-    "twitter": "twitter",
-    "instagram": "instagram",
-}
 
 START_WORDS = frozenset(
     {"ya", "iya", "y", "yes", "mulai", "survei", "survey", "ok", "oke", "bersedia", "lanjut"}
@@ -232,8 +221,13 @@ def unsign(token: str, secret: str) -> str | None:
 
 
 def reply_channel(urn: str) -> str | None:
-    """Return the channel that reaches a URN, or None (a web-only or box contact cannot be asked)."""
-    return SCHEME_CHANNEL.get(urn_scheme(urn))
+    """Return the channel that reaches a URN, or None (a web-only or box contact cannot be asked).
+
+    The channel is the one an answer takes (``intake.workflow.channel_for_urn``), but the web form
+    cannot carry a survey invitation.
+    """
+    channel = workflow.channel_for_urn(urn)
+    return None if channel == "web" else channel
 
 
 def invitation_text(config: SurveySettings, link: str | None, tracking_number: str | None) -> str:

@@ -169,3 +169,19 @@ class Sender(Protocol):
     def send(self, out: OutboundMessage) -> str:
         """Deliver ``out`` and return the provider's message id."""
         ...
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a long text into parts of at most ``limit`` characters, on line breaks where it can.
+
+    For providers that cap one message's length (Telegram, Instagram): each part is one message.
+    """
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    parts.append(rest)
+    return parts

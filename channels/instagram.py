@@ -26,6 +26,7 @@ from channels.base import (
     RawRequest,
     TemporaryFailure,
     UnsupportedPayload,
+    split_text,
 )
 from channels.urns import urn_path
 
@@ -170,18 +171,6 @@ def parse(raw: RawRequest) -> list[InboundMessage]:
     return Ignored("; ".join(dict.fromkeys(why)) or "a delivery with no messaging event in it")
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split a long answer on line breaks (or hard) into parts Instagram accepts."""
-    parts, rest = [], text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    parts.append(rest)
-    return parts
-
-
 class InstagramSender:
     """Send text replies through the Graph API ``/<account>/messages`` endpoint."""
 
@@ -228,7 +217,7 @@ class InstagramSender:
             raise PermanentFailure("empty message")
         recipient = urn_path(out.to)
         with httpx.Client(timeout=self.timeout) as client:
-            ids = [self._post(client, recipient, part) for part in split_text(out.text)]
+            ids = [self._post(client, recipient, part) for part in split_text(out.text, MAX_TEXT)]
         return ids[0]
 
 

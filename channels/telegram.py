@@ -34,6 +34,7 @@ from channels.base import (
     SignatureError,
     TemporaryFailure,
     UnsupportedPayload,
+    split_text,
 )
 from channels.urns import InvalidContact, e164, urn_path
 
@@ -324,19 +325,6 @@ def media_source(client: Any, url: str, config: Any) -> tuple[str, dict[str, str
     return f"{files}{token}/{path}", {}
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split a long text on line breaks (or hard) into parts Telegram accepts."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    parts.append(rest)
-    return parts
-
-
 class TelegramSender:
     """Send text to citizens through the Bot API (officers' alerts: ``outbound/alerts.py``)."""
 
@@ -347,7 +335,7 @@ class TelegramSender:
     async def _send(self, token: str, chat_id: str, text: str, *, ask_contact: bool = False) -> str:
         bot = telegram.Bot(token, base_url=self.base_url)
         ids = []
-        parts = split_text(text)
+        parts = split_text(text, MAX_TEXT)
         try:
             for i, part in enumerate(parts):
                 markup = None

@@ -189,6 +189,32 @@ def reporter_language(session: Session, complaint: Complaint) -> str:
 # -- the queue ------------------------------------------------------------------------------------
 
 
+def queue_rows(
+    session: Session,
+    container: Container,
+    query: queries.QueueQuery,
+    *,
+    user: User,
+    now: dt.datetime,
+    offices: list[str] | None,
+) -> list[Complaint]:
+    """Return one page of a queue as ``user``'s role may see it: the queue page and the API list it so.
+
+    Search reaches personal data (phone, e-mail, name) and anonymous reporters only where the role
+    may see them (``view_personal``, ``view_anonymous``); ``offices`` as in ``queue_context``.
+    """
+    return queries.list_complaints(
+        session,
+        query,
+        user=user,
+        office=container.office,
+        now=now,
+        personal=can(user, "view_personal"),
+        anonymous=can(user, "view_anonymous"),
+        offices=offices,
+    )
+
+
 def queue_context(
     session: Session,
     container: Container,
@@ -216,16 +242,7 @@ def queue_context(
         rows: list[Any] = []
     else:
         failed, tracking = [], {}
-        rows = queries.list_complaints(
-            session,
-            query,
-            user=user,
-            office=container.office,
-            now=now,
-            personal=can(user, "view_personal"),
-            anonymous=can(user, "view_anonymous"),
-            offices=offices,
-        )
+        rows = queue_rows(session, container, query, user=user, now=now, offices=offices)
     if query.q and can(user, "view_personal") and queries.searches_personal_data(query.q):
         log_access(session, user=user, complaint=None, what="search", via="web", now=now)
     names = staff_names(session)

@@ -13,6 +13,28 @@ from intake.office import OfficeProfile
 from intake.workflow_models import DeadlineAlert
 
 
+def event_log(session: Session, complaint: Complaint) -> list[dict[str, Any]]:
+    """Return a record's event log, oldest first, as plain values (``at`` stays a datetime).
+
+    The CLI's ``complaint_detail`` and the API's record (``GET /api/v1/complaints/{tracking}``) show it.
+    """
+    events = session.exec(
+        select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)  # type: ignore[arg-type]
+    ).all()
+    return [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "field": e.field,
+            "old_value": e.old_value,
+            "new_value": e.new_value,
+            "note": e.note,
+        }
+        for e in events
+    ]
+
+
 def complaint_detail(
     session: Session,
     tracking_number: str,
@@ -25,9 +47,6 @@ def complaint_detail(
     complaint = session.exec(select(Complaint).where(Complaint.tracking_number == tracking_number)).first()
     if complaint is None:
         return None
-    events = session.exec(
-        select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)  # type: ignore[arg-type]
-    ).all()
     service = office.service(complaint.service_code)
     problem = office.problem_type(complaint.problem_type)
     today = office.calendar.local_date(now)
@@ -52,18 +71,7 @@ def complaint_detail(
         "track": complaint.track,
         "anonymous": complaint.anonymous,
         "text": complaint.text,
-        "events": [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "field": e.field,
-                "old_value": e.old_value,
-                "new_value": e.new_value,
-                "note": e.note,
-            }
-            for e in events
-        ],
+        "events": [e | {"at": e["at"].isoformat()} for e in event_log(session, complaint)],
     }
     data.update(deadline_watch(session, complaint, office=office))
     if with_personal:

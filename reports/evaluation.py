@@ -434,7 +434,7 @@ def _track_label(track: str | None) -> str:
 
 Cell = str | int | Decimal | dt.date | None
 
-#: Statuses as the report's readers say them.
+#: Statuses as the reports' readers say them (this report and the follow-up report, reports.followup).
 STATUS_WORDS = {
     "received": "Diterima",
     "under_review": "Ditelaah",

@@ -20,6 +20,7 @@ from intake.models import Complaint, Event, Reporter, User
 from intake.office import OfficeProfile
 from intake.workflow import HANDLING_PLANS, TRACKS, notes_of
 from intake.workflow_models import LINK_CONFIRMED, DeadlineAlert, RelatedLink
+from reports.evaluation import STATUS_WORDS
 
 #: Unicode TrueType fonts tried for the PDF (Debian fonts-dejavu-core); else fpdf's core font.
 FONT_CANDIDATES = (
@@ -27,18 +28,6 @@ FONT_CANDIDATES = (
     Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
     Path("/usr/local/share/fonts/DejaVuSans.ttf"),
 )
-
-STATUS_LABELS = {
-    "received": "Diterima",
-    "under_review": "Ditelaah",
-    "in_follow_up": "Ditindaklanjuti",
-    "answered": "Dijawab",
-    "reported": "Dilaporkan",
-    "closed": "Selesai",
-    "acknowledged": "Diterima sebagai saran",
-    "forwarded": "Diteruskan ke evaluasi",
-    "merged": "Digabung",
-}
 
 
 def report_data(
@@ -72,7 +61,7 @@ def report_data(
         "office": office.name,
         "tracking_number": complaint.tracking_number,
         "kind": complaint.kind,
-        "status": STATUS_LABELS.get(complaint.status, complaint.status),
+        "status": STATUS_WORDS.get(complaint.status, complaint.status),
         "channel": complaint.channel,
         "received_at": complaint.received_at.astimezone(office.calendar.timezone).strftime("%Y-%m-%d %H:%M"),
         "due_date": complaint.due_date.isoformat(),

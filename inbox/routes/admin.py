@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -84,108 +85,102 @@ def create(
     return password_page(request, user, password, created=True)
 
 
-def change(
-    request: Request,
-    session: Session,
-    container: Container,
-    admin: User,
-    user_id: int,
-    action: str,
-    apply: Callable[[User], str | None],
-) -> Response:
-    """Load an account, refuse changes to one's own (no admin locks themselves out), apply, log."""
-    try:
-        target = staff.managed_account(session, container, admin=admin, user_id=user_id, action=action)
-    except staff.Refused as exc:
-        return users_page(request, session, container, admin, error=str(exc), status=exc.status)
-    try:
-        result = apply(target)
-    except ValueError as exc:
-        session.rollback()
-        return users_page(request, session, container, admin, error=str(exc), status=400)
-    session.add(target)
-    role = target.role if action == "user_role" else target.office if action == "user_office" else ""
-    staff.audit(session, admin=admin, action=action, target=target, now=container.now(), role=role)
-    session.commit()
-    if isinstance(result, str):  # a new password: shown once, never stored in clear
-        return password_page(request, target, result, created=False)
-    return RedirectResponse(f"/inbox/admin?done={action}", status_code=303)
+@dataclass(frozen=True)
+class AccountChange:
+    """One form that changes an account (``/users/{user_id}/…``): call it with the action and the change."""
+
+    request: Request
+    session: Session
+    container: Container
+    admin: User
+    user_id: int
+
+    def __call__(self, action: str, apply: Callable[[User], str | None]) -> Response:
+        """Load the account, refuse changes to one's own (no admin locks themselves out), apply, log."""
+        request, session, container, admin = self.request, self.session, self.container, self.admin
+        try:
+            target = staff.managed_account(
+                session, container, admin=admin, user_id=self.user_id, action=action
+            )
+        except staff.Refused as exc:
+            return users_page(request, session, container, admin, error=str(exc), status=exc.status)
+        try:
+            result = apply(target)
+        except ValueError as exc:
+            session.rollback()
+            return users_page(request, session, container, admin, error=str(exc), status=400)
+        session.add(target)
+        role = target.role if action == "user_role" else target.office if action == "user_office" else ""
+        staff.audit(session, admin=admin, action=action, target=target, now=container.now(), role=role)
+        session.commit()
+        if isinstance(result, str):  # a new password: shown once, never stored in clear
+            return password_page(request, target, result, created=False)
+        return RedirectResponse(f"/inbox/admin?done={action}", status_code=303)
+
+
+def account_change(
+    request: Request, user_id: int, admin: AdminUser, session: SessionDep, container: ContainerDep
+) -> AccountChange:
+    """Gather what every account-changing form needs: its request, session, administrator, account."""
+    return AccountChange(request, session, container, admin, user_id)
+
+
+ChangeDep = Annotated[AccountChange, Depends(account_change)]
+
+
+def set_active(active: bool) -> Callable[[User], None]:
+    """Return the change that enables (``True``) or disables (``False``) an account."""
+
+    def apply(target: User) -> None:
+        target.is_active = active
+
+    return apply
 
 
 @router.post("/users/{user_id}/role", dependencies=[csrf_checked])
-def change_role(
-    request: Request,
-    user_id: int,
-    admin: AdminUser,
-    session: SessionDep,
-    container: ContainerDep,
-    role: Annotated[str, Form(max_length=32)],
-) -> Response:
+def change_role(change: ChangeDep, role: Annotated[str, Form(max_length=32)]) -> Response:
     """Give an account another role."""
 
     def apply(target: User) -> None:
         target.role = roles.check_role(role)
-        roles.check_office(target.role, target.office, list(container.offices))  # "*" needs its roles
+        roles.check_office(target.role, target.office, list(change.container.offices))  # "*" needs its roles
 
-    return change(request, session, container, admin, user_id, "user_role", apply)
+    return change("user_role", apply)
 
 
 @router.post("/users/{user_id}/office", dependencies=[csrf_checked])
-def change_office(
-    request: Request,
-    user_id: int,
-    admin: AdminUser,
-    session: SessionDep,
-    container: ContainerDep,
-    office: Annotated[str, Form(max_length=32)],
-) -> Response:
+def change_office(change: ChangeDep, office: Annotated[str, Form(max_length=32)]) -> Response:
     """Move an account to another office (``""`` the primary, a code, ``*`` the province).
 
     Only the province's administrators: an office's administrator manages one office.
     """
-    if not auth.is_province_wide(admin):
-        return page(request, "admin_forbidden.html", {}, status_code=403)
+    if not auth.is_province_wide(change.admin):
+        return page(change.request, "admin_forbidden.html", {}, status_code=403)
 
     def apply(target: User) -> None:
-        target.office = roles.check_office(target.role, office.strip(), list(container.offices))
+        target.office = roles.check_office(target.role, office.strip(), list(change.container.offices))
 
-    return change(request, session, container, admin, user_id, "user_office", apply)
+    return change("user_office", apply)
 
 
 @router.post("/users/{user_id}/disable", dependencies=[csrf_checked])
-def disable(
-    request: Request, user_id: int, admin: AdminUser, session: SessionDep, container: ContainerDep
-) -> Response:
+def disable(change: ChangeDep) -> Response:
     """Disable an account: it cannot log in and its open sessions end at their next request."""
-
-    def apply(target: User) -> None:
-        target.is_active = False
-
-    return change(request, session, container, admin, user_id, "user_disable", apply)
+    return change("user_disable", set_active(False))
 
 
 @router.post("/users/{user_id}/enable", dependencies=[csrf_checked])
-def enable(
-    request: Request, user_id: int, admin: AdminUser, session: SessionDep, container: ContainerDep
-) -> Response:
+def enable(change: ChangeDep) -> Response:
     """Enable a disabled account again."""
-
-    def apply(target: User) -> None:
-        target.is_active = True
-
-    return change(request, session, container, admin, user_id, "user_enable", apply)
+    return change("user_enable", set_active(True))
 
 
 @router.post("/users/{user_id}/password", dependencies=[csrf_checked])
-def reset_password(
-    request: Request, user_id: int, admin: AdminUser, session: SessionDep, container: ContainerDep
-) -> Response:
+def reset_password(change: ChangeDep) -> Response:
     """Set a new generated password (shown once), unlock the account and end its sessions and tokens."""
-
-    def apply(target: User) -> str:
-        return staff.new_password(session, target, now=container.now())
-
-    return change(request, session, container, admin, user_id, "user_password", apply)
+    return change(
+        "user_password", lambda target: staff.new_password(change.session, target, now=change.container.now())
+    )
 
 
 @router.get("/access")

@@ -18,9 +18,10 @@ from inbox import queries
 from inbox.actions import ACTION_PERMISSION, create_from_form, perform
 from inbox.auth import can, home_office, visible_offices
 from inbox.deps import ApiUser, ContainerDep, SessionDep, api_allowed
-from inbox.records import load_complaint, reporter_view
+from inbox.records import load_complaint, queue_rows, reporter_view
 from intake import workflow
-from intake.models import Complaint, Event, User
+from intake.models import Complaint, User
+from intake.views import event_log
 from outbound.outbox import failed_messages
 
 QueueName = Literal["new", "mine", "due_soon", "overdue", "saran", "approval", "all"]
@@ -145,16 +146,8 @@ def list_complaints(
     filters = {k: request.query_params[k] for k in queries.FILTERS if request.query_params.get(k)}
     query = queries.QueueQuery(queue=queue, filters=filters, q=q, page=page)
     now = container.now()
-    rows = queries.list_complaints(
-        session,
-        query,
-        user=user,
-        office=container.office,
-        now=now,
-        personal=can(user, "view_personal"),
-        anonymous=can(user, "view_anonymous"),
-        offices=visible_offices(container, user, office),
-    )
+    offices = visible_offices(container, user, office)
+    rows = queue_rows(session, container, query, user=user, now=now, offices=offices)
     names = usernames(session)
     return [ComplaintSummary(**summary(c, names, now, container)) for c in rows]
 
@@ -172,7 +165,6 @@ def get_complaint(
     reporter = reporter_view(session, c, user=user, via="api", now=now)
     names = usernames(session)
     items = queries.timeline(session, c, hide_identity=not can(user, "view_anonymous"))
-    events = session.exec(select(Event).where(Event.complaint_id == c.id).order_by(Event.id)).all()  # type: ignore[arg-type]
     detail = summary(c, names, now, container) | {
         "text": c.text,
         "reasons": c.reason_list,
@@ -194,18 +186,7 @@ def get_complaint(
             )
             for i in items
         ],
-        "events": [
-            {
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "field": e.field,
-                "old_value": e.old_value,
-                "new_value": e.new_value,
-                "note": e.note,
-            }
-            for e in events
-        ],
+        "events": event_log(session, c),
     }
     return ComplaintDetail(**detail)
 

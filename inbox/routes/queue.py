@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -33,32 +33,30 @@ def queue_query(request: Request) -> queries.QueueQuery:
 QueueQueryDep = Annotated[queries.QueueQuery, Depends(queue_query)]
 
 
-@router.get("")
-def queue_page(
-    request: Request,
+def queue_view(
     user: QueueReader,
     query: QueueQueryDep,
     offices: VisibleOffices,
     session: SessionDep,
     container: ContainerDep,
-) -> Response:
+) -> dict[str, Any]:
+    """Gather what the queue page and its polled rows show (``records.queue_context``)."""
+    return records.queue_context(session, container, user=user, query=query, offices=offices)
+
+
+QueueView = Annotated[dict[str, Any], Depends(queue_view)]
+
+
+@router.get("")
+def queue_page(request: Request, view: QueueView) -> Response:
     """Show a queue with the counts of every queue, filters and search."""
-    context = records.queue_context(session, container, user=user, query=query, offices=offices)
-    return page(request, "queue.html", context)
+    return page(request, "queue.html", view)
 
 
 @router.get("/rows")
-def queue_rows(
-    request: Request,
-    user: QueueReader,
-    query: QueueQueryDep,
-    offices: VisibleOffices,
-    session: SessionDep,
-    container: ContainerDep,
-) -> Response:
+def queue_rows(request: Request, view: QueueView) -> Response:
     """Return the queue's rows and counts (htmx polling: new complaints appear without reload)."""
-    context = records.queue_context(session, container, user=user, query=query, offices=offices)
-    return page(request, "_rows.html", context)
+    return page(request, "_rows.html", view)
 
 
 @router.get("/alerts")

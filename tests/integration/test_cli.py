@@ -73,6 +73,8 @@ def test_ingest_web_file_prints_the_record_and_replay_is_a_duplicate(cli_config:
     detail = json.loads(out)
     assert detail["kind"] == "pengaduan"
     assert [e["action"] for e in detail["events"]] == ["created"]
+    assert set(detail["events"][0]) == {"at", "actor", "action", "field", "old_value", "new_value", "note"}
+    assert detail["events"][0]["at"].startswith("2026-")  # an ISO string, as JSON carries it
 
 
 def test_ingest_unreadable_payload_is_quarantined_with_exit_1(cli_config: Path, capsys) -> None:

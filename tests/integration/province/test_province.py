@@ -189,6 +189,8 @@ def test_officer_of_the_second_office_works_on_its_records_and_files_under_its_p
     assert api.get(f"/api/v1/complaints/{pwk}", headers=headers).status_code == 404
     detail = api.get(f"/api/v1/complaints/{bdg}", headers=headers).json()
     assert detail["due_date"] == "2026-04-08"
+    events = [(e["action"], e["field"], e["new_value"]) for e in detail["events"]]
+    assert events == [("created", "kind", "pengaduan")]
     assert api.post(f"/api/v1/complaints/{bdg}/actions/claim", headers=headers, json={}).status_code == 200
     made = api.post(
         "/api/v1/complaints",
