@@ -25,8 +25,7 @@ from channels.urns import urn_path
 from intake.ingest import RawPayload
 from intake.office import OfficeProfile
 from jobs import group_commit
-from jobs.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive
-from jobs.pipeline import _reject as reject
+from jobs.pipeline import DatabaseUnavailable, max_body_bytes, raw_key, receive, reject
 from jobs.queue import sender_lock
 
 log = logging.getLogger("aduan.hooks")

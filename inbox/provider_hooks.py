@@ -26,31 +26,14 @@ from channels import _twilio, whatsapp
 from channels.base import RawRequest, SignatureError, UnsupportedPayload
 from inbox.hooks import raw_request
 from intake import db
-from intake.ingest import record_rejection
 from intake.office import OfficeProfile
-from jobs.pipeline import DatabaseUnavailable, oversized, receive, rejection_caps
+from jobs.pipeline import DatabaseUnavailable, oversized, receive, reject
 from outbound import outbox
 
 log = logging.getLogger("aduan.hooks")
 
 #: Channels whose replies may be reported by Twilio's status callback (an SMS fallback included).
 TWILIO_CHANNELS = ("sms", "whatsapp")
-
-
-def _reject(
-    container: Container, channel: str, raw: RawRequest, reason: str, status: int, *, signed: bool = False
-) -> None:
-    """Keep a refused callback; a stranger's (unsigned) within the rejection caps, a signed one always."""
-    with db.write_session(container.engine) as s:
-        record_rejection(
-            session=s,
-            channel=channel,
-            reason=reason,
-            body=raw.body,
-            status_code=status,
-            now=container.now(),
-            caps=None if signed else rejection_caps(container),
-        )
 
 
 def apply_statuses(
@@ -148,7 +131,7 @@ def _twilio_status(
         _twilio.verify(raw, container.channel_config(channel).secret(_twilio.AUTH_TOKEN_ENV))
     except SignatureError as exc:
         log.warning("rejected Twilio status callback: %s", exc)
-        _reject(container, "sms", raw, f"status signature: {exc}", 403)
+        reject(container, "sms", raw, f"status signature: {exc}", 403)
         return 403, str(exc)
     # Same limit and size-capped rejection record as the inbound pipeline: 413, not a parse error.
     too_large = oversized(container, channel, raw)
@@ -157,7 +140,7 @@ def _twilio_status(
     try:
         update = _twilio.parse_status(raw)
     except UnsupportedPayload as exc:
-        _reject(container, "sms", raw, f"status callback: {exc}", 400, signed=True)
+        reject(container, "sms", raw, f"status callback: {exc}", 400, signed=True)
         return 400, str(exc)
     if not apply_statuses(container, TWILIO_CHANNELS, [update], office=office):
         # Not ours (another app on the account) or already purged: nothing to retry.

@@ -104,8 +104,22 @@ def oversized(container: Container, channel: str, raw: RawRequest) -> Receipt | 
     limit = max_body_bytes(container, channel)
     if len(raw.body) <= limit:
         return None
-    _reject(container, channel, raw, f"body of {len(raw.body)} bytes exceeds {limit}", 413)
+    reject(container, channel, raw, f"body of {len(raw.body)} bytes exceeds {limit}", 413)
     return Receipt(413, reason=f"body larger than {limit} bytes")
+
+
+def _store(
+    container: Container, s: Session, module: ModuleType, channel: str, raw: RawRequest, now: dt.datetime
+) -> tuple[RawInbound, bool]:
+    """Store a payload as received for the current office, keyed by ``raw_key``."""
+    return store_raw(
+        session=s,
+        channel=channel,
+        raw=raw,
+        external_id=raw_key(module, raw),
+        now=now,
+        office=container.office.code,
+    )
 
 
 def receive(
@@ -128,7 +142,7 @@ def receive(
         except SignatureError as exc:
             # No personal data in the log: the channel and the reason only.
             log.warning("rejected %s webhook: %s", channel, exc)
-            _reject(container, channel, raw, f"signature: {exc}", 403)
+            reject(container, channel, raw, f"signature: {exc}", 403)
             return Receipt(403, reason=str(exc))
     too_large = oversized(container, channel, raw)
     if too_large is not None:
@@ -137,14 +151,7 @@ def receive(
         # One transaction: the raw row and everything derived from it commit together, and a failure
         # while deriving rolls back to a savepoint so the raw row still commits ("stored").
         with db.write_session(container.engine) as s:
-            row, duplicate = store_raw(
-                session=s,
-                channel=channel,
-                raw=raw,
-                external_id=raw_key(module, raw),
-                now=now,
-                office=container.office.code,
-            )
+            row, duplicate = _store(container, s, module, channel, raw, now)
             raw_id = row.id
             replay = duplicate and row.status != RAW_STORED
             receipt = (
@@ -198,14 +205,7 @@ def receive_many(
                     )
                     receipt = Receipt(413, reason=reason)
                 else:
-                    row, duplicate = store_raw(
-                        session=s,
-                        channel=channel,
-                        raw=raw,
-                        external_id=raw_key(module, raw),
-                        now=now,
-                        office=container.office.code,
-                    )
+                    row, duplicate = _store(container, s, module, channel, raw, now)
                     if duplicate and row.status != RAW_STORED:
                         receipt = Receipt(200, raw_id=row.id, duplicate=True)
                     else:
@@ -383,7 +383,11 @@ def rejection_caps(container: Container) -> RejectionCaps:
     return RejectionCaps(per_hour=security.rejections_per_hour, total=security.rejections_kept)
 
 
-def _reject(container: Container, channel: str, raw: RawRequest, reason: str, status: int) -> None:
+def reject(
+    container: Container, channel: str, raw: RawRequest, reason: str, status: int, *, signed: bool = False
+) -> None:
+    """Keep a size-capped trace of a refused request: a stranger's (unsigned) within the rejection
+    caps, a signed one always. The database being down only costs the trace (logged)."""
     try:
         with db.write_session(container.engine) as s:
             record_rejection(
@@ -393,7 +397,7 @@ def _reject(container: Container, channel: str, raw: RawRequest, reason: str, st
                 body=raw.body,
                 status_code=status,
                 now=container.now(),
-                caps=rejection_caps(container),  # anyone can send these: kept within caps
+                caps=None if signed else rejection_caps(container),  # strangers: within caps
             )
     except sqlalchemy.exc.OperationalError:
         log.error("could not record a rejected %s request", channel)
