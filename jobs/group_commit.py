@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
 
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.container import Container
@@ -65,7 +63,7 @@ class GroupCommit:
                     store_many_and_defer,
                     self.container,
                     [(payload, lock) for payload, lock, _ in batch],
-                    _defer,
+                    queue.defer_inbound_many,
                 )
             except Exception as exc:
                 for _, _, done in batch:
@@ -75,10 +73,6 @@ class GroupCommit:
             for (_, _, done), is_new in zip(batch, new, strict=True):
                 if not done.done():
                     done.set_result(is_new)
-
-
-def _defer(session: Session, jobs: Sequence[tuple[int, str | None]]) -> None:
-    queue.defer_inbound_many(session, jobs)
 
 
 #: ``container.services`` key: the container's group commit of each event loop.
