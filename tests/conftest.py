@@ -9,10 +9,10 @@ missing dependency fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
-import queue
 import socket
 import threading
 import time
@@ -106,7 +106,9 @@ def _server_url() -> str:
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sa.Engine]:
     """An AUTOCOMMIT engine on the test server's maintenance database."""
-    admin = sa.create_engine(_server_url(), isolation_level="AUTOCOMMIT", pool_size=2)
+    admin = sa.create_engine(
+        _server_url(), isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=_Dropper.THREADS
+    )
     yield admin
     admin.dispose()
 
@@ -131,29 +133,32 @@ def _url_of(admin: sa.Engine, database: str) -> str:
 
 
 class _Dropper:
-    """Drops used test databases on a background thread, so a test never waits for it."""
+    """Drops used test databases on background threads, so a test never waits for it.
+
+    PostgreSQL runs a checkpoint for every ``DROP DATABASE`` and lets drops that arrive together
+    share one: dropped one after another, eight databases take about 2 s here; at once, 0.2 s.
+    """
+
+    #: Drops in flight at once.
+    THREADS = 8
 
     def __init__(self) -> None:
-        self.pending: queue.SimpleQueue[tuple[sa.Engine, str] | None] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def drop(self, admin: sa.Engine, name: str) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="test-db-dropper", daemon=True)
-            self.thread.start()
-        self.pending.put((admin, name))
+        if self.pool is None:
+            self.pool = concurrent.futures.ThreadPoolExecutor(self.THREADS, thread_name_prefix="test-db-drop")
+        self.pool.submit(self._drop, admin, name)
 
-    def _run(self) -> None:
-        while (item := self.pending.get()) is not None:
-            admin, name = item
-            with contextlib.suppress(sa.exc.SQLAlchemyError), admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    @staticmethod
+    def _drop(admin: sa.Engine, name: str) -> None:
+        with contextlib.suppress(sa.exc.SQLAlchemyError), admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def join(self) -> None:
-        if self.thread is not None:
-            self.pending.put(None)
-            self.thread.join()
-            self.thread = None
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
 
 
 _drops = _Dropper()
@@ -164,7 +169,9 @@ def db_url(pg_admin: sa.Engine, pg_template: str) -> Iterator[str]:
     """The URL of a fresh database of this test: a copy of the migrated template."""
     name = f"aduan_t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     with pg_admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY FILE_COPY'))
+        # WAL_LOG copies the small template through the WAL; FILE_COPY would take two checkpoints of
+        # the whole (shared) server per test: 0.05 s against 0.2-0.4 s here.
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY WAL_LOG'))
     yield _url_of(pg_admin, name)
     _drops.drop(pg_admin, name)
 
