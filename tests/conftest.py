@@ -119,6 +119,7 @@ def pg_template(pg_admin: sa.Engine) -> Iterator[str]:
     name = f"aduan_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with pg_admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     engine = db.create_engine(_url_of(pg_admin, name), poolclass=sa.pool.NullPool)
     db.upgrade(engine)
     engine.dispose()
@@ -164,14 +165,26 @@ class _Dropper:
 _drops = _Dropper()
 
 
+def create_test_database(admin: sa.Engine, template: str, prefix: str = "aduan_t") -> str:
+    """Create a copy of ``template`` named after ``prefix``; return its name (the caller drops it).
+
+    Its sessions commit without waiting for the WAL flush (``synchronous_commit = off``): what they
+    see is unchanged, only a crash of the server could lose the last commits, and the shared test
+    server is never crashed on purpose (the outage test crashes a private cluster of its own).
+    """
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        # WAL_LOG copies the small template through the WAL; FILE_COPY would take two checkpoints of
+        # the whole (shared) server per test: 0.05 s against 0.2-0.4 s here.
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY WAL_LOG'))
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    return name
+
+
 @pytest.fixture
 def db_url(pg_admin: sa.Engine, pg_template: str) -> Iterator[str]:
     """The URL of a fresh database of this test: a copy of the migrated template."""
-    name = f"aduan_t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with pg_admin.connect() as conn:
-        # WAL_LOG copies the small template through the WAL; FILE_COPY would take two checkpoints of
-        # the whole (shared) server per test: 0.05 s against 0.2-0.4 s here.
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY WAL_LOG'))
+    name = create_test_database(pg_admin, pg_template)
     yield _url_of(pg_admin, name)
     _drops.drop(pg_admin, name)
 
