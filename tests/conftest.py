@@ -3,12 +3,13 @@
 The server is ``ADUAN_TEST_POSTGRES_URL`` (default 127.0.0.1:5432) when it answers, else the
 embedded PostgreSQL under ``var/test-pgdata``. Each test session (each xdist worker) migrates one
 template database once; every test that takes ``engine`` gets a fresh copy of it (``CREATE
-DATABASE … TEMPLATE``), dropped in the background afterwards. With ``ADUAN_STRICT_DEPS=1`` (CI) a
-missing dependency fails the test instead of skipping it.
+DATABASE … TEMPLATE``), made ahead and dropped afterwards on background threads. With
+``ADUAN_STRICT_DEPS=1`` (CI) a missing dependency fails the test instead of skipping it.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
@@ -107,7 +108,7 @@ def _server_url() -> str:
 def pg_admin() -> Iterator[sa.Engine]:
     """An AUTOCOMMIT engine on the test server's maintenance database."""
     admin = sa.create_engine(
-        _server_url(), isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=_Dropper.THREADS
+        _server_url(), isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=_Dropper.THREADS + 1
     )
     yield admin
     admin.dispose()
@@ -181,10 +182,50 @@ def create_test_database(admin: sa.Engine, template: str, prefix: str = "aduan_t
     return name
 
 
+class _Copies:
+    """Copies of the template made ahead on a background thread while tests run.
+
+    The template never changes once migrated, so a copy made during the previous test is the same
+    as one made now; the test just does not wait the 0.05-0.3 s the copy takes on a busy server.
+    """
+
+    #: Copies kept in the making ahead of the tests that will take them.
+    AHEAD = 2
+
+    def __init__(self, admin: sa.Engine, template: str) -> None:
+        self.admin = admin
+        self.template = template
+        self.maker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-db-copy")
+        self.ahead: collections.deque[concurrent.futures.Future[str]] = collections.deque(
+            self.maker.submit(create_test_database, admin, template) for _ in range(self.AHEAD)
+        )
+
+    def take(self) -> str:
+        """Return the name of a fresh copy (the caller drops it) and start making the next one."""
+        self.ahead.append(self.maker.submit(create_test_database, self.admin, self.template))
+        return self.ahead.popleft().result()
+
+    def close(self) -> None:
+        """Drop the copies no test took."""
+        self.maker.shutdown(wait=True)
+        for made in self.ahead:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                _drops.drop(self.admin, made.result())
+        self.ahead.clear()
+
+
+@pytest.fixture(scope="session")
+def db_copies(pg_admin: sa.Engine, pg_template: str) -> Iterator[_Copies]:
+    """This session's maker of fresh template copies."""
+    copies = _Copies(pg_admin, pg_template)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
-def db_url(pg_admin: sa.Engine, pg_template: str) -> Iterator[str]:
+def db_url(pg_admin: sa.Engine, db_copies: _Copies) -> Iterator[str]:
     """The URL of a fresh database of this test: a copy of the migrated template."""
-    name = create_test_database(pg_admin, pg_template)
+    name = db_copies.take()
     yield _url_of(pg_admin, name)
     _drops.drop(pg_admin, name)
 
