@@ -17,6 +17,8 @@ from app import settings as config_mod
 from app.bootstrap import build
 from intake import db
 from intake.workflow_models import DeadlineAlert
+from jobs import queue as queues
+from jobs import worker as jobs_worker
 from tests.conftest import ROOT, TEST_ENV
 from tests.integration.workflow.helpers import file, make_staff
 
@@ -43,6 +45,16 @@ def test_two_workers_sweep_on_start_and_send_each_alert_once(db_url: str, tmp_pa
     engine = db.create_engine(db_url)
     try:
         end = time.monotonic() + 90
+        # Both processes are running workers (one row per lane each) before either is judged: on a
+        # busy machine one may still be starting, SIGTERM's handler not yet installed, when the
+        # other has already swept.
+        lanes = 2 * len(jobs_worker.lanes(queues.QUEUES))
+        running = 0
+        while time.monotonic() < end and running < lanes:
+            time.sleep(0.2)
+            with engine.connect() as conn:
+                running = conn.execute(sa.text("SELECT count(*) FROM procrastinate_workers")).scalar_one()
+        assert running == lanes, running
         rows: list[DeadlineAlert] = []
         while time.monotonic() < end and len(rows) < 4:
             time.sleep(0.2)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 DATABASE_FIXTURES = frozenset(
-    {"engine", "db_url", "container", "pg_admin", "pg_template", "migration_engine"}
+    {"engine", "db_url", "db_copies", "container", "pg_admin", "pg_template", "migration_engine"}
 )
 
 

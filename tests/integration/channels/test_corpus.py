@@ -9,9 +9,7 @@ and skips (CI, ``ADUAN_STRICT_DEPS=1``, fails instead).
 
 from __future__ import annotations
 
-import os
 import tomllib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from intake import db
-from tests.conftest import ROOT, TEST_ENV, Clock, missing_dependency
+from tests.conftest import ROOT, TEST_ENV, Clock, create_test_database, missing_dependency
 from tests.integration.channels import corpus
 
 TABLE = Path(__file__).with_name("corpus_expected.toml")
@@ -42,9 +40,7 @@ def outcomes(
     """Every corpus file fed twice on one PostgreSQL database for the module; its outcome by key."""
     root = corpus_dir()
     admin = request.getfixturevalue("pg_admin")
-    name = f"aduan_corpus_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{request.getfixturevalue("pg_template")}"'))
+    name = create_test_database(admin, request.getfixturevalue("pg_template"), "aduan_corpus")
     engine = db.create_engine(admin.url.set(database=name).render_as_string(hide_password=False))
     config_data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     clock = Clock(corpus.CLOCK_START)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import argon2
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -196,7 +197,12 @@ def test_next_parameter_cannot_redirect_off_site(client: TestClient, staff: dict
     assert r.headers["location"] == "/inbox"
 
 
-def test_passwords_are_stored_as_argon2_hashes(staff: dict[str, User]) -> None:
-    assert staff["officer"].password_hash.startswith("$argon2id$")
-    assert auth.verify_password(staff["officer"].password_hash, PASSWORD)
-    assert not auth.verify_password(staff["officer"].password_hash, PASSWORD + "x")
+def test_passwords_are_stored_as_argon2_hashes(container: Container) -> None:
+    with db.write_session(container.engine) as s:
+        stored = auth.create_user(s, username="baru", role="officer", password=PASSWORD).password_hash
+    assert stored.startswith("$argon2id$")
+    # at least OWASP's minimum cost for argon2id (19 MiB, 2 passes); the tests' own staff hash is cheaper
+    cost = argon2.extract_parameters(stored)
+    assert (cost.memory_cost, cost.time_cost) >= (19 * 1024, 2), cost
+    assert auth.verify_password(stored, PASSWORD)
+    assert not auth.verify_password(stored, PASSWORD + "x")
