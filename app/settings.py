@@ -130,6 +130,12 @@ class JobsSettings:
     library_log_level: str = "WARNING"
     #: Succeeded jobs are kept this long, then removed (failed ones stay).
     keep_finished_hours: int = _positive(168)
+    #: A worker records that it is alive this often; one silent for ``stalled_after_seconds`` is
+    #: dead, and the jobs it was running are retried by another worker (looked for every
+    #: ``stalled_check_seconds``).
+    heartbeat_seconds: float = _positive(10.0)
+    stalled_after_seconds: float = _positive(30.0)
+    stalled_check_seconds: float = _positive(60.0)
 
 
 @dataclass(frozen=True)
@@ -639,6 +645,10 @@ def from_dict(
         if name not in KNOWN_TABLES
     ]
     tables = {name: typed_table(cls, name, data.get(name, {}), errors) for name, cls in TABLES.items()}
+    jobs = tables["jobs"]
+    if jobs.stalled_after_seconds <= 2 * jobs.heartbeat_seconds:
+        # A live worker that missed one beat would have its running jobs run a second time.
+        errors.append("jobs.stalled_after_seconds must be more than twice jobs.heartbeat_seconds")
     if errors:
         raise ConfigError("\n".join(errors))
     known = {"office", "calendar", "rules", "database", "services", "problem_types", "channels", "offices"}

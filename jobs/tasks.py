@@ -33,9 +33,6 @@ log = logging.getLogger("aduan.jobs")
 APP = "jobs.app"
 STOP = "jobs.stop"
 
-#: A worker that sent no heartbeat for this long is dead: its jobs are retried by another worker.
-STALLED_AFTER_SECONDS = 30.0
-
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -127,7 +124,9 @@ def build_app(container: Container) -> procrastinate.App:
     async def retry_stalled_jobs(context: JobContext, timestamp: int) -> None:
         del timestamp
         manager = app.job_manager
-        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+        for job in await manager.get_stalled_jobs(
+            seconds_since_heartbeat=container.settings.jobs.stalled_after_seconds
+        ):
             if context.job is not None and job.id == context.job.id:
                 continue
             try:

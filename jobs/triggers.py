@@ -30,8 +30,6 @@ from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_na
 
 log = logging.getLogger("aduan.jobs.triggers")
 
-#: Dead workers' jobs are looked for this often.
-STALLED_CHECK_SECONDS = 60
 #: Finished jobs older than ``[jobs] keep_finished_hours`` are removed once an hour.
 REMOVE_OLD_JOBS_SECONDS = 3600
 #: The watcher's job is re-queued this often (a no-op while one waits).
@@ -71,10 +69,11 @@ class Triggers:
                 first = now
             self.scheduler.add_job(self._fire, trigger, args=[job, step], id=job.id, next_run_time=first)
             self.started.append(job.id)
+        stalled_check = self.container.settings.jobs.stalled_check_seconds
         self.scheduler.add_job(
             self._fire_task,
-            IntervalTrigger(seconds=STALLED_CHECK_SECONDS, start_date=_EPOCH),
-            args=[queue.RETRY_STALLED, queue.RETRY_STALLED, STALLED_CHECK_SECONDS],
+            IntervalTrigger(seconds=stalled_check, start_date=_EPOCH),
+            args=[queue.RETRY_STALLED, queue.RETRY_STALLED, stalled_check],
             id=queue.RETRY_STALLED,
         )
         self.scheduler.add_job(

@@ -59,6 +59,8 @@ async def run(
                             concurrency=concurrency or table.concurrency,
                             install_signal_handlers=False,
                             shutdown_graceful_timeout=table.shutdown_seconds,
+                            update_heartbeat_interval=table.heartbeat_seconds,
+                            stalled_worker_timeout=table.stalled_after_seconds,
                         )
                         for name, lane in lanes(queues)
                     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,15 +54,34 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} not answering after {timeout}s")
 
 
-def server_env(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of a web process: the repo's config, test secrets, the database and public URL."""
+#: What the fault tests change in config.toml: a killed worker is found dead after 5 s, not 30
+#: (heartbeats every second, dead workers looked for every 2 s), so its jobs are retried at once.
+QUICK_RECOVERY = {"heartbeat_seconds": "1", "stalled_after_seconds": "5", "stalled_check_seconds": "2"}
+
+
+def fault_config(workdir: Path) -> Path:
+    """Write the repository's config.toml with ``QUICK_RECOVERY`` into ``workdir``; return its path."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    for key, value in QUICK_RECOVERY.items():
+        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert found == 1, key
+    path = workdir / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def server_env(
+    database_url: str, extra: dict[str, str] | None = None, *, config: Path | None = None
+) -> dict[str, str]:
+    """Environment of a web process: the config (the repo's by default), test secrets, the database
+    and public URL."""
     from tests.conftest import TEST_ENV
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADUAN_")}
     env.update(TEST_ENV)
     env.update(
         {
-            "ADUAN_CONFIG": str(ROOT / "config.toml"),
+            "ADUAN_CONFIG": str(config or ROOT / "config.toml"),
             "ADUAN_DATABASE_URL": database_url,
             "ADUAN_PUBLIC_BASE_URL": PUBLIC_BASE,
             "ADUAN_LOG_LEVEL": "WARNING",
@@ -112,7 +132,7 @@ class WebProcess:
                 "2",
             ],
             cwd=self.workdir,
-            env=server_env(self.database_url, self.env),
+            env=server_env(self.database_url, self.env, config=fault_config(self.workdir)),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -153,7 +173,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "worker"],
             cwd=self.workdir,
-            env=server_env(self.database_url),
+            env=server_env(self.database_url, config=fault_config(self.workdir)),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

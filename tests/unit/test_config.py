@@ -62,6 +62,8 @@ def test_extra_closed_and_working_dates_reach_the_calendar(config_data: dict[str
         ("calendar", "working_weekdays", [0, 9], "ISO weekdays"),
         ("calendar", "extra_closed_dates", ["31-12-2026"], "bad date"),
         ("rules", "answer_deadline_working_days", 0, "at least 1"),
+        # a worker silent for one missed beat would have its running jobs retried by another
+        ("jobs", "stalled_after_seconds", 15, "more than twice jobs.heartbeat_seconds"),
     ],
 )
 def test_bad_config_values_are_named(
