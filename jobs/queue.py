@@ -67,6 +67,30 @@ def defer_in(
         raise sa.exc.OperationalError("defer a job", None, exc.__cause__ or exc) from exc
 
 
+#: Changed rows of the queue's table after which its planner statistics are refreshed.
+ANALYZE_AFTER_CHANGES = 1000
+
+_CHANGES = sa.text("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'procrastinate_jobs'")
+
+
+def refresh_statistics(engine: sa.Engine, *, after_changes: int = ANALYZE_AFTER_CHANGES) -> bool:
+    """ANALYZE the queue's table once ``after_changes`` rows changed since the last time; return
+    whether it did.
+
+    Every fetch of a job checks its lock against the waiting jobs. With statistics from before a
+    burst the planner sorts every waiting job on each fetch (15 ms at 5,700 waiting: a worker
+    then does 30 jobs/s), with fresh ones it walks the priority index (0.2 ms). Autovacuum does
+    this too, but at most once a minute, and not at all where it is switched off.
+    """
+    with engine.connect() as conn:
+        changes = conn.execute(_CHANGES).scalar()
+        if changes is None or changes < after_changes:
+            return False
+        conn.execute(sa.text("ANALYZE procrastinate_jobs"))
+        conn.commit()
+    return True
+
+
 def sender_lock(sender: str, secret: str) -> str:
     """Return the job lock of a sender: a keyed hash, so no phone number or address is in the queue's
     rows or the library's log lines (UU 27/2022), the same for every process of the deployment."""
@@ -97,6 +121,8 @@ def defer_inbound_many(session: Session, payloads: Sequence[tuple[int, str | Non
         raise sa.exc.OperationalError("defer jobs", None, exc.__cause__ or exc) from exc
 
 
+#: A periodic job's tick goes before payloads still waiting (its lane is the inbound one).
+PERIODIC_PRIORITY = 5
 #: A reply already made goes before payloads still waiting: in a burst, each citizen's answer leaves
 #: as soon as it is written, not after everyone's messages are processed.
 SEND_PRIORITY = 10

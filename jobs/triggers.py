@@ -11,6 +11,7 @@ lets one run at a time).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -30,6 +31,8 @@ from jobs.tasks import PERIODIC_JOBS, PeriodicJob, interval_of, periodic_task_na
 
 log = logging.getLogger("aduan.jobs.triggers")
 
+#: The queue's planner statistics are looked at this often (``jobs.queue.refresh_statistics``).
+STATISTICS_SECONDS = 5
 #: Finished jobs older than ``[jobs] keep_finished_hours`` are removed once an hour.
 REMOVE_OLD_JOBS_SECONDS = 3600
 #: The watcher's job is re-queued this often (a no-op while one waits).
@@ -85,6 +88,7 @@ class Triggers:
         self.scheduler.add_job(
             self._watch, IntervalTrigger(seconds=WATCH_SECONDS), id=queue.WATCH_EMAIL, next_run_time=now
         )
+        self.scheduler.add_job(self._statistics, IntervalTrigger(seconds=STATISTICS_SECONDS), id="statistics")
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -97,13 +101,23 @@ class Triggers:
 
     async def _fire_task(self, periodic_id: str, task_name: str, step: float) -> None:
         tick = tick_of(step, time.time())
-        deferrer = self.app.configure_task(task_name, queue=queue.PERIODIC, lock=task_name)
+        # Ahead of waiting payloads: the deadline sweep runs on time during a burst too.
+        deferrer = self.app.configure_task(
+            task_name, queue=queue.PERIODIC, lock=task_name, priority=queue.PERIODIC_PRIORITY
+        )
         try:
             await self.app.job_manager.defer_periodic_job(
                 deferrer.make_new_job(timestamp=tick), periodic_id=periodic_id, defer_timestamp=tick
             )
         except Exception as exc:  # the database may be down: the next tick tries again
             log.warning("periodic job %s not deferred: %s", periodic_id, type(exc).__name__)
+
+    async def _statistics(self) -> None:
+        # Not a job: behind a burst's backlog it would run only once the backlog is gone.
+        try:
+            await asyncio.to_thread(queue.refresh_statistics, self.container.engine)
+        except Exception as exc:  # the database may be down: the next firing tries again
+            log.warning("queue statistics not refreshed: %s", type(exc).__name__)
 
     async def _watch(self) -> None:
         table = self.container.settings.channel(imap_poller.CHANNEL)

@@ -1,4 +1,5 @@
-"""The job queue's history: finished jobs are kept a week, then removed; failed ones stay."""
+"""The job queue's upkeep: finished jobs are kept a week, then removed (failed ones stay); the planner's
+statistics of the queue follow a burst."""
 
 from __future__ import annotations
 
@@ -65,3 +66,21 @@ def test_succeeded_jobs_older_than_the_setting_are_removed_and_the_rest_kept(con
         queue.defer_in(s, queue.REMOVE_OLD_JOBS, queue=queue.PERIODIC, timestamp=0)
     run_until_idle(container, queues=[queue.PERIODIC])
     assert _jobs(container) == [(new_raw, "failed")]
+
+
+def test_a_burst_of_jobs_gets_the_queue_table_analyzed_once(container: Container) -> None:
+    """After a burst the planner must know the queue holds thousands of waiting jobs (else every
+    fetch sorts them all); a quiet queue is not analyzed again and again."""
+    with container.engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE procrastinate_jobs"))
+    assert not queue.refresh_statistics(container.engine)
+    with db.write_session(container.engine) as s:
+        defer_inbound_many(s, [(n, f"sender:{n}") for n in range(1, 1201)])
+        s.execute(sa.text("SELECT pg_stat_force_next_flush()"))  # counters now, not within a second
+    assert queue.refresh_statistics(container.engine)
+    with container.engine.connect() as conn:
+        reltuples = conn.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = 'procrastinate_jobs'")
+        ).scalar_one()
+    assert reltuples >= 1200  # what the planner now estimates
+    assert not queue.refresh_statistics(container.engine)
