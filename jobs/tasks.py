@@ -7,10 +7,13 @@ the periodic jobs of ``PERIODIC_JOBS``). Nothing here polls a table or elects a 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import procrastinate
@@ -32,6 +35,9 @@ log = logging.getLogger("aduan.jobs")
 #: ``container.services`` keys: the App, and the event set when this process's worker stops.
 APP = "jobs.app"
 STOP = "jobs.stop"
+#: ``container.services`` keys of the thread pools of sending and of the IMAP watcher.
+SEND_THREADS = "jobs.send_threads"
+WATCH_THREADS = "jobs.watch_threads"
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,24 @@ def app_of(container: Container) -> procrastinate.App:
     return app  # type: ignore[no-any-return]
 
 
+async def in_threads(container: Container, pool: str, func: Callable[..., object], *args: object) -> None:
+    """Run ``func(*args)`` in the container's thread pool ``pool`` and wait for it.
+
+    procrastinate runs a synchronous task on the event loop's default threads, which every lane of
+    the worker shares. A provider that hangs (a DNS lookup that never answers, a 15 s time-out)
+    then held all of them, and citizens' messages waited behind replies that could not leave.
+    Sending and the IMAP watcher therefore run on threads of their own: as many as a lane has
+    slots for sending, one for the watcher.
+    """
+    executor = container.services.get(pool)
+    if executor is None:
+        size = container.settings.jobs.concurrency if pool == SEND_THREADS else 1
+        executor = container.services.setdefault(
+            pool, ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"aduan-{pool.rpartition('.')[2]}")
+        )
+    await asyncio.get_running_loop().run_in_executor(executor, functools.partial(func, *args))
+
+
 def stop_event(container: Container) -> threading.Event:
     """Return the event that tells long-running tasks (the IMAP watcher) to end."""
     return container.services.setdefault(STOP, threading.Event())  # type: ignore[no-any-return]
@@ -110,15 +134,15 @@ def build_app(container: Container) -> procrastinate.App:
         pipeline.process_stored(container, raw_id, last_attempt=context.job.attempts + 1 >= attempts)
 
     @app.task(name=queue.SEND_OUTBOX, queue=queue.OUTBOUND)
-    def send_outbox(outbox_id: int) -> None:
+    async def send_outbox(outbox_id: int) -> None:
         # Retries are the row's own (1, 5, 15, 60 minutes), deferred by ``outbound.outbox`` with its state.
-        outbox.send_one(container, outbox_id)
+        await in_threads(container, SEND_THREADS, outbox.send_one, container, outbox_id)
 
     @app.task(name=queue.WATCH_EMAIL, queue=queue.WATCH)
-    def watch_email() -> None:
+    async def watch_email() -> None:
         # Runs until this worker stops; the job's lock keeps it to one worker at a time, and a
         # worker that dies leaves it stalled, retried by another one (``retry_stalled_jobs``).
-        imap_poller.run(container, stop_event(container))
+        await in_threads(container, WATCH_THREADS, imap_poller.run, container, stop_event(container))
 
     @app.task(name=queue.RETRY_STALLED, queue=queue.PERIODIC, pass_context=True)
     async def retry_stalled_jobs(context: JobContext, timestamp: int) -> None:

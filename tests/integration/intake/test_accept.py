@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -28,10 +29,12 @@ from inbox.app import create_app
 from intake import db
 from intake.ingest import IngestResult, RawPayload
 from intake.models import Complaint, Message, RawInbound, Reporter
+from jobs import worker as jobs_worker
 from jobs.pipeline import store_many_and_defer
 from jobs.queue import defer_inbound_many, sender_lock
 from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle
+from tests.fakeapi import FakeAPI, Reply
 from tests.faults.harness import CONVERSATION, PUBLIC_BASE, signed_sms, sms_form
 
 
@@ -302,3 +305,47 @@ def test_forged_and_malformed_webhooks_are_refused_at_once(container: Container)
     with db.session(container.engine) as s:
         [row] = s.exec(select(RawInbound)).all()
         assert row.status == "quarantined" and row.body == body  # kept as received, with the reason
+
+
+def test_replies_a_provider_never_answers_do_not_hold_up_citizens_messages(
+    config_data: dict[str, Any], engine: sa.Engine, clock: Clock
+) -> None:
+    """The sending lane has enough slots to fill the event loop's default threads. While every
+    send hangs at the provider, the processing lane still takes new citizens' messages in."""
+    slots = min(32, (os.cpu_count() or 1) + 4) + 1  # more than asyncio's default thread pool holds
+    hang = Reply(201, {"sid": "SMx"}, delay=20)
+    with FakeAPI({("POST", "/2010-04-01/Accounts/"): lambda req: hang}) as api:
+        config_data["channels"]["sms"]["api_base_url"] = api.url
+        config_data["jobs"]["concurrency"] = slots
+        container = build(
+            config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False
+        )
+        stop = threading.Event()
+
+        async def work() -> None:
+            task = asyncio.create_task(jobs_worker.run(container, triggers=False))
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+            task.cancel()
+
+        def wait_for(what: Any, deadline: float) -> None:
+            end = time.monotonic() + deadline
+            while not what() and time.monotonic() < end:
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=asyncio.run, args=(work(),), daemon=True)
+        thread.start()
+        try:
+            for n in range(slots):  # each a citizen of their own, each answered by the bot
+                store(container, n, run="first")
+            # every reply is now stuck at the provider, each holding a thread
+            wait_for(lambda: len(api.requests_to("POST", "/2010-04-01/")) >= slots, 15)
+            assert len(api.requests_to("POST", "/2010-04-01/")) >= slots
+            for n in range(slots):
+                store(container, n, run="second")
+            wait_for(lambda: count(container, Message) >= 2 * slots, 10)
+            processed = count(container, Message)
+        finally:
+            stop.set()
+            thread.join(30)
+    assert processed == 2 * slots
