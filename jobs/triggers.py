@@ -76,7 +76,9 @@ class Triggers:
         self.scheduler.add_job(
             self._fire_task,
             IntervalTrigger(seconds=stalled_check, start_date=_EPOCH),
-            args=[queue.RETRY_STALLED, queue.RETRY_STALLED, stalled_check],
+            # No lock: a check left "doing" by a worker that died would hold the lock, and every later
+            # check (the only thing that frees a dead worker's jobs) would wait behind it forever.
+            args=[queue.RETRY_STALLED, queue.RETRY_STALLED, stalled_check, False],
             id=queue.RETRY_STALLED,
         )
         self.scheduler.add_job(
@@ -99,11 +101,15 @@ class Triggers:
     async def _fire(self, job: PeriodicJob, step: float) -> None:
         await self._fire_task(job.id, periodic_task_name(job.id), step)
 
-    async def _fire_task(self, periodic_id: str, task_name: str, step: float) -> None:
+    async def _fire_task(self, periodic_id: str, task_name: str, step: float, locked: bool = True) -> None:
         tick = tick_of(step, time.time())
-        # Ahead of waiting payloads: the deadline sweep runs on time during a burst too.
+        # Ahead of waiting payloads: the deadline sweep runs on time during a burst too. The lock
+        # keeps one run of a job at a time (a slow sweep is not overtaken by the next tick's).
         deferrer = self.app.configure_task(
-            task_name, queue=queue.PERIODIC, lock=task_name, priority=queue.PERIODIC_PRIORITY
+            task_name,
+            queue=queue.PERIODIC,
+            lock=task_name if locked else None,
+            priority=queue.PERIODIC_PRIORITY,
         )
         try:
             await self.app.job_manager.defer_periodic_job(

@@ -3,19 +3,26 @@ statistics of the queue follow a burst."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
+from typing import Any
 
 import sqlalchemy as sa
 
+from app import settings as config_mod
+from app.bootstrap import build
 from app.container import Container
 from channels.base import RawRequest
 from intake import db
 from intake.ingest import RawPayload
 from jobs import queue
+from jobs import worker as jobs_worker
 from jobs.pipeline import store_many_and_defer
 from jobs.queue import defer_inbound_many
 from jobs.worker import run_until_idle
-from tests.conftest import settle
+from tests.conftest import TEST_ENV, Clock, settle
 
 
 def _store(container: Container, key: str) -> None:
@@ -84,3 +91,57 @@ def test_a_burst_of_jobs_gets_the_queue_table_analyzed_once(container: Container
         ).scalar_one()
     assert reltuples >= 1200  # what the planner now estimates
     assert not queue.refresh_statistics(container.engine)
+
+
+def test_a_stalled_check_left_running_by_a_dead_worker_does_not_block_the_next_checks(
+    config_data: dict[str, Any], engine: sa.Engine, clock: Clock
+) -> None:
+    """A worker died while it ran the check for dead workers' jobs: the next worker's checks still
+    run, and retry that one too (seen as a hang after a database outage)."""
+    config_data["jobs"]["stalled_check_seconds"] = 1
+    container = build(
+        config_mod.from_dict(config_data, env=dict(TEST_ENV)), engine=engine, clock=clock, migrate=False
+    )
+    with container.engine.begin() as conn:
+        dead = conn.execute(
+            sa.text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '1 hour') RETURNING id"
+            )
+        ).scalar_one()
+    with db.write_session(container.engine) as s:
+        stalled = queue.defer_in(
+            s, queue.RETRY_STALLED, queue=queue.PERIODIC, lock=queue.RETRY_STALLED, timestamp=0
+        )
+    with container.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"),
+            {"w": dead, "j": stalled},
+        )
+    stop = threading.Event()
+
+    async def work() -> None:
+        task = asyncio.create_task(jobs_worker.run(container, queues=[queue.PERIODIC]))
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        task.cancel()
+
+    def status() -> str:
+        with container.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    sa.text("SELECT status::text FROM procrastinate_jobs WHERE id = :j"), {"j": stalled}
+                ).scalar_one()
+            )
+
+    thread = threading.Thread(target=asyncio.run, args=(work(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while status() == "doing" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        final = status()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert final != "doing"
