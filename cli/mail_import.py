@@ -23,6 +23,7 @@ import logging
 import mailbox
 import os
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -103,10 +104,23 @@ def open_source(kind: str, path: Path) -> mailbox.Mailbox[mailbox.Message]:
     raise ValueError(f"unknown mailbox kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+#: A Maildir file name starts with its delivery time: seconds, then (as Python and Dovecot write
+#: it) ``M`` and the microseconds, e.g. ``1764671231.M98765P412Q3.host``.
+_DELIVERED = re.compile(r"^(\d+)(?:\.M(\d+))?")
+
+
+def _delivery_order(key: str) -> tuple[int, int, str]:
+    found = _DELIVERED.match(key)
+    if found is None:
+        return (0, 0, key)
+    return (int(found.group(1)), int(found.group(2) or 0), key)
+
+
 def _keys(box: mailbox.Mailbox[mailbox.Message], kind: str) -> list[str]:
-    # mbox keys are positions; Maildir keys are file names (delivery time first): sort for a stable order.
+    # mbox keys are positions; Maildir keys are file names: in delivery order, compared as numbers
+    # (as text, M98765 came after M123456 of the same second, and a reply before its mail).
     keys = list(box.keys())
-    return keys if kind == "mbox" else sorted(keys)
+    return keys if kind == "mbox" else sorted(keys, key=_delivery_order)
 
 
 def iter_mails(
