@@ -386,8 +386,19 @@ class PgCluster:
         )
         return self
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+    def start(self, attempts: int = 3) -> None:
+        """Start the server and wait until it accepts connections (a few tries: after a crash the
+        old postmaster may still be on its way out)."""
+        for attempt in range(attempts):
+            try:
+                self._start()
+                return
+            except subprocess.SubprocessError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1)
+
+    def _start(self) -> None:
         pg_ctl = pg_binary("pg_ctl")
         assert pg_ctl is not None
         subprocess.run(

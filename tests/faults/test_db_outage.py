@@ -83,6 +83,7 @@ def test_database_down_for_10_seconds_gives_503_then_everything_is_in(
         thread = outage.get("thread")
         assert isinstance(thread, threading.Thread)
         thread.join(60)
+        assert "up_at" in outage, "the database server did not start again"
         ready = httpx.get(web.url + "/readyz", timeout=10)
         wait_processed(url, "sms", BURST)  # the drainer catches up once the database is back
     finally:
