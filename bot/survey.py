@@ -10,6 +10,7 @@ only the messages of a citizen who has an open survey, and re-asks instead of fa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -398,8 +399,6 @@ def office_settings(container: Container) -> SurveySettings:
     ``[survey]`` is deployment-wide; only what the citizen reads (the office's name) and the
     office's own day (its timezone, for quarters and quarterly days) differ between offices.
     """
-    import dataclasses
-
     office = container.office
     return dataclasses.replace(
         _configured, office_code=office.code, office_name=office.name, timezone=office.calendar.timezone

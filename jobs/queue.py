@@ -39,6 +39,16 @@ REMOVE_OLD_JOBS = "remove_old_jobs"
 _DEFERRER = procrastinate.App(connector=procrastinate.SyncPsycopgConnector())
 
 
+def psycopg_connection(session: Session) -> Any:
+    """Return the psycopg connection under the session's transaction, for procrastinate's
+    ``connection=`` option: a job deferred on it commits or rolls back with the session's rows.
+
+    The pooled connection's DBAPI attribute is SQLAlchemy's documented way to the driver's
+    connection; this is the one place Aduan uses it (tests/unit/test_private_api.py allows it here).
+    """
+    return session.connection().connection.dbapi_connection
+
+
 def defer_in(
     session: Session,
     task: str,
@@ -51,7 +61,7 @@ def defer_in(
     **kwargs: Any,
 ) -> int:
     """Defer ``task`` on the session's transaction (it commits or rolls back with it); return the job id."""
-    dbapi = session.connection().connection.dbapi_connection
+    dbapi = psycopg_connection(session)
     options: dict[str, Any] = {
         "queue": queue,
         "lock": lock,
@@ -114,9 +124,7 @@ def defer_inbound_many(session: Session, payloads: Sequence[tuple[int, str | Non
         for raw_id, lock in payloads
     ]
     try:
-        _DEFERRER.job_manager.batch_defer_jobs(
-            jobs, connection=session.connection().connection.dbapi_connection
-        )
+        _DEFERRER.job_manager.batch_defer_jobs(jobs, connection=psycopg_connection(session))
     except queue_errors.ConnectorException as exc:
         raise sa.exc.OperationalError("defer jobs", None, exc.__cause__ or exc) from exc
 
