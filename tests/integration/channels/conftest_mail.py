@@ -1,7 +1,8 @@
 """Real mail peers on 127.0.0.1 for the e-mail tests: Dovecot IMAP, aiosmtpd SMTP, a cuttable TCP proxy.
 
-Import the fixtures into a test module (``from tests.integration.channels.conftest_mail import imap_server``).
+Import the fixtures into a test module (``from tests.integration.channels.conftest_mail import dovecot``).
 Dovecot follows RECIPES.md §1 (root and non-root), aiosmtpd §2. Ports are always free ones.
+:func:`running_dovecot` is the one Dovecot builder; conftest_oauth's XOAUTH2 Dovecot uses it too.
 """
 
 from __future__ import annotations
@@ -51,18 +52,39 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
     raise TimeoutError(f"port {port} not listening")
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[dict[str, Any]]:
-    """A throwaway Dovecot on 127.0.0.1:<free port> with user bot@example.test / secret."""
+@contextlib.contextmanager
+def running_dovecot(
+    prefix: str = "aduan-dovecot-", oauth2_introspection_url: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Start a throwaway Dovecot on 127.0.0.1:<free port> with user bot@example.test / secret (PLAIN, LOGIN).
+
+    The one place the test Dovecot is configured (RECIPES.md §1, root and non-root). With
+    ``oauth2_introspection_url`` it also takes XOAUTH2 and OAUTHBEARER: an oauth2 passdb, asked
+    first, introspects the bearer token at that URL; failed logins are answered without delay.
+    Yields the server's host, port, user, password and directory; stops it and removes it after.
+    """
     if not shutil.which("dovecot"):
         missing_dependency("dovecot-imapd")
-    root = tempfile.mkdtemp(prefix="aduan-dovecot-")
+    root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)  # the mail uid must traverse it
     port = free_port()
     is_root = os.geteuid() == 0
     me = pwd.getpwuid(os.geteuid()).pw_name
     mail_uid = "65534" if is_root else str(os.geteuid())
     mail_gid = "65534" if is_root else str(os.getegid())
+    oauth = oauth2_introspection_url is not None
+    mechanisms = "plain login xoauth2 oauthbearer" if oauth else "plain login"
+    failure_delay = "\n        auth_failure_delay = 0" if oauth else ""
+    oauth_passdb = (
+        f"""
+        passdb {{
+          driver = oauth2
+          mechanisms = xoauth2 oauthbearer
+          args = {root}/oauth2.conf.ext
+        }}"""
+        if oauth
+        else ""
+    )
     nonroot = (
         ""
         if is_root
@@ -83,9 +105,9 @@ def dovecot() -> Iterator[dict[str, Any]]:
         listen = 127.0.0.1
         ssl = no
         disable_plaintext_auth = no
-        auth_mechanisms = plain login
+        auth_mechanisms = {mechanisms}{failure_delay}
         mail_location = maildir:{root}/mail/%u/Maildir
-        first_valid_uid = 1
+        first_valid_uid = 1{oauth_passdb}
         passdb {{
           driver = passwd-file
           args = scheme=PLAIN username_format=%u {root}/users
@@ -112,6 +134,17 @@ def dovecot() -> Iterator[dict[str, Any]]:
         os.chown(f"{root}/mail", 65534, 65534)
     with open(f"{root}/dovecot.conf", "w") as f:
         f.write(conf)
+    if oauth:
+        with open(f"{root}/oauth2.conf.ext", "w") as f:
+            f.write(
+                textwrap.dedent(f"""
+                introspection_mode = auth
+                introspection_url = {oauth2_introspection_url}
+                username_attribute = email
+                active_attribute = active
+                active_value = true
+                """)
+            )
     with open(f"{root}/users", "w") as f:
         f.write(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     proc = subprocess.Popen(
@@ -124,8 +157,15 @@ def dovecot() -> Iterator[dict[str, Any]]:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         with contextlib.suppress(OSError):  # kept for a look after a failure
-            shutil.copy(f"{root}/dovecot.log", os.path.join(tempfile.gettempdir(), "aduan-dovecot-last.log"))
+            shutil.copy(f"{root}/dovecot.log", os.path.join(tempfile.gettempdir(), f"{prefix}last.log"))
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[dict[str, Any]]:
+    """A throwaway Dovecot on 127.0.0.1:<free port> with user bot@example.test / secret."""
+    with running_dovecot() as server:
+        yield server
 
 
 class Mailbox:

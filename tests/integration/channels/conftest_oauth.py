@@ -4,7 +4,8 @@
   authorization-code and device-code grants, RFC 6749/8628), the device authorization and the
   authorization endpoints, and the token-introspection endpoint Dovecot's ``passdb oauth2`` asks.
 - ``dovecot_oauth``: Dovecot 2.3 with ``auth_mechanisms = ... xoauth2`` whose oauth2 passdb
-  introspects tokens at :class:`FakeOAuth` (and the passwd-file of RECIPES.md §1 for passwords).
+  introspects tokens at :class:`FakeOAuth` (and the passwd-file of RECIPES.md §1 for passwords);
+  built by conftest_mail's ``running_dovecot``.
 - ``smtp_oauth``: aiosmtpd whose ``AUTH XOAUTH2`` checks the token with the same server and, like
   Gmail, answers a refused token with a base64 JSON challenge before its 535.
 - :class:`ScriptedImap`: an IMAP server replaying a provider's real answers (Gmail, Microsoft 365),
@@ -15,19 +16,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import grp
 import hashlib
 import json
-import os
-import pwd
 import secrets
-import shutil
-import signal
 import socket
 import socketserver
 import subprocess
-import tempfile
-import textwrap
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -36,8 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing_dependency
-from tests.integration.channels.conftest_mail import PASSWORD, USER, Mailbox, free_port, wait_port
+from tests.integration.channels.conftest_mail import USER, Mailbox, free_port, running_dovecot
 
 CLIENT_ID, CLIENT_SECRET = "aduan-test-client.apps.example.test", "client-secret-xyz"
 REFRESH_TOKEN = "1//refresh-token-of-the-office"
@@ -204,92 +197,10 @@ def oauth(oauth_server: FakeOAuth) -> FakeOAuth:
 @pytest.fixture(scope="session")
 def dovecot_oauth(oauth_server: FakeOAuth) -> Iterator[dict[str, Any]]:
     """Dovecot on 127.0.0.1 taking XOAUTH2 (tokens checked at ``oauth_server``) and PLAIN (bot/secret)."""
-    if not shutil.which("dovecot"):
-        missing_dependency("dovecot-imapd")
-    root = tempfile.mkdtemp(prefix="aduan-dovecot-oauth-")
-    os.chmod(root, 0o755)
-    port = free_port()
-    is_root = os.geteuid() == 0
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    mail_uid = "65534" if is_root else str(os.geteuid())
-    mail_gid = "65534" if is_root else str(os.getegid())
-    nonroot = (
-        ""
-        if is_root
-        else textwrap.dedent(f"""
-        default_internal_user = {me}
-        default_internal_group = {grp.getgrgid(os.getegid()).gr_name}
-        default_login_user = {me}
-        service anvil {{
-          chroot =
-        }}""")
-    )
-    conf = (
-        textwrap.dedent(f"""
-        base_dir = {root}/run
-        state_dir = {root}/state
-        log_path = {root}/dovecot.log
-        protocols = imap
-        listen = 127.0.0.1
-        ssl = no
-        disable_plaintext_auth = no
-        auth_mechanisms = plain login xoauth2 oauthbearer
-        auth_failure_delay = 0
-        mail_location = maildir:{root}/mail/%u/Maildir
-        first_valid_uid = 1
-        passdb {{
-          driver = oauth2
-          mechanisms = xoauth2 oauthbearer
-          args = {root}/oauth2.conf.ext
-        }}
-        passdb {{
-          driver = passwd-file
-          args = scheme=PLAIN username_format=%u {root}/users
-        }}
-        userdb {{
-          driver = static
-          args = uid={mail_uid} gid={mail_gid} home={root}/mail/%u
-        }}
-        service imap-login {{
-          chroot = {"login" if is_root else ""}
-          inet_listener imap {{
-            address = 127.0.0.1
-            port = {port}
-          }}
-          inet_listener imaps {{
-            port = 0
-          }}
-        }}""")
-        + nonroot
-    )
-    for sub in ("run", "state", "mail"):
-        os.makedirs(f"{root}/{sub}")
-    if is_root:
-        os.chown(f"{root}/mail", 65534, 65534)
-    with open(f"{root}/dovecot.conf", "w") as f:
-        f.write(conf)
-    with open(f"{root}/oauth2.conf.ext", "w") as f:
-        f.write(
-            textwrap.dedent(f"""
-            introspection_mode = auth
-            introspection_url = {oauth_server.url}/introspect
-            username_attribute = email
-            active_attribute = active
-            active_value = true
-            """)
-        )
-    with open(f"{root}/users", "w") as f:
-        f.write(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    proc = subprocess.Popen(
-        ["dovecot", "-F", "-c", f"{root}/dovecot.conf"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_port(port, proc)
-        yield {"host": "127.0.0.1", "port": port, "user": USER, "password": PASSWORD, "dir": root}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
+    with running_dovecot(
+        "aduan-dovecot-oauth-", oauth2_introspection_url=f"{oauth_server.url}/introspect"
+    ) as server:
+        yield server
 
 
 def kick(server: dict[str, Any]) -> None:

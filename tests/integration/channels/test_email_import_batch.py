@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.container import Container
-from bench.bench_email import corpus, write_mbox
 from cli import mail_batch, mail_import
 from cli.mail_import import import_mailbox
 from tests.conftest import ROOT
 from tests.integration.channels.test_email_import import OFFICE, mail
+from tests.mailgen import corpus, write_mbox
 
 FIXTURES = sorted((ROOT / "tests" / "fixtures" / "email").glob("*.eml"))
 

@@ -50,6 +50,32 @@ def test_admin_pages_need_a_login(client: TestClient, staff: dict[str, User]) ->
     assert r.status_code == 303 and r.headers["location"].startswith("/inbox/login?next=/inbox/admin/access")
 
 
+def test_an_anonymous_post_to_an_admin_form_is_sent_to_the_login_page(
+    container: Container, client: TestClient, staff: dict[str, User]
+) -> None:
+    """Whoever is not logged in is sent to log in first, even by a form missing its fields (no 422)."""
+    csrf = csrf_of(client.get("/inbox/login").text)  # a browser whose login ended keeps its session's token
+    officer = staff["officer"].id
+    for path, form in (
+        (f"/inbox/admin/users/{officer}/role", {}),
+        (f"/inbox/admin/users/{officer}/role", {"role": "admin"}),
+        (f"/inbox/admin/users/{officer}/office", {}),
+        (f"/inbox/admin/users/{officer}/disable", {}),
+        ("/inbox/admin/users", {}),
+        ("/inbox/admin/users", {"username": "penyusup", "role": "admin"}),
+    ):
+        r = client.post(path, data={"csrf_token": csrf, **form})
+        assert r.status_code == 303, (path, form, r.status_code, r.text[:300])
+        assert r.headers["location"] == f"/inbox/login?next={path}", (path, form)
+    login_page = client.get(r.headers["location"])
+    assert login_page.status_code == 200 and 'name="next" value="/inbox/admin/users"' in login_page.text
+    target = _user(container, "officer")
+    assert (target.role, target.is_active) == (roles.OFFICER, True)
+    with db.session(container.engine) as s:
+        assert s.exec(select(User).where(User.username == "penyusup")).first() is None
+    assert _log(container) == []  # no admin action was recorded
+
+
 def test_admin_lists_staff_with_role_last_login_and_lock(
     container: Container, as_user: Login, staff: dict[str, User], app: FastAPI
 ) -> None:

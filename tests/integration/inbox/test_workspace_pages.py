@@ -8,13 +8,16 @@ import re
 import zipfile
 from collections.abc import Callable
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import select
 
 from app.container import Container
-from intake import db, workflow
-from intake.models import Complaint, Message, User
+from inbox import auth
+from intake import db, rules, workflow
+from intake.models import Complaint, Event, Message, User
 from outbound import escalation
 from outbound.outbox import OutboxMessage, enqueue
 from tests.conftest import Clock
@@ -82,6 +85,59 @@ def test_refusals_and_the_event_log_speak_indonesian_without_codes(
     assert "Sistem</strong> mencatat laporan sebagai Pengaduan" in events
     for code in ("user:", "claimed_by_id", "assignee_id", "status ·", "R7a", "track internal"):
         assert code not in events, code
+
+
+def _state(container: Container, tracking: str) -> tuple[object, ...]:
+    """What an action changes on a record: status, kind, track and the number of events."""
+    with db.session(container.engine) as s:
+        c = s.exec(select(Complaint).where(Complaint.tracking_number == tracking)).one()
+        events = s.exec(select(Event).where(Event.complaint_id == c.id)).all()
+        return c.status, c.kind, c.track, len(events)
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "missing", "value", "before", "named"),
+    [
+        ("transition", {"note": "tanpa tujuan"}, "to", workflow.STATUS_UNDER_REVIEW, [], "status"),
+        ("set_track", {}, "track", workflow.TRACK_INTERNAL, ["start_review"], "track"),
+        ("change_kind", {"reason": "Hanya usulan"}, "kind", rules.KIND_SARAN, ["start_review"], "kind"),
+    ],
+)
+def test_an_action_posted_without_its_field_is_refused_409_and_changes_nothing(
+    container: Container,
+    app: FastAPI,
+    as_user: Login,
+    staff: dict[str, User],
+    action: str,
+    form: dict[str, str],
+    missing: str,
+    value: str,
+    before: list[str],
+    named: str,
+) -> None:
+    """The missing field reaches the workflow as '' (not None): a refusal (409), not a 422 or a 500."""
+    c = file_one(container)
+    officer, csrf = as_user("officer")
+    for step in before:
+        _act(officer, csrf, c.tracking_number, step)
+    unchanged = _state(container, c.tracking_number)
+    r = officer.post(f"/inbox/c/{c.tracking_number}/act/{action}", data={"csrf_token": csrf, **form})
+    assert r.status_code == 409
+    assert "Tindakan ini tidak dapat dilakukan sekarang. Muat ulang halaman dan coba lagi." in r.text
+    assert _state(container, c.tracking_number) == unchanged
+    # The API shares the action code: the same refusal, naming the empty value.
+    with db.write_session(container.engine) as s:
+        token = auth.create_token(s, user=staff["officer"], name="uji", now=container.now())
+    api = TestClient(app).post(
+        f"/api/v1/complaints/{c.tracking_number}/actions/{action}",
+        json=form,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.status_code == 409 and api.json()["detail"].startswith(f"unknown {named} ''")
+    assert _state(container, c.tracking_number) == unchanged
+    # With the field, the same post goes through: the field was all that was missing.
+    _act(officer, csrf, c.tracking_number, action, **form, **{missing: value})
+    assert _state(container, c.tracking_number) != unchanged
 
 
 def test_a_refused_htmx_reply_keeps_the_text_and_swaps_in_place(container: Container, as_user: Login) -> None:
