@@ -372,7 +372,10 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     engine = db.create_engine(settings.database_url)
-    db.upgrade(engine)
+    try:
+        db.upgrade(engine)
+    except db.MigrationError as exc:
+        fail(str(exc), code=1)
     typer.echo(f"database at {', '.join(sorted(db.current_revisions(engine)))}")
 
 

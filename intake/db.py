@@ -191,11 +191,40 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: The last revision of migrations later squashed into the baseline (before any deployment). A demo
+#: database left there has exactly the baseline's schema; one at an earlier squashed revision does not.
+SQUASHED_HEAD = "0006_job_lock_index"
+BASELINE = "0001_baseline"
+SQUASHED = ("0002_sessions", "0003_follow_up", "0004_read_state", "0005_message_location")
+
+
+class MigrationError(RuntimeError):
+    """The database is at a revision the migrations cannot take forward."""
+
+
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply every migration up to ``revision`` (all branch heads by default)."""
     import_all_models()
     with _migration_lock(engine):
+        _restamp_squashed(engine)
         command.upgrade(alembic_config(engine), revision)
+
+
+def _restamp_squashed(engine: Engine) -> None:
+    """Move a database at ``SQUASHED_HEAD`` to the baseline, which has the same schema."""
+    current = current_revisions(engine)
+    if current & set(SQUASHED):
+        raise MigrationError(
+            f"the database is at migration {', '.join(sorted(current))}, from before the migrations were "
+            "squashed into one baseline; create it anew (`aduan db upgrade` on an empty database)"
+        )
+    if SQUASHED_HEAD in current:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE alembic_version SET version_num = :base WHERE version_num = :old"),
+                {"base": BASELINE, "old": SQUASHED_HEAD},
+            )
+        log.warning("database at squashed migration %s stamped at %s (same schema)", SQUASHED_HEAD, BASELINE)
 
 
 def current_revisions(engine: Engine) -> set[str]:
