@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import HTTPException
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 import channels
@@ -68,9 +68,8 @@ def mark_read(session: Session, *, user: User, complaint: Complaint, now: dt.dat
     """Record that ``user`` has read the record up to ``now`` (their unread marks go)."""
     assert user.id is not None and complaint.id is not None
     table = ComplaintRead.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # One statement: the page and its polling may both mark the same record read at once.
-    stmt = insert(table).values(user_id=user.id, complaint_id=complaint.id, last_read_at=now)
+    stmt = postgresql.insert(table).values(user_id=user.id, complaint_id=complaint.id, last_read_at=now)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["user_id", "complaint_id"],

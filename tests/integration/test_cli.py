@@ -17,7 +17,7 @@ from tests.conftest import ROOT, TEST_ENV, fixture_path
 
 @pytest.fixture
 def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of config.toml pointing at a fresh SQLite file, selected through ADUAN_CONFIG."""
+    """A copy of config.toml pointing at a fresh PostgreSQL database, selected through ADUAN_CONFIG."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"

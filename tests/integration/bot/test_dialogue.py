@@ -1,7 +1,6 @@
 """The intake conversation, path by path, through real SMS, WhatsApp and Telegram payloads.
 
-Every test runs once per channel (the same dialogue code must serve them all) and once per
-database (SQLite and PostgreSQL, through the ``engine`` fixture).
+Every test runs once per channel (the same dialogue code must serve them all), on PostgreSQL.
 """
 
 from __future__ import annotations

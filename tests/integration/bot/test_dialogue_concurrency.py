@@ -69,19 +69,15 @@ def test_two_processes_handling_two_messages_of_the_same_sender_make_one_draft(
             msg = InboundMessage(channel="whatsapp", external_id=f"race-{i}", sender=sender, text=text)
             stored.append(ingest(session=s, message=msg, now=clock(), office=container.office).message)
     processes = [_second_process(container, clock) for _ in texts]
-    on_postgres = container.engine.dialect.name == "postgresql"
     barrier = threading.Barrier(len(texts), timeout=20)
     errors: list[BaseException] = []
 
     def handle(process: Container, message: Message) -> None:
         try:
-            if not on_postgres:
-                barrier.wait()  # SQLite: BEGIN IMMEDIATE lets only one writer in; start together
             with db.write_session(process.engine) as s:
                 row = s.get(Message, message.id)
                 assert row is not None
-                if on_postgres:
-                    barrier.wait()  # both transactions are open now
+                barrier.wait()  # both transactions are open now
                 dialogue.on_message(process, s, IngestResult(row, None, duplicate=False), clock())
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)

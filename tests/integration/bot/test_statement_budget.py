@@ -3,8 +3,7 @@
 A guard against regressions that no behaviour test sees: an ORM autoflush splitting one draft
 update into five, an INSERT followed by a SELECT of the same row, a query per hook. It counts the
 SQL statements one SMS payload costs through ``jobs.pipeline.receive`` (store raw, ingest, survey
-and dialogue hooks, outbox). The driver's BEGIN is left out (SQLite sends it as a statement,
-PostgreSQL does not), so both databases have the same budget.
+and dialogue hooks, outbox).
 """
 
 from __future__ import annotations

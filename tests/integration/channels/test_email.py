@@ -399,7 +399,7 @@ def test_make_sender_reads_config_and_password_from_env(container: Container) ->
     assert smtplib.SMTP_SSL is not None
 
 
-# -- the record: dedupe, loop guards, bounces, threading (SQLite and PostgreSQL) ------------------
+# -- the record: dedupe, loop guards, bounces, threading --------------------------------------
 
 
 def ingest_fixture(container: Container, name: str, *, complete: bool = False) -> Any:

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, TEST_ENV
 
 @pytest.fixture
 def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """config.toml on a fresh SQLite file, the test secrets in the environment."""
+    """config.toml on a fresh PostgreSQL database, the test secrets in the environment."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"

@@ -1,7 +1,6 @@
 """Media of SMS/WhatsApp messages downloaded in the background into the attachment store.
 
-A real HTTP fake on 127.0.0.1 serves Twilio's Media URLs and the Graph API's media endpoints;
-runs on SQLite and PostgreSQL.
+A real HTTP fake on 127.0.0.1 serves Twilio's Media URLs and the Graph API's media endpoints.
 """
 
 from __future__ import annotations

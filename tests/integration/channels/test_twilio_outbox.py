@@ -1,6 +1,6 @@
 """Replies through the outbox: retries against a local Twilio/Graph fake, status callbacks, WhatsApp's window.
 
-Runs on SQLite and PostgreSQL (``engine`` fixture); the providers are a real HTTP server on
+Runs on PostgreSQL (``engine`` fixture); the providers are a real HTTP server on
 127.0.0.1 (tests/fakeapi.py) reached by the real twilio client and httpx.
 """
 

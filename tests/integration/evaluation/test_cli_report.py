@@ -19,7 +19,7 @@ from tests.integration.evaluation.test_report import _seed
 
 @pytest.fixture
 def seeded_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config on a fresh, migrated SQLite file holding the November 2026 data of test_report."""
+    """A config on a fresh, migrated PostgreSQL database holding the November 2026 data of test_report."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('url = ""', f'url = "{db_url}"')
     path = tmp_path / "config.toml"

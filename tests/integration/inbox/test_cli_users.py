@@ -23,7 +23,7 @@ from tests.conftest import ROOT, TEST_ENV
 
 @pytest.fixture
 def cli_db(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A config on a fresh SQLite file, selected through ADUAN_CONFIG, with the test secrets."""
+    """A config on a fresh PostgreSQL database, selected through ADUAN_CONFIG, with the test secrets."""
     url = db_url
     text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('url = ""', f'url = "{url}"')
     path = tmp_path / "config.toml"

@@ -192,7 +192,7 @@ def test_retention_section_gives_the_default_cutoff() -> None:
 
 @pytest.fixture
 def cli_config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of config.toml on a fresh SQLite file."""
+    """A copy of config.toml on a fresh PostgreSQL database."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('url = ""', f'url = "{db_url}"')
     text = text.replace('attachments_dir = "var/attachments"', f'attachments_dir = "{tmp_path / "att"}"')

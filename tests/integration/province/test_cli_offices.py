@@ -17,7 +17,7 @@ from tests.conftest import ROOT, TEST_ENV, fixture_path
 
 @pytest.fixture
 def province_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """config.toml with the Bandung example switched on, on a fresh SQLite file."""
+    """config.toml with the Bandung example switched on, on a fresh PostgreSQL database."""
     (tmp_path / "offices").mkdir()
     shutil.copy(ROOT / "offices" / "bdg.toml", tmp_path / "offices" / "bdg.toml")
     url = db_url

@@ -21,9 +21,9 @@ from tests.integration.province.conftest import PUBLIC
 
 
 def province(config_data: dict[str, Any], env: dict[str, str] | None = None) -> Container:
-    """A container of the two offices on an in-memory database (routing reads no table)."""
+    """A container of the two offices on an engine never connected (routing reads no table)."""
     settings = config.from_dict(config_data, env=env if env is not None else dict(TEST_ENV))
-    return Container(settings=settings, engine=sa.create_engine("sqlite://"))
+    return Container(settings=settings, engine=sa.create_engine("postgresql+psycopg://"))
 
 
 def test_shipped_example_profile_is_a_second_office_with_its_own_rules(config_data: dict[str, Any]) -> None:
@@ -55,7 +55,7 @@ def test_default_config_serves_one_office() -> None:
     [
         ('tracking_prefix = "BDG"', "tracking_prefix = 5"),
         ('[channels.sms]\nfrom_number = "+6281100000222"', '[channels.sms]\nfrom_number = "+6281809898222"'),
-        ("[rules]", "[database]\nurl = 'sqlite://'\n\n[rules]"),
+        ("[rules]", "[database]\nurl = 'postgresql+psycopg://other/aduan'\n\n[rules]"),
         ('code = "bdg"', 'code = "pwk"'),
         ('tracking_prefix = "BDG"', 'tracking_prefix = "PWK"'),
         ("[channels.email]", "[channels.email]\nenabled = true"),

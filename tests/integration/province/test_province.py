@@ -1,4 +1,4 @@
-"""Two offices in one database (SQLite and PostgreSQL): routing, numbering, calendars, staff, alerts."""
+"""Two offices in one database: routing, numbering, calendars, staff, alerts."""
 
 from __future__ import annotations
 

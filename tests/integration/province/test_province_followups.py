@@ -1,6 +1,6 @@
 """What the province work left per office: surveys, public pages, admin pages, manual escalation.
 
-Two offices in one database (SQLite and PostgreSQL): Purwakarta (primary) and Bandung
+Two offices in one database: Purwakarta (primary) and Bandung
 (``offices/bdg.toml``), whose public pages are reached at ``lapor.dpmptsp.bandungkab.example``.
 """
 
