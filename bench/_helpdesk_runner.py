@@ -2,9 +2,9 @@
 
 Runs inside ``bench/.venv-helpdesk`` (made by ``bench/bench_email.py``), never in Aduan's venv.
 Usage: ``python _helpdesk_runner.py CORPUS_DIR WORK_DIR DATABASE`` → one JSON line on stdout.
-``DATABASE`` is a fresh PostgreSQL database's name on 127.0.0.1:5432 (user postgres, the bench
-creates and drops it), or ``sqlite`` for a SQLite file in ``WORK_DIR``. A minimal Django project
-(that database, locmem mail backend) is configured in code here.
+``DATABASE`` is a fresh PostgreSQL database's name on 127.0.0.1:5432 (user postgres; the bench
+creates and drops it): the baseline runs on the same database server as Aduan. A minimal Django
+project (that database, locmem mail backend) is configured in code here.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from pathlib import Path
 urlpatterns: list[object] = []
 
 
-def database(work: Path, name: str) -> dict[str, str]:
-    """Return Django's ``DATABASES["default"]`` for ``name`` (PostgreSQL) or ``sqlite``."""
-    if name == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "helpdesk.sqlite3")}
+def database(name: str) -> dict[str, str]:
+    """Return Django's ``DATABASES["default"]`` for PostgreSQL database ``name``."""
     # The same server and user as Aduan's side (psycopg 3 in the bench venv; trust auth on loopback).
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -42,7 +40,7 @@ def main(corpus: Path, work: Path, db_name: str) -> None:
         USE_TZ=True,
         TIME_ZONE="Asia/Jakarta",
         SITE_ID=1,
-        DATABASES={"default": database(work, db_name)},
+        DATABASES={"default": database(db_name)},
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",
@@ -124,4 +122,6 @@ def main(corpus: Path, work: Path, db_name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "sqlite")
+    if len(sys.argv) != 4:
+        sys.exit("usage: python _helpdesk_runner.py CORPUS_DIR WORK_DIR DATABASE")
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

@@ -1,7 +1,8 @@
 """The real-payload corpus (../shared/corpus) through Aduan twice, and the CLI's start-up time.
 
-Corpus: every file through ``aduan ingest`` (mail) or its signed webhook (chat), twice, on a
-SQLite file (``tests/integration/channels/corpus.py``); prints ``corpus: N of 326 taken in, 0 crashed``
+Corpus: every file through ``aduan ingest`` (mail) or its signed webhook (chat), twice, on a fresh
+PostgreSQL database migrated to the baseline (``tests/integration/channels/corpus.py``, as its test
+does; dropped after); prints ``corpus: N of 326 taken in, 0 crashed``
 (taken in = filed, or ignored with its reason; not quarantined). Start-up: ``aduan --help`` and
 ``aduan calendar due`` beside ``python -c pass`` (median of 5 fresh processes each).
 """
@@ -18,7 +19,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from bench.common import Row
+from bench.common import Row, database_url, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 5
@@ -70,14 +71,19 @@ def corpus_rows() -> list[Row]:
         print("corpus: ../shared/corpus not found, skipped", flush=True)
         return []
     config = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
-    with tempfile.TemporaryDirectory(prefix="aduan-corpus-") as tmp:
-        engine = db.create_engine(f"sqlite:///{Path(tmp) / 'corpus.db'}")
-        db.create_all(engine)
-        start = time.perf_counter()
-        for opened in corpus.open_corpus(config, TEST_ENV, engine, Clock(corpus.CLOCK_START), Path(tmp)):
-            outcomes = corpus.run_all(opened, found)
-        seconds = time.perf_counter() - start
-        engine.dispose()
+    with (
+        tempfile.TemporaryDirectory(prefix="aduan-corpus-") as tmp,
+        fresh_database("aduan_bench_corpus") as name,
+    ):
+        engine = db.create_engine(database_url(name))
+        try:
+            db.upgrade(engine)
+            start = time.perf_counter()
+            for opened in corpus.open_corpus(config, TEST_ENV, engine, Clock(corpus.CLOCK_START), Path(tmp)):
+                outcomes = corpus.run_all(opened, found)
+            seconds = time.perf_counter() - start
+        finally:
+            engine.dispose()
     taken = sum(o.taken_in for o in outcomes)
     crashed = sum(o.crashed for o in outcomes)
     print(f"corpus: {taken} of {len(outcomes)} taken in, {crashed} crashed", flush=True)

@@ -19,7 +19,7 @@ The baseline is django-helpdesk's email-to-ticket function ``helpdesk.email.extr
 on the same mails (one ``.eml`` file each, read inside its timed loop), in a bench-only virtualenv
 ``bench/.venv-helpdesk`` that this benchmark creates with pip (django-helpdesk 2.6.1 and psycopg 3;
 a minimal Django project, see ``_helpdesk_runner.py``), on a fresh PostgreSQL database of its own
-on the same server (``ADUAN_TEST_POSTGRES_URL``, default 127.0.0.1:5432, user postgres). Both sides
+on the same server (``bench.common.PG_ADMIN``, default 127.0.0.1:5432, user postgres). Both sides
 run ``REPEATS`` times in turns, each on a new database, and the fastest run of each is reported
 (the machine's other load slows both alike). A crash is an exception out of the ingest function
 (for Aduan: out of the import, or a mail whose processing raised and was kept for a retry); a mail
@@ -31,7 +31,6 @@ server the benchmark stops: there is nothing to compare on the same database.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -40,13 +39,11 @@ import sys
 import tempfile
 import time
 import tomllib
-import uuid
-from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row
+from bench.common import Row, database_url, fresh_database
 from tests.mailgen import OFFICE, SHAPES, corpus, write_mbox
 
 N = 3000
@@ -58,7 +55,6 @@ VENV = HERE / ".venv-helpdesk"
 HELPDESK = "django-helpdesk==2.6.1"
 #: What the bench venv holds: django-helpdesk and the PostgreSQL driver Django uses (psycopg 3).
 HELPDESK_REQUIREMENTS = (HELPDESK, "psycopg[binary]>=3.2")
-PG_ADMIN = os.environ.get("ADUAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def run_aduan(
@@ -133,37 +129,6 @@ def _counts(engine: Any) -> dict[str, int]:
         }
 
 
-@contextlib.contextmanager
-def fresh_database(side: str) -> Iterator[str]:
-    """Create an empty PostgreSQL database on the bench's server, yield its name, drop it after.
-
-    Raises ``RuntimeError`` when there is no server: both sides need one.
-    """
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"bench_email_{side}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        raise RuntimeError(f"no PostgreSQL at {PG_ADMIN.rsplit('@', 1)[-1]}: {type(exc).__name__}") from exc
-    try:
-        yield name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def database_url(name: str) -> str:
-    """Return the SQLAlchemy URL of database ``name`` on the bench's server."""
-    import sqlalchemy as sa
-
-    return sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-
 def libpq_url(name: str) -> str:
     """Return the libpq URL of database ``name`` (for psycopg without SQLAlchemy)."""
     return database_url(name).replace("postgresql+psycopg://", "postgresql://", 1)
@@ -175,7 +140,7 @@ def run_aduan_postgres(
     """The import on a fresh PostgreSQL database of its own."""
     pg_work = work / "aduan"
     pg_work.mkdir()
-    with fresh_database("aduan") as name:
+    with fresh_database("bench_email_aduan") as name:
         return run_aduan(mails, pg_work, database_url(name), parse_ahead=parse_ahead)
 
 
@@ -214,7 +179,7 @@ def run_helpdesk(mails: list[bytes], work: Path) -> tuple[dict[str, Any] | None,
         (folder / f"{i:05d}.eml").write_bytes(body)
     hd_work = work / "helpdesk"
     hd_work.mkdir()
-    with fresh_database("helpdesk") as name:
+    with fresh_database("bench_email_helpdesk") as name:
         try:
             done = subprocess.run(
                 [str(python), str(HERE / "_helpdesk_runner.py"), str(folder), str(hd_work), name],
@@ -236,7 +201,7 @@ def run_floor(mails: list[bytes]) -> dict[str, float]:
     import psycopg
 
     crashes = 0
-    with fresh_database("floor") as name, psycopg.connect(libpq_url(name)) as conn:
+    with fresh_database("bench_email_floor") as name, psycopg.connect(libpq_url(name)) as conn:
         conn.execute("CREATE TABLE mail (id serial PRIMARY KEY, subject text, body bytea)")
         conn.commit()
         t0 = time.perf_counter()

@@ -1,12 +1,13 @@
 """Inbox server time: the queue page and the searches (tracking number, name, words), 1,000,000 on file.
 
 The record is filled with ``N`` complaints (default 1,000,000, env ``ADUAN_BENCH_INBOX_N``), mostly
-closed history and, in the last two years, a tenth open, on SQLite (file, WAL) and PostgreSQL, by one
-``INSERT … SELECT`` per table with the secondary indexes dropped and then built again: the database
-measured is the one the migrations make, the search indexes of ``0011_search`` filled for every row.
+closed history and, in the last two years, a tenth open, in a fresh PostgreSQL database (on
+``bench.common.PG_ADMIN``'s server, dropped after), by one ``INSERT … SELECT`` per table with the
+secondary indexes dropped and then built again: the database measured is the one the migrations
+make, the search indexes of the baseline migration filled for every row.
 Each figure is the in-process request time (routing, auth, queries, template) beside a bare
 ``/healthz`` in the same run; the name and word searches stand beside the bare indexed SQL they run
-on (pg_trgm GIN index or FTS5 trigram table, ``intake.search``) and, in the note, the
+on (pg_trgm GIN indexes, ``intake.search``) and, in the note, the
 ``LIKE '%…%'`` scan they replaced.
 """
 
@@ -19,20 +20,18 @@ import random
 import statistics
 import time
 import tomllib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import Row
+from bench.common import Row, database_url, fresh_database
 
 N = int(os.environ.get("ADUAN_BENCH_INBOX_N", "1000000"))
 REQUESTS = 200
 SCANS = 20  # the old LIKE scan takes seconds a search at 1M: fewer samples of it
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("ADUAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ENV = {
     "ADUAN_SESSION_SECRET": "bench-secret",
     "ADUAN_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
@@ -71,7 +70,7 @@ PHRASES = (
 
 
 def _pick(expr: str, values: tuple[str, ...]) -> str:
-    """SQL choosing ``values[expr]`` (constants of this file): the two databases' arrays differ."""
+    """SQL choosing ``values[expr]`` (constants of this file) with a ``CASE``."""
     arms = " ".join(f"WHEN {k} THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in enumerate(values))
     return f"(CASE {expr} {arms} END)"
 
@@ -80,101 +79,67 @@ def _pick(expr: str, values: tuple[str, ...]) -> str:
 def secondary_indexes_dropped(
     engine: sa.Engine, tables: tuple[str, ...] = ("complaint", "reporter")
 ) -> Iterator[None]:
-    """Drop the tables' secondary indexes (and SQLite triggers) around a bulk fill, then build them again.
+    """Drop the tables' secondary indexes around a bulk fill, then build them again.
 
-    What is rebuilt is read from the database before the fill (``sqlite_master``, ``pg_index``), so the
-    measured database has exactly what the migrations made, the search indexes of ``0011_search``
-    populated for every row (FTS5 ``rebuild``; the pg_trgm GIN index built over the filled table).
-    Indexes behind a constraint (primary keys, UNIQUE) stay: they are part of the table. So do partial
-    indexes (``WHERE``): they hold few rows, and PostgreSQL would not write their condition back the
-    same way (``ARRAY[…]`` for ``IN (…)``), so the check that the rebuilt schema is the migrated one
+    What is rebuilt is read from the database before the fill (``pg_index``), so the measured
+    database has exactly what the migrations made, the search indexes of the baseline migration
+    populated for every row (the pg_trgm GIN indexes built over the filled table). Indexes behind a
+    constraint (primary keys, UNIQUE) stay: they are part of the table. So do partial indexes
+    (``WHERE``): they hold few rows, and PostgreSQL would not write their condition back the same
+    way (``ARRAY[…]`` for ``IN (…)``), so the check that the rebuilt schema is the migrated one
     could not hold.
     """
 
-    def objects(conn: sa.Connection) -> set[tuple[str, str, bool]]:
-        if engine.dialect.name == "sqlite":
-            rows = conn.exec_driver_sql(
-                "SELECT type || ' ' || name, sql, sql LIKE '% WHERE %' FROM sqlite_master "
-                "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL "
-                f"AND tbl_name IN ({', '.join(repr(t) for t in tables)})"
-            )
-        else:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT 'index ' || c.relname, pg_get_indexdef(i.indexrelid), i.indpred IS NOT NULL "
-                    "FROM pg_index i "
-                    "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-                    "WHERE t.relname = ANY(:tables) AND pg_table_is_visible(t.oid) "
-                    "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
-                ),
-                {"tables": list(tables)},
-            )
+    def indexes(conn: sa.Connection) -> set[tuple[str, str, bool]]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indpred IS NOT NULL "
+                "FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+                "WHERE t.relname = ANY(:tables) AND pg_table_is_visible(t.oid) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+            ),
+            {"tables": list(tables)},
+        )
         return {(str(name), str(sql), bool(partial)) for name, sql, partial in rows}
 
     with engine.begin() as conn:
-        before = objects(conn)
-        dropped = sorted(
-            (name, sql) for name, sql, partial in before if not partial or name.startswith("trigger")
-        )
+        before = indexes(conn)
+        dropped = sorted((name, sql) for name, sql, partial in before if not partial)
         for name, _sql in dropped:
-            kind, _, ident = name.partition(" ")
-            conn.exec_driver_sql(f'DROP {kind.upper()} "{ident}"')
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
     yield
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # The build's working memory, not the index: 64 MB would spill the GIN build to disk.
-            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-        for name, sql in dropped:
-            if name.startswith("index "):
-                conn.exec_driver_sql(sql)
-        for name, sql in dropped:
-            if name.startswith("trigger "):
-                conn.exec_driver_sql(sql)
-        after = objects(conn)
+        # The build's working memory, not the index: 64 MB would spill the GIN build to disk.
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        for _name, sql in dropped:
+            conn.exec_driver_sql(sql)
+        after = indexes(conn)
     assert after == before, sorted(after ^ before)
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            # What autovacuum does to a table some time after a bulk insert (visibility map, statistics).
-            conn.exec_driver_sql("VACUUM (ANALYZE)")
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # What autovacuum does to a table some time after a bulk insert (visibility map, statistics).
+        conn.exec_driver_sql("VACUUM (ANALYZE)")
 
 
 def _fill(engine: sa.Engine, n: int) -> float:
     """Fill ``n`` complaints (and one reporter per 10) with one INSERT … SELECT each; return the seconds.
 
-    Rows are computed in SQL from their number (``generate_series`` on PostgreSQL, a recursive CTE on
-    SQLite) with the secondary indexes dropped, then the indexes are built: a million rows in well under
-    a minute instead of the many minutes of row-by-row inserts that maintain a dozen indexes each.
-    Closed history 2019-2024, and in 2025-2026 a tenth open (4 % new, 3 % in review, 2 % in follow-up).
+    Rows are computed in SQL from their number (``generate_series``) with the secondary indexes
+    dropped, then the indexes are built: a million rows in well under a minute instead of the many
+    minutes of row-by-row inserts that maintain a dozen indexes each. Closed history 2019-2024, and
+    in 2025-2026 a tenth open (4 % new, 3 % in review, 2 % in follow-up).
     """
-    pg = engine.dialect.name == "postgresql"
     people = n // 10
-    if pg:
-        series = "FROM generate_series(0, {last}) AS s(i)"
-        year = "(2019 + i::bigint * 8 / :n)"
-        pad = "lpad(i::text, {w}, '0')"
-        # minutes into the year; 2026 stops before NOW (10 March)
-        received = (
-            f"make_timestamptz({year}::int, 1, 1, 0, 0, 0, 'UTC') + make_interval(mins => "
-            f"((i::bigint * 7919) % (CASE WHEN {year} = 2026 THEN 98000 ELSE 525000 END))::int)"
-        )
-        due = "((received AT TIME ZONE 'UTC')::date + 20)"
-        now = "timestamptz '2026-03-10 03:00:00+00'"
-    else:
-        series = (
-            "FROM (WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {last}) "
-            "SELECT i FROM s)"
-        )
-        year = "(2019 + i * 8 / :n)"
-        pad = "substr('00000000' || i, -{w}, {w})"
-        received = (
-            f"strftime('%Y-%m-%d %H:%M:%S', {year} || '-01-01', '+' || "
-            f"((i * 7919) % (CASE WHEN {year} = 2026 THEN 98000 ELSE 525000 END)) || ' minutes') || '.000000'"
-        )
-        due = "date(received, '+20 days')"
-        now = "'2026-03-10 03:00:00.000000'"
+    series = "FROM generate_series(0, {last}) AS s(i)"
+    year = "(2019 + i::bigint * 8 / :n)"
+    pad = "lpad(i::text, {w}, '0')"
+    # minutes into the year; 2026 stops before NOW (10 March)
+    received = (
+        f"make_timestamptz({year}::int, 1, 1, 0, 0, 0, 'UTC') + make_interval(mins => "
+        f"((i::bigint * 7919) % (CASE WHEN {year} = 2026 THEN 98000 ELSE 525000 END))::int)"
+    )
+    due = "((received AT TIME ZONE 'UTC')::date + 20)"
+    now = "timestamptz '2026-03-10 03:00:00+00'"
     statuses = (
         ("closed",) * 90 + ("received",) * 4 + ("under_review",) * 3 + ("in_follow_up",) * 2 + ("answered",)
     )
@@ -202,11 +167,10 @@ def _fill(engine: sa.Engine, n: int) -> float:
     with secondary_indexes_dropped(engine), engine.begin() as conn:
         conn.execute(sa.text(reporters), {"n": n})
         conn.execute(sa.text(complaints), {"n": n, "people": people})
-        if pg:
-            for table in ("reporter", "complaint"):
-                conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                )
+        for table in ("reporter", "complaint"):
+            conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
     return time.perf_counter() - t0
 
 
@@ -300,22 +264,15 @@ def _word_searches(
 ) -> list[Row]:
     """Search by part of a name, a rare word, a common word: page, bare indexed SQL, old LIKE scan."""
 
-    how = "trgm"  # PostgreSQL's trigram indexes (intake.search)
     names = [rng.choice(LAST)[1:6].lower() for _ in range(REQUESTS)]  # "antos", "ahmaw": inside a name
     numbers = [str(rng.randrange(n // 10, n)) for _ in range(REQUESTS)]  # "berkas nomor 123456": rare
     # each in an eighth of the texts ("izin" in a quarter: "Izin PBG", "Perizinan")
     vocabulary = ("izin", "lambat", "loket", "biaya", "antrean", "halal", "website")
     common = [rng.choice(vocabulary) for _ in range(REQUESTS)]
     order = " ORDER BY due_date, id LIMIT 50"
-    if how == "fts5":
-        fts = "(SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH :m)"
-        by_text = "SELECT id FROM complaint WHERE id IN " + fts.format("complaint")
-        by_name = "SELECT id FROM complaint WHERE reporter_id IN " + fts.format("reporter")
-    else:
-        by_text = "SELECT id FROM complaint WHERE text ILIKE :p"
-        by_name = (
-            "SELECT id FROM complaint WHERE reporter_id IN (SELECT id FROM reporter WHERE name ILIKE :p)"
-        )
+    # what the pg_trgm GIN indexes serve (intake.search)
+    by_text = "SELECT id FROM complaint WHERE text ILIKE :p"
+    by_name = "SELECT id FROM complaint WHERE reporter_id IN (SELECT id FROM reporter WHERE name ILIKE :p)"
     scan_text = "SELECT id FROM complaint WHERE lower(text) LIKE :p"
     scan_name = (
         "SELECT id FROM complaint WHERE reporter_id IN (SELECT id FROM reporter WHERE lower(name) LIKE :p)"
@@ -326,7 +283,7 @@ def _word_searches(
         with engine.connect() as conn:
             for word in words:
                 t0 = time.perf_counter()
-                conn.execute(sa.text(sql), {"m": f'"{word}"', "p": f"%{word}%"}).all()
+                conn.execute(sa.text(sql), {"p": f"%{word}%"}).all()
                 out.append(time.perf_counter() - t0)
         return _percentiles(out)
 
@@ -358,7 +315,7 @@ def _word_searches(
                 case=f"{label}: {case} p95",
                 value=p95,
                 unit="ms",
-                baseline_name=f"bare indexed SELECT ({how}) p95",
+                baseline_name="bare indexed SELECT (trgm) p95",
                 baseline=bare_p95,
                 higher_is_better=False,
                 note=f"page p50 {p50:.1f} ms; old LIKE '%…%' scan p95 {scan_p95:.1f} ms; {note}",
@@ -372,21 +329,10 @@ def run() -> list[Row]:
     """Measure on a fresh PostgreSQL database."""
     from intake import db
 
-    rows: list[Row] = []
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"aduan_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        return rows  # no PostgreSQL here
-    try:
-        engine = db.create_engine(sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(False))
-        db.upgrade(engine)
-        rows += _measure(engine, "PostgreSQL", N)
-        engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return rows
+    with fresh_database("aduan_bench_inbox") as name:
+        engine = db.create_engine(database_url(name))
+        try:
+            db.upgrade(engine)
+            return _measure(engine, "PostgreSQL", N)
+        finally:
+            engine.dispose()

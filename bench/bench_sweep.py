@@ -1,10 +1,10 @@
-"""R4 deadline sweep with many complaints on file (SQLite and PostgreSQL) vs the bare indexed SELECT.
+"""R4 deadline sweep with many complaints on file (PostgreSQL) vs the bare indexed SELECT.
 
 On file: ``N`` complaints (default 1,000,000; ``ADUAN_BENCH_SWEEP_N`` to change), a tenth of them
-open, 1,000 of those due now, in the schema the migrations make. Rows are bulk-loaded (executemany
-on SQLite, COPY on PostgreSQL) with the secondary indexes, the search indexes included, built after
-the load. Each sweep is timed from a reset state (the due rows' ``next_checkpoint_at`` put back,
-their alerts deleted) and set beside:
+open, 1,000 of those due now, in a fresh PostgreSQL database the migrations make (on
+``bench.common.PG_ADMIN``'s server, dropped after). Rows are bulk-loaded with COPY, the secondary
+indexes, the search indexes included, built after the load. Each sweep is timed from a reset state
+(the due rows' ``next_checkpoint_at`` put back, their alerts deleted) and set beside:
 
 * the floor asked for: the bare indexed ``SELECT`` of the due rows (what finding them costs);
 * the same writes done by hand in SQL (INSERT of the alert rows, UPDATE of the due rows), which
@@ -19,7 +19,6 @@ import os
 import random
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +28,7 @@ from app import settings as config_mod
 from app.bootstrap import build
 from app.container import Container
 from bench.bench_inbox import secondary_indexes_dropped
-from bench.common import Row
+from bench.common import Row, database_url, fresh_database
 from intake import db
 from intake.models import Complaint
 from intake.workflow import OPEN_STATUSES
@@ -42,7 +41,6 @@ RUNS = 5
 JAKARTA = dt.timezone(dt.timedelta(hours=7))
 NOW = dt.datetime(2026, 3, 26, 9, 0, tzinfo=JAKARTA)  # 7th working day after 10 March 2026
 DUE_CHECKPOINT = dt.datetime(2026, 3, 26, 1, 0, tzinfo=dt.UTC)
-PG_ADMIN = os.environ.get("ADUAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COLUMNS = (
     "id",
     "office",
@@ -65,13 +63,12 @@ COLUMNS = (
 )
 
 
-def _stamp(moment: dt.datetime, pg: bool) -> str:
-    """Format a UTC moment as the column stores it (SQLAlchemy's SQLite format; PostgreSQL text)."""
-    text = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return text + "+00" if pg else text
+def _stamp(moment: dt.datetime) -> str:
+    """Format a UTC moment as COPY reads a ``timestamptz``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
 
 
-def _rows(pg: bool) -> Iterator[tuple[Any, ...]]:
+def _rows() -> Iterator[tuple[Any, ...]]:
     """Yield the complaints: closed ones, open ones watched later, and DUE open ones due now.
 
     Timestamps come from small precomputed pools: formatting a million datetimes would cost more
@@ -82,14 +79,13 @@ def _rows(pg: bool) -> Iterator[tuple[Any, ...]]:
     closed_pool = []
     for k in range(5000):
         moment = base + dt.timedelta(seconds=k * 7919)
-        closed_pool.append((_stamp(moment, pg), (moment.date() + dt.timedelta(days=20)).isoformat()))
-    later_pool = [_stamp(DUE_CHECKPOINT + dt.timedelta(days=1 + k % 30, minutes=k), pg) for k in range(3000)]
-    due_stamp = _stamp(DUE_CHECKPOINT, pg)
-    open_received = _stamp(dt.datetime(2026, 3, 16, 3, 0, tzinfo=dt.UTC), pg)
-    false = False if pg else 0
+        closed_pool.append((_stamp(moment), (moment.date() + dt.timedelta(days=20)).isoformat()))
+    later_pool = [_stamp(DUE_CHECKPOINT + dt.timedelta(days=1 + k % 30, minutes=k)) for k in range(3000)]
+    due_stamp = _stamp(DUE_CHECKPOINT)
+    open_received = _stamp(dt.datetime(2026, 3, 16, 3, 0, tzinfo=dt.UTC))
     for i in range(1, N + 1):
         if i <= DUE:
-            received = _stamp(dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=i), pg)
+            received = _stamp(dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=i))
             status, nxt, due = "under_review", due_stamp, "2026-04-07"
         elif i <= OPEN:
             received, status, due = open_received, "received", "2026-04-13"
@@ -107,7 +103,7 @@ def _rows(pg: bool) -> Iterator[tuple[Any, ...]]:
             "",
             "sms",
             f"tel:+628{i:010d}",
-            false,
+            False,
             "Izin belum keluar",
             "pbg",
             received,
@@ -120,28 +116,20 @@ def _rows(pg: bool) -> Iterator[tuple[Any, ...]]:
 
 
 def _load(engine: sa.Engine) -> None:
-    """Migrate, bulk-load the complaints with the secondary indexes dropped, then build them again.
+    """Migrate, COPY the complaints in with the secondary indexes dropped, then build them again.
 
-    The database swept is the one the migrations make, the search indexes of ``0011_search`` filled
-    for every row (``bench_inbox.secondary_indexes_dropped``).
+    The database swept is the one the migrations make, the search indexes of the baseline migration
+    filled for every row (``bench_inbox.secondary_indexes_dropped``).
     """
     db.upgrade(engine)
     with secondary_indexes_dropped(engine, ("complaint",)):
         raw = engine.raw_connection()
         try:
             cur = raw.cursor()
-            if engine.dialect.name == "sqlite":
-                cur.execute("BEGIN")
-                marks = ", ".join("?" for _ in COLUMNS)
-                cur.executemany(
-                    f"INSERT INTO complaint ({', '.join(COLUMNS)}) VALUES ({marks})",
-                    _rows(pg=False),  # type: ignore[arg-type]  # sqlite3 takes any iterable: no list of 1M
-                )
-            else:
-                with cur.copy(f"COPY complaint ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for row in _rows(pg=True):
-                        copy.write_row(row)
-                cur.execute("SELECT setval('complaint_id_seq', %s)", (N,))
+            with cur.copy(f"COPY complaint ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in _rows():
+                    copy.write_row(row)
+            cur.execute("SELECT setval('complaint_id_seq', %s)", (N,))
             raw.commit()
         finally:
             raw.close()
@@ -285,22 +273,9 @@ def _measure(name: str, engine: sa.Engine) -> list[Row]:
 
 def run() -> list[Row]:
     """Measure the sweep on a fresh PostgreSQL database."""
-    rows: list[Row] = []
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"aduan_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        return rows  # no PostgreSQL here
-    url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    engine = db.create_engine(url)
-    try:
-        rows += _measure("PostgreSQL", engine)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return rows
+    with fresh_database("aduan_bench_sweep") as name:
+        engine = db.create_engine(database_url(name))
+        try:
+            return _measure("PostgreSQL", engine)
+        finally:
+            engine.dispose()

@@ -1,14 +1,29 @@
-"""What every benchmark shares: a result row, a table printer, and the results file."""
+"""What every benchmark shares: a result row, a table printer, the results file, fresh databases.
+
+SQLAlchemy is imported inside the database helpers: ``python -m bench`` imports this module for
+every benchmark, the ones that never touch a database included.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The PostgreSQL server the benchmarks make their throwaway databases on (a role that may create
+#: and drop databases): ``ADUAN_BENCH_POSTGRES_URL``, else the test suite's ``ADUAN_TEST_POSTGRES_URL``.
+PG_ADMIN = (
+    os.environ.get("ADUAN_BENCH_POSTGRES_URL")
+    or os.environ.get("ADUAN_TEST_POSTGRES_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @dataclass
@@ -67,3 +82,35 @@ def save(name: str, rows: list[Row]) -> None:
         "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
     }
     (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2))
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database on ``PG_ADMIN``'s server, yield its name, drop it after.
+
+    Its name is ``prefix`` with the process id and a random suffix. Raises ``RuntimeError`` when the
+    server does not answer: Aduan runs on PostgreSQL only, so there is nothing to measure without it.
+    """
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        raise RuntimeError(f"no PostgreSQL at {PG_ADMIN.rsplit('@', 1)[-1]}: {type(exc).__name__}") from exc
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def database_url(name: str) -> str:
+    """Return the SQLAlchemy URL of database ``name`` on ``PG_ADMIN``'s server."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
