@@ -77,7 +77,7 @@ class Replies:
 
 
 def _citizen(
-    base: str, replies: Replies, n: int, turns: int, run: str, out: list[float], missing: list[int]
+    base: str, replies: Replies, n: int, turns: int, run: str, out: list[float], missing: list[str]
 ) -> None:
     with httpx.Client(base_url=base, timeout=30) as client:
         for turn in range(turns):

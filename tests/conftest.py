@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import sqlalchemy as sa
@@ -314,7 +314,7 @@ def migration_engine(db_url: str, schema: str) -> Iterator[sa.Engine]:
 
 
 @contextlib.contextmanager
-def served(app: Any, *, lifespan: str = "off") -> Iterator[str]:
+def served(app: Any, *, lifespan: Literal["auto", "on", "off"] = "off") -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
     import uvicorn
 

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,7 +59,7 @@ Handler = Callable[[Recorded], "Reply | tuple[int, Any]"]
 class FakeAPI:
     """A threaded HTTP server that records every request and answers from routes and scripts."""
 
-    def __init__(self, routes: dict[tuple[str, str], Handler] | None = None) -> None:
+    def __init__(self, routes: Mapping[tuple[str, str], Handler] | None = None) -> None:
         self.routes: dict[tuple[str, str], Handler] = dict(routes or {})
         self.requests: list[Recorded] = []
         self.scripts: dict[tuple[str, str], deque[Reply]] = {}

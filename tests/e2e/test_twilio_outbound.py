@@ -78,7 +78,9 @@ def test_r8_sms_reply_goes_to_twilio_with_basic_auth_and_status_callback(api: Fa
     assert req.form["To"] == "+6281234567890" and req.form["From"] == "+6281809898222"
     assert req.form["Body"].startswith("Pengaduan Anda PWK-2026-000001")
     assert req.form["StatusCallback"] == "https://aduan.example.test/hooks/twilio/status"
-    user, _, token = base64.b64decode(req.header("Authorization").split()[1]).decode().partition(":")
+    authorization = req.header("Authorization")
+    assert authorization is not None
+    user, _, token = base64.b64decode(authorization.split()[1]).decode().partition(":")
     assert (user, token) == (SID, TEST_ENV["ADUAN_TWILIO_AUTH_TOKEN"])
 
 

@@ -337,8 +337,8 @@ async def _blast(
 
 def pg_binary(name: str) -> str | None:
     """Return a PostgreSQL server binary (initdb, pg_ctl, postgres) if installed."""
-    for folder in ("/usr/local/bin", *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)):
-        path = Path(folder) / name
+    for folder in (Path("/usr/local/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)):
+        path = folder / name
         if path.exists():
             return str(path)
     return shutil.which(name)

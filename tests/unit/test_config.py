@@ -15,7 +15,8 @@ def test_repository_config_loads_the_purwakarta_profile() -> None:
     settings = config.load(ROOT / "config.toml", env={})
     office = settings.office
     assert office.tracking_prefix == "PWK"
-    assert office.service("01622") is not None and office.service("01622").name == "Jasa Perkawinan Ternak"
+    service = office.service("01622")
+    assert service is not None and service.name == "Jasa Perkawinan Ternak"
     assert [p.code for p in office.problem_types][:1] == ["persyaratan"]
     assert settings.database_url == ""  # the local PostgreSQL under var/ (intake.db.local_server_url)
 

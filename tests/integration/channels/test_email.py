@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.container import Container
 from channels import email as mail
@@ -28,6 +28,7 @@ from channels.base import (
     UnsupportedPayload,
 )
 from intake import db
+from intake.ingest import IngestResult
 from intake.models import Complaint, Event, Message, RawInbound
 from jobs.pipeline import receive
 from outbound import outbox
@@ -475,8 +476,13 @@ def test_r2g_reply_by_subject_joins_only_the_same_senders_complaint(container: C
 
 
 def test_rfc3834_auto_reply_is_stored_but_reaches_no_later_hook(container: Container) -> None:
-    seen: list[int] = []
-    container.message_hooks.append(lambda c, s, result, now: seen.append(result.message.id) or False)
+    seen: list[int | None] = []
+
+    def remember(c: Container, s: Session, result: IngestResult, now: dt.datetime) -> bool:
+        seen.append(result.message.id)
+        return False
+
+    container.message_hooks.append(remember)
     for name in ("noise__auto_submitted_vacation.eml", "noise__precedence_bulk.eml", "noise__own_echo.eml"):
         assert ingest_fixture(container, name).status == 200
     assert ingest_fixture(container, "new__no_display_name.eml").status == 200
@@ -492,7 +498,12 @@ def test_mail_from_our_own_address_is_never_answered(container: Container) -> No
         b"warga.purwakarta@example.test", OFFICE.encode()
     )
     seen: list[int] = []
-    container.message_hooks.append(lambda c, s, result, now: seen.append(1) or False)
+
+    def remember(c: Container, s: Session, result: IngestResult, now: dt.datetime) -> bool:
+        seen.append(1)
+        return False
+
+    container.message_hooks.append(remember)
     receive(container, "email", RawRequest(body=body), verify=False)
     assert seen == []
 

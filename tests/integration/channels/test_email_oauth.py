@@ -85,11 +85,17 @@ def wired(
     return config_data
 
 
+def env_of(settings: config_mod.Settings) -> dict[str, str]:
+    """The test settings' environment, a plain dict (``conftest.settings``) a test may change."""
+    assert isinstance(settings.env, dict)
+    return settings.env
+
+
 @pytest.fixture
 def box(wired: dict[str, Any], container: Container) -> Container:
     """The container with the OAuth2 secrets in its environment and the stand-in dialogue."""
-    container.settings.env.update(EMAIL_SECRETS)
-    container.settings.env.pop("ADUAN_IMAP_PASSWORD", None)
+    env_of(container.settings).update(EMAIL_SECRETS)
+    env_of(container.settings).pop("ADUAN_IMAP_PASSWORD", None)
     container.message_hooks[:] = [h for h in container.message_hooks if h.__module__ != "bot.dialogue"]
     container.message_hooks.append(file_every_mail)
     return container
@@ -284,7 +290,7 @@ def test_password_sign_in_still_works_on_the_same_server(
     box: Container, oauth: FakeOAuth, oauth_mailbox: Mailbox
 ) -> None:
     box.settings.channels["email"]["auth"] = "password"
-    box.settings.env["ADUAN_IMAP_PASSWORD"] = PASSWORD
+    env_of(box.settings)["ADUAN_IMAP_PASSWORD"] = PASSWORD
     oauth_mailbox.append(citizen_mail(1))
     assert poll_once(box).stored == 1
     assert oauth.requests == []  # no token asked for
@@ -293,8 +299,8 @@ def test_password_sign_in_still_works_on_the_same_server(
 def test_oauth2_without_refresh_token_names_the_missing_variable(
     wired: dict[str, Any], settings: config_mod.Settings
 ) -> None:
-    settings.env.pop(email_oauth.REFRESH_TOKEN_ENV, None)
-    settings.env.pop(email_oauth.CLIENT_SECRET_ENV, None)
+    env_of(settings).pop(email_oauth.REFRESH_TOKEN_ENV, None)
+    env_of(settings).pop(email_oauth.CLIENT_SECRET_ENV, None)
     assert settings.missing_secrets() == [
         f"email: {email_oauth.REFRESH_TOKEN_ENV}",
         f"email: {email_oauth.CLIENT_SECRET_ENV}",

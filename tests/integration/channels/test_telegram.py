@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.bootstrap import build
 from app.container import ChannelConfig
@@ -228,7 +228,7 @@ def test_one_telegram_message_in_two_updates_is_stored_once(tg_container: Any) -
         )
     settle(tg_container)
     with db.session(tg_container.engine) as s:
-        rows = s.exec(select(RawInbound).order_by(RawInbound.id)).all()
+        rows = s.exec(select(RawInbound).order_by(col(RawInbound.id))).all()
         assert [r.external_id.split("#")[0] for r in rows] == ["update:810001", "update:810002"]
         # the second is recorded as ignored, saying why (issue 17): the message was already received
         assert [r.status for r in rows] == ["processed", "ignored"]

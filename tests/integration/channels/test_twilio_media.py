@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.container import Container
 from channels.base import RawRequest
@@ -64,7 +64,7 @@ def ingest_fixture(container: Container, channel: str, name: str, media_url: str
 
 def downloads(container: Container) -> list[AttachmentDownload]:
     with db.session(container.engine) as s:
-        return list(s.exec(select(AttachmentDownload).order_by(AttachmentDownload.id)).all())
+        return list(s.exec(select(AttachmentDownload).order_by(col(AttachmentDownload.id))).all())
 
 
 def test_r2e_mms_images_are_downloaded_with_account_credentials(container: Container, api: FakeAPI) -> None:

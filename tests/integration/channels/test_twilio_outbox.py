@@ -153,6 +153,7 @@ def test_r8_whatsapp_outside_the_window_uses_the_configured_template(
             purpose="answer",
             template_vars={"tracking_number": "PWK-2026-000001"},
         ).id
+    assert row_id is not None
     outbox.deliver_due(container)
     form = api.requests[0].form
     assert form["ContentSid"] == "HX" + "a" * 32

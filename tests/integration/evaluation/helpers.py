@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.container import Container
 from bot import survey
@@ -78,5 +78,5 @@ def chat(container: Container, channel: str, urn: str, text: str) -> bool:
 def outbox_to(container: Container, urn: str) -> list[OutboxMessage]:
     """Return the outbox rows addressed to ``urn``, oldest first."""
     with db.session(container.engine) as s:
-        query = select(OutboxMessage).where(OutboxMessage.to_urn == urn).order_by(OutboxMessage.id)
+        query = select(OutboxMessage).where(OutboxMessage.to_urn == urn).order_by(col(OutboxMessage.id))
         return list(s.exec(query))

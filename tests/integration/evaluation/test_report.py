@@ -129,7 +129,7 @@ def _seed(container: Container) -> None:
                     via="chat",
                     period="x",
                     submitted_at=at(day),
-                    **{f"u{i + 1}": v for i, v in enumerate(scores)},
+                    **{f"u{i + 1}": v for i, v in enumerate(scores)},  # type: ignore[arg-type]
                 )
             )
 

@@ -110,7 +110,7 @@ def test_r8_answer_goes_out_on_the_citizens_channel_then_report_to_superior(cont
         row = workflow.answer(
             s, c, actor=staff["petugas"], now=LATER, text="PBG Anda terbit 12 Maret.", enqueue=enqueue
         )
-        assert row is not None
+        assert isinstance(row, OutboxMessage)
         assert (row.channel, row.to_urn, row.purpose, row.complaint_id) == (
             "whatsapp",
             "whatsapp:+6281234567002",

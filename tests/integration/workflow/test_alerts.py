@@ -96,7 +96,7 @@ def test_alerts_reach_managers_on_telegram_without_personal_data(settings, engin
         report = escalation.sweep(container, now=ON_DAY_12)
         calls = api.requests_to("POST", f"/bot{TOKEN}/sendMessage")
     assert report.delivered == 3
-    by_chat = {}
+    by_chat: dict[str, list[str]] = {}
     for call in calls:
         by_chat.setdefault(call.form["chat_id"], []).append(call.form["text"])
     # reminder → the assignee's own chat; section head → kasi; head → kepala and the configured group

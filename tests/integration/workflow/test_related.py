@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlmodel import col
 
 from app.container import Container
 from intake import db, related
@@ -65,7 +66,8 @@ def test_r6c_finds_same_contact_same_service_and_similar_text_within_twelve_mont
             related.decide_link(s, second, actor=staff["auditor"], now=RECEIVED, confirm=True)
         assert [link.related_id for link in related.links_of(s, c, status="confirmed")] == [similar.id]
         logged = [
-            e.note for e in s.query(Event).filter(Event.complaint_id == c.id, Event.action == "related")
+            e.note
+            for e in s.query(Event).filter(col(Event.complaint_id) == c.id, col(Event.action) == "related")
         ]
         assert logged == [similar.tracking_number, same_service.tracking_number]
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def restore_logging() -> Iterator[None]:
         logging.getLogger(name).setLevel(lvl)
 
 
-def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
