@@ -12,14 +12,16 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
 from procrastinate import exceptions as queue_errors
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 from sqlalchemy.engine import Engine
 
 from app.container import Container
@@ -31,6 +33,12 @@ from ops import heartbeat
 from outbound import alerts, attachments, escalation, outbox
 
 log = logging.getLogger("aduan.jobs")
+
+# ``_lost_jobs`` asks procrastinate for jobs by start time, the form of ``get_stalled_jobs`` it
+# deprecates for its next major version (pinned below it in pyproject.toml); say so once, here.
+warnings.filterwarnings(
+    "ignore", message="The `nb_seconds` parameter is deprecated", category=DeprecationWarning
+)
 
 #: ``container.services`` keys: the App, and the event set when this process's worker stops.
 APP = "jobs.app"
@@ -148,17 +156,23 @@ def build_app(container: Container) -> procrastinate.App:
     async def retry_stalled_jobs(context: JobContext, timestamp: int) -> None:
         del timestamp
         manager = app.job_manager
-        for job in await manager.get_stalled_jobs(
-            seconds_since_heartbeat=container.settings.jobs.stalled_after_seconds
-        ):
-            if context.job is not None and job.id == context.job.id:
-                continue
-            try:
-                await manager.retry_job(job)
-            except (queue_errors.AlreadyEnqueued, queue_errors.UniqueViolation):
-                # A fresh job of the same queueing lock already waits (the watcher's): end this one.
-                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-            log.warning("job #%s (%s) of a dead worker retried", job.id, job.task_name)
+        settings = container.settings.jobs
+        retried: set[int | None] = set()
+        if context.job is not None:
+            retried.add(context.job.id)
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_after_seconds):
+            if job.id not in retried:
+                retried.add(job.id)
+                await _retry(manager, job)
+                log.warning("job #%s (%s) of a dead worker retried", job.id, job.task_name)
+        for name in (queue.INBOUND, queue.OUTBOUND):
+            for job in await _lost_jobs(manager, name, settings.lost_after_seconds):
+                if job.id not in retried:
+                    retried.add(job.id)
+                    await _retry(manager, job)
+                    log.warning(
+                        "job #%s (%s) lost its outcome to a database outage; retried", job.id, job.task_name
+                    )
 
     @app.task(name=queue.REMOVE_OLD_JOBS, queue=queue.PERIODIC)
     async def remove_old_jobs(timestamp: int) -> None:
@@ -171,6 +185,28 @@ def build_app(container: Container) -> procrastinate.App:
     for job in PERIODIC_JOBS:
         _register_periodic(app, container, job)
     return app
+
+
+async def _retry(manager: JobManager, job: Job) -> None:
+    """Put a stalled job back in its queue."""
+    try:
+        await manager.retry_job(job)
+    except (queue_errors.AlreadyEnqueued, queue_errors.UniqueViolation):
+        # A fresh job of the same queueing lock already waits (the watcher's): end this one.
+        await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+
+
+async def _lost_jobs(manager: JobManager, name: str, seconds: float) -> Iterable[Job]:
+    """Jobs of queue ``name`` "doing" for more than ``seconds``, whatever their worker's heartbeat.
+
+    procrastinate recovers the jobs of a worker that died, but not a job whose worker lives on after
+    its database connection broke while the job's outcome was being written: the job stays "doing"
+    and, with its lock, holds back every later message of its sender. Our inbound and outbound
+    jobs are short and safe to run again (each checks its row's status under a row lock), so one
+    still running long after it started is lost. procrastinate's query by start time is the
+    ``nb_seconds`` form of ``get_stalled_jobs``, deprecated for its next major version (pinned <4).
+    """
+    return await manager.get_stalled_jobs(nb_seconds=int(seconds), queue=name)
 
 
 def _register_periodic(app: procrastinate.App, container: Container, job: PeriodicJob) -> None:

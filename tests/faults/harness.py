@@ -55,8 +55,14 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
 
 
 #: What the fault tests change in config.toml: a killed worker is found dead after 5 s, not 30
-#: (heartbeats every second, dead workers looked for every 2 s), so its jobs are retried at once.
-QUICK_RECOVERY = {"heartbeat_seconds": "1", "stalled_after_seconds": "5", "stalled_check_seconds": "2"}
+#: (heartbeats every second, dead workers looked for every 2 s), so its jobs are retried at once;
+#: a job whose outcome was lost in the database outage is retried after 20 s, not 5 minutes.
+QUICK_RECOVERY = {
+    "heartbeat_seconds": "1",
+    "stalled_after_seconds": "5",
+    "stalled_check_seconds": "2",
+    "lost_after_seconds": "20",
+}
 
 
 def fault_config(workdir: Path) -> Path:

@@ -1,5 +1,5 @@
 """The job queue's upkeep: finished jobs are kept a week, then removed (failed ones stay); the planner's
-statistics of the queue follow a burst."""
+statistics of the queue follow a burst; jobs of dead workers, or whose outcome was lost, run again."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle
 
 
-def _store(container: Container, key: str) -> None:
-    body = json.dumps({"id": key, "name": "Siti Aminah", "contact": "+628123450000", "text": "x"}).encode()
+def _store(container: Container, key: str, contact: str = "+628123450000") -> None:
+    body = json.dumps({"id": key, "name": "Siti Aminah", "contact": contact, "text": "x"}).encode()
     payload = RawPayload("web", RawRequest(body=body), key, container.office.code, container.now())
     assert store_many_and_defer(container, [(payload, None)], defer_inbound_many) == [True]
 
@@ -145,3 +145,39 @@ def test_a_stalled_check_left_running_by_a_dead_worker_does_not_block_the_next_c
         stop.set()
         thread.join(30)
     assert final != "doing"
+
+
+def test_a_message_job_whose_outcome_was_lost_under_a_live_worker_runs_again(container: Container) -> None:
+    """Seen in the database-outage test: the worker lived on, but its connection broke while it
+    recorded a job's end, so the job stayed "doing" and, with its sender's lock, held back that
+    citizen's later messages for good. The periodic check retries such a job once it has run far
+    longer than any message takes ([jobs] lost_after_seconds); one that just started is left alone."""
+    _store(container, "lost", contact="+628123450001")
+    _store(container, "running", contact="+628123450002")
+    with container.engine.begin() as conn:
+        alive = conn.execute(
+            sa.text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE task_name = :t"),
+            {"w": alive, "t": queue.PROCESS_INBOUND},
+        )
+        # the lost job started ten minutes ago (procrastinate logged its start as the status changed)
+        conn.execute(
+            sa.text(
+                "UPDATE procrastinate_events SET at = at - interval '10 minutes' WHERE type = 'started' "
+                "AND job_id = (SELECT j.id FROM procrastinate_jobs j JOIN raw_inbound r "
+                "ON r.id = (j.args->>'raw_id')::int WHERE r.external_id = 'lost')"
+            )
+        )
+    (lost_raw, _), (running_raw, _) = _jobs(container)
+    with db.write_session(container.engine) as s:  # what the stalled-check trigger defers
+        queue.defer_in(s, queue.RETRY_STALLED, queue=queue.PERIODIC, lock=queue.RETRY_STALLED, timestamp=0)
+    run_until_idle(container, queues=[queue.PERIODIC])
+    assert _jobs(container) == [(lost_raw, "todo"), (running_raw, "doing")]
+    assert settle(container) == 1
+    with container.engine.connect() as conn:
+        statuses: dict[str, str] = dict(
+            conn.execute(sa.text("SELECT external_id, status FROM raw_inbound")).tuples().all()
+        )
+    assert statuses == {"lost": "processed", "running": "stored"}
