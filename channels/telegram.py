@@ -212,6 +212,8 @@ def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage 
     if isinstance(msg.get("sticker"), dict):
         extra["content"] = "sticker"  # no object (SPEC R5a reading): the dialogue asks again
     reply = msg.get("reply_to_message")
+    # The quoted message as Telegram names it; a reply whose quote carries no id is a plain message.
+    reply_id = reply.get("message_id") if isinstance(reply, dict) else None
     return InboundMessage(
         channel=NAME,
         external_id=key,
@@ -222,7 +224,7 @@ def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage 
         reporter_name=reporter_name,
         attachments=attachments,
         location=_location(msg),
-        reply_to=f"{chat['id']}:{reply['message_id']}" if isinstance(reply, dict) else None,
+        reply_to=f"{chat['id']}:{reply_id}" if reply_id is not None else None,
         thread_id=str(chat["id"]),
         extra=extra,
     )

@@ -106,6 +106,16 @@ def test_r5a_message_contact_gives_phone_and_name_hint() -> None:
     assert msg.reply_to == "5550001:17"
 
 
+def test_a_reply_whose_quote_has_no_id_is_taken_as_a_plain_message() -> None:
+    """Found by the parser fuzz test: a ``reply_to_message`` without ``message_id`` raised KeyError,
+    where a parser must either take the update or refuse it with a reason."""
+    update = json.loads(raw("message__contact.json").body)
+    update["message"]["reply_to_message"] = {}
+    [msg] = tg.parse(RawRequest(body=json.dumps(update).encode()))
+    assert msg.reply_to is None
+    assert msg.extra["contact_phone"] == "+6281234567890"
+
+
 def test_r5a_message_contact_of_someone_else_is_no_identity() -> None:
     [msg] = tg.parse(raw("message__contact_of_someone_else.json"))
     assert msg.extra["contact_own"] is False
