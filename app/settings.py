@@ -136,9 +136,10 @@ class JobsSettings:
     heartbeat_seconds: float = _positive(10.0)
     stalled_after_seconds: float = _positive(30.0)
     stalled_check_seconds: float = _positive(60.0)
-    #: A message's processing or a send still "doing" this long after it started, under a worker
-    #: that is alive, has lost its outcome (the worker's database connection broke while it was
-    #: being recorded) and is retried; it would otherwise hold its sender's lock for good.
+    #: A job (any but the IMAP watcher) still "doing" this long after it started, under a worker
+    #: that is alive, has lost its end (the worker's database connection broke while it was being
+    #: recorded) and is retried; it would otherwise hold its lock for good (a sender's messages,
+    #: every later tick of a periodic job).
     lost_after_seconds: float = _positive(300.0)
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -157,22 +157,14 @@ def build_app(container: Container) -> procrastinate.App:
         del timestamp
         manager = app.job_manager
         settings = container.settings.jobs
-        retried: set[int | None] = set()
-        if context.job is not None:
-            retried.add(context.job.id)
-        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_after_seconds):
-            if job.id not in retried:
-                retried.add(job.id)
+        dead = await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_after_seconds)
+        lost = await _lost_jobs(manager, settings.lost_after_seconds)
+        seen = {context.job.id} if context.job is not None else set()
+        for job, why in [*((j, "its worker died") for j in dead), *((j, "its end was lost") for j in lost)]:
+            if job.id not in seen:
+                seen.add(job.id)
                 await _retry(manager, job)
-                log.warning("job #%s (%s) of a dead worker retried", job.id, job.task_name)
-        for name in (queue.INBOUND, queue.OUTBOUND):
-            for job in await _lost_jobs(manager, name, settings.lost_after_seconds):
-                if job.id not in retried:
-                    retried.add(job.id)
-                    await _retry(manager, job)
-                    log.warning(
-                        "job #%s (%s) lost its outcome to a database outage; retried", job.id, job.task_name
-                    )
+                log.warning("job #%s (%s) retried: %s", job.id, job.task_name, why)
 
     @app.task(name=queue.REMOVE_OLD_JOBS, queue=queue.PERIODIC)
     async def remove_old_jobs(timestamp: int) -> None:
@@ -196,17 +188,20 @@ async def _retry(manager: JobManager, job: Job) -> None:
         await manager.finish_job(job, status=Status.FAILED, delete_job=False)
 
 
-async def _lost_jobs(manager: JobManager, name: str, seconds: float) -> Iterable[Job]:
-    """Jobs of queue ``name`` "doing" for more than ``seconds``, whatever their worker's heartbeat.
+async def _lost_jobs(manager: JobManager, seconds: float) -> list[Job]:
+    """Jobs "doing" for more than ``seconds``, whatever their worker's heartbeat; not the watcher's.
 
     procrastinate recovers the jobs of a worker that died, but not a job whose worker lives on after
-    its database connection broke while the job's outcome was being written: the job stays "doing"
-    and, with its lock, holds back every later message of its sender. Our inbound and outbound
-    jobs are short and safe to run again (each checks its row's status under a row lock), so one
-    still running long after it started is lost. procrastinate's query by start time is the
-    ``nb_seconds`` form of ``get_stalled_jobs``, deprecated for its next major version (pinned <4).
+    its database connection broke while the job's end was being written: the job stays "doing" and
+    its lock holds back every later job of that lock, a sender's messages or every later tick of a
+    periodic job (the deadline sweep would stop for good). Every job here but the IMAP watcher (it
+    runs as long as its worker) takes seconds and is safe to run again (each claims its rows, or
+    skips what is done, before it acts), so one still running long after it started is lost.
+    procrastinate's query by start time is the ``nb_seconds`` form of ``get_stalled_jobs``,
+    deprecated for its next major version.
     """
-    return await manager.get_stalled_jobs(nb_seconds=int(seconds), queue=name)
+    jobs = await manager.get_stalled_jobs(nb_seconds=int(seconds))
+    return [job for job in jobs if job.queue != queue.WATCH]
 
 
 def _register_periodic(app: procrastinate.App, container: Container, job: PeriodicJob) -> None:

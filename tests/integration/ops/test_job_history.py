@@ -21,6 +21,7 @@ from jobs import queue
 from jobs import worker as jobs_worker
 from jobs.pipeline import store_many_and_defer
 from jobs.queue import defer_inbound_many
+from jobs.tasks import periodic_task_name
 from jobs.worker import run_until_idle
 from tests.conftest import TEST_ENV, Clock, settle
 
@@ -147,37 +148,55 @@ def test_a_stalled_check_left_running_by_a_dead_worker_does_not_block_the_next_c
     assert final != "doing"
 
 
-def test_a_message_job_whose_outcome_was_lost_under_a_live_worker_runs_again(container: Container) -> None:
+def test_jobs_whose_end_was_lost_under_a_live_worker_run_again(container: Container) -> None:
     """Seen in the database-outage test: the worker lived on, but its connection broke while it
-    recorded a job's end, so the job stayed "doing" and, with its sender's lock, held back that
-    citizen's later messages for good. The periodic check retries such a job once it has run far
-    longer than any message takes ([jobs] lost_after_seconds); one that just started is left alone."""
+    recorded a job's end, so the job stayed "doing" and its lock held back every later job of that
+    lock for good: a citizen's later messages, or every later tick of the deadline sweep. The
+    periodic check retries such a job once it has run far longer than any job takes ([jobs]
+    lost_after_seconds); one that just started, and the IMAP watcher (it runs as long as its
+    worker), are left alone."""
     _store(container, "lost", contact="+628123450001")
     _store(container, "running", contact="+628123450002")
+    sweep = periodic_task_name("deadline_sweep")
+    with db.write_session(container.engine) as s:
+        lost_sweep = queue.defer_in(s, sweep, queue=queue.PERIODIC, lock=sweep, timestamp=1)
+        watcher = queue.defer_in(
+            s, queue.WATCH_EMAIL, queue=queue.WATCH, lock=queue.WATCH_EMAIL, queueing_lock=queue.WATCH_EMAIL
+        )
     with container.engine.begin() as conn:
         alive = conn.execute(
             sa.text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
         ).scalar_one()
-        conn.execute(
-            sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE task_name = :t"),
-            {"w": alive, "t": queue.PROCESS_INBOUND},
-        )
-        # the lost job started ten minutes ago (procrastinate logged its start as the status changed)
+        conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"), {"w": alive})
+        # Three jobs started ten minutes ago (procrastinate logged each start as the status changed).
         conn.execute(
             sa.text(
                 "UPDATE procrastinate_events SET at = at - interval '10 minutes' WHERE type = 'started' "
-                "AND job_id = (SELECT j.id FROM procrastinate_jobs j JOIN raw_inbound r "
-                "ON r.id = (j.args->>'raw_id')::int WHERE r.external_id = 'lost')"
-            )
+                "AND job_id IN (SELECT j.id FROM procrastinate_jobs j LEFT JOIN raw_inbound r "
+                "ON r.id = (j.args->>'raw_id')::int WHERE r.external_id = 'lost' OR j.id IN (:p, :w))"
+            ),
+            {"p": lost_sweep, "w": watcher},
         )
-    (lost_raw, _), (running_raw, _) = _jobs(container)
-    with db.write_session(container.engine) as s:  # what the stalled-check trigger defers
+    with db.write_session(container.engine) as s:  # the sweep's next tick waits behind the lost one
+        next_sweep = queue.defer_in(s, sweep, queue=queue.PERIODIC, lock=sweep, timestamp=2)
         queue.defer_in(s, queue.RETRY_STALLED, queue=queue.PERIODIC, lock=queue.RETRY_STALLED, timestamp=0)
+    (lost_raw, _), (running_raw, _) = _jobs(container)
     run_until_idle(container, queues=[queue.PERIODIC])
     assert _jobs(container) == [(lost_raw, "todo"), (running_raw, "doing")]
+    assert _status(container, lost_sweep) == _status(container, next_sweep) == "succeeded"
+    assert _status(container, watcher) == "doing"
     assert settle(container) == 1
     with container.engine.connect() as conn:
         statuses: dict[str, str] = dict(
             conn.execute(sa.text("SELECT external_id, status FROM raw_inbound")).tuples().all()
         )
     assert statuses == {"lost": "processed", "running": "stored"}
+
+
+def _status(container: Container, job_id: int) -> str:
+    with container.engine.connect() as conn:
+        return str(
+            conn.execute(
+                sa.text("SELECT status::text FROM procrastinate_jobs WHERE id = :j"), {"j": job_id}
+            ).scalar_one()
+        )
