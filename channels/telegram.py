@@ -212,8 +212,6 @@ def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage 
     if isinstance(msg.get("sticker"), dict):
         extra["content"] = "sticker"  # no object (SPEC R5a reading): the dialogue asks again
     reply = msg.get("reply_to_message")
-    # The quoted message as Telegram names it; a reply whose quote carries no id is a plain message.
-    reply_id = reply.get("message_id") if isinstance(reply, dict) else None
     return InboundMessage(
         channel=NAME,
         external_id=key,
@@ -224,7 +222,7 @@ def _message(update_id: int, msg: dict[str, Any], field: str) -> InboundMessage 
         reporter_name=reporter_name,
         attachments=attachments,
         location=_location(msg),
-        reply_to=f"{chat['id']}:{reply_id}" if reply_id is not None else None,
+        reply_to=f"{chat['id']}:{reply['message_id']}" if isinstance(reply, dict) else None,
         thread_id=str(chat["id"]),
         extra=extra,
     )
@@ -267,9 +265,9 @@ def _check_message(value: Any, path: str) -> None:
     _check_user(msg.get("from"), f"{path}.from")
     _shape.opt_str(msg.get("text"), f"{path}.text", numbers=False)
     _shape.opt_str(msg.get("caption"), f"{path}.caption", numbers=False)
-    reply = _shape.opt_obj(msg.get("reply_to_message"), f"{path}.reply_to_message")
-    if reply:
-        _check_message(reply, f"{path}.reply_to_message")
+    if msg.get("reply_to_message") is not None:
+        # Checked whenever present: an empty quote is no message either (it has no message_id).
+        _check_message(msg["reply_to_message"], f"{path}.reply_to_message")
     contact = _shape.opt_obj(msg.get("contact"), f"{path}.contact")
     if contact:
         _shape.text(contact.get("phone_number"), f"{path}.contact.phone_number", numbers=False)
