@@ -9,7 +9,6 @@ runs outside the suite's processes and is not counted, peers, sleeps).
 
 from __future__ import annotations
 
-import os
 import re
 import resource
 import subprocess
@@ -34,7 +33,7 @@ def run() -> list[Row]:
     command = [sys.executable, "-m", "pytest", "-n", str(WORKERS), "-q", "-p", "no:cacheprovider"]
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
     cpu = _children_cpu() - cpu_before
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
