@@ -428,11 +428,24 @@ class PgCluster:
         """Stop the server (``immediate`` is a crash: no checkpoint)."""
         pg_ctl = pg_binary("pg_ctl")
         assert pg_ctl is not None
-        subprocess.run(
-            self._as_owner(pg_ctl, "-D", str(self.root / "data"), "-m", mode, "-w", "stop"),
-            check=False,
-            capture_output=True,
-            timeout=60,
+        try:
+            subprocess.run(
+                self._as_owner(pg_ctl, "-D", str(self.root / "data"), "-m", mode, "-w", "stop"),
+                check=False,
+                capture_output=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            # Seen once under load: say what the server was doing rather than only that it hung.
+            raise RuntimeError(
+                f"pg_ctl stop -m {mode} hung for 60 s; server log ends:\n{self.log_tail()}"
+            ) from None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the server's log (what a test reports when the server misbehaves)."""
+        log = self.root / "server.log"
+        return (
+            "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
         )
 
     def create_database(self, name: str) -> str:

@@ -61,6 +61,13 @@ def test_database_down_for_10_seconds_gives_503_then_everything_is_in(
     started = threading.Event()
 
     def take_down() -> None:
+        try:
+            crash_and_restart()
+        except Exception as exc:  # reported by the assertion below, not lost in the thread
+            outage["error"] = repr(exc)
+            raise
+
+    def crash_and_restart() -> None:
         cluster.stop("immediate")  # a crash, not a polite shutdown
         outage["down_at"] = time.monotonic()
         started.set()
@@ -83,7 +90,7 @@ def test_database_down_for_10_seconds_gives_503_then_everything_is_in(
         thread = outage.get("thread")
         assert isinstance(thread, threading.Thread)
         thread.join(60)
-        assert "up_at" in outage, "the database server did not start again"
+        assert "up_at" in outage, f"the database server did not start again: {outage.get('error')}"
         ready = httpx.get(web.url + "/readyz", timeout=10)
         wait_processed(url, "sms", BURST)  # the drainer catches up once the database is back
     finally:
